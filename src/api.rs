@@ -1,0 +1,404 @@
+//! The Delete Videos API: the only module that knows the wire format.
+//!
+//! [`Client::delete`] sends one request (after the rate limit lets it) and returns an
+//! [`Answer`]; [`classify`] turns what came back into a [`Verdict`] that says what the pass
+//! must do. Errors arrive as codes inside HTTP 200 answers, so status and body are read
+//! together; anything not documented is treated as "not deleted, try again".
+
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, RETRY_AFTER};
+use reqwest::{StatusCode, Url};
+use serde::Deserialize;
+
+use crate::config::{ApiConfig, V1_1_DELETE_PATH};
+use crate::credentials::ApiKey;
+use crate::rate::RateLimit;
+use crate::video::{Namespace, VideoNo};
+
+/// More than any real answer; a larger body is cut here rather than read into memory.
+const MAX_BODY: usize = 64 * 1024;
+/// How much of the API's `msg` is kept (in the database and logs).
+const MAX_MSG: usize = 500;
+
+/// What the pass must do with the ids of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// `0000` with `success: true`: the videos are deleted.
+    Deleted,
+    /// Worth trying again after a wait: connection errors, timeouts, 5xx, 429, `0429`, a
+    /// body that is not the documented JSON, an unknown code.
+    Retry { retry_after: Option<Duration> },
+    /// Authorization, account or configuration: no request can succeed until an operator
+    /// acts, so the pass stops and the rows stay pending.
+    Stop,
+    /// A parameter error (`0001`, `0003`, HTTP 400): some id in the request is refused.
+    Rejected,
+    /// `0409`: a duplicate request, e.g. a video deleted before.
+    Duplicate,
+}
+
+impl Verdict {
+    /// The name recorded as the batch's outcome.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::Deleted => "deleted",
+            Self::Retry { .. } => "retry",
+            Self::Stop => "stopped",
+            Self::Rejected => "rejected",
+            Self::Duplicate => "duplicate",
+        }
+    }
+}
+
+/// One request's answer: the verdict and what it was based on.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub verdict: Verdict,
+    pub http_status: Option<u16>,
+    pub code: Option<String>,
+    pub msg: Option<String>,
+    /// Why, in words an operator can act on (no key in it).
+    pub reason: String,
+    pub duration: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the HTTP client: {0}")]
+pub struct ClientError(#[from] reqwest::Error);
+
+pub struct Client {
+    http: reqwest::Client,
+    url: Url,
+    /// The v1.1 path knows no namespaces: only `default` may be sent through it.
+    namespaces: bool,
+    limit: RateLimit,
+}
+
+impl Client {
+    pub fn new(api: &ApiConfig) -> Result<Self, ClientError> {
+        let http = reqwest::Client::builder()
+            .timeout(api.timeout)
+            .connect_timeout(api.timeout)
+            // A redirect could carry the key to another host; the API documents none.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("memories-reaper/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let mut url = api.base_url.url().clone();
+        url.set_path(&api.delete_path);
+        Ok(Self {
+            http,
+            url,
+            namespaces: api.delete_path != V1_1_DELETE_PATH,
+            limit: RateLimit::new(api.requests_per_second.get()),
+        })
+    }
+
+    /// Whether ids of this namespace can be sent to the configured path at all.
+    pub fn can_address(&self, namespace: &Namespace) -> bool {
+        self.namespaces || namespace.is_default()
+    }
+
+    /// Sends one Delete Videos request. Never fails: a transport error is an answer too.
+    pub async fn delete(&self, key: &ApiKey, namespace: &Namespace, ids: &[VideoNo]) -> Answer {
+        self.limit.acquire().await;
+        let started = Instant::now();
+        let mut url = self.url.clone();
+        if self.namespaces {
+            url.query_pairs_mut()
+                .append_pair("unique_id", namespace.as_str());
+        }
+        let body: Vec<&str> = ids.iter().map(VideoNo::as_str).collect();
+        let mut request = self.http.post(url).json(&body);
+        match HeaderValue::from_str(key.expose()) {
+            Ok(mut value) => {
+                // Keeps the value out of Debug output, and so out of reqwest/hyper traces.
+                value.set_sensitive(true);
+                request = request.header(AUTHORIZATION, value);
+            }
+            Err(_) => {
+                // Unreachable with keys from `credentials::load`, which checks this.
+                return answer(Verdict::Stop, started, "the API key is not a valid header");
+            }
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => return transport_error(&e, started),
+        };
+        let status = response.status();
+        let headers = response.headers().clone();
+        match read_body(response).await {
+            Ok(body) => Answer {
+                duration: started.elapsed(),
+                ..classify(status, &headers, &body)
+            },
+            Err(e) => transport_error(&e, started),
+        }
+    }
+}
+
+async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = MAX_BODY - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() == MAX_BODY {
+            break;
+        }
+    }
+    Ok(body)
+}
+
+fn answer(verdict: Verdict, started: Instant, reason: &str) -> Answer {
+    Answer {
+        verdict,
+        http_status: None,
+        code: None,
+        msg: None,
+        reason: reason.to_owned(),
+        duration: started.elapsed(),
+    }
+}
+
+fn transport_error(e: &reqwest::Error, started: Instant) -> Answer {
+    let what = if e.is_timeout() {
+        "timed out (api.timeout)"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "transport error"
+    };
+    // reqwest's message names the URL, never a header.
+    let detail = std::error::Error::source(e)
+        .map(|s| format!("{e}: {s}"))
+        .unwrap_or_else(|| e.to_string());
+    answer(
+        Verdict::Retry { retry_after: None },
+        started,
+        &format!("{what}: {detail}"),
+    )
+}
+
+/// The documented answer body. `success` may be absent from some answers.
+#[derive(Debug, Deserialize)]
+struct Body {
+    code: String,
+    #[serde(default)]
+    msg: Option<String>,
+    #[serde(default)]
+    success: Option<bool>,
+}
+
+/// Judges an answer by its HTTP status and its JSON `code`/`success` together.
+pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Answer {
+    let retry_after = retry_after(headers);
+    let parsed: Option<Body> = serde_json::from_slice(body).ok();
+    let code = parsed.as_ref().map(|b| b.code.clone());
+    let msg = parsed
+        .as_ref()
+        .and_then(|b| b.msg.as_deref())
+        .map(|m| m.chars().take(MAX_MSG).collect::<String>());
+    let said = match (&code, &msg) {
+        (Some(code), Some(msg)) => format!("API answered {code}: {msg}"),
+        (Some(code), None) => format!("API answered {code}"),
+        _ => format!("HTTP {status}"),
+    };
+    let (verdict, reason) = match status.as_u16() {
+        401 | 403 => (
+            Verdict::Stop,
+            format!("{said}: the API key was refused; check the key (MEMORIES_API_KEY, api.api_key_file or the api_key credential)"),
+        ),
+        400 => (Verdict::Rejected, said),
+        429 => (Verdict::Retry { retry_after }, format!("{said}: rate limited")),
+        500..=599 => (Verdict::Retry { retry_after }, format!("{said}: server error")),
+        300..=399 => (
+            Verdict::Stop,
+            format!("{said}: the API redirected; check api.base_url and api.delete_path"),
+        ),
+        200..=299 => match (&parsed, code.as_deref()) {
+            (None, _) => (
+                Verdict::Retry { retry_after },
+                format!("HTTP {status} with a body that is not the documented JSON"),
+            ),
+            (Some(body), Some("0000")) if body.success == Some(true) => (Verdict::Deleted, said),
+            (Some(_), Some("0000")) => (
+                Verdict::Retry { retry_after },
+                format!("{said} but success is not true"),
+            ),
+            (_, Some("0001" | "0003")) => (Verdict::Rejected, said),
+            (_, Some("0409")) => (Verdict::Duplicate, said),
+            (_, Some("0429")) => (Verdict::Retry { retry_after }, format!("{said}: rate limited")),
+            (_, Some("0401" | "9009")) => (
+                Verdict::Stop,
+                format!("{said}: the API key was refused; check the key (MEMORIES_API_KEY, api.api_key_file or the api_key credential)"),
+            ),
+            (_, Some("0402")) => (
+                Verdict::Stop,
+                format!("{said}: the account has not enough credits; top it up"),
+            ),
+            (_, Some("0403")) => (
+                Verdict::Stop,
+                format!("{said}: the account is disabled; contact Memories.ai"),
+            ),
+            (_, _) => (Verdict::Retry { retry_after }, format!("{said}: unknown code")),
+        },
+        _ => (
+            Verdict::Stop,
+            format!("{said}: unexpected status; check api.base_url and api.delete_path"),
+        ),
+    };
+    Answer {
+        verdict,
+        http_status: Some(status.as_u16()),
+        code,
+        msg,
+        reason,
+        duration: Duration::ZERO,
+    }
+}
+
+/// `Retry-After` as seconds or as an HTTP date.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn judge(status: u16, body: &str) -> Verdict {
+        classify(
+            StatusCode::from_u16(status).unwrap(),
+            &HeaderMap::new(),
+            body.as_bytes(),
+        )
+        .verdict
+    }
+
+    const RETRY: Verdict = Verdict::Retry { retry_after: None };
+
+    #[test]
+    fn success_needs_code_and_success_together() {
+        let ok = r#"{"code":"0000","msg":"success","data":null,"success":true,"failed":false}"#;
+        assert_eq!(judge(200, ok), Verdict::Deleted);
+        assert_eq!(
+            judge(
+                200,
+                r#"{"code":"0000","msg":"success","data":{},"success":true}"#
+            ),
+            Verdict::Deleted
+        );
+        assert_eq!(
+            judge(200, r#"{"code":"0000","msg":"success","success":false}"#),
+            RETRY
+        );
+        assert_eq!(judge(200, r#"{"code":"0000","msg":"success"}"#), RETRY);
+        // A success body on an error status is not a success.
+        assert_eq!(judge(503, ok), RETRY);
+    }
+
+    #[test]
+    fn codes_inside_http_200() {
+        assert_eq!(
+            judge(200, r#"{"code":"0001","msg":"param"}"#),
+            Verdict::Rejected
+        );
+        assert_eq!(
+            judge(200, r#"{"code":"0003","msg":"param"}"#),
+            Verdict::Rejected
+        );
+        assert_eq!(
+            judge(200, r#"{"code":"0409","msg":"dup"}"#),
+            Verdict::Duplicate
+        );
+        assert_eq!(
+            judge(
+                200,
+                r#"{"code":"0429","msg":"Request has exceeded the limit."}"#
+            ),
+            RETRY
+        );
+        for code in ["0401", "0402", "0403", "9009"] {
+            assert_eq!(
+                judge(200, &format!(r#"{{"code":"{code}","msg":"x"}}"#)),
+                Verdict::Stop,
+                "{code}"
+            );
+        }
+        assert_eq!(judge(200, r#"{"code":"7777","msg":"new"}"#), RETRY);
+    }
+
+    #[test]
+    fn http_statuses() {
+        assert_eq!(judge(401, ""), Verdict::Stop);
+        assert_eq!(judge(403, "forbidden"), Verdict::Stop);
+        assert_eq!(judge(400, ""), Verdict::Rejected);
+        assert_eq!(judge(429, ""), RETRY);
+        assert_eq!(judge(500, "<html>"), RETRY);
+        assert_eq!(judge(502, ""), RETRY);
+        assert_eq!(judge(404, ""), Verdict::Stop);
+        assert_eq!(judge(302, ""), Verdict::Stop);
+    }
+
+    #[test]
+    fn bodies_that_are_not_the_documented_json_are_retried() {
+        assert_eq!(judge(200, ""), RETRY);
+        assert_eq!(judge(200, "<html>gateway</html>"), RETRY);
+        assert_eq!(judge(200, r#"{"msg":"no code"}"#), RETRY);
+        assert_eq!(judge(200, r#"{"code":0}"#), RETRY);
+        assert_eq!(judge(200, "\u{0}\u{ff}"), RETRY);
+    }
+
+    #[test]
+    fn retry_after_in_seconds_and_as_a_date() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        let a = classify(StatusCode::TOO_MANY_REQUESTS, &headers, b"");
+        assert_eq!(
+            a.verdict,
+            Verdict::Retry {
+                retry_after: Some(Duration::from_secs(7))
+            }
+        );
+        let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
+        headers.insert(RETRY_AFTER, HeaderValue::from_str(&later).unwrap());
+        match classify(StatusCode::SERVICE_UNAVAILABLE, &headers, b"").verdict {
+            Verdict::Retry {
+                retry_after: Some(d),
+            } => assert!(
+                d > Duration::from_secs(25) && d <= Duration::from_secs(30),
+                "{d:?}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(
+            classify(StatusCode::TOO_MANY_REQUESTS, &headers, b"").verdict,
+            RETRY
+        );
+    }
+
+    #[test]
+    fn the_reason_says_what_to_fix() {
+        let a = classify(
+            StatusCode::OK,
+            &HeaderMap::new(),
+            br#"{"code":"0401","msg":"bad key"}"#,
+        );
+        assert!(a.reason.contains("check the key"), "{}", a.reason);
+        let a = classify(
+            StatusCode::OK,
+            &HeaderMap::new(),
+            br#"{"code":"0402","msg":"credits"}"#,
+        );
+        assert!(a.reason.contains("credits"), "{}", a.reason);
+    }
+}

@@ -1,0 +1,478 @@
+//! Typed configuration: built-in defaults, overlaid by one TOML file.
+//!
+//! Every value is parsed into the type the rest of the program uses while the file is read
+//! (an https-or-loopback URL, a batch size within 1..=100, a cron rule that parses, a video
+//! number pattern that compiles), so a bad value is one error naming the key, at start,
+//! and nothing past this module re-checks it. Unknown keys are errors: a misspelt key that
+//! silently kept its default would be worse.
+//!
+//! The API key is not configuration: see [`crate::credentials`].
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::Url;
+use serde::Deserialize;
+
+use crate::schedule::CronRule;
+use crate::video::{VideoNoRule, DEFAULT_VIDEO_NO_PATTERN};
+
+/// The v1.2 Delete Videos path, which takes the `unique_id` namespace.
+pub const V1_2_DELETE_PATH: &str = "/serve/api/v1/delete_videos";
+/// The v1.1 path, which knows no namespaces.
+pub const V1_1_DELETE_PATH: &str = "/serve/api/video/delete_videos";
+/// The API's own limits, documented by the vendor.
+pub const API_MAX_BATCH: usize = 100;
+pub const API_REQUESTS_PER_SECOND: u32 = 5;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub api: ApiConfig,
+    pub database: DatabaseConfig,
+    pub schedule: ScheduleConfig,
+    pub batch: BatchConfig,
+    pub retry: RetryConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    pub base_url: BaseUrl,
+    pub delete_path: String,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Never more than this many requests in any rolling second (the account's limit is
+    /// shared by all its keys, so lower it when something else uses the account too).
+    pub requests_per_second: RequestsPerSecond,
+    /// A file holding the key; read again at every pass so a rotated key is picked up.
+    pub api_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `None` means the default location, see [`default_database_path`].
+    pub path: Option<PathBuf>,
+    /// How long a statement waits for another writer (a producer) before giving up.
+    #[serde(with = "humantime_serde")]
+    pub busy_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScheduleConfig {
+    pub cron: CronRule,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchConfig {
+    pub size: BatchSize,
+    #[serde(deserialize_with = "video_no_rule")]
+    pub video_no_pattern: VideoNoRule,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Requests per batch within one pass, the first included.
+    pub max_attempts: u32,
+    #[serde(with = "humantime_serde")]
+    pub initial_backoff: Duration,
+    #[serde(with = "humantime_serde")]
+    pub max_backoff: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `memories_reaper=debug`; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            base_url: BaseUrl::default(),
+            delete_path: V1_2_DELETE_PATH.to_owned(),
+            timeout: Duration::from_secs(30),
+            requests_per_second: RequestsPerSecond(API_REQUESTS_PER_SECOND),
+            api_key_file: None,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            path: None,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        Self {
+            cron: CronRule::default(),
+        }
+    }
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            size: BatchSize(API_MAX_BATCH),
+            video_no_pattern: VideoNoRule::default(),
+        }
+    }
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            api: ApiConfig::default(),
+            database: DatabaseConfig::default(),
+            schedule: ScheduleConfig::default(),
+            batch: BatchConfig::default(),
+            retry: RetryConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// Why the configuration cannot be used; each is one line naming the file or key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}, line {line}: {message}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("config: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Defaults, overlaid by `path` when one is given.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let config = match path {
+            None => Self::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                Self::parse(&text).map_err(|(line, message)| ConfigError::Parse {
+                    path: path.to_owned(),
+                    line,
+                    message,
+                })?
+            }
+        };
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Parses TOML text; the error is the line it points at and a one-line message.
+    fn parse(text: &str) -> Result<Self, (usize, String)> {
+        toml::from_str(text).map_err(|e: toml::de::Error| {
+            let line = e
+                .span()
+                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1)
+                .unwrap_or(1);
+            (line, e.message().replace('\n', " "))
+        })
+    }
+
+    /// Checks that involve more than one key.
+    fn check(&self) -> Result<(), ConfigError> {
+        let retry = &self.retry;
+        if retry.max_attempts == 0 {
+            return Err(ConfigError::Invalid(
+                "retry.max_attempts must be at least 1".into(),
+            ));
+        }
+        if retry.initial_backoff.is_zero() || retry.initial_backoff > retry.max_backoff {
+            return Err(ConfigError::Invalid(format!(
+                "retry.initial_backoff ({}) must be above zero and at most retry.max_backoff ({})",
+                humantime::format_duration(retry.initial_backoff),
+                humantime::format_duration(retry.max_backoff)
+            )));
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return Err(ConfigError::Invalid(format!(
+                "log.level {:?} is not a valid filter ({e}); e.g. \"info\" or \"memories_reaper=debug\"",
+                self.log.level
+            )));
+        }
+        if self.api.timeout.is_zero() {
+            return Err(ConfigError::Invalid(
+                "api.timeout must be above zero".into(),
+            ));
+        }
+        if !self.api.delete_path.starts_with('/') {
+            return Err(ConfigError::Invalid(format!(
+                "api.delete_path {:?} must start with '/', e.g. {V1_2_DELETE_PATH:?}",
+                self.api.delete_path
+            )));
+        }
+        Ok(())
+    }
+
+    /// Where the queue lives: `database.path`, else `$STATE_DIRECTORY/queue.db` (systemd's
+    /// `StateDirectory=`), else the user's state directory.
+    pub fn database_path(&self) -> Result<PathBuf, ConfigError> {
+        if let Some(path) = &self.database.path {
+            return Ok(path.clone());
+        }
+        default_database_path().ok_or_else(|| {
+            ConfigError::Invalid(
+                "no default database location (neither STATE_DIRECTORY nor HOME is set); \
+                 set database.path"
+                    .into(),
+            )
+        })
+    }
+
+    /// The effective configuration as one log-friendly line; holds no secret.
+    pub fn summary(&self) -> String {
+        format!(
+            "base_url={} delete_path={} timeout={} requests_per_second={} cron={:?} \
+             batch.size={} video_no_pattern={:?} retry.max_attempts={} retry.initial_backoff={} \
+             retry.max_backoff={} database.busy_timeout={}",
+            self.api.base_url,
+            self.api.delete_path,
+            humantime::format_duration(self.api.timeout),
+            self.api.requests_per_second.get(),
+            self.schedule.cron.as_written(),
+            self.batch.size.get(),
+            self.batch.video_no_pattern.pattern(),
+            self.retry.max_attempts,
+            humantime::format_duration(self.retry.initial_backoff),
+            humantime::format_duration(self.retry.max_backoff),
+            humantime::format_duration(self.database.busy_timeout),
+        )
+    }
+}
+
+fn default_database_path() -> Option<PathBuf> {
+    if let Some(dirs) = std::env::var_os("STATE_DIRECTORY") {
+        // systemd passes one path per StateDirectory= entry, separated by colons.
+        let first = dirs.to_string_lossy().split(':').next().map(PathBuf::from);
+        if let Some(dir) = first.filter(|d| !d.as_os_str().is_empty()) {
+            return Some(dir.join("queue.db"));
+        }
+    }
+    dirs::state_dir()
+        .or_else(dirs::data_local_dir)
+        .map(|dir| dir.join("memories-reaper").join("queue.db"))
+}
+
+fn video_no_rule<'de, D: serde::Deserializer<'de>>(d: D) -> Result<VideoNoRule, D::Error> {
+    let pattern = String::deserialize(d)?;
+    VideoNoRule::new(&pattern).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "video_no_pattern {pattern:?} is not a valid regular expression ({}); the default is {DEFAULT_VIDEO_NO_PATTERN:?}",
+            e.to_string().lines().last().unwrap_or("invalid")
+        ))
+    })
+}
+
+/// `api.base_url`: https, or plain http only to a loopback address (tests, local
+/// stand-ins): the key travels in a header, so plain http elsewhere is refused.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "String")]
+pub struct BaseUrl(Url);
+
+impl BaseUrl {
+    pub fn url(&self) -> &Url {
+        &self.0
+    }
+}
+
+impl Default for BaseUrl {
+    fn default() -> Self {
+        Self::try_from("https://api.memories.ai".to_owned()).expect("the default URL is valid")
+    }
+}
+
+impl fmt::Display for BaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl TryFrom<String> for BaseUrl {
+    type Error = String;
+
+    fn try_from(raw: String) -> Result<Self, String> {
+        let url = Url::parse(&raw).map_err(|e| format!("base_url {raw:?} is not a URL: {e}"))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(format!(
+                "base_url must not carry credentials; the key comes from MEMORIES_API_KEY, api.api_key_file or $CREDENTIALS_DIRECTORY/api_key"
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() || url.path() != "/" {
+            return Err(format!(
+                "base_url {raw:?} must be a scheme and host only, e.g. \"https://api.memories.ai\"; the path goes in api.delete_path"
+            ));
+        }
+        let loopback = match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            None => false,
+        };
+        match url.scheme() {
+            "https" => Ok(Self(url)),
+            "http" if loopback => Ok(Self(url)),
+            "http" => Err(format!(
+                "base_url {raw:?} uses plain http to a non-loopback host; the API key would travel in clear: use https"
+            )),
+            other => Err(format!("base_url {raw:?}: scheme {other:?} is not supported; use https")),
+        }
+    }
+}
+
+/// `batch.size`: 1..=100, the API's limit.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct BatchSize(usize);
+
+impl BatchSize {
+    pub fn get(self) -> usize {
+        self.0
+    }
+}
+
+impl TryFrom<i64> for BatchSize {
+    type Error = String;
+
+    fn try_from(n: i64) -> Result<Self, String> {
+        match usize::try_from(n) {
+            Ok(n) if (1..=API_MAX_BATCH).contains(&n) => Ok(Self(n)),
+            _ => Err(format!(
+                "batch size {n} is out of range: the API takes 1 to {API_MAX_BATCH} ids a request"
+            )),
+        }
+    }
+}
+
+/// `api.requests_per_second`: at least 1.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct RequestsPerSecond(u32);
+
+impl RequestsPerSecond {
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl TryFrom<i64> for RequestsPerSecond {
+    type Error = String;
+
+    fn try_from(n: i64) -> Result<Self, String> {
+        match u32::try_from(n) {
+            Ok(n) if n >= 1 => Ok(Self(n)),
+            _ => Err(format!(
+                "requests_per_second {n} must be at least 1 (the account's limit is {API_REQUESTS_PER_SECOND})"
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(text).map_err(|(line, msg)| format!("line {line}: {msg}"))
+    }
+
+    #[test]
+    fn an_empty_file_gives_the_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.api.base_url.url().as_str(), "https://api.memories.ai/");
+        assert_eq!(c.api.delete_path, V1_2_DELETE_PATH);
+        assert_eq!(c.api.requests_per_second.get(), 5);
+        assert_eq!(c.batch.size.get(), 100);
+    }
+
+    #[test]
+    fn durations_are_human_readable() {
+        let c = parse("[api]\ntimeout = \"250ms\"\n[retry]\nmax_backoff = \"2m\"").unwrap();
+        assert_eq!(c.api.timeout, Duration::from_millis(250));
+        assert_eq!(c.retry.max_backoff, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_the_key() {
+        let err = parse("[api]\ntimeuot = \"1s\"").unwrap_err();
+        assert!(err.contains("timeuot"), "{err}");
+        assert!(err.starts_with("line 2"), "{err}");
+    }
+
+    #[test]
+    fn batch_size_is_bounded_by_the_api() {
+        assert!(parse("[batch]\nsize = 101")
+            .unwrap_err()
+            .contains("1 to 100"));
+        assert!(parse("[batch]\nsize = 0").is_err());
+        assert_eq!(parse("[batch]\nsize = 7").unwrap().batch.size.get(), 7);
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        assert!(parse("[api]\nbase_url = \"http://127.0.0.1:8080\"").is_ok());
+        assert!(parse("[api]\nbase_url = \"http://localhost:8080\"").is_ok());
+        assert!(parse("[api]\nbase_url = \"http://[::1]:8080\"").is_ok());
+        let err = parse("[api]\nbase_url = \"http://api.memories.ai\"").unwrap_err();
+        assert!(err.contains("in clear"), "{err}");
+        assert!(parse("[api]\nbase_url = \"https://user:pw@api.memories.ai\"").is_err());
+    }
+
+    #[test]
+    fn bad_patterns_and_backoffs_are_refused() {
+        assert!(parse("[batch]\nvideo_no_pattern = \"(\"").is_err());
+        let c = parse("[retry]\ninitial_backoff = \"10s\"\nmax_backoff = \"1s\"").unwrap();
+        assert!(c.check().is_err());
+    }
+}

@@ -1,0 +1,395 @@
+//! One pass over the queue: claim due rows, send them in batches, record and settle.
+//!
+//! Three layers, from the outside in: [`Reaper::run_pass`] loops over steps until the queue
+//! has nothing due or the pass must stop; [`Reaper::step`] claims one batch and works it to
+//! the end (tests drain the queue with it, no timers involved); [`Reaper::send`] makes the
+//! requests for one set of ids, retrying with backoff. Every request is recorded before it
+//! goes out and its answer after; rows are settled in the same transaction as the answer.
+//!
+//! What each kind of answer does to the pass:
+//! - retry: wait and send again, up to `retry.max_attempts`; then the pass stops and the rows
+//!   go back to `pending`, never to `failed` (an outage is not the videos' fault);
+//! - stop (key, account, configuration): the pass stops at once, rows back to `pending`;
+//! - rejected or duplicate: the batch is split in halves until the offending ids stand
+//!   alone; a lone rejected id is `failed` with the API's message, a lone duplicate was
+//!   already deleted.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::api::{self, Answer, Verdict};
+use crate::backoff::Backoff;
+use crate::config::{Config, V1_2_DELETE_PATH};
+use crate::credentials::{self, ApiKey};
+use crate::queue::{ClaimToken, Queue, QueueError, RequestRecord, RowsEffect};
+use crate::video::{Namespace, VideoNo, VideoNoRule};
+
+/// How a pass ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PassEnd {
+    /// Nothing due is left unclaimed.
+    Drained,
+    /// Stopped early (key, account, outage, database); the rows it held are pending again.
+    Stopped(String),
+    /// Shutdown was asked for; what was claimed but not sent is pending again.
+    Interrupted,
+}
+
+/// Totals of one pass, for its log line.
+#[derive(Debug, Clone, Default)]
+pub struct PassReport {
+    pub requests: u64,
+    pub deleted: u64,
+    pub failed: u64,
+    pub released: u64,
+}
+
+/// What one step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Nothing was due.
+    Idle,
+    /// A batch was claimed and worked to the end.
+    Worked,
+    Stopped(String),
+    Interrupted,
+}
+
+/// How sending one set of ids ended.
+enum Sent {
+    Answered(Verdict, u64),
+    Stop(String),
+    Exhausted(String),
+    Interrupted,
+}
+
+/// Everything a pass needs; one per process.
+pub struct Reaper {
+    queue: Queue,
+    api: api::Client,
+    rule: VideoNoRule,
+    batch_size: usize,
+    max_attempts: u32,
+    backoff: Backoff,
+    /// How long a claim holds its rows without renewal: three request timeouts, so a
+    /// holder that died gives its rows back soon, and a live one renews well before.
+    lease: Duration,
+    api_key_file: Option<std::path::PathBuf>,
+}
+
+impl Reaper {
+    pub fn new(config: &Config, queue: Queue) -> Result<Self, api::ClientError> {
+        Ok(Self {
+            api: api::Client::new(&config.api)?,
+            queue,
+            rule: config.batch.video_no_pattern.clone(),
+            batch_size: config.batch.size.get(),
+            max_attempts: config.retry.max_attempts,
+            backoff: Backoff::new(&config.retry),
+            lease: config.api.timeout * 3,
+            api_key_file: config.api.api_key_file.clone(),
+        })
+    }
+
+    pub fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    /// Steps until nothing is due, or the pass must stop. The key is read once per pass,
+    /// when there is something to send.
+    pub async fn run_pass(&self, shutdown: &CancellationToken) -> (PassEnd, PassReport) {
+        let mut report = PassReport::default();
+        let mut key = None;
+        let end = loop {
+            match self.step(&mut key, shutdown, &mut report).await {
+                Step::Worked => continue,
+                Step::Idle => break PassEnd::Drained,
+                Step::Stopped(reason) => break PassEnd::Stopped(reason),
+                Step::Interrupted => break PassEnd::Interrupted,
+            }
+        };
+        match &end {
+            PassEnd::Drained => info!(
+                requests = report.requests,
+                deleted = report.deleted,
+                failed = report.failed,
+                "pass finished: nothing due is left"
+            ),
+            PassEnd::Interrupted => info!(
+                requests = report.requests,
+                deleted = report.deleted,
+                failed = report.failed,
+                released = report.released,
+                "pass interrupted by shutdown: unsent rows are pending again"
+            ),
+            PassEnd::Stopped(reason) => error!(
+                requests = report.requests,
+                deleted = report.deleted,
+                failed = report.failed,
+                released = report.released,
+                "pass stopped, rows stay pending for the next pass: {reason}"
+            ),
+        }
+        (end, report)
+    }
+
+    /// Claims one batch and works it to the end.
+    pub async fn step(
+        &self,
+        key: &mut Option<ApiKey>,
+        shutdown: &CancellationToken,
+        report: &mut PassReport,
+    ) -> Step {
+        if shutdown.is_cancelled() {
+            return Step::Interrupted;
+        }
+        match self.claim_and_work(key, shutdown, report).await {
+            Ok(step) => step,
+            // A database error stops the pass; what the claim held comes back when its
+            // lease runs out, if it could not be released.
+            Err(e) => Step::Stopped(e.to_string()),
+        }
+    }
+
+    async fn claim_and_work(
+        &self,
+        key: &mut Option<ApiKey>,
+        shutdown: &CancellationToken,
+        report: &mut PassReport,
+    ) -> Result<Step, QueueError> {
+        let taken = self.queue.take_back_expired().await?;
+        if taken > 0 {
+            warn!(
+                rows = taken,
+                "took back rows whose lease expired: their holder stopped"
+            );
+        }
+        let Some(claim) = self.queue.claim(self.batch_size, self.lease).await? else {
+            return Ok(Step::Idle);
+        };
+        let token = claim.token;
+
+        let namespace = match Namespace::parse(&claim.namespace) {
+            Ok(ns) if self.api.can_address(&ns) => ns,
+            Ok(ns) => {
+                let reason = format!(
+                    "namespace {ns:?} cannot be sent through the v1.1 path, which knows no \
+                     namespaces; set api.delete_path to {V1_2_DELETE_PATH:?}"
+                );
+                let all: Vec<_> = claim.rows.iter().map(|r| (r.id, reason.clone())).collect();
+                return self.fail_unsent(&token, &all, report).await;
+            }
+            Err(reason) => {
+                let all: Vec<_> = claim.rows.iter().map(|r| (r.id, reason.clone())).collect();
+                return self.fail_unsent(&token, &all, report).await;
+            }
+        };
+
+        let mut ids = Vec::new();
+        let mut seen = HashSet::new();
+        let mut invalid = Vec::new();
+        for row in &claim.rows {
+            match row.video_no.as_deref().map(|v| self.rule.parse(v)) {
+                Some(Ok(id)) => {
+                    if seen.insert(id.clone()) {
+                        ids.push(id);
+                    }
+                }
+                Some(Err(e)) => invalid.push((row.id, e.to_string())),
+                None => invalid.push((row.id, "invalid video number: not valid text".to_owned())),
+            }
+        }
+        if !invalid.is_empty() {
+            self.fail_unsent(&token, &invalid, report).await?;
+        }
+        if ids.is_empty() {
+            return Ok(Step::Worked);
+        }
+
+        if key.is_none() {
+            match credentials::load(self.api_key_file.as_deref()) {
+                Ok((found, _source)) => *key = Some(found),
+                Err(e) => {
+                    report.released += self.queue.release(&token, Some(&e.to_string())).await?;
+                    return Ok(Step::Stopped(e.to_string()));
+                }
+            }
+        }
+        let Some(key) = key.as_ref() else {
+            // Set just above.
+            return Ok(Step::Stopped("no API key".into()));
+        };
+
+        // Isolation: split a refused batch until the offending ids stand alone.
+        let mut stack = vec![ids];
+        while let Some(mut ids) = stack.pop() {
+            if shutdown.is_cancelled() {
+                report.released += self.queue.release(&token, None).await?;
+                return Ok(Step::Interrupted);
+            }
+            let sent = self
+                .send(&token, &namespace, &ids, key, shutdown, report)
+                .await?;
+            match sent {
+                Sent::Answered(Verdict::Deleted, rows) => report.deleted += rows,
+                Sent::Answered(Verdict::Duplicate, rows) if ids.len() == 1 => {
+                    report.deleted += rows
+                }
+                Sent::Answered(Verdict::Rejected, rows) if ids.len() == 1 => report.failed += rows,
+                Sent::Answered(_, _) => {
+                    let right = ids.split_off(ids.len() / 2);
+                    stack.push(right);
+                    stack.push(ids);
+                }
+                Sent::Stop(reason) | Sent::Exhausted(reason) => {
+                    report.released += self.queue.release(&token, Some(&reason)).await?;
+                    return Ok(Step::Stopped(reason));
+                }
+                Sent::Interrupted => {
+                    report.released += self.queue.release(&token, None).await?;
+                    return Ok(Step::Interrupted);
+                }
+            }
+        }
+        Ok(Step::Worked)
+    }
+
+    async fn fail_unsent(
+        &self,
+        token: &ClaimToken,
+        failures: &[(i64, String)],
+        report: &mut PassReport,
+    ) -> Result<Step, QueueError> {
+        self.queue.fail_unsent(token, failures).await?;
+        for (row, reason) in failures {
+            warn!(
+                row,
+                outcome = "failed",
+                "row failed without being sent: {reason}"
+            );
+        }
+        report.failed += failures.len() as u64;
+        Ok(Step::Worked)
+    }
+
+    /// Sends one set of ids until an answer settles them, retrying with backoff.
+    async fn send(
+        &self,
+        token: &ClaimToken,
+        namespace: &Namespace,
+        ids: &[VideoNo],
+        key: &ApiKey,
+        shutdown: &CancellationToken,
+        report: &mut PassReport,
+    ) -> Result<Sent, QueueError> {
+        for attempt in 1..=self.max_attempts {
+            let batch = self
+                .queue
+                .start_request(token, namespace, ids, attempt, self.lease)
+                .await?;
+            report.requests += 1;
+            let answer = self.api.delete(key, namespace, ids).await;
+            let effect = match (&answer.verdict, ids.len()) {
+                (Verdict::Deleted, _) | (Verdict::Duplicate, 1) => RowsEffect::Deleted,
+                (Verdict::Rejected, 1) => RowsEffect::Failed(answer.reason.clone()),
+                _ => RowsEffect::Note(answer.reason.clone()),
+            };
+            let rows = self
+                .queue
+                .finish_request(token, batch, ids, &record(&answer), &effect)
+                .await?;
+            log_batch(batch.0, namespace, ids.len(), attempt, &answer);
+            match answer.verdict {
+                Verdict::Retry { retry_after } => {
+                    if attempt == self.max_attempts {
+                        return Ok(Sent::Exhausted(format!(
+                            "{} (after {attempt} attempts)",
+                            answer.reason
+                        )));
+                    }
+                    let delay = self.backoff.delay(attempt, retry_after);
+                    if self.wait(token, delay, shutdown).await? {
+                        return Ok(Sent::Interrupted);
+                    }
+                }
+                Verdict::Stop => return Ok(Sent::Stop(answer.reason)),
+                verdict => return Ok(Sent::Answered(verdict, rows)),
+            }
+        }
+        // `max_attempts` is at least 1 (the config checks it), so the loop returned.
+        Ok(Sent::Exhausted("retry.max_attempts is zero".into()))
+    }
+
+    /// Sleeps `delay`, renewing the claim's lease as it goes; true when shutdown cut it.
+    async fn wait(
+        &self,
+        token: &ClaimToken,
+        delay: Duration,
+        shutdown: &CancellationToken,
+    ) -> Result<bool, QueueError> {
+        let deadline = tokio::time::Instant::now() + delay;
+        loop {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(false);
+            }
+            let next = deadline.min(now + self.lease / 3);
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(true),
+                _ = tokio::time::sleep_until(next) => {}
+            }
+            self.queue.renew(token, self.lease).await?;
+        }
+    }
+}
+
+fn record(answer: &Answer) -> RequestRecord {
+    RequestRecord {
+        outcome: answer.verdict.outcome(),
+        http_status: answer.http_status,
+        api_code: answer.code.clone(),
+        api_msg: answer.msg.clone(),
+        error: (answer.verdict != Verdict::Deleted).then(|| answer.reason.clone()),
+        duration: answer.duration,
+    }
+}
+
+fn log_batch(batch: i64, namespace: &Namespace, count: usize, attempt: u32, answer: &Answer) {
+    let code = answer.code.as_deref().unwrap_or("-");
+    let duration_ms = answer.duration.as_millis() as u64;
+    let outcome = answer.verdict.outcome();
+    let namespace = namespace.as_str();
+    match answer.verdict {
+        Verdict::Deleted => {
+            info!(
+                batch,
+                namespace, count, attempt, outcome, code, duration_ms, "batch sent"
+            )
+        }
+        Verdict::Stop => error!(
+            batch,
+            namespace,
+            count,
+            attempt,
+            outcome,
+            code,
+            duration_ms,
+            "batch refused: {}",
+            answer.reason
+        ),
+        _ => warn!(
+            batch,
+            namespace,
+            count,
+            attempt,
+            outcome,
+            code,
+            duration_ms,
+            "batch not deleted: {}",
+            answer.reason
+        ),
+    }
+}

@@ -1,0 +1,498 @@
+//! The SQLite queue: the only module that knows the tables.
+//!
+//! Producers insert into `deletion_queue` directly; this module claims due rows under a
+//! lease, records every request in `deletion_batches`, and settles rows. Every function is
+//! one short write transaction (or a single statement) and none is open across an HTTP
+//! call: SQLite has one writer, and producers must be able to insert while a pass runs.
+//!
+//! A row leaves `in_flight` only through [`Queue::finish_request`] (a recorded outcome),
+//! [`Queue::release`] (shutdown, or a pass that stops), or [`Queue::take_back_expired`] (its
+//! holder stopped renewing the lease).
+
+pub mod report;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use crate::video::{Namespace, VideoNo};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// How many ids `insert` writes per transaction: big enough to be fast, small enough that
+/// a producer's insert never waits long behind it.
+const INSERT_CHUNK: usize = 1000;
+
+/// A database failure, described for an operator: what went wrong with which file, and
+/// what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[error("database {path}: {problem}")]
+pub struct QueueError {
+    path: PathBuf,
+    problem: String,
+}
+
+/// Identifies one claim: the rows it holds carry it in `claimed_by`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimToken(String);
+
+impl ClaimToken {
+    /// A token no other claim (in this process or another) will have.
+    pub fn new() -> Self {
+        Self(format!(
+            "{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for ClaimToken {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Rows claimed together: one namespace, at most `batch.size` distinct video numbers, and
+/// every due duplicate of those in the namespace. The values are as producers wrote them:
+/// the pass parses them.
+#[derive(Debug)]
+pub struct Claim {
+    pub token: ClaimToken,
+    pub namespace: String,
+    pub rows: Vec<ClaimedRow>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClaimedRow {
+    pub id: i64,
+    /// `None` when the stored value is not valid UTF-8 text.
+    pub video_no: Option<String>,
+}
+
+/// The id of a `deletion_batches` row: one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchId(pub i64);
+
+/// What was learnt from one request, as recorded in `deletion_batches`.
+#[derive(Debug, Clone, Default)]
+pub struct RequestRecord {
+    /// `deleted`, `retry`, `stopped`, `rejected` or `duplicate`.
+    pub outcome: &'static str,
+    pub http_status: Option<u16>,
+    pub api_code: Option<String>,
+    pub api_msg: Option<String>,
+    pub error: Option<String>,
+    pub duration: Duration,
+}
+
+/// What a recorded answer does to the rows of the request.
+#[derive(Debug, Clone)]
+pub enum RowsEffect {
+    Deleted,
+    Failed(String),
+    /// The rows stay held by the claim; the note becomes their `last_error`.
+    Note(String),
+}
+
+/// Row timestamps: UTC, in SQLite's own text format, so they compare as text.
+const NOW: &str = "strftime('%Y-%m-%d %H:%M:%f', 'now')";
+
+#[derive(Debug, Clone)]
+pub struct Queue {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+impl Queue {
+    /// Opens (creating the file and its directory if need be) and migrates the database.
+    pub async fn open(path: &Path, busy_timeout: Duration) -> Result<Self, QueueError> {
+        let fail = |problem: String| QueueError {
+            path: path.to_owned(),
+            problem,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                fail(format!(
+                    "cannot create its directory {}: {e}; create it or set database.path",
+                    dir.display()
+                ))
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // The record of a deletion must survive a power loss.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(busy_timeout)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(busy_timeout + Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(|e| fail(describe(&e)))?;
+        let queue = Self {
+            pool,
+            path: path.to_owned(),
+        };
+        queue.migrate().await?;
+        Ok(queue)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn error(&self, e: impl Into<sqlx::Error>) -> QueueError {
+        QueueError {
+            path: self.path.clone(),
+            problem: describe(&e.into()),
+        }
+    }
+
+    async fn migrate(&self) -> Result<(), QueueError> {
+        // SQLite has no migration lock in sqlx: when two processes migrate a new file at
+        // once, the loser fails on a table the winner just made. Running again then finds
+        // the migration applied.
+        if MIGRATOR.run(&self.pool).await.is_err() {
+            MIGRATOR.run(&self.pool).await.map_err(|e| self.error(e))?;
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Inserts video numbers as a producer would, in transactions of about a thousand.
+    pub async fn insert(
+        &self,
+        namespace: &Namespace,
+        video_nos: &[VideoNo],
+    ) -> Result<u64, QueueError> {
+        let mut inserted = 0;
+        for chunk in video_nos.chunks(INSERT_CHUNK) {
+            let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+            for video_no in chunk {
+                sqlx::query("INSERT INTO deletion_queue (video_no, unique_id) VALUES (?1, ?2)")
+                    .bind(video_no.as_str())
+                    .bind(namespace.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| self.error(e))?;
+            }
+            tx.commit().await.map_err(|e| self.error(e))?;
+            inserted += chunk.len() as u64;
+        }
+        Ok(inserted)
+    }
+
+    /// Puts back to `pending` the rows whose lease ran out: their holder died or hung.
+    pub async fn take_back_expired(&self) -> Result<u64, QueueError> {
+        let sql = format!(
+            "UPDATE deletion_queue
+                SET status = 'pending', claimed_by = NULL, lease_until = NULL, updated_at = {NOW},
+                    last_error = coalesce(last_error, 'lease expired: its holder stopped')
+              WHERE status = 'in_flight' AND lease_until < {NOW}"
+        );
+        let done = sqlx::query(&sql)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(done.rows_affected())
+    }
+
+    /// Claims the oldest due rows of one namespace, at most `limit` of them, plus every due
+    /// duplicate of their video numbers, under a lease of `lease`.
+    pub async fn claim(&self, limit: usize, lease: Duration) -> Result<Option<Claim>, QueueError> {
+        let token = ClaimToken::new();
+        let lease = lease_modifier(lease);
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let first = format!(
+            "UPDATE deletion_queue
+                SET status = 'in_flight', claimed_by = ?1, lease_until = strftime('%Y-%m-%d %H:%M:%f', 'now', ?2),
+                    updated_at = {NOW}
+              WHERE id IN (
+                    SELECT id FROM deletion_queue
+                     WHERE status = 'pending' AND due_at <= {NOW}
+                       AND unique_id = (SELECT unique_id FROM deletion_queue
+                                         WHERE status = 'pending' AND due_at <= {NOW}
+                                         ORDER BY id LIMIT 1)
+                     ORDER BY id LIMIT ?3)"
+        );
+        let claimed = sqlx::query(&first)
+            .bind(token.as_str())
+            .bind(&lease)
+            .bind(limit as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        if claimed.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let duplicates = format!(
+            "UPDATE deletion_queue
+                SET status = 'in_flight', claimed_by = ?1, lease_until = strftime('%Y-%m-%d %H:%M:%f', 'now', ?2),
+                    updated_at = {NOW}
+              WHERE status = 'pending' AND due_at <= {NOW}
+                AND (unique_id, video_no) IN (SELECT unique_id, video_no FROM deletion_queue
+                                               WHERE claimed_by = ?1)"
+        );
+        sqlx::query(&duplicates)
+            .bind(token.as_str())
+            .bind(&lease)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        let rows = sqlx::query(
+            "SELECT id, video_no, unique_id FROM deletion_queue WHERE claimed_by = ?1 ORDER BY id",
+        )
+        .bind(token.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+
+        // Producers write these columns: a value that is not valid text is reported by the
+        // pass, not decoded here with a panic.
+        let namespace = rows[0]
+            .try_get::<String, _>("unique_id")
+            .unwrap_or_default();
+        let rows = rows
+            .iter()
+            .map(|row| ClaimedRow {
+                id: row.get("id"),
+                video_no: row.try_get("video_no").ok(),
+            })
+            .collect();
+        Ok(Some(Claim {
+            token,
+            namespace,
+            rows,
+        }))
+    }
+
+    /// Extends the lease of every row the claim still holds.
+    pub async fn renew(&self, token: &ClaimToken, lease: Duration) -> Result<(), QueueError> {
+        sqlx::query(
+            "UPDATE deletion_queue SET lease_until = strftime('%Y-%m-%d %H:%M:%f', 'now', ?2)
+              WHERE claimed_by = ?1 AND status = 'in_flight'",
+        )
+        .bind(token.as_str())
+        .bind(lease_modifier(lease))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    /// Marks rows `failed` without sending them (an invalid video number or namespace).
+    pub async fn fail_unsent(
+        &self,
+        token: &ClaimToken,
+        failures: &[(i64, String)],
+    ) -> Result<(), QueueError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let sql = format!(
+            "UPDATE deletion_queue
+                SET status = 'failed', last_error = ?3, settled_at = {NOW}, updated_at = {NOW},
+                    claimed_by = NULL, lease_until = NULL
+              WHERE id = ?2 AND claimed_by = ?1"
+        );
+        for (id, reason) in failures {
+            sqlx::query(&sql)
+                .bind(token.as_str())
+                .bind(id)
+                .bind(reason)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.error(e))?;
+        }
+        tx.commit().await.map_err(|e| self.error(e))
+    }
+
+    /// Records that a request is about to be sent: a `deletion_batches` row in `sending`,
+    /// one more attempt on each of its rows, and a renewed lease.
+    pub async fn start_request(
+        &self,
+        token: &ClaimToken,
+        namespace: &Namespace,
+        video_nos: &[VideoNo],
+        attempt: u32,
+        lease: Duration,
+    ) -> Result<BatchId, QueueError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO deletion_batches (unique_id, ids_count, attempt) VALUES (?1, ?2, ?3)
+             RETURNING id",
+        )
+        .bind(namespace.as_str())
+        .bind(video_nos.len() as i64)
+        .bind(attempt)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        let sql = format!(
+            "UPDATE deletion_queue
+                SET attempts = attempts + 1, updated_at = {NOW},
+                    lease_until = strftime('%Y-%m-%d %H:%M:%f', 'now', ?3)
+              WHERE claimed_by = ?1 AND status = 'in_flight'
+                AND video_no IN (SELECT value FROM json_each(?2))"
+        );
+        sqlx::query(&sql)
+            .bind(token.as_str())
+            .bind(json_list(video_nos))
+            .bind(lease_modifier(lease))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(BatchId(id))
+    }
+
+    /// Records the answer to a request and applies it to the request's rows, in one
+    /// transaction. Returns how many rows it changed.
+    pub async fn finish_request(
+        &self,
+        token: &ClaimToken,
+        batch: BatchId,
+        video_nos: &[VideoNo],
+        record: &RequestRecord,
+        effect: &RowsEffect,
+    ) -> Result<u64, QueueError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let sql = format!(
+            "UPDATE deletion_batches
+                SET outcome = ?2, http_status = ?3, api_code = ?4, api_msg = ?5, error = ?6,
+                    duration_ms = ?7, finished_at = {NOW}
+              WHERE id = ?1"
+        );
+        sqlx::query(&sql)
+            .bind(batch.0)
+            .bind(record.outcome)
+            .bind(record.http_status)
+            .bind(&record.api_code)
+            .bind(&record.api_msg)
+            .bind(&record.error)
+            .bind(record.duration.as_millis() as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        let (status, note) = match effect {
+            RowsEffect::Deleted => ("deleted", None),
+            RowsEffect::Failed(reason) => ("failed", Some(reason)),
+            RowsEffect::Note(note) => ("in_flight", Some(note)),
+        };
+        // A note leaves the rows held (status stays in_flight); a settlement releases them
+        // and points them at this batch.
+        let sql = format!(
+            "UPDATE deletion_queue
+                SET status = ?3, last_error = ?4, updated_at = {NOW},
+                    batch_id = CASE WHEN ?3 = 'in_flight' THEN batch_id ELSE ?5 END,
+                    settled_at = CASE WHEN ?3 = 'in_flight' THEN NULL ELSE {NOW} END,
+                    claimed_by = CASE WHEN ?3 = 'in_flight' THEN claimed_by END,
+                    lease_until = CASE WHEN ?3 = 'in_flight' THEN lease_until END
+              WHERE claimed_by = ?1 AND status = 'in_flight'
+                AND video_no IN (SELECT value FROM json_each(?2))"
+        );
+        let changed = sqlx::query(&sql)
+            .bind(token.as_str())
+            .bind(json_list(video_nos))
+            .bind(status)
+            .bind(note)
+            .bind(batch.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(changed.rows_affected())
+    }
+
+    /// Gives back to `pending` every row the claim still holds, with `last_error` when given.
+    pub async fn release(
+        &self,
+        token: &ClaimToken,
+        last_error: Option<&str>,
+    ) -> Result<u64, QueueError> {
+        let sql = format!(
+            "UPDATE deletion_queue
+                SET status = 'pending', claimed_by = NULL, lease_until = NULL, updated_at = {NOW},
+                    last_error = coalesce(?2, last_error)
+              WHERE claimed_by = ?1 AND status = 'in_flight'"
+        );
+        let done = sqlx::query(&sql)
+            .bind(token.as_str())
+            .bind(last_error)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(done.rows_affected())
+    }
+
+    /// Rows that are due and waiting: what `run --once` must leave at zero to succeed.
+    pub async fn due_pending(&self) -> Result<i64, QueueError> {
+        let sql = format!(
+            "SELECT count(*) FROM deletion_queue WHERE status = 'pending' AND due_at <= {NOW}"
+        );
+        sqlx::query_scalar(&sql)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.error(e))
+    }
+}
+
+/// A SQLite date modifier that adds `lease` to a time.
+fn lease_modifier(lease: Duration) -> String {
+    format!("+{:.3} seconds", lease.as_secs_f64())
+}
+
+fn json_list(video_nos: &[VideoNo]) -> String {
+    let list: Vec<&str> = video_nos.iter().map(VideoNo::as_str).collect();
+    // A list of strings always serializes.
+    serde_json::to_string(&list).expect("a list of strings serializes")
+}
+
+/// One line for an operator: the problem, and what fixes it.
+fn describe(e: &sqlx::Error) -> String {
+    let code = match e {
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|c| i32::from_str(&c).ok())
+            .map(|c| c & 0xff),
+        _ => None,
+    };
+    let detail = e.to_string().replace('\n', " ");
+    match code {
+        Some(5) | Some(6) => format!(
+            "locked by another process for longer than database.busy_timeout ({detail}); \
+             find the process holding a long transaction, or raise database.busy_timeout"
+        ),
+        Some(8) => format!(
+            "is read-only ({detail}); this user needs write access to the file, its -wal and \
+             -shm files and its directory"
+        ),
+        Some(13) => format!("the disk is full ({detail}); free space, nothing was lost"),
+        Some(14) => format!(
+            "cannot be opened ({detail}); check that the path is right and its directory \
+             is writable by this user"
+        ),
+        Some(11) | Some(26) => format!(
+            "is not a usable SQLite database ({detail}); point database.path at the queue file"
+        ),
+        _ => match e {
+            sqlx::Error::PoolTimedOut => {
+                "timed out waiting for a connection; is another process holding a lock?".into()
+            }
+            _ => detail,
+        },
+    }
+}

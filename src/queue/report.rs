@@ -1,0 +1,117 @@
+//! What `status` shows: counts by namespace and status, the oldest pending row, and the
+//! last requests with their outcomes. Read-only.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Queue, QueueError};
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub counts: Vec<Count>,
+    pub oldest_pending: Option<PendingRow>,
+    pub last_batches: Vec<BatchRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Count {
+    pub unique_id: String,
+    pub status: String,
+    pub rows: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PendingRow {
+    pub id: i64,
+    pub video_no: String,
+    pub unique_id: String,
+    pub enqueued_at: String,
+    pub due_at: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BatchRow {
+    pub id: i64,
+    pub unique_id: String,
+    pub ids_count: i64,
+    pub attempt: i64,
+    pub outcome: String,
+    pub http_status: Option<i64>,
+    pub api_code: Option<String>,
+    pub api_msg: Option<String>,
+    pub error: Option<String>,
+    pub started_at: String,
+    pub duration_ms: Option<i64>,
+}
+
+impl Queue {
+    pub async fn report(&self, last: u32) -> Result<Report, QueueError> {
+        let counts = sqlx::query(
+            "SELECT unique_id, status, count(*) AS n FROM deletion_queue
+              GROUP BY unique_id, status ORDER BY unique_id, status",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?
+        .iter()
+        .map(|r| Count {
+            unique_id: text(&r, "unique_id"),
+            status: r.get("status"),
+            rows: r.get("n"),
+        })
+        .collect();
+        let oldest_pending = sqlx::query(
+            "SELECT id, video_no, unique_id, enqueued_at, due_at, attempts, last_error
+               FROM deletion_queue WHERE status = 'pending' ORDER BY id LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?
+        .map(|r| PendingRow {
+            id: r.get("id"),
+            video_no: text(&r, "video_no"),
+            unique_id: text(&r, "unique_id"),
+            enqueued_at: r.get("enqueued_at"),
+            due_at: r.get("due_at"),
+            attempts: r.get("attempts"),
+            last_error: r.get("last_error"),
+        });
+        let last_batches = sqlx::query(
+            "SELECT id, unique_id, ids_count, attempt, outcome, http_status, api_code, api_msg,
+                    error, started_at, duration_ms
+               FROM deletion_batches ORDER BY id DESC LIMIT ?1",
+        )
+        .bind(last)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?
+        .iter()
+        .map(|r| BatchRow {
+            id: r.get("id"),
+            unique_id: text(r, "unique_id"),
+            ids_count: r.get("ids_count"),
+            attempt: r.get("attempt"),
+            outcome: r.get("outcome"),
+            http_status: r.get("http_status"),
+            api_code: r.get("api_code"),
+            api_msg: r.get("api_msg"),
+            error: r.get("error"),
+            started_at: r.get("started_at"),
+            duration_ms: r.get("duration_ms"),
+        })
+        .collect();
+        Ok(Report {
+            counts,
+            oldest_pending,
+            last_batches,
+        })
+    }
+}
+
+/// A column producers write, shown even when it is not valid text.
+fn text(row: &sqlx::sqlite::SqliteRow, column: &str) -> String {
+    row.try_get(column)
+        .unwrap_or_else(|_| "(not valid text)".to_owned())
+}

@@ -1,0 +1,26 @@
+//! Turning SIGTERM (how systemd stops a service) and SIGINT (Ctrl-C) into a
+//! [`CancellationToken`] that the daemon passes down as a value.
+//!
+//! On cancellation the pass stops claiming, lets the request in flight finish (bounded by
+//! `api.timeout`), records it, and gives back what it claimed but did not send.
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+/// Listens for SIGTERM and SIGINT; the token is cancelled on the first one.
+pub fn on_signals() -> std::io::Result<CancellationToken> {
+    let token = CancellationToken::new();
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        info!("{name} received: finishing the request in flight, then stopping");
+        cancel.cancel();
+    });
+    Ok(token)
+}
