@@ -26,7 +26,7 @@ pub const V1_1_DELETE_PATH: &str = "/serve/api/video/delete_videos";
 pub const API_MAX_BATCH: usize = 100;
 pub const API_REQUESTS_PER_SECOND: u32 = 5;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub api: ApiConfig,
@@ -61,7 +61,7 @@ pub struct DatabaseConfig {
     pub busy_timeout: Duration,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScheduleConfig {
     pub cron: CronRule,
@@ -122,14 +122,6 @@ impl Default for DatabaseConfig {
     }
 }
 
-impl Default for ScheduleConfig {
-    fn default() -> Self {
-        Self {
-            cron: CronRule::default(),
-        }
-    }
-}
-
 impl Default for BatchConfig {
     fn default() -> Self {
         Self {
@@ -154,19 +146,6 @@ impl Default for LogConfig {
         Self {
             format: LogFormat::Text,
             level: "info".to_owned(),
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            api: ApiConfig::default(),
-            database: DatabaseConfig::default(),
-            schedule: ScheduleConfig::default(),
-            batch: BatchConfig::default(),
-            retry: RetryConfig::default(),
-            log: LogConfig::default(),
         }
     }
 }
@@ -210,14 +189,17 @@ impl Config {
         Ok(config)
     }
 
-    /// Parses TOML text; the error is the line it points at and a one-line message.
+    /// Parses TOML text; the error is the line it points at and a one-line message that
+    /// quotes that line, so a bad value is seen with its key.
     fn parse(text: &str) -> Result<Self, (usize, String)> {
         toml::from_str(text).map_err(|e: toml::de::Error| {
-            let line = e
-                .span()
-                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1)
-                .unwrap_or(1);
-            (line, e.message().replace('\n', " "))
+            let start = e.span().map_or(0, |span| span.start.min(text.len()));
+            let line = text[..start].matches('\n').count() + 1;
+            let message = e.message().replace('\n', " ");
+            match text.lines().nth(line - 1).map(str::trim) {
+                Some(quoted) if !quoted.is_empty() => (line, format!("{quoted}: {message}")),
+                _ => (line, message),
+            }
         })
     }
 
@@ -345,9 +327,11 @@ impl TryFrom<String> for BaseUrl {
     fn try_from(raw: String) -> Result<Self, String> {
         let url = Url::parse(&raw).map_err(|e| format!("base_url {raw:?} is not a URL: {e}"))?;
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(format!(
-                "base_url must not carry credentials; the key comes from MEMORIES_API_KEY, api.api_key_file or $CREDENTIALS_DIRECTORY/api_key"
-            ));
+            return Err(
+                "base_url must not carry credentials; the key comes from MEMORIES_API_KEY, \
+                 api.api_key_file or $CREDENTIALS_DIRECTORY/api_key"
+                    .to_owned(),
+            );
         }
         if url.query().is_some() || url.fragment().is_some() || url.path() != "/" {
             return Err(format!(

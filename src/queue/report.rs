@@ -57,7 +57,7 @@ impl Queue {
         .map_err(|e| self.error(e))?
         .iter()
         .map(|r| Count {
-            unique_id: text(&r, "unique_id"),
+            unique_id: text(r, "unique_id"),
             status: r.get("status"),
             rows: r.get("n"),
         })

@@ -1,0 +1,677 @@
+//! The daemon end to end: the real binary, a real SQLite file, and the API stand-in on
+//! 127.0.0.1 (see `support/`).
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use support::*;
+
+#[tokio::test]
+async fn drains_1050_rows_in_11_requests() {
+    let app = spawn_app(&[]).await;
+    let all = ids(0, 1050);
+    app.insert("default", &all).await;
+
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let received = app.standin.received();
+    assert_eq!(received.len(), 11);
+    assert!(received
+        .iter()
+        .all(|r| r.ids.len() <= 100 && r.answered == "0000"));
+    let sent: Vec<&String> = received.iter().flat_map(|r| &r.ids).collect();
+    let distinct: HashSet<&String> = sent.iter().copied().collect();
+    assert_eq!(sent.len(), 1050, "an id was sent twice");
+    assert_eq!(distinct, all.iter().collect());
+    assert_eq!(app.count("deleted").await, 1050);
+    assert!(
+        app.rows().await.iter().all(|r| r.5.is_some()),
+        "a row points at no batch"
+    );
+    let batches = app.batches().await;
+    assert_eq!(batches.len(), 11);
+    assert!(batches
+        .iter()
+        .all(|b| b.1 == "deleted" && b.2.as_deref() == Some("0000")));
+    // The stand-in answers 0429 above 5 requests a second: none means the limit held.
+    assert!(received.iter().all(|r| r.answered != "0429"));
+}
+
+#[tokio::test]
+async fn each_namespace_is_sent_as_its_own_unique_id() {
+    let app = spawn_app(&[]).await;
+    app.insert("default", &ids(0, 30)).await;
+    app.insert("tenant-a", &ids(0, 30)).await; // the same numbers, another namespace
+    app.insert("tenant-b", &ids(100, 150)).await;
+
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let received = app.standin.received();
+    for r in &received {
+        assert_eq!(r.path, standin::V1_2_PATH);
+        assert!(r.unique_id.is_some(), "a request without unique_id");
+        assert!(r.ids.len() <= 100);
+    }
+    let deleted = app.standin.deleted();
+    for (video_no, namespace, status, ..) in app.rows().await {
+        assert_eq!(status, "deleted");
+        assert!(
+            deleted.contains(&(namespace.clone(), video_no.clone())),
+            "{video_no} not deleted in {namespace}"
+        );
+    }
+    assert_eq!(deleted.len(), 210);
+}
+
+#[tokio::test]
+async fn the_v1_1_path_sends_only_the_default_namespace() {
+    let app = spawn_app(&[("api", "delete_path = \"/serve/api/video/delete_videos\"")]).await;
+    app.insert("default", &ids(0, 5)).await;
+    app.insert("tenant-a", &ids(10, 5)).await;
+
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let received = app.standin.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].path, standin::V1_1_PATH);
+    assert_eq!(received[0].unique_id, None);
+    for (_, namespace, status, _, last_error, _) in app.rows().await {
+        if namespace == "default" {
+            assert_eq!(status, "deleted");
+        } else {
+            assert_eq!(status, "failed");
+            assert!(last_error.unwrap().contains("/serve/api/v1/delete_videos"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_same_video_queued_twice_is_sent_once() {
+    let app = spawn_app(&[]).await;
+    let v = ids(0, 3);
+    app.insert(
+        "default",
+        &[
+            v[0].clone(),
+            v[1].clone(),
+            v[0].clone(),
+            v[2].clone(),
+            v[0].clone(),
+        ],
+    )
+    .await;
+
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let received = app.standin.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].ids.len(), 3);
+    let rows = app.rows().await;
+    assert!(rows.iter().all(|r| r.2 == "deleted"));
+    let batches_of_v0: HashSet<_> = rows.iter().filter(|r| r.0 == v[0]).map(|r| r.5).collect();
+    assert_eq!(
+        batches_of_v0.len(),
+        1,
+        "duplicates settled by different batches"
+    );
+}
+
+#[tokio::test]
+async fn transient_answers_are_retried_until_deleted() {
+    let app = spawn_app(&[]).await;
+    app.insert("default", &ids(0, 10)).await;
+    app.standin.script([
+        Script::status(503, "upstream down"),
+        Script::status(200, "<html>proxy error</html>"),
+        Script::code("0429"),
+        Script::code("7777"),
+    ]);
+
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let batches = app.batches().await;
+    let outcomes: Vec<(i64, &str)> = batches.iter().map(|b| (b.0, b.1.as_str())).collect();
+    assert_eq!(
+        outcomes,
+        [
+            (1, "retry"),
+            (2, "retry"),
+            (3, "retry"),
+            (4, "retry"),
+            (5, "deleted")
+        ]
+    );
+    assert!(batches[1]
+        .3
+        .as_deref()
+        .unwrap()
+        .contains("not the documented JSON"));
+    assert!(app
+        .rows()
+        .await
+        .iter()
+        .all(|r| r.2 == "deleted" && r.3 == 5));
+}
+
+#[tokio::test]
+async fn an_outage_outlasting_the_retry_budget_leaves_rows_pending() {
+    let app = spawn_app(&[]).await;
+    app.insert("default", &ids(0, 250)).await;
+    app.standin.always(Some(Script::status(502, "bad gateway")));
+
+    let out = app.reaper(&["run", "--once"]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("250 due rows are still pending"));
+
+    // The pass stopped after one batch's budget: it did not hammer the API with the others.
+    assert_eq!(app.standin.received().len(), 5);
+    assert_eq!(app.count("pending").await, 250);
+    for (_, _, _, attempts, last_error, _) in app.rows().await.iter().take(100) {
+        assert_eq!(*attempts, 5);
+        assert!(last_error.as_deref().unwrap().contains("server error"));
+    }
+
+    // When the API is back, the next pass deletes them all (once the stand-in's rolling
+    // second no longer holds the first run's requests).
+    app.standin.always(None);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(app.count("deleted").await, 250);
+}
+
+#[tokio::test]
+async fn authorization_and_account_errors_stop_the_pass() {
+    for (script, says) in [
+        (Script::code("0401"), "check the key"),
+        (Script::code("9009"), "check the key"),
+        (Script::code("0402"), "credits"),
+        (Script::code("0403"), "disabled"),
+        (Script::status(401, "unauthorized"), "check the key"),
+        (Script::status(403, "forbidden"), "check the key"),
+    ] {
+        let app = spawn_app(&[]).await;
+        app.insert("default", &ids(0, 150)).await;
+        app.standin.always(Some(script.clone()));
+
+        let out = app.reaper(&["run", "--once"]).await;
+        assert_eq!(out.status.code(), Some(3), "{script:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{script:?}: {}", stderr(&out));
+        assert_eq!(
+            app.standin.received().len(),
+            1,
+            "{script:?}: sent again after a stop"
+        );
+        assert_eq!(app.count("pending").await, 150, "{script:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_picked_up_by_the_next_pass() {
+    let app = spawn_app(&[]).await;
+    app.insert("default", &ids(0, 3)).await;
+    let key_file = app.dir.path().join("api_key");
+    std::fs::write(&key_file, "sk-old-revoked\n").unwrap();
+    let config = std::fs::read_to_string(&app.config).unwrap().replace(
+        "[api]\n",
+        &format!(
+            "[api]\napi_key_file = {:?}\n",
+            key_file.display().to_string()
+        ),
+    );
+    std::fs::write(&app.config, config).unwrap();
+
+    // One daemon, two passes (the start-up pass and a tick), the key file changed between.
+    let config = std::fs::read_to_string(&app.config)
+        .unwrap()
+        .replace("0 0 1 1 *", "* * * * * *");
+    std::fs::write(&app.config, config).unwrap();
+    let mut cmd = app.command(&["run"]);
+    cmd.env_remove("MEMORIES_API_KEY");
+    let mut daemon = cmd.spawn().unwrap();
+    app.wait_for_requests(1).await;
+    assert!(!app.standin.received()[0].authorized);
+    std::fs::write(&key_file, format!("{KEY}\n")).unwrap();
+    for _ in 0..100 {
+        if app.count("deleted").await == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.count("deleted").await, 3);
+    signal(&daemon, "TERM");
+    let status = daemon.wait().await.unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn one_bad_id_among_100_is_isolated() {
+    let app = spawn_app_with(50, &[("api", "requests_per_second = 50")]).await;
+    let all = ids(0, 100);
+    app.insert("default", &all).await;
+    app.standin.reject(&all[37]);
+
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    for (video_no, _, status, _, last_error, _) in app.rows().await {
+        if video_no == all[37] {
+            assert_eq!(status, "failed");
+            assert!(
+                last_error.unwrap().contains("invalid video number"),
+                "the API's message"
+            );
+        } else {
+            assert_eq!(status, "deleted", "{video_no}");
+        }
+    }
+    let received = app.standin.received();
+    // Halving 100 down to one id: two requests per level, about 2·log2(100).
+    assert!(received.len() <= 1 + 2 * 7, "{} requests", received.len());
+    assert!(received.iter().all(|r| r.ids.len() <= 100));
+}
+
+#[tokio::test]
+async fn an_id_deleted_before_is_isolated_and_counts_as_deleted() {
+    let app = spawn_app_with(50, &[("api", "requests_per_second = 50")]).await;
+    let all = ids(0, 100);
+    app.insert("default", &all).await;
+    app.standin.mark_deleted("default", &all[80]);
+
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(app.count("deleted").await, 100);
+    assert!(app
+        .batches()
+        .await
+        .iter()
+        .any(|b| b.2.as_deref() == Some("0409")));
+    let deleted = app.standin.deleted();
+    assert!(all
+        .iter()
+        .all(|id| deleted.contains(&("default".into(), id.clone()))));
+}
+
+#[tokio::test]
+async fn invalid_video_numbers_fail_without_being_sent() {
+    let app = spawn_app(&[]).await;
+    let good = ids(0, 3);
+    let bad = [
+        "",
+        " VI123",
+        "VI123\n",
+        "VI12\u{1}3",
+        "abc",
+        "PI-123",
+        &format!("VI{}", "9".repeat(80)),
+    ];
+    let mut rows: Vec<String> = bad.iter().map(|s| s.to_string()).collect();
+    rows.insert(2, good[0].clone());
+    rows.extend(good[1..].iter().cloned());
+    app.insert("default", &rows).await;
+
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let sent: Vec<String> = app
+        .standin
+        .received()
+        .into_iter()
+        .flat_map(|r| r.ids)
+        .collect();
+    assert_eq!(sent.iter().collect::<HashSet<_>>(), good.iter().collect());
+    for (video_no, _, status, _, last_error, _) in app.rows().await {
+        if good.contains(&video_no) {
+            assert_eq!(status, "deleted");
+        } else {
+            assert_eq!(status, "failed", "{video_no:?}");
+            assert!(last_error.unwrap().starts_with("invalid video number"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let app = spawn_app(&[("retry", "max_backoff = \"5s\"")]).await;
+    app.insert("default", &ids(0, 2)).await;
+    app.standin.script([Script::Reply {
+        status: 429,
+        body: "slow down".into(),
+        retry_after: Some("2".into()),
+    }]);
+
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let received = app.standin.received();
+    assert_eq!(received.len(), 2);
+    // The backoff alone would be 10 ms; the server asked for 2 s.
+    let gap = received[1].at - received[0].at;
+    assert!(gap >= Duration::from_secs(2), "retried after {gap:?}");
+}
+
+#[tokio::test]
+async fn a_hung_request_is_cut_by_the_timeout() {
+    let app = spawn_app(&[("api", "timeout = \"500ms\"")]).await;
+    app.insert("default", &ids(0, 4)).await;
+    app.standin.script([Script::Hang(Duration::from_secs(600))]);
+
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let batches = app.batches().await;
+    assert_eq!(batches[0].1, "retry");
+    assert!(
+        batches[0].3.as_deref().unwrap().contains("timed out"),
+        "{batches:?}"
+    );
+    assert_eq!(batches[1].1, "deleted");
+    assert_eq!(app.count("deleted").await, 4);
+}
+
+#[tokio::test]
+async fn the_key_never_appears_in_logs_the_database_or_status() {
+    let app = spawn_app(&[]).await;
+    app.insert("default", &ids(0, 3)).await;
+    app.standin.script([Script::status(500, "oops")]);
+    let mut cmd = app.command(&["run", "--once"]);
+    cmd.env("RUST_LOG", "trace");
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let logs = stderr(&out) + &stdout(&out);
+    // The trace output is real: it shows the HTTP exchange, just not the key.
+    assert!(logs.contains("TRACE"), "no trace output");
+    assert!(logs.contains("hyper"), "no trace from the HTTP client");
+    assert!(!logs.contains(KEY), "the key is in the logs");
+
+    // A refused key's error names no key either.
+    let mut cmd = app.command(&["run", "--once"]);
+    cmd.env("RUST_LOG", "trace")
+        .env("MEMORIES_API_KEY", "sk-wrong-key-also-secret");
+    app.insert("default", &ids(10, 1)).await;
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(3));
+    assert!(!(stderr(&out) + &stdout(&out)).contains("sk-wrong-key-also-secret"));
+
+    for args in [&["status"][..], &["status", "--json"][..]] {
+        let out = app.reaper(args).await;
+        assert!(out.status.success());
+        assert!(!stdout(&out).contains(KEY) && !stderr(&out).contains(KEY));
+    }
+    app.pool.close().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let path = format!("{}{suffix}", app.db.display());
+        if let Ok(bytes) = std::fs::read(&path) {
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(!text.contains(KEY), "the key is in {path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_dead_holders_lease_is_taken_over() {
+    // timeout 2 s: a lease of 6 s.
+    let app = spawn_app(&[]).await;
+    app.insert("default", &ids(0, 20)).await;
+    app.standin
+        .always(Some(Script::Hang(Duration::from_secs(600))));
+
+    let mut holder = app.spawn(&["run", "--once"]);
+    app.wait_for_requests(1).await;
+    holder.kill().await.unwrap(); // SIGKILL: no release, no record
+    holder.wait().await.unwrap();
+    assert_eq!(app.count("in_flight").await, 20);
+    app.standin.always(None);
+
+    // While the lease runs, the rows are not sent again.
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(app.standin.received().len(), 1);
+    assert_eq!(app.count("in_flight").await, 20);
+
+    tokio::time::sleep(Duration::from_millis(6500)).await;
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("lease expired"), "{}", stderr(&out));
+    assert_eq!(app.count("deleted").await, 20);
+}
+
+#[tokio::test]
+async fn two_passes_at_once_send_nothing_twice() {
+    let app = spawn_app_with(
+        1000,
+        &[("api", "requests_per_second = 100"), ("batch", "size = 20")],
+    )
+    .await;
+    app.insert("default", &ids(0, 1000)).await;
+    app.standin.set_latency(Duration::from_millis(20));
+
+    let (a, b) = tokio::join!(
+        app.reaper(&["run", "--once"]),
+        app.reaper(&["run", "--once"])
+    );
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert!(b.status.success(), "{}", stderr(&b));
+
+    let received = app.standin.received();
+    let mut times_sent: HashMap<String, usize> = HashMap::new();
+    for id in received.iter().flat_map(|r| r.ids.iter()) {
+        *times_sent.entry(id.clone()).or_default() += 1;
+    }
+    assert_eq!(times_sent.len(), 1000);
+    assert!(times_sent.values().all(|n| *n == 1), "an id was sent twice");
+    assert_eq!(app.count("deleted").await, 1000);
+    // Both processes did work: the test really ran two passes at once.
+    assert!(stderr(&a).contains("batch sent") && stderr(&b).contains("batch sent"));
+}
+
+#[tokio::test]
+async fn producers_insert_while_a_pass_runs() {
+    let app = spawn_app(&[]).await;
+    app.insert("default", &ids(0, 1000)).await;
+    // Ten requests of half a second each: the pass lasts at least five seconds.
+    app.standin.set_latency(Duration::from_millis(500));
+
+    let mut pass = app.spawn(&["run", "--once"]);
+    app.wait_for_requests(1).await;
+    // One insert per transaction, as a busy producer would, while the pass writes too.
+    for id in ids(5000, 200) {
+        app.insert("default", &[id]).await;
+    }
+    assert!(
+        pass.try_wait().unwrap().is_none(),
+        "the pass ended before the producer did"
+    );
+    let out = tokio::time::timeout(Duration::from_secs(60), pass.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // `--once` drains what arrived during the pass too.
+    assert_eq!(app.count("deleted").await, 1200);
+}
+
+#[tokio::test]
+async fn sigterm_mid_pass_finishes_the_request_and_releases_the_rest() {
+    let app = spawn_app(&[]).await;
+    app.insert("default", &ids(0, 500)).await;
+    app.standin.set_latency(Duration::from_millis(1500));
+
+    let daemon = app.spawn(&["run"]);
+    app.wait_for_requests(1).await;
+    signal(&daemon, "TERM");
+    let out = tokio::time::timeout(Duration::from_secs(30), daemon.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    assert_eq!(app.standin.received().len(), 1, "sent more after SIGTERM");
+    let batches = app.batches().await;
+    assert_eq!(batches.len(), 1);
+    assert_eq!(
+        batches[0].1, "deleted",
+        "the request in flight was not recorded"
+    );
+    let counts = app.counts().await;
+    assert_eq!(counts.get("deleted"), Some(&100));
+    assert_eq!(counts.get("pending"), Some(&400));
+    assert_eq!(counts.get("in_flight"), None);
+}
+
+#[tokio::test]
+async fn the_daemon_wakes_on_its_cron_rule() {
+    let app = spawn_app(&[("schedule", "cron = \"* * * * * *\"")]).await;
+    // Due in two seconds: the start-up pass cannot send them, only a later tick can.
+    for id in ids(0, 5) {
+        sqlx::query(
+            "INSERT INTO deletion_queue (video_no, due_at)
+             VALUES (?1, strftime('%Y-%m-%d %H:%M:%f', 'now', '+2 seconds'))",
+        )
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    let mut daemon = app.spawn(&["run"]);
+    for _ in 0..100 {
+        if app.count("deleted").await == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.count("deleted").await, 5);
+    let early: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM deletion_queue q JOIN deletion_batches b ON b.id = q.batch_id
+          WHERE b.started_at < q.due_at",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(early, 0, "rows were sent before they were due");
+    signal(&daemon, "INT");
+    assert!(daemon.wait().await.unwrap().success());
+}
+
+#[tokio::test]
+async fn enqueue_inserts_valid_ids_and_reports_the_rest() {
+    let app = spawn_app(&[]).await;
+    let file = app.dir.path().join("ids.txt");
+    let good = ids(0, 2500);
+    std::fs::write(
+        &file,
+        format!(
+            "{}\n\n  \nnot-a-video\n{}\n",
+            good[..2000].join("\n"),
+            good[2000..].join("\r\n")
+        ),
+    )
+    .unwrap();
+
+    let out = app
+        .reaper(&[
+            "enqueue",
+            "--file",
+            file.to_str().unwrap(),
+            "--namespace",
+            "tenant-a",
+            "VI1",
+            "bad id",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "some ids were rejected");
+    let err = stderr(&out);
+    assert!(
+        err.contains("not-a-video") && err.contains("ids.txt:2003"),
+        "{err}"
+    );
+    assert!(err.contains("argument 2"), "{err}");
+    assert!(stdout(&out).contains("enqueued 2501 in namespace tenant-a; rejected 2"));
+    let rows = app.rows().await;
+    assert_eq!(rows.len(), 2501);
+    assert!(rows.iter().all(|r| r.1 == "tenant-a" && r.2 == "pending"));
+}
+
+#[tokio::test]
+async fn status_shows_counts_oldest_pending_and_last_batches() {
+    let app = spawn_app(&[]).await;
+    app.insert("default", &ids(0, 3)).await;
+    app.reaper(&["run", "--once"]).await;
+    app.insert("tenant-a", &ids(10, 2)).await;
+
+    let out = app.reaper(&["status"]).await;
+    let text = stdout(&out);
+    assert!(
+        text.contains("default") && text.contains("deleted") && text.contains("tenant-a"),
+        "{text}"
+    );
+    assert!(text.contains("oldest pending: row 4"), "{text}");
+    assert!(
+        text.contains("outcome=deleted http=200 code=0000"),
+        "{text}"
+    );
+
+    let out = app.reaper(&["status", "--json"]).await;
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["oldest_pending"]["unique_id"], "tenant-a");
+    assert_eq!(json["last_batches"][0]["outcome"], "deleted");
+}
+
+#[tokio::test]
+async fn bad_configuration_is_one_line_naming_the_problem() {
+    let app = spawn_app(&[]).await;
+    for (extra, says) in [
+        (("api", "base_url = \"http://api.memories.ai\""), "in clear"),
+        (("batch", "size = 500"), "1 to 100"),
+        (("schedule", "cron = \"every day\""), "fields"),
+        (("retry", "max_attempts = 0"), "max_attempts"),
+        (("api", "timout = \"1s\""), "timout"),
+        (("api", "timeout = \"soon\""), "timeout"),
+    ] {
+        let text = config_text(&app.standin.base_url(), &app.db, &[extra]);
+        std::fs::write(&app.config, text).unwrap();
+        let out = app.reaper(&["run", "--once"]).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{extra:?}");
+        assert_eq!(err.trim().lines().count(), 1, "{extra:?}: {err}");
+        assert!(err.contains(says), "{extra:?}: {err}");
+        assert!(!err.contains("panicked"));
+    }
+    let out = run({
+        let mut cmd = app.command(&["status"]);
+        cmd.arg("--config").arg(app.dir.path().join("missing.toml"));
+        cmd
+    })
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("missing.toml"));
+}
+
+#[tokio::test]
+async fn a_locked_database_is_reported_and_loses_nothing() {
+    let app = spawn_app(&[("database", "busy_timeout = \"300ms\"")]).await;
+    // Another process holds the write lock for longer than the busy timeout.
+    let mut holder = app.pool.acquire().await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let out = app.reaper(&["enqueue", &ids(0, 1)[0]]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("locked by another process"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("panicked"));
+    sqlx::query("ROLLBACK").execute(&mut *holder).await.unwrap();
+    drop(holder);
+
+    let out = app.reaper(&["enqueue", &ids(0, 1)[0]]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+}
