@@ -412,6 +412,17 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_parses_and_matches_the_defaults() {
+        let c = parse(include_str!("../config/memories-reaper.toml")).unwrap();
+        let d = Config::default();
+        assert_eq!(c.api.timeout, d.api.timeout);
+        assert_eq!(c.api.delete_path, d.api.delete_path);
+        assert_eq!(c.schedule.cron.as_written(), d.schedule.cron.as_written());
+        assert_eq!(c.retry.max_backoff, d.retry.max_backoff);
+        assert!(parse(include_str!("../config/standin.toml")).is_ok());
+    }
+
+    #[test]
     fn an_empty_file_gives_the_defaults() {
         let c = parse("").unwrap();
         assert_eq!(c.api.base_url.url().as_str(), "https://api.memories.ai/");

@@ -8,11 +8,11 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, API_REQUESTS_PER_SECOND};
 use crate::credentials;
 use crate::pass::{PassEnd, Reaper};
 use crate::queue::Queue;
-use crate::schedule::Ticks;
+use crate::schedule::{CronRule, Ticks};
 
 /// How `run` ended, for the exit code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,12 +31,23 @@ pub async fn run(
     let path = config.database_path()?;
     let queue = Queue::open(&path, config.database.busy_timeout).await?;
     let reaper = Arc::new(Reaper::new(config, queue.clone())?);
+    let next_wake = |rule: &CronRule| match rule.next_after(Utc::now()) {
+        Some(t) => t.to_rfc3339(),
+        None => "never".into(),
+    };
     info!(
         database = %path.display(),
+        next_wake = if once { "none (--once)".into() } else { next_wake(&config.schedule.cron) },
         "memories-reaper {} starting: {}",
         env!("CARGO_PKG_VERSION"),
         config.summary()
     );
+    if config.api.requests_per_second.get() > API_REQUESTS_PER_SECOND {
+        warn!(
+            "api.requests_per_second is above the account's documented limit of \
+             {API_REQUESTS_PER_SECOND}; the API will answer 0429 to the excess"
+        );
+    }
     match credentials::load(config.api.api_key_file.as_deref()) {
         Ok((_, source)) => info!("API key found in {source}"),
         Err(e) => warn!("{e}; passes will stop before sending anything"),
@@ -55,14 +66,8 @@ pub async fn run(
 
     let running = Arc::new(Mutex::new(()));
     let mut ticks = Ticks::start(&config.schedule.cron, running.clone()).await?;
-    let next_wake = |rule: &crate::schedule::CronRule| {
-        rule.next_after(Utc::now())
-            .map(|t| t.to_rfc3339())
-            .unwrap_or_else(|| "never".into())
-    };
     info!(
         cron = config.schedule.cron.as_written(),
-        next_wake = next_wake(&config.schedule.cron),
         "schedule armed (UTC); running the start-up pass"
     );
     {

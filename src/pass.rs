@@ -74,8 +74,9 @@ pub struct Reaper {
     batch_size: usize,
     max_attempts: u32,
     backoff: Backoff,
-    /// How long a claim holds its rows without renewal: three request timeouts, so a
-    /// holder that died gives its rows back soon, and a live one renews well before.
+    /// How long a claim holds its rows without renewal: three request timeouts (plus the
+    /// second a request may wait for the rate limit), so a holder that died gives its rows
+    /// back soon, and a live one renews well before.
     lease: Duration,
     api_key_file: Option<std::path::PathBuf>,
 }
@@ -89,7 +90,7 @@ impl Reaper {
             batch_size: config.batch.size.get(),
             max_attempts: config.retry.max_attempts,
             backoff: Backoff::new(&config.retry),
-            lease: config.api.timeout * 3,
+            lease: config.api.timeout * 3 + Duration::from_secs(1),
             api_key_file: config.api.api_key_file.clone(),
         })
     }

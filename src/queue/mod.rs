@@ -264,9 +264,10 @@ impl Queue {
 
         // Producers write these columns: a value that is not valid text is reported by the
         // pass, not decoded here with a panic.
-        let namespace = rows[0]
-            .try_get::<String, _>("unique_id")
-            .unwrap_or_default();
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let namespace = first.try_get::<String, _>("unique_id").unwrap_or_default();
         let rows = rows
             .iter()
             .map(|row| ClaimedRow {
