@@ -9,7 +9,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use croner::parser::{CronParser, Seconds};
 use croner::Cron;
 use serde::Deserialize;
@@ -68,9 +68,11 @@ impl CronRule {
         &self.written
     }
 
-    /// The first time strictly after `after` that the rule matches.
+    /// The first time strictly after `after` that the rule matches, to the second.
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.cron.find_next_occurrence(&after, false).ok()
+        self.cron
+            .find_next_occurrence(&after.trunc_subsecs(0), false)
+            .ok()
     }
 }
 
@@ -152,6 +154,8 @@ mod tests {
         let rule = CronRule::parse("*/5 * * * *").unwrap();
         assert_eq!(rule.next_after(at(10, 2, 30)), Some(at(10, 5, 0)));
         assert_eq!(rule.next_after(at(10, 5, 0)), Some(at(10, 10, 0)));
+        let just_after = at(10, 5, 0) + chrono::Duration::milliseconds(73);
+        assert_eq!(rule.next_after(just_after), Some(at(10, 10, 0)));
     }
 
     #[test]
