@@ -99,7 +99,7 @@ async fn pass(reaper: &Arc<Reaper>, shutdown: &CancellationToken) -> Option<Pass
     let reaper = reaper.clone();
     let shutdown = shutdown.clone();
     match tokio::spawn(async move { reaper.run_pass(&shutdown).await }).await {
-        Ok((end, _report)) => Some(end),
+        Ok(end) => Some(end),
         Err(e) => {
             error!(
                 "the pass panicked ({e}); its rows return to the queue when their lease expires"

@@ -18,7 +18,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{error, info, warn, Level};
 
 use crate::api::{self, Answer, Verdict};
 use crate::backoff::Backoff;
@@ -95,13 +95,9 @@ impl Reaper {
         })
     }
 
-    pub fn queue(&self) -> &Queue {
-        &self.queue
-    }
-
     /// Steps until nothing is due, or the pass must stop. The key is read once per pass,
     /// when there is something to send.
-    pub async fn run_pass(&self, shutdown: &CancellationToken) -> (PassEnd, PassReport) {
+    pub async fn run_pass(&self, shutdown: &CancellationToken) -> PassEnd {
         let mut report = PassReport::default();
         let mut key = None;
         let end = loop {
@@ -134,7 +130,7 @@ impl Reaper {
                 "pass stopped, rows stay pending for the next pass: {reason}"
             ),
         }
-        (end, report)
+        end
     }
 
     /// Claims one batch and works it to the end.
@@ -363,34 +359,15 @@ fn log_batch(batch: i64, namespace: &Namespace, count: usize, attempt: u32, answ
     let duration_ms = answer.duration.as_millis() as u64;
     let outcome = answer.verdict.outcome();
     let namespace = namespace.as_str();
+    // `event!` takes its level as a constant: one arm per level, the same fields in each.
+    macro_rules! batch_line {
+        ($level:expr, $($message:tt)+) => {
+            tracing::event!($level, batch, namespace, count, attempt, outcome, code, duration_ms, $($message)+)
+        };
+    }
     match answer.verdict {
-        Verdict::Deleted => {
-            info!(
-                batch,
-                namespace, count, attempt, outcome, code, duration_ms, "batch sent"
-            )
-        }
-        Verdict::Stop => error!(
-            batch,
-            namespace,
-            count,
-            attempt,
-            outcome,
-            code,
-            duration_ms,
-            "batch refused: {}",
-            answer.reason
-        ),
-        _ => warn!(
-            batch,
-            namespace,
-            count,
-            attempt,
-            outcome,
-            code,
-            duration_ms,
-            "batch not deleted: {}",
-            answer.reason
-        ),
+        Verdict::Deleted => batch_line!(Level::INFO, "batch sent"),
+        Verdict::Stop => batch_line!(Level::ERROR, "batch refused: {}", answer.reason),
+        _ => batch_line!(Level::WARN, "batch not deleted: {}", answer.reason),
     }
 }

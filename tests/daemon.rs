@@ -415,8 +415,8 @@ async fn the_key_never_appears_in_logs_the_database_or_status() {
 
 #[tokio::test]
 async fn a_dead_holders_lease_is_taken_over() {
-    // timeout 2 s: a lease of 6 s.
-    let app = spawn_app(&[]).await;
+    // timeout 1 s: a lease of 3 × 1 s + 1 s.
+    let app = spawn_app(&[("api", "timeout = \"1s\"")]).await;
     app.insert("default", &ids(0, 20)).await;
     app.standin
         .always(Some(Script::Hang(Duration::from_secs(600))));
@@ -425,16 +425,17 @@ async fn a_dead_holders_lease_is_taken_over() {
     app.wait_for_requests(1).await;
     holder.kill().await.unwrap(); // SIGKILL: no release, no record
     holder.wait().await.unwrap();
+    let sent_by_holder = app.standin.received().len();
     assert_eq!(app.count("in_flight").await, 20);
     app.standin.always(None);
 
     // While the lease runs, the rows are not sent again.
     let out = app.reaper(&["run", "--once"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(app.standin.received().len(), 1);
+    assert_eq!(app.standin.received().len(), sent_by_holder);
     assert_eq!(app.count("in_flight").await, 20);
 
-    tokio::time::sleep(Duration::from_millis(6500)).await;
+    tokio::time::sleep(Duration::from_millis(4500)).await;
     let out = app.reaper(&["run", "--once"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("lease expired"), "{}", stderr(&out));
@@ -674,4 +675,65 @@ async fn a_locked_database_is_reported_and_loses_nothing() {
 
     let out = app.reaper(&["enqueue", &ids(0, 1)[0]]).await;
     assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn without_a_config_file_the_database_goes_to_the_state_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let systemd_state = dir.path().join("var-lib");
+    std::fs::create_dir(&systemd_state).unwrap();
+    let out = run({
+        let mut cmd = tokio::process::Command::new(BIN);
+        cmd.arg("migrate")
+            .env("STATE_DIRECTORY", &systemd_state)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd
+    })
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(systemd_state.join("queue.db").exists());
+
+    // Outside systemd: the user's state directory, created on first use.
+    let home = dir.path().join("home");
+    let out = run({
+        let mut cmd = tokio::process::Command::new(BIN);
+        cmd.arg("migrate")
+            .env_remove("STATE_DIRECTORY")
+            .env_remove("XDG_STATE_HOME")
+            .env("HOME", &home)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd
+    })
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(home.join(".local/state/memories-reaper/queue.db").exists());
+}
+
+#[tokio::test]
+async fn json_logs_carry_the_batch_fields() {
+    let app = spawn_app(&[]).await;
+    app.insert("tenant-a", &ids(0, 7)).await;
+    let out = app.reaper(&["--log-format", "json", "run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stderr(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let batch = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "batch sent")
+        .expect("a batch line");
+    let fields = &batch["fields"];
+    assert_eq!(fields["namespace"], "tenant-a");
+    assert_eq!(fields["count"], 7);
+    assert_eq!(fields["attempt"], 1);
+    assert_eq!(fields["outcome"], "deleted");
+    assert_eq!(fields["code"], "0000");
+    assert!(fields["batch"].is_number() && fields["duration_ms"].is_number());
+    assert!(
+        !stderr(&out).contains('\u{1b}'),
+        "colour codes when not on a terminal"
+    );
 }

@@ -15,8 +15,11 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::query::Query;
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, SqlitePool};
 
 use crate::video::{Namespace, VideoNo};
 
@@ -284,15 +287,10 @@ impl Queue {
 
     /// Extends the lease of every row the claim still holds.
     pub async fn renew(&self, token: &ClaimToken, lease: Duration) -> Result<(), QueueError> {
-        sqlx::query(
-            "UPDATE deletion_queue SET lease_until = strftime('%Y-%m-%d %H:%M:%f', 'now', ?2)
-              WHERE claimed_by = ?1 AND status = 'in_flight'",
-        )
-        .bind(token.as_str())
-        .bind(lease_modifier(lease))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.error(e))?;
+        renewal(token, lease)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
         Ok(())
     }
 
@@ -322,7 +320,7 @@ impl Queue {
     }
 
     /// Records that a request is about to be sent: a `deletion_batches` row in `sending`,
-    /// one more attempt on each of its rows, and a renewed lease.
+    /// one more attempt on each of its rows, and a renewed lease on the whole claim.
     pub async fn start_request(
         &self,
         token: &ClaimToken,
@@ -343,16 +341,19 @@ impl Queue {
         .await
         .map_err(|e| self.error(e))?;
         let sql = format!(
-            "UPDATE deletion_queue
-                SET attempts = attempts + 1, updated_at = {NOW},
-                    lease_until = strftime('%Y-%m-%d %H:%M:%f', 'now', ?3)
+            "UPDATE deletion_queue SET attempts = attempts + 1, updated_at = {NOW}
               WHERE claimed_by = ?1 AND status = 'in_flight'
                 AND video_no IN (SELECT value FROM json_each(?2))"
         );
         sqlx::query(&sql)
             .bind(token.as_str())
             .bind(json_list(video_nos))
-            .bind(lease_modifier(lease))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        // The whole claim's lease, not only this request's rows: while a refused batch is
+        // split, the halves waiting their turn are held too.
+        renewal(token, lease)
             .execute(&mut *tx)
             .await
             .map_err(|e| self.error(e))?;
@@ -449,6 +450,16 @@ impl Queue {
             .await
             .map_err(|e| self.error(e))
     }
+}
+
+/// Extends the lease of every row a claim holds.
+fn renewal(token: &ClaimToken, lease: Duration) -> Query<'_, Sqlite, SqliteArguments<'_>> {
+    sqlx::query(
+        "UPDATE deletion_queue SET lease_until = strftime('%Y-%m-%d %H:%M:%f', 'now', ?2)
+          WHERE claimed_by = ?1 AND status = 'in_flight'",
+    )
+    .bind(token.as_str())
+    .bind(lease_modifier(lease))
 }
 
 /// A SQLite date modifier that adds `lease` to a time.
