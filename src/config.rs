@@ -12,6 +12,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use chrono_tz::Tz;
 use reqwest::Url;
 use serde::Deserialize;
 
@@ -65,6 +66,9 @@ pub struct DatabaseConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ScheduleConfig {
     pub cron: CronRule,
+    /// The zone whose clocks the rule reads (an IANA name); ticks follow its
+    /// daylight-saving changes.
+    pub timezone: Timezone,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -256,7 +260,7 @@ impl Config {
     /// The effective configuration as one log-friendly line; holds no secret.
     pub fn summary(&self) -> String {
         format!(
-            "base_url={} delete_path={} timeout={} requests_per_second={} cron={:?} \
+            "base_url={} delete_path={} timeout={} requests_per_second={} cron={:?} timezone={} \
              batch.size={} video_no_pattern={:?} retry.max_attempts={} retry.initial_backoff={} \
              retry.max_backoff={} database.busy_timeout={}",
             self.api.base_url,
@@ -264,6 +268,7 @@ impl Config {
             humantime::format_duration(self.api.timeout),
             self.api.requests_per_second.get(),
             self.schedule.cron.as_written(),
+            self.schedule.timezone.zone(),
             self.batch.size.get(),
             self.batch.video_no_pattern.pattern(),
             self.retry.max_attempts,
@@ -355,6 +360,29 @@ impl TryFrom<String> for BaseUrl {
     }
 }
 
+/// `schedule.timezone`: an IANA time zone name, default UTC.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Timezone(Tz);
+
+impl Timezone {
+    pub fn zone(self) -> Tz {
+        self.0
+    }
+}
+
+impl TryFrom<String> for Timezone {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        name.parse::<Tz>().map(Self).map_err(|_| {
+            format!(
+                "unknown time zone {name:?}: use an IANA name such as \"Europe/Berlin\" or \"UTC\""
+            )
+        })
+    }
+}
+
 /// `batch.size`: 1..=100, the API's limit.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(try_from = "i64")]
@@ -429,6 +457,7 @@ mod tests {
         assert_eq!(c.api.delete_path, V1_2_DELETE_PATH);
         assert_eq!(c.api.requests_per_second.get(), 5);
         assert_eq!(c.batch.size.get(), 100);
+        assert_eq!(c.schedule.timezone.zone(), Tz::UTC);
     }
 
     #[test]
@@ -467,6 +496,10 @@ mod tests {
     #[test]
     fn bad_patterns_and_backoffs_are_refused() {
         assert!(parse("[batch]\nvideo_no_pattern = \"(\"").is_err());
+        let err = parse("[schedule]\ntimezone = \"Mars/Olympus\"").unwrap_err();
+        assert!(err.contains("IANA"), "{err}");
+        let c = parse("[schedule]\ntimezone = \"Europe/Berlin\"").unwrap();
+        assert_eq!(c.schedule.timezone.zone(), chrono_tz::Europe::Berlin);
         let c = parse("[retry]\ninitial_backoff = \"10s\"\nmax_backoff = \"1s\"").unwrap();
         assert!(c.check().is_err());
     }

@@ -31,10 +31,11 @@ pub async fn run(
     let path = config.database_path()?;
     let queue = Queue::open(&path, config.database.busy_timeout).await?;
     let reaper = Arc::new(Reaper::new(config, queue.clone())?);
-    let next_wake = |rule: &CronRule| match rule.next_after(Utc::now()) {
-        Some(t) => t.to_rfc3339(),
-        None => "never".into(),
-    };
+    let next_wake =
+        |rule: &CronRule| match rule.next_after(Utc::now(), config.schedule.timezone.zone()) {
+            Some(t) => t.to_rfc3339(),
+            None => "never".into(),
+        };
     info!(
         database = %path.display(),
         next_wake = if once { "none (--once)".into() } else { next_wake(&config.schedule.cron) },
@@ -65,10 +66,16 @@ pub async fn run(
     }
 
     let running = Arc::new(Mutex::new(()));
-    let mut ticks = Ticks::start(&config.schedule.cron, running.clone()).await?;
+    let mut ticks = Ticks::start(
+        config.schedule.cron.clone(),
+        config.schedule.timezone.zone(),
+        running.clone(),
+    )
+    .await?;
     info!(
         cron = config.schedule.cron.as_written(),
-        "schedule armed (UTC); running the start-up pass"
+        timezone = %config.schedule.timezone.zone(),
+        "schedule armed; running the start-up pass"
     );
     {
         let _running = running.clone().lock_owned().await;

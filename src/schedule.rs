@@ -1,19 +1,26 @@
 //! When passes run: the cron rule, and the scheduler that turns it into ticks.
 //!
-//! The scheduler only decides *when*; the daemon's loop does the work. tokio-cron-scheduler
-//! needs a seconds field, so a standard 5-field crontab line gets `0` seconds in front. It
-//! also starts a job again while the previous run is still going: each tick therefore takes
-//! a lock that the daemon holds for the whole pass, and a tick that finds it taken is
-//! skipped and logged. Times are UTC.
+//! The scheduler only decides *when*; the daemon's loop does the work. Three traits of
+//! tokio-cron-scheduler are handled here:
+//! - it needs a seconds field: a standard 5-field crontab line gets `0` seconds in front;
+//! - it starts a job again while the previous run is still going: each tick takes a lock
+//!   that the daemon holds for the whole pass, and a tick that finds it taken is skipped
+//!   and logged;
+//! - its `_tz` jobs fix the zone's offset when the job is created, so a daily 09:00 would
+//!   drift by an hour at the next daylight-saving change: instead each tick is a one-shot
+//!   job for the next time the rule matches, computed in `schedule.timezone` after the
+//!   previous tick.
 
 use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
+use chrono_tz::Tz;
 use croner::parser::{CronParser, Seconds};
 use croner::Cron;
 use serde::Deserialize;
 use tokio::sync::{mpsc, Mutex, OwnedMutexGuard};
+use tokio::task::JoinHandle;
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use tracing::{info, warn};
 
@@ -25,8 +32,6 @@ pub const DEFAULT_CRON: &str = "*/5 * * * *";
 #[serde(try_from = "String")]
 pub struct CronRule {
     written: String,
-    /// The 6-field form the scheduler takes.
-    with_seconds: String,
     cron: Cron,
 }
 
@@ -49,8 +54,8 @@ impl CronRule {
                 ))
             }
         };
-        // The same parser settings as tokio-cron-scheduler's, so that what is accepted
-        // here is what it runs.
+        // tokio-cron-scheduler's own parser settings: seconds first, and day-of-month and
+        // day-of-week both restricting (AND).
         let cron = CronParser::builder()
             .seconds(Seconds::Required)
             .dom_and_dow(true)
@@ -59,7 +64,6 @@ impl CronRule {
             .map_err(|e| format!("cron rule {written:?} does not parse: {e}"))?;
         Ok(Self {
             written: written.to_owned(),
-            with_seconds,
             cron,
         })
     }
@@ -68,11 +72,15 @@ impl CronRule {
         &self.written
     }
 
-    /// The first time strictly after `after` that the rule matches, to the second.
-    pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    /// The first time strictly after `after` that the rule matches on the clocks of `zone`,
+    /// to the second. Computed afresh for every tick, so ticks follow daylight-saving
+    /// changes (tokio-cron-scheduler's `_tz` jobs fix the offset once, at creation).
+    pub fn next_after(&self, after: DateTime<Utc>, zone: Tz) -> Option<DateTime<Utc>> {
+        let local = after.trunc_subsecs(0).with_timezone(&zone);
         self.cron
-            .find_next_occurrence(&after.trunc_subsecs(0), false)
+            .find_next_occurrence(&local, false)
             .ok()
+            .map(|next| next.with_timezone(&Utc))
     }
 }
 
@@ -94,37 +102,30 @@ impl Default for CronRule {
 pub type PassGuard = OwnedMutexGuard<()>;
 
 /// A running scheduler and the ticks it produces.
+///
+/// Each tick is a one-shot job, created for the next time the rule matches on the zone's
+/// clocks: the next time is computed anew after every tick, never fixed at start.
 pub struct Ticks {
     scheduler: JobScheduler,
     receiver: mpsc::Receiver<PassGuard>,
+    ticker: JoinHandle<()>,
 }
 
 impl Ticks {
     /// Arms the rule. Each tick arrives holding `running`'s lock.
     pub async fn start(
-        rule: &CronRule,
+        rule: CronRule,
+        zone: Tz,
         running: Arc<Mutex<()>>,
     ) -> Result<Self, JobSchedulerError> {
         let (sender, receiver) = mpsc::channel(1);
         let scheduler = JobScheduler::new().await?;
-        let job = Job::new_async(rule.with_seconds.as_str(), move |_, _| {
-            let running = running.clone();
-            let sender = sender.clone();
-            Box::pin(async move {
-                match running.try_lock_owned() {
-                    Ok(guard) => {
-                        // Fails only when the daemon is shutting down.
-                        let _ = sender.try_send(guard);
-                    }
-                    Err(_) => warn!("tick skipped: the previous pass is still running"),
-                }
-            })
-        })?;
-        scheduler.add(job).await?;
         scheduler.start().await?;
+        let ticker = tokio::spawn(tick(scheduler.clone(), rule, zone, running, sender));
         Ok(Self {
             scheduler,
             receiver,
+            ticker,
         })
     }
 
@@ -134,8 +135,59 @@ impl Ticks {
     }
 
     pub async fn stop(mut self) {
+        self.ticker.abort();
         if let Err(e) = self.scheduler.shutdown().await {
             info!("scheduler shutdown: {e}");
+        }
+    }
+}
+
+/// Schedules one job at a time, for the rule's next time; passes each tick on to the
+/// daemon, or skips it while a pass still runs.
+async fn tick(
+    scheduler: JobScheduler,
+    rule: CronRule,
+    zone: Tz,
+    running: Arc<Mutex<()>>,
+    ticks: mpsc::Sender<PassGuard>,
+) {
+    let (fired, mut on_fire) = mpsc::channel::<()>(1);
+    loop {
+        let now = Utc::now();
+        let Some(next) = rule.next_after(now, zone) else {
+            warn!(
+                "the cron rule {:?} matches no future time: no more ticks",
+                rule.written
+            );
+            return;
+        };
+        let delay = (next - now).to_std().unwrap_or_default();
+        let fired = fired.clone();
+        let job = Job::new_one_shot_async(delay, move |_, _| {
+            let fired = fired.clone();
+            Box::pin(async move {
+                // Fails only when the ticker is gone (shutdown).
+                let _ = fired.send(()).await;
+            })
+        });
+        let added = match job {
+            Ok(job) => scheduler.add(job).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = added {
+            warn!("cannot schedule the next tick ({e}); no more ticks");
+            return;
+        }
+        if on_fire.recv().await.is_none() {
+            return;
+        }
+        match running.clone().try_lock_owned() {
+            Ok(guard) => {
+                if ticks.send(guard).await.is_err() {
+                    return;
+                }
+            }
+            Err(_) => warn!("tick skipped: the previous pass is still running"),
         }
     }
 }
@@ -149,22 +201,79 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 11, 28, h, m, s).unwrap()
     }
 
+    impl CronRule {
+        fn next_after_utc(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+            self.next_after(after, Tz::UTC)
+        }
+    }
+
+    fn berlin(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+        chrono_tz::Europe::Berlin
+            .with_ymd_and_hms(y, mo, d, h, mi, 0)
+            .earliest()
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn ticks_follow_daylight_saving_changes() {
+        let zone = chrono_tz::Europe::Berlin;
+        let nine = CronRule::parse("0 9 * * *").unwrap();
+        // 2026-03-29: clocks go from 02:00 CET to 03:00 CEST. 09:00 stays 09:00 local,
+        // which is 08:00 UTC before and 07:00 UTC after.
+        let before = nine.next_after(berlin(2026, 3, 28, 0, 0), zone).unwrap();
+        let after = nine.next_after(before, zone).unwrap();
+        assert_eq!(before, Utc.with_ymd_and_hms(2026, 3, 28, 8, 0, 0).unwrap());
+        assert_eq!(after, Utc.with_ymd_and_hms(2026, 3, 29, 7, 0, 0).unwrap());
+        // 2026-10-25: back from CEST to CET.
+        let autumn = nine.next_after(berlin(2026, 10, 25, 0, 0), zone).unwrap();
+        assert_eq!(autumn, Utc.with_ymd_and_hms(2026, 10, 25, 8, 0, 0).unwrap());
+        let next = nine.next_after(Utc.with_ymd_and_hms(2026, 10, 24, 12, 0, 0).unwrap(), zone);
+        assert_eq!(
+            next,
+            Some(Utc.with_ymd_and_hms(2026, 10, 25, 8, 0, 0).unwrap())
+        );
+    }
+
+    #[test]
+    fn a_local_time_skipped_or_repeated_by_dst_is_handled() {
+        let zone = chrono_tz::Europe::Berlin;
+        let half_past_two = CronRule::parse("30 2 * * *").unwrap();
+        // 02:30 does not exist on 2026-03-29: the pass runs once, when the clocks reach
+        // 03:00 CEST (01:00 UTC), as cron does.
+        let spring = half_past_two.next_after(berlin(2026, 3, 29, 0, 0), zone);
+        assert_eq!(
+            spring,
+            Some(Utc.with_ymd_and_hms(2026, 3, 29, 1, 0, 0).unwrap())
+        );
+        // 02:30 happens twice on 2026-10-25: the pass runs at the first only.
+        let first = half_past_two
+            .next_after(berlin(2026, 10, 25, 0, 0), zone)
+            .unwrap();
+        assert_eq!(first, Utc.with_ymd_and_hms(2026, 10, 25, 0, 30, 0).unwrap());
+        let second = half_past_two.next_after(first, zone).unwrap();
+        assert_eq!(
+            second,
+            Utc.with_ymd_and_hms(2026, 10, 26, 1, 30, 0).unwrap()
+        );
+    }
+
     #[test]
     fn five_fields_run_at_second_zero() {
         let rule = CronRule::parse("*/5 * * * *").unwrap();
-        assert_eq!(rule.next_after(at(10, 2, 30)), Some(at(10, 5, 0)));
-        assert_eq!(rule.next_after(at(10, 5, 0)), Some(at(10, 10, 0)));
+        assert_eq!(rule.next_after_utc(at(10, 2, 30)), Some(at(10, 5, 0)));
+        assert_eq!(rule.next_after_utc(at(10, 5, 0)), Some(at(10, 10, 0)));
         let just_after = at(10, 5, 0) + chrono::Duration::milliseconds(73);
-        assert_eq!(rule.next_after(just_after), Some(at(10, 10, 0)));
+        assert_eq!(rule.next_after_utc(just_after), Some(at(10, 10, 0)));
     }
 
     #[test]
     fn six_fields_take_seconds_first() {
         let rule = CronRule::parse("*/10 * * * * *").unwrap();
-        assert_eq!(rule.next_after(at(10, 2, 31)), Some(at(10, 2, 40)));
+        assert_eq!(rule.next_after_utc(at(10, 2, 31)), Some(at(10, 2, 40)));
         let nightly = CronRule::parse("30 0 3 * * *").unwrap();
         assert_eq!(
-            nightly.next_after(at(10, 0, 0)),
+            nightly.next_after_utc(at(10, 0, 0)),
             Some(Utc.with_ymd_and_hms(2026, 11, 29, 3, 0, 30).unwrap())
         );
     }
@@ -185,7 +294,7 @@ mod tests {
     async fn a_tick_is_skipped_while_a_pass_runs() {
         let running = Arc::new(Mutex::new(()));
         let rule = CronRule::parse("* * * * * *").unwrap();
-        let mut ticks = Ticks::start(&rule, running.clone()).await.unwrap();
+        let mut ticks = Ticks::start(rule, Tz::UTC, running.clone()).await.unwrap();
         let first = ticks.next().await.expect("a tick");
         // While the first pass holds its guard, later ticks find the lock taken and send
         // nothing; only after it is dropped does another arrive.
