@@ -10,6 +10,9 @@
 //! holder stopped renewing the lease).
 
 pub mod report;
+mod upkeep;
+
+pub use upkeep::Pruned;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

@@ -24,7 +24,7 @@ use crate::api::{self, Answer, Verdict};
 use crate::backoff::Backoff;
 use crate::config::{Config, V1_2_DELETE_PATH};
 use crate::credentials::{self, ApiKey};
-use crate::queue::{ClaimToken, Queue, QueueError, RequestRecord, RowsEffect};
+use crate::queue::{ClaimToken, ClaimedRow, Queue, QueueError, RequestRecord, RowsEffect};
 use crate::video::{Namespace, VideoNo, VideoNoRule};
 
 /// How a pass ended.
@@ -64,6 +64,26 @@ enum Sent {
     Stop(String),
     Exhausted(String),
     Interrupted,
+}
+
+/// Rows of one namespace sorted by [`Reaper::triage`].
+struct Triage {
+    /// `None` when the namespace itself cannot be sent: then every row is in `invalid`.
+    namespace: Option<Namespace>,
+    /// Distinct, valid, in queue order.
+    ids: Vec<VideoNo>,
+    /// Row id and why it fails without being sent.
+    invalid: Vec<(i64, String)>,
+}
+
+impl Triage {
+    fn fail_all(rows: &[ClaimedRow], reason: &str) -> Self {
+        Self {
+            namespace: None,
+            ids: Vec::new(),
+            invalid: rows.iter().map(|r| (r.id, reason.to_owned())).collect(),
+        }
+    }
 }
 
 /// Everything a pass needs; one per process.
@@ -169,42 +189,14 @@ impl Reaper {
         };
         let token = claim.token;
 
-        let namespace = match Namespace::parse(&claim.namespace) {
-            Ok(ns) if self.api.can_address(&ns) => ns,
-            Ok(ns) => {
-                let reason = format!(
-                    "namespace {ns:?} cannot be sent through the v1.1 path, which knows no \
-                     namespaces; set api.delete_path to {V1_2_DELETE_PATH:?}"
-                );
-                let all: Vec<_> = claim.rows.iter().map(|r| (r.id, reason.clone())).collect();
-                return self.fail_unsent(&token, &all, report).await;
-            }
-            Err(reason) => {
-                let all: Vec<_> = claim.rows.iter().map(|r| (r.id, reason.clone())).collect();
-                return self.fail_unsent(&token, &all, report).await;
-            }
-        };
-
-        let mut ids = Vec::new();
-        let mut seen = HashSet::new();
-        let mut invalid = Vec::new();
-        for row in &claim.rows {
-            match row.video_no.as_deref().map(|v| self.rule.parse(v)) {
-                Some(Ok(id)) => {
-                    if seen.insert(id.clone()) {
-                        ids.push(id);
-                    }
-                }
-                Some(Err(e)) => invalid.push((row.id, e.to_string())),
-                None => invalid.push((row.id, "invalid video number: not valid text".to_owned())),
-            }
+        let triage = self.triage(&claim.namespace, &claim.rows);
+        if !triage.invalid.is_empty() {
+            self.fail_unsent(&token, &triage.invalid, report).await?;
         }
-        if !invalid.is_empty() {
-            self.fail_unsent(&token, &invalid, report).await?;
-        }
-        if ids.is_empty() {
+        let Some(namespace) = triage.namespace.filter(|_| !triage.ids.is_empty()) else {
             return Ok(Step::Worked);
-        }
+        };
+        let ids = triage.ids;
 
         if key.is_none() {
             match credentials::load(self.api_key_file.as_deref()) {
@@ -252,6 +244,42 @@ impl Reaper {
             }
         }
         Ok(Step::Worked)
+    }
+
+    /// Sorts the rows of one namespace into the distinct ids to send and the rows to fail
+    /// unsent (an invalid video number, or a namespace that cannot be addressed).
+    fn triage(&self, namespace: &str, rows: &[ClaimedRow]) -> Triage {
+        let namespace = match Namespace::parse(namespace) {
+            Ok(ns) if self.api.can_address(&ns) => ns,
+            Ok(ns) => {
+                let reason = format!(
+                    "namespace {ns:?} cannot be sent through the v1.1 path, which knows no \
+                     namespaces; set api.delete_path to {V1_2_DELETE_PATH:?}"
+                );
+                return Triage::fail_all(rows, &reason);
+            }
+            Err(reason) => return Triage::fail_all(rows, &reason),
+        };
+        let mut triage = Triage {
+            namespace: Some(namespace),
+            ids: Vec::new(),
+            invalid: Vec::new(),
+        };
+        let mut seen = HashSet::new();
+        for row in rows {
+            match row.video_no.as_deref().map(|v| self.rule.parse(v)) {
+                Some(Ok(id)) => {
+                    if seen.insert(id.clone()) {
+                        triage.ids.push(id);
+                    }
+                }
+                Some(Err(e)) => triage.invalid.push((row.id, e.to_string())),
+                None => triage
+                    .invalid
+                    .push((row.id, "invalid video number: not valid text".to_owned())),
+            }
+        }
+        triage
     }
 
     async fn fail_unsent(

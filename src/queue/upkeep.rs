@@ -1,0 +1,90 @@
+//! Operator upkeep: failed rows back to pending, and old settled rows and batch records
+//! removed, in small transactions so that producers and passes are never held up long.
+
+use chrono::{DateTime, Utc};
+
+use super::{Queue, QueueError, NOW};
+use crate::video::Namespace;
+
+/// Rows or batch records removed per transaction.
+const PRUNE_CHUNK: i64 = 1000;
+
+/// What a prune removed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub rows: u64,
+    pub batches: u64,
+}
+
+/// A time as the tables write it (UTC, SQLite's format).
+pub(super) fn sql_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S%.3f").to_string()
+}
+
+impl Queue {
+    /// Puts `failed` rows back to `pending`, due now: of one namespace if given, settled
+    /// at or after `since` if given. Their attempts and last error are kept.
+    pub async fn retry_failed(
+        &self,
+        namespace: Option<&Namespace>,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<u64, QueueError> {
+        let sql = format!(
+            "UPDATE deletion_queue
+                SET status = 'pending', settled_at = NULL, batch_id = NULL, due_at = {NOW},
+                    updated_at = {NOW}
+              WHERE status = 'failed'
+                AND (?1 IS NULL OR unique_id = ?1)
+                AND (?2 IS NULL OR settled_at >= ?2)"
+        );
+        let done = sqlx::query(&sql)
+            .bind(namespace.map(Namespace::as_str))
+            .bind(since.map(sql_time))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(done.rows_affected())
+    }
+
+    /// Removes rows settled (deleted or failed) before `before`, then the records of
+    /// requests started before it that no remaining row points at.
+    pub async fn prune(&self, before: DateTime<Utc>) -> Result<Pruned, QueueError> {
+        let before = sql_time(before);
+        let mut pruned = Pruned::default();
+        loop {
+            let done = sqlx::query(
+                "DELETE FROM deletion_queue WHERE id IN (
+                    SELECT id FROM deletion_queue
+                     WHERE status IN ('deleted', 'failed') AND settled_at < ?1 LIMIT ?2)",
+            )
+            .bind(&before)
+            .bind(PRUNE_CHUNK)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+            pruned.rows += done.rows_affected();
+            if done.rows_affected() < PRUNE_CHUNK as u64 {
+                break;
+            }
+        }
+        loop {
+            let done = sqlx::query(
+                "DELETE FROM deletion_batches WHERE id IN (
+                    SELECT b.id FROM deletion_batches b
+                     WHERE b.started_at < ?1
+                       AND NOT EXISTS (SELECT 1 FROM deletion_queue q WHERE q.batch_id = b.id)
+                     LIMIT ?2)",
+            )
+            .bind(&before)
+            .bind(PRUNE_CHUNK)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+            pruned.batches += done.rows_affected();
+            if done.rows_affected() < PRUNE_CHUNK as u64 {
+                break;
+            }
+        }
+        Ok(pruned)
+    }
+}
