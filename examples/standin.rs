@@ -4,7 +4,7 @@
 
 // The example uses the stand-in's serving half; the tests use the rest.
 #[allow(dead_code)]
-#[path = "../tests/support/standin.rs"]
+#[path = "../tests/it/support/standin.rs"]
 mod standin;
 
 #[tokio::main]

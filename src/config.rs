@@ -35,6 +35,7 @@ pub struct Config {
     pub schedule: ScheduleConfig,
     pub batch: BatchConfig,
     pub retry: RetryConfig,
+    pub retention: RetentionConfig,
     pub log: LogConfig,
 }
 
@@ -88,6 +89,15 @@ pub struct RetryConfig {
     pub initial_backoff: Duration,
     #[serde(with = "humantime_serde")]
     pub max_backoff: Duration,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Settled rows and batch records older than this are removed after each pass.
+    /// Unset: kept for ever (they are the record of what was deleted).
+    #[serde(with = "humantime_serde")]
+    pub keep: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -228,6 +238,15 @@ impl Config {
                 self.log.level
             )));
         }
+        if self
+            .retention
+            .keep
+            .is_some_and(|d| d < Duration::from_secs(3600))
+        {
+            return Err(ConfigError::Invalid(
+                "retention.keep must be at least 1h: the records are what shows a deletion happened".into(),
+            ));
+        }
         if self.api.timeout.is_zero() {
             return Err(ConfigError::Invalid(
                 "api.timeout must be above zero".into(),
@@ -262,7 +281,7 @@ impl Config {
         format!(
             "base_url={} delete_path={} timeout={} requests_per_second={} cron={:?} timezone={} \
              batch.size={} video_no_pattern={:?} retry.max_attempts={} retry.initial_backoff={} \
-             retry.max_backoff={} database.busy_timeout={}",
+             retry.max_backoff={} database.busy_timeout={} retention.keep={}",
             self.api.base_url,
             self.api.delete_path,
             humantime::format_duration(self.api.timeout),
@@ -275,6 +294,10 @@ impl Config {
             humantime::format_duration(self.retry.initial_backoff),
             humantime::format_duration(self.retry.max_backoff),
             humantime::format_duration(self.database.busy_timeout),
+            self.retention
+                .keep
+                .map_or("forever".into(), |d| humantime::format_duration(d)
+                    .to_string()),
         )
     }
 }

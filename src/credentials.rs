@@ -87,6 +87,22 @@ pub fn load(api_key_file: Option<&Path>) -> Result<(ApiKey, KeySource), KeyError
     check(value, KeySource::File(path))
 }
 
+/// A warning when the key's file can be read by any user of the machine.
+pub fn exposure_warning(source: &KeySource) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let KeySource::File(path) = source else {
+        return None;
+    };
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    (mode & 0o004 != 0).then(|| {
+        format!(
+            "the API key file {} is readable by every user (mode {:o}); chmod o-r it",
+            path.display(),
+            mode & 0o777
+        )
+    })
+}
+
 fn check(value: String, source: KeySource) -> Result<(ApiKey, KeySource), KeyError> {
     // Files usually end with a newline; the key itself has no surrounding whitespace.
     let key = value.trim();
@@ -115,6 +131,22 @@ mod tests {
         .unwrap();
         assert_eq!(key.expose(), "sk-123");
         assert_eq!(source, KeySource::File(path));
+    }
+
+    #[test]
+    fn a_world_readable_key_file_is_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        std::fs::write(&path, "sk-123\n").unwrap();
+        let source = KeySource::File(path.clone());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(exposure_warning(&source), None);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(exposure_warning(&source)
+            .unwrap()
+            .contains("readable by every user"));
+        assert_eq!(exposure_warning(&KeySource::Env), None);
     }
 
     #[test]

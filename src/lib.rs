@@ -5,6 +5,8 @@
 
 pub mod api;
 pub mod backoff;
+pub mod check;
+pub mod commands;
 pub mod config;
 pub mod credentials;
 pub mod daemon;

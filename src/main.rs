@@ -1,20 +1,17 @@
 //! The `memories-reaper` binary: parses the command line, loads the configuration, sets up
 //! logging, and hands over to the library.
 
-use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
+use memories_reaper::check::check;
+use memories_reaper::commands::{self, EXIT_PENDING};
 use memories_reaper::config::{Config, LogFormat};
-use memories_reaper::daemon::{self, RunEnd};
-use memories_reaper::enqueue::enqueue;
-use memories_reaper::queue::Queue;
-use memories_reaper::video::Namespace;
-use memories_reaper::{shutdown, status, telemetry};
-
-/// Exit code of `run --once` when due rows are left pending (key refused, API down, …).
-const EXIT_PENDING: u8 = 3;
+use memories_reaper::daemon::{self, RunEnd, RunOptions};
+use memories_reaper::{shutdown, telemetry};
 
 #[derive(Parser)]
 #[command(version, about = "Deletes Memories.ai videos queued in a SQLite table")]
@@ -36,6 +33,9 @@ enum Command {
         /// One pass, then exit: 0 when nothing due is left pending, 3 otherwise.
         #[arg(long)]
         once: bool,
+        /// Claim nothing and send nothing: log what each pass would send.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Put video numbers in the queue (arguments and/or a file, one per line).
     Enqueue {
@@ -57,6 +57,23 @@ enum Command {
     },
     /// Create or upgrade the database schema (`run` does it too).
     Migrate,
+    /// Put failed rows back to pending.
+    RetryFailed {
+        /// Only rows of this namespace.
+        #[arg(long)]
+        namespace: Option<String>,
+        /// Only rows that failed since then: a duration back (`24h`, `7d`) or a UTC date.
+        #[arg(long, value_parser = commands::parse_since)]
+        since: Option<DateTime<Utc>>,
+    },
+    /// Remove settled rows and batch records older than a duration.
+    Prune {
+        /// e.g. `30d`.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        older_than: Duration,
+    },
+    /// Check the configuration, the database and the key's source; change nothing.
+    Check,
 }
 
 fn main() -> ExitCode {
@@ -73,7 +90,10 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => return fail(format!("cannot start the async runtime: {e}")),
     };
-    runtime.block_on(dispatch(cli.command, config))
+    match runtime.block_on(dispatch(cli.command, &config, cli.config.as_deref())) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => fail(format!("{e:#}")),
+    }
 }
 
 fn fail(e: impl std::fmt::Display) -> ExitCode {
@@ -81,96 +101,36 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
-async fn dispatch(command: Command, config: Config) -> ExitCode {
+async fn dispatch(
+    command: Command,
+    config: &Config,
+    config_path: Option<&std::path::Path>,
+) -> anyhow::Result<u8> {
     match command {
-        Command::Run { once } => {
-            let token = match shutdown::on_signals() {
-                Ok(token) => token,
-                Err(e) => return fail(format!("cannot listen for signals: {e}")),
-            };
-            match daemon::run(&config, once, token).await {
-                Ok(RunEnd::Clean) => ExitCode::SUCCESS,
-                Ok(RunEnd::Pending(n)) => {
-                    eprintln!("memories-reaper: {n} due rows are still pending; see the log above for why");
-                    ExitCode::from(EXIT_PENDING)
+        Command::Run { once, dry_run } => {
+            let token = shutdown::on_signals()
+                .map_err(|e| anyhow::anyhow!("cannot listen for signals: {e}"))?;
+            match daemon::run(config, RunOptions { once, dry_run }, token).await? {
+                RunEnd::Clean => Ok(0),
+                RunEnd::Pending(n) => {
+                    eprintln!(
+                        "memories-reaper: {n} due rows are still pending; see the log above for why"
+                    );
+                    Ok(EXIT_PENDING)
                 }
-                Err(e) => fail(format!("{e:#}")),
             }
         }
         Command::Enqueue {
             video_nos,
             file,
             namespace,
-        } => {
-            let namespace = match Namespace::parse(&namespace) {
-                Ok(ns) => ns,
-                Err(e) => return fail(e),
-            };
-            let file: Option<(String, Box<dyn BufRead + Send>)> = match file.as_deref() {
-                None => None,
-                Some("-") => Some((
-                    "stdin".into(),
-                    Box::new(std::io::BufReader::new(std::io::stdin())),
-                )),
-                Some(path) => match std::fs::File::open(path) {
-                    Ok(f) => Some((path.to_owned(), Box::new(std::io::BufReader::new(f)))),
-                    Err(e) => return fail(format!("cannot open {path}: {e}")),
-                },
-            };
-            if video_nos.is_empty() && file.is_none() {
-                return fail(
-                    "nothing to enqueue: give video numbers, or --file PATH (- for stdin)",
-                );
-            }
-            let queue = match open(&config).await {
-                Ok(q) => q,
-                Err(e) => return fail(e),
-            };
-            let mut report = |line: String| eprintln!("memories-reaper: rejected {line}");
-            let rule = &config.batch.video_no_pattern;
-            let result = enqueue(&queue, rule, &namespace, &video_nos, file, &mut report).await;
-            queue.close().await;
-            match result {
-                Ok(done) => {
-                    println!(
-                        "enqueued {} in namespace {namespace}; rejected {}",
-                        done.inserted, done.rejected
-                    );
-                    if done.rejected > 0 {
-                        ExitCode::FAILURE
-                    } else {
-                        ExitCode::SUCCESS
-                    }
-                }
-                Err(e) => fail(e),
-            }
+        } => commands::enqueue_ids(config, &namespace, &video_nos, file.as_deref()).await,
+        Command::Status { json, last } => commands::show_status(config, json, last).await,
+        Command::Migrate => commands::migrate(config).await,
+        Command::RetryFailed { namespace, since } => {
+            commands::retry_failed(config, namespace.as_deref(), since).await
         }
-        Command::Status { json, last } => {
-            let queue = match open(&config).await {
-                Ok(q) => q,
-                Err(e) => return fail(e),
-            };
-            let report = queue.report(last).await;
-            queue.close().await;
-            match report {
-                Ok(report) if json => println!("{}", status::json(&report)),
-                Ok(report) => print!("{}", status::text(&report)),
-                Err(e) => return fail(e),
-            }
-            ExitCode::SUCCESS
-        }
-        Command::Migrate => match open(&config).await {
-            Ok(queue) => {
-                println!("database {} is up to date", queue.path().display());
-                queue.close().await;
-                ExitCode::SUCCESS
-            }
-            Err(e) => fail(e),
-        },
+        Command::Prune { older_than } => commands::prune(config, older_than).await,
+        Command::Check => Ok(check(config, config_path).await),
     }
-}
-
-async fn open(config: &Config) -> anyhow::Result<Queue> {
-    let path = config.database_path()?;
-    Ok(Queue::open(&path, config.database.busy_timeout).await?)
 }

@@ -14,6 +14,8 @@
 //!   alone; a lone rejected id is `failed` with the API's message, a lone duplicate was
 //!   already deleted.
 
+mod dry_run;
+
 use std::collections::HashSet;
 use std::time::Duration;
 

@@ -154,6 +154,59 @@ impl Queue {
         Ok(queue)
     }
 
+    /// Opens an existing database without changing it, for `check`: whether its schema is
+    /// current, how many rows it holds, and whether this user can write to it.
+    pub async fn inspect(path: &Path, busy_timeout: Duration) -> Result<String, QueueError> {
+        if !path.exists() {
+            return Ok("does not exist yet; `run` or `migrate` creates it".into());
+        }
+        let fail = |e: sqlx::Error| QueueError {
+            path: path.to_owned(),
+            problem: describe(&e),
+        };
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .busy_timeout(busy_timeout);
+        let mut conn = sqlx::ConnectOptions::connect(&options)
+            .await
+            .map_err(fail)?;
+        let applied: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .map_err(fail)?;
+        let applied: i64 = if applied == 0 {
+            0
+        } else {
+            sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&mut conn)
+                .await
+                .map_err(fail)?
+        };
+        let known = MIGRATOR.iter().count() as i64;
+        if applied < known {
+            return Ok(format!(
+                "schema is {} migrations behind; `run` or `migrate` applies them",
+                known - applied
+            ));
+        }
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM deletion_queue")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(fail)?;
+        // Taking the write lock and letting it go shows that this user may write.
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut conn)
+            .await
+            .map_err(fail)?;
+        sqlx::query("ROLLBACK")
+            .execute(&mut conn)
+            .await
+            .map_err(fail)?;
+        Ok(format!("schema up to date, {rows} rows, writable"))
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{Queue, QueueError};
+use super::{ClaimedRow, Queue, QueueError, NOW};
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -47,6 +47,37 @@ pub struct BatchRow {
 }
 
 impl Queue {
+    /// Due pending rows in (namespace, id) order, `limit` at a time after `after`: what a
+    /// pass would claim, read without claiming it.
+    pub async fn due_page(
+        &self,
+        after: (&str, i64),
+        limit: usize,
+    ) -> Result<Vec<(String, ClaimedRow)>, QueueError> {
+        let sql = format!(
+            "SELECT id, video_no, unique_id FROM deletion_queue
+              WHERE status = 'pending' AND due_at <= {NOW} AND (unique_id, id) > (?1, ?2)
+              ORDER BY unique_id, id LIMIT ?3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after.0)
+            .bind(after.1)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let row = ClaimedRow {
+                    id: r.get("id"),
+                    video_no: r.try_get("video_no").ok(),
+                };
+                (text(r, "unique_id"), row)
+            })
+            .collect())
+    }
+
     pub async fn report(&self, last: u32) -> Result<Report, QueueError> {
         let counts = sqlx::query(
             "SELECT unique_id, status, count(*) AS n FROM deletion_queue

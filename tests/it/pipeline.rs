@@ -1,12 +1,9 @@
-//! The daemon end to end: the real binary, a real SQLite file, and the API stand-in on
-//! 127.0.0.1 (see `support/`).
-
-mod support;
+//! The pipeline end to end: queue → pass → API stand-in → recorded outcome.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 #[tokio::test]
 async fn drains_1050_rows_in_11_requests() {

@@ -1,0 +1,60 @@
+//! `check`: validates what `run` would use, without changing anything: the configuration
+//! (already loaded by then), the database, the key's source (never the key), the schedule.
+//! Prints what each is on stdout, one line per problem on stderr; exit 1 if any.
+
+use std::path::Path;
+
+use chrono::Utc;
+
+use crate::config::Config;
+use crate::credentials;
+use crate::queue::Queue;
+
+pub async fn check(config: &Config, config_path: Option<&Path>) -> u8 {
+    let mut problems = Vec::new();
+    match config_path {
+        Some(path) => println!("config: {} is valid", path.display()),
+        None => println!("config: built-in defaults (no --config)"),
+    }
+    println!("  {}", config.summary());
+
+    match config.database_path() {
+        Ok(path) => match Queue::inspect(&path, config.database.busy_timeout).await {
+            Ok(state) => println!("database: {}: {state}", path.display()),
+            Err(e) => problems.push(e.to_string()),
+        },
+        Err(e) => problems.push(e.to_string()),
+    }
+
+    match credentials::load(config.api.api_key_file.as_deref()) {
+        Ok((_, source)) => {
+            println!("api key: found in {source}");
+            if let Some(warning) = credentials::exposure_warning(&source) {
+                problems.push(warning);
+            }
+        }
+        Err(e) => problems.push(e.to_string()),
+    }
+
+    let schedule = &config.schedule;
+    match schedule
+        .cron
+        .next_after(Utc::now(), schedule.timezone.zone())
+    {
+        Some(next) => println!(
+            "schedule: {:?} in {}, next wake {}",
+            schedule.cron.as_written(),
+            schedule.timezone.zone(),
+            next.to_rfc3339()
+        ),
+        None => problems.push(format!(
+            "schedule: the cron rule {:?} matches no future time",
+            schedule.cron.as_written()
+        )),
+    }
+
+    for problem in &problems {
+        eprintln!("memories-reaper: problem: {problem}");
+    }
+    u8::from(!problems.is_empty())
+}

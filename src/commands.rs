@@ -1,0 +1,146 @@
+//! The commands other than `run`, each a function of the configuration and its arguments
+//! that prints its result on stdout and returns the exit code. Errors go back to `main`,
+//! which prints them as one line.
+
+use std::io::BufRead;
+
+use anyhow::Context;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+
+use crate::config::Config;
+use crate::enqueue::enqueue;
+use crate::queue::Queue;
+use crate::status;
+use crate::video::Namespace;
+
+/// Exit codes beyond 0 and 1.
+pub const EXIT_PENDING: u8 = 3;
+
+pub async fn open(config: &Config) -> anyhow::Result<Queue> {
+    let path = config.database_path()?;
+    Ok(Queue::open(&path, config.database.busy_timeout).await?)
+}
+
+/// `enqueue`: 0 when every id was inserted, 1 when some were rejected.
+pub async fn enqueue_ids(
+    config: &Config,
+    namespace: &str,
+    video_nos: &[String],
+    file: Option<&str>,
+) -> anyhow::Result<u8> {
+    let namespace = Namespace::parse(namespace).map_err(anyhow::Error::msg)?;
+    let file: Option<(String, Box<dyn BufRead + Send>)> = match file {
+        None => None,
+        Some("-") => Some((
+            "stdin".into(),
+            Box::new(std::io::BufReader::new(std::io::stdin())),
+        )),
+        Some(path) => {
+            let f = std::fs::File::open(path).with_context(|| format!("cannot open {path}"))?;
+            Some((path.to_owned(), Box::new(std::io::BufReader::new(f))))
+        }
+    };
+    if video_nos.is_empty() && file.is_none() {
+        anyhow::bail!("nothing to enqueue: give video numbers, or --file PATH (- for stdin)");
+    }
+    let queue = open(config).await?;
+    let mut report = |line: String| eprintln!("memories-reaper: rejected {line}");
+    let rule = &config.batch.video_no_pattern;
+    let result = enqueue(&queue, rule, &namespace, video_nos, file, &mut report).await;
+    queue.close().await;
+    let done = result?;
+    println!(
+        "enqueued {} in namespace {namespace}; rejected {}",
+        done.inserted, done.rejected
+    );
+    Ok(if done.rejected > 0 { 1 } else { 0 })
+}
+
+pub async fn show_status(config: &Config, json: bool, last: u32) -> anyhow::Result<u8> {
+    let queue = open(config).await?;
+    let report = queue.report(last).await;
+    queue.close().await;
+    let report = report?;
+    if json {
+        println!("{}", status::json(&report));
+    } else {
+        print!("{}", status::text(&report));
+    }
+    Ok(0)
+}
+
+pub async fn migrate(config: &Config) -> anyhow::Result<u8> {
+    let queue = open(config).await?;
+    println!("database {} is up to date", queue.path().display());
+    queue.close().await;
+    Ok(0)
+}
+
+pub async fn retry_failed(
+    config: &Config,
+    namespace: Option<&str>,
+    since: Option<DateTime<Utc>>,
+) -> anyhow::Result<u8> {
+    let namespace = namespace
+        .map(Namespace::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let queue = open(config).await?;
+    let result = queue.retry_failed(namespace.as_ref(), since).await;
+    queue.close().await;
+    println!("{} failed rows are pending again", result?);
+    Ok(0)
+}
+
+pub async fn prune(config: &Config, older_than: std::time::Duration) -> anyhow::Result<u8> {
+    let before = Utc::now() - older_than;
+    let queue = open(config).await?;
+    let result = queue.prune(before).await;
+    queue.close().await;
+    let pruned = result?;
+    println!(
+        "removed {} settled rows and {} batch records from before {}",
+        pruned.rows,
+        pruned.batches,
+        before.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    Ok(0)
+}
+
+/// `--since`: a duration back from now (`24h`, `7d`), or a UTC date or time
+/// (`2026-11-01`, `2026-11-01 12:00:00`).
+pub fn parse_since(raw: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(ago) = humantime::parse_duration(raw) {
+        return Ok(Utc::now() - ago);
+    }
+    if let Ok(t) = NaiveDateTime::parse_from_str(raw, "%Y-%m-%d %H:%M:%S") {
+        return Ok(t.and_utc());
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
+    }
+    Err(format!(
+        "{raw:?} is neither a duration (\"24h\", \"7d\") nor a UTC date (\"2026-11-01\", \"2026-11-01 12:00:00\")"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_durations_and_dates() {
+        let day_ago = parse_since("1day").unwrap();
+        let diff = Utc::now() - day_ago;
+        assert!((diff.num_seconds() - 86_400).abs() < 5);
+        assert_eq!(
+            parse_since("2026-11-01").unwrap().to_rfc3339(),
+            "2026-11-01T00:00:00+00:00"
+        );
+        assert_eq!(
+            parse_since("2026-11-01 12:30:00").unwrap().to_rfc3339(),
+            "2026-11-01T12:30:00+00:00"
+        );
+        assert!(parse_since("last tuesday").unwrap_err().contains("neither"));
+    }
+}

@@ -1,0 +1,55 @@
+//! `run --dry-run`: what a pass would do, logged, with nothing claimed, sent or changed.
+//! No key is needed.
+
+use tracing::{info, warn};
+
+use super::Reaper;
+use crate::queue::QueueError;
+
+/// Rows read per query.
+const PAGE: usize = 1000;
+
+impl Reaper {
+    /// Walks the due rows namespace by namespace, logging each batch a pass would send and
+    /// each row it would fail. Returns (requests, ids, rows that would fail).
+    pub async fn dry_run_pass(&self) -> Result<(u64, u64, u64), QueueError> {
+        let (mut requests, mut ids, mut failing) = (0, 0, 0);
+        let mut after = (String::new(), 0);
+        loop {
+            let page = self.queue.due_page((&after.0, after.1), PAGE).await?;
+            let Some((last_ns, last_row)) = page.last() else {
+                break;
+            };
+            after = (last_ns.clone(), last_row.id);
+            // One namespace at a time within the page.
+            for group in page.chunk_by(|a, b| a.0 == b.0) {
+                let namespace = &group[0].0;
+                let rows: Vec<_> = group.iter().map(|(_, row)| row.clone()).collect();
+                let triage = self.triage(namespace, &rows);
+                for (row, reason) in &triage.invalid {
+                    warn!(
+                        row,
+                        namespace, "dry run: would fail without sending: {reason}"
+                    );
+                }
+                failing += triage.invalid.len() as u64;
+                for batch in triage.ids.chunks(self.batch_size) {
+                    info!(
+                        namespace,
+                        count = batch.len(),
+                        first = %batch[0],
+                        last = %batch[batch.len() - 1],
+                        "dry run: would send"
+                    );
+                    requests += 1;
+                    ids += batch.len() as u64;
+                }
+            }
+        }
+        info!(
+            requests,
+            ids, failing, "dry run finished: nothing was claimed or sent"
+        );
+        Ok((requests, ids, failing))
+    }
+}

@@ -1,0 +1,195 @@
+//! The operator's commands: retry-failed, prune and retention, check, run --dry-run.
+
+use std::collections::HashSet;
+
+use crate::support::*;
+
+/// Sets when rows were settled, as if the pass had run that long ago.
+async fn settled_days_ago(app: &App, status: &str, days: i64) {
+    sqlx::query(&format!(
+        "UPDATE deletion_queue SET settled_at = strftime('%Y-%m-%d %H:%M:%f', 'now', '-{days} days')
+          WHERE status = ?1"
+    ))
+    .bind(status)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query(&format!(
+        "UPDATE deletion_batches SET started_at = strftime('%Y-%m-%d %H:%M:%f', 'now', '-{days} days')
+          WHERE id IN (SELECT batch_id FROM deletion_queue WHERE status = ?1)"
+    ))
+    .bind(status)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn retry_failed_puts_failed_rows_back_by_namespace() {
+    let app = spawn_app(&[]).await;
+    app.insert("tenant-a", &ids(0, 3)).await;
+    app.insert("tenant-b", &ids(10, 3)).await;
+    for id in ids(0, 3).iter().chain(&ids(10, 3)) {
+        app.standin.reject(id);
+    }
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(app.count("failed").await, 6);
+
+    let out = app
+        .reaper(&["retry-failed", "--namespace", "tenant-a", "--since", "1h"])
+        .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("3 failed rows are pending again"));
+    for (_, namespace, status, attempts, last_error, _) in app.rows().await {
+        match namespace.as_str() {
+            "tenant-a" => assert_eq!(status, "pending"),
+            _ => assert_eq!(status, "failed"),
+        }
+        assert!(attempts > 0 && last_error.is_some(), "history kept");
+    }
+    // Failed earlier than --since: not touched.
+    let out = app.reaper(&["retry-failed", "--since", "2099-01-01"]).await;
+    assert!(stdout(&out).contains("0 failed rows"));
+
+    let out = app
+        .reaper(&["retry-failed", "--since", "yesterday-ish"])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "clap's usage error");
+    assert!(stderr(&out).contains("neither a duration"));
+}
+
+#[tokio::test]
+async fn prune_removes_old_settled_rows_and_unreferenced_batches() {
+    let app = spawn_app(&[]).await;
+    app.insert("default", &ids(0, 4)).await;
+    app.reaper(&["run", "--once"]).await;
+    settled_days_ago(&app, "deleted", 40).await;
+    app.insert("default", &ids(100, 2)).await; // pending: never pruned
+    app.insert("default", &ids(200, 3)).await;
+    sqlx::query("UPDATE deletion_queue SET due_at = datetime('now', '+1 day') WHERE video_no = ?1")
+        .bind(&ids(100, 1)[0])
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    let out = app.reaper(&["prune", "--older-than", "30d"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("removed 4 settled rows and 1 batch records"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(app.rows().await.len(), 5);
+    assert_eq!(app.count("deleted").await, 0);
+}
+
+#[tokio::test]
+async fn the_daemon_applies_the_configured_retention() {
+    let app = spawn_app(&[("retention", "keep = \"7d\"")]).await;
+    app.insert("default", &ids(0, 3)).await;
+    app.reaper(&["run", "--once"]).await;
+    settled_days_ago(&app, "deleted", 8).await;
+    app.insert("default", &ids(10, 2)).await;
+
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("retention: removed"),
+        "{}",
+        stderr(&out)
+    );
+    // The three old rows are gone; the two just deleted stay.
+    let rows = app.rows().await;
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r.2 == "deleted"));
+}
+
+#[tokio::test]
+async fn check_reports_each_source_and_each_problem() {
+    let app = spawn_app(&[]).await;
+    let out = app.reaper(&["check"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("is valid"), "{text}");
+    assert!(
+        text.contains("schema up to date, 0 rows, writable"),
+        "{text}"
+    );
+    assert!(
+        text.contains("api key: found in $MEMORIES_API_KEY"),
+        "{text}"
+    );
+    assert!(text.contains("next wake"), "{text}");
+    assert!(!text.contains(KEY) && !stderr(&out).contains(KEY));
+
+    // No key, and a key file anyone can read: one line per problem.
+    let key_file = app.dir.path().join("api_key");
+    std::fs::write(&key_file, KEY).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let mut cmd = app.command(&["check"]);
+    cmd.env_remove("MEMORIES_API_KEY");
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no API key"), "{}", stderr(&out));
+    assert_eq!(stderr(&out).lines().count(), 1);
+
+    let config = std::fs::read_to_string(&app.config).unwrap().replace(
+        "[api]\n",
+        &format!(
+            "[api]\napi_key_file = {:?}\n",
+            key_file.display().to_string()
+        ),
+    );
+    std::fs::write(&app.config, config).unwrap();
+    let mut cmd = app.command(&["check"]);
+    cmd.env_remove("MEMORIES_API_KEY");
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("readable by every user"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stdout(&out).contains(KEY) && !stderr(&out).contains(KEY));
+
+    // A database that does not exist yet is not created by check.
+    let fresh = app.dir.path().join("fresh.db");
+    std::fs::write(
+        &app.config,
+        config_text(&app.standin.base_url(), &fresh, &[]),
+    )
+    .unwrap();
+    let out = app.reaper(&["check"]).await;
+    assert!(
+        stdout(&out).contains("does not exist yet"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!fresh.exists());
+}
+
+#[tokio::test]
+async fn dry_run_sends_and_changes_nothing() {
+    let app = spawn_app(&[("batch", "size = 40")]).await;
+    app.insert("default", &ids(0, 100)).await;
+    app.insert("tenant-a", &ids(0, 10)).await;
+    app.insert("default", &["not-a-video".to_owned()]).await;
+
+    let mut cmd = app.command(&["run", "--once", "--dry-run"]);
+    cmd.env_remove("MEMORIES_API_KEY");
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let logs = stderr(&out);
+    assert_eq!(logs.matches("would send").count(), 4, "{logs}"); // 40 + 40 + 20, then 10
+    assert!(logs.contains("would fail without sending"), "{logs}");
+    assert!(logs.contains("requests=4 ids=110 failing=1"), "{logs}");
+
+    assert!(app.standin.received().is_empty());
+    let statuses: HashSet<String> = app.rows().await.into_iter().map(|r| r.2).collect();
+    assert_eq!(statuses, HashSet::from(["pending".to_owned()]));
+    assert!(app.batches().await.is_empty());
+}
