@@ -3,6 +3,7 @@
 //! what they would send.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::Mutex;
@@ -11,7 +12,8 @@ use tracing::{error, info, warn};
 
 use crate::config::{Config, API_REQUESTS_PER_SECOND};
 use crate::credentials;
-use crate::pass::{PassEnd, Reaper};
+use crate::notify::Notifier;
+use crate::pass::{PassEnd, PassReport, Reaper};
 use crate::queue::Queue;
 use crate::schedule::Ticks;
 
@@ -72,11 +74,13 @@ pub async fn run(
         Err(e) if !options.dry_run => warn!("{e}; passes will stop before sending anything"),
         Err(_) => {}
     }
+    let notifier = Notifier::from_env();
     let pass = Pass {
         reaper,
         queue: queue.clone(),
         config,
         dry_run: options.dry_run,
+        notifier: notifier.clone(),
     };
 
     if options.once {
@@ -104,26 +108,49 @@ pub async fn run(
     info!(
         cron = schedule.cron.as_written(),
         timezone = %schedule.timezone.zone(),
+        watchdog = ?notifier.ping_every().map(|p| p * 2),
         "schedule armed; running the start-up pass"
     );
+    notifier.ready();
     {
         let _running = running.clone().lock_owned().await;
         pass.run(&shutdown).await;
     }
+    // Idle, the loop itself pings the watchdog: it is what would notice a tick.
+    let mut watchdog = ping_timer(&notifier);
     loop {
         info!(next_wake = next_wake(), "waiting for the next tick");
-        tokio::select! {
+        let tick = tokio::select! {
             _ = shutdown.cancelled() => break,
-            tick = ticks.next() => match tick {
-                Some(_running) => { pass.run(&shutdown).await; }
-                None => break,
-            },
+            _ = watchdog.tick() => {
+                notifier.watchdog();
+                continue;
+            }
+            tick = ticks.next() => tick,
+        };
+        match tick {
+            Some(_running) => {
+                pass.run(&shutdown).await;
+            }
+            None => break,
         }
     }
+    notifier.stopping();
     ticks.stop().await;
     queue.close().await;
     info!("stopped");
     Ok(RunEnd::Clean)
+}
+
+/// A timer for watchdog pings; one that never fires when there is no watchdog.
+fn ping_timer(notifier: &Notifier) -> tokio::time::Interval {
+    // Without a watchdog, a period no daemon outlives.
+    let period = notifier
+        .ping_every()
+        .unwrap_or(Duration::from_secs(100 * 365 * 24 * 3600));
+    let mut timer = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    timer
 }
 
 /// What runs at each tick.
@@ -132,6 +159,7 @@ struct Pass<'a> {
     queue: Queue,
     config: &'a Config,
     dry_run: bool,
+    notifier: Notifier,
 }
 
 impl Pass<'_> {
@@ -141,17 +169,35 @@ impl Pass<'_> {
         let reaper = self.reaper.clone();
         let shutdown = shutdown.clone();
         let dry_run = self.dry_run;
-        let work = tokio::spawn(async move {
+        let mut work = tokio::spawn(async move {
             if !dry_run {
                 return reaper.run_pass(&shutdown).await;
             }
             match reaper.dry_run_pass().await {
-                Ok(_) => PassEnd::Drained,
-                Err(e) => PassEnd::Stopped(e.to_string()),
+                Ok(_) => (PassEnd::Drained, PassReport::default()),
+                Err(e) => (PassEnd::Stopped(e.to_string()), PassReport::default()),
             }
         });
-        let end = match work.await {
-            Ok(end) => Some(end),
+        // During the pass the watchdog is pinged only while the pass shows progress: a
+        // pass that hangs stops the pings, and systemd restarts the daemon.
+        let liveness = self.reaper.liveness();
+        liveness.beat();
+        let mut watchdog = ping_timer(&self.notifier);
+        let done = loop {
+            tokio::select! {
+                done = &mut work => break done,
+                _ = watchdog.tick() => {
+                    if self.notifier.ping_every().is_some_and(|p| liveness.since_last_beat() < p * 2) {
+                        self.notifier.watchdog();
+                    }
+                }
+            }
+        };
+        let end = match done {
+            Ok((end, report)) => {
+                self.report_status(&end, &report).await;
+                Some(end)
+            }
             Err(e) => {
                 error!("the pass panicked ({e}); its rows return to the queue when their lease expires");
                 None
@@ -170,5 +216,22 @@ impl Pass<'_> {
             }
         }
         end
+    }
+
+    /// STATUS= for `systemctl status`: the queue's depth and the last pass's totals.
+    async fn report_status(&self, end: &PassEnd, report: &PassReport) {
+        let due = match self.queue.due_pending().await {
+            Ok(n) => n.to_string(),
+            Err(_) => "unknown".into(),
+        };
+        let how = match end {
+            PassEnd::Drained => "finished",
+            PassEnd::Stopped(_) => "stopped",
+            PassEnd::Interrupted => "interrupted",
+        };
+        self.notifier.status(&format!(
+            "{due} due rows pending; last pass {how}: {} requests, {} deleted, {} failed",
+            report.requests, report.deleted, report.failed
+        ));
     }
 }

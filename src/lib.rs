@@ -11,6 +11,7 @@ pub mod config;
 pub mod credentials;
 pub mod daemon;
 pub mod enqueue;
+pub mod notify;
 pub mod pass;
 pub mod queue;
 pub mod rate;

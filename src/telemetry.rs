@@ -1,9 +1,16 @@
-//! Logging, set up in one place: human-readable text by default (colour only on a
-//! terminal), JSON when asked; `RUST_LOG` overrides the configured level. Logs go to
-//! stderr, so command output on stdout stays clean for scripts.
+//! Logging, set up in one place. Under systemd, when stderr is the journal
+//! (`JOURNAL_STREAM`), events go straight to journald with their fields (`BATCH_OUTCOME`,
+//! `BATCH_NAMESPACE`, …) and syslog priorities; elsewhere human-readable text (colour only
+//! on a terminal), or JSON when asked. `RUST_LOG` overrides the configured level. Logs go
+//! to stderr, so command output on stdout stays clean for scripts.
 
 use std::io::IsTerminal;
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
 
+use tracing_journald::{Priority, PriorityMappings};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
@@ -14,13 +21,50 @@ pub fn init(format: LogFormat, level: &str) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(format!("{level},tokio_cron_scheduler=warn")))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let journal = stderr_is_journal()
+        .then(|| {
+            tracing_journald::layer().map(|layer| {
+                layer
+                    .with_field_prefix(None)
+                    .with_syslog_identifier("memories-reaper".into())
+                    .with_priority_mappings(PriorityMappings {
+                        info: Priority::Informational,
+                        debug: Priority::Debug,
+                        ..PriorityMappings::new()
+                    })
+            })
+        })
+        .and_then(Result::ok);
+    // `try_init` fails only if a subscriber is already set (a second call in tests): keep
+    // that one.
+    let registry = tracing_subscriber::registry().with(filter);
+    if let Some(journal) = journal {
+        let _ = registry.with(journal).try_init();
+        return;
+    }
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
-    // Fails only if a subscriber is already set (a second call in tests): keep that one.
     let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => registry.with(fmt).try_init(),
+        LogFormat::Json => registry.with(fmt.json()).try_init(),
     };
+}
+
+/// systemd sets `JOURNAL_STREAM` to the device and inode of the journal stream it gave the
+/// service; stderr is the journal only if it is still that stream (not redirected).
+fn stderr_is_journal() -> bool {
+    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = stream.to_str().and_then(|s| s.split_once(':')) else {
+        return false;
+    };
+    let Ok(fd) = std::io::stderr().as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    match std::fs::File::from(fd).metadata() {
+        Ok(meta) => dev.parse() == Ok(meta.dev()) && ino.parse() == Ok(meta.ino()),
+        Err(_) => false,
+    }
 }

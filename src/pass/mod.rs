@@ -26,6 +26,7 @@ use crate::api::{self, Answer, Verdict};
 use crate::backoff::Backoff;
 use crate::config::{Config, V1_2_DELETE_PATH};
 use crate::credentials::{self, ApiKey};
+use crate::notify::Liveness;
 use crate::queue::{ClaimToken, ClaimedRow, Queue, QueueError, RequestRecord, RowsEffect};
 use crate::video::{Namespace, VideoNo, VideoNoRule};
 
@@ -101,6 +102,8 @@ pub struct Reaper {
     /// back soon, and a live one renews well before.
     lease: Duration,
     api_key_file: Option<std::path::PathBuf>,
+    /// Touched whenever the pass makes progress; the watchdog reads it.
+    liveness: Liveness,
 }
 
 impl Reaper {
@@ -114,12 +117,17 @@ impl Reaper {
             backoff: Backoff::new(&config.retry),
             lease: config.api.timeout * 3 + Duration::from_secs(1),
             api_key_file: config.api.api_key_file.clone(),
+            liveness: Liveness::default(),
         })
+    }
+
+    pub fn liveness(&self) -> Liveness {
+        self.liveness.clone()
     }
 
     /// Steps until nothing is due, or the pass must stop. The key is read once per pass,
     /// when there is something to send.
-    pub async fn run_pass(&self, shutdown: &CancellationToken) -> PassEnd {
+    pub async fn run_pass(&self, shutdown: &CancellationToken) -> (PassEnd, PassReport) {
         let mut report = PassReport::default();
         let mut key = None;
         let end = loop {
@@ -152,7 +160,7 @@ impl Reaper {
                 "pass stopped, rows stay pending for the next pass: {reason}"
             ),
         }
-        end
+        (end, report)
     }
 
     /// Claims one batch and works it to the end.
@@ -162,6 +170,7 @@ impl Reaper {
         shutdown: &CancellationToken,
         report: &mut PassReport,
     ) -> Step {
+        self.liveness.beat();
         if shutdown.is_cancelled() {
             return Step::Interrupted;
         }
@@ -293,8 +302,8 @@ impl Reaper {
         self.queue.fail_unsent(token, failures).await?;
         for (row, reason) in failures {
             warn!(
-                row,
-                outcome = "failed",
+                row_id = row,
+                batch_outcome = "failed",
                 "row failed without being sent: {reason}"
             );
         }
@@ -318,7 +327,9 @@ impl Reaper {
                 .start_request(token, namespace, ids, attempt, self.lease)
                 .await?;
             report.requests += 1;
+            self.liveness.beat();
             let answer = self.api.delete(key, namespace, ids).await;
+            self.liveness.beat();
             let effect = match (&answer.verdict, ids.len()) {
                 (Verdict::Deleted, _) | (Verdict::Duplicate, 1) => RowsEffect::Deleted,
                 (Verdict::Rejected, 1) => RowsEffect::Failed(answer.reason.clone()),
@@ -329,6 +340,15 @@ impl Reaper {
                 .finish_request(token, batch, ids, &record(&answer), &effect)
                 .await?;
             log_batch(batch.0, namespace, ids.len(), attempt, &answer);
+            if let RowsEffect::Failed(reason) = &effect {
+                warn!(
+                    batch_id = batch.0,
+                    batch_namespace = namespace.as_str(),
+                    batch_outcome = "failed",
+                    video_no = ids[0].as_str(),
+                    "video refused by the API, row failed: {reason}"
+                );
+            }
             match answer.verdict {
                 Verdict::Retry { retry_after } => {
                     if attempt == self.max_attempts {
@@ -363,12 +383,14 @@ impl Reaper {
             if now >= deadline {
                 return Ok(false);
             }
-            let next = deadline.min(now + self.lease / 3);
+            // Wake often enough to renew the lease and show the watchdog we are alive.
+            let next = deadline.min(now + (self.lease / 3).min(Duration::from_secs(5)));
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(true),
                 _ = tokio::time::sleep_until(next) => {}
             }
             self.queue.renew(token, self.lease).await?;
+            self.liveness.beat();
         }
     }
 }
@@ -385,14 +407,21 @@ fn record(answer: &Answer) -> RequestRecord {
 }
 
 fn log_batch(batch: i64, namespace: &Namespace, count: usize, attempt: u32, answer: &Answer) {
-    let code = answer.code.as_deref().unwrap_or("-");
-    let duration_ms = answer.duration.as_millis() as u64;
-    let outcome = answer.verdict.outcome();
-    let namespace = namespace.as_str();
+    // Named for the journal: `journalctl BATCH_OUTCOME=retry` and the like.
+    let batch_id = batch;
+    let batch_namespace = namespace.as_str();
+    let batch_count = count;
+    let batch_attempt = attempt;
+    let batch_outcome = answer.verdict.outcome();
+    let batch_code = answer.code.as_deref().unwrap_or("-");
+    let batch_duration_ms = answer.duration.as_millis() as u64;
     // `event!` takes its level as a constant: one arm per level, the same fields in each.
     macro_rules! batch_line {
         ($level:expr, $($message:tt)+) => {
-            tracing::event!($level, batch, namespace, count, attempt, outcome, code, duration_ms, $($message)+)
+            tracing::event!(
+                $level, batch_id, batch_namespace, batch_count, batch_attempt, batch_outcome,
+                batch_code, batch_duration_ms, $($message)+
+            )
         };
     }
     match answer.verdict {

@@ -4,3 +4,4 @@
 mod operator;
 mod pipeline;
 mod support;
+mod systemd;

@@ -723,12 +723,12 @@ async fn json_logs_carry_the_batch_fields() {
         .find(|l| l["fields"]["message"] == "batch sent")
         .expect("a batch line");
     let fields = &batch["fields"];
-    assert_eq!(fields["namespace"], "tenant-a");
-    assert_eq!(fields["count"], 7);
-    assert_eq!(fields["attempt"], 1);
-    assert_eq!(fields["outcome"], "deleted");
-    assert_eq!(fields["code"], "0000");
-    assert!(fields["batch"].is_number() && fields["duration_ms"].is_number());
+    assert_eq!(fields["batch_namespace"], "tenant-a");
+    assert_eq!(fields["batch_count"], 7);
+    assert_eq!(fields["batch_attempt"], 1);
+    assert_eq!(fields["batch_outcome"], "deleted");
+    assert_eq!(fields["batch_code"], "0000");
+    assert!(fields["batch_id"].is_number() && fields["batch_duration_ms"].is_number());
     assert!(
         !stderr(&out).contains('\u{1b}'),
         "colour codes when not on a terminal"

@@ -1,0 +1,216 @@
+//! What systemd sees: sd_notify messages on a simulated `NOTIFY_SOCKET`, and journal
+//! entries on a simulated journald socket. (This machine's PID 1 is not systemd; the
+//! sockets are plain Unix datagram sockets read by the test, as systemd would read them.)
+
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::UnixDatagram;
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+/// Reads datagrams until `done` says enough, or `within` runs out.
+fn collect(
+    socket: &UnixDatagram,
+    within: Duration,
+    mut done: impl FnMut(&[Vec<u8>]) -> bool,
+) -> Vec<Vec<u8>> {
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut got = Vec::new();
+    let deadline = Instant::now() + within;
+    let mut buf = vec![0; 1 << 16];
+    while Instant::now() < deadline && !done(&got) {
+        if let Ok(n) = socket.recv(&mut buf) {
+            got.push(buf[..n].to_vec());
+        }
+    }
+    got
+}
+
+#[tokio::test]
+async fn notify_ready_status_watchdog_and_stopping() {
+    let app = spawn_app(&[]).await;
+    app.insert("default", &ids(0, 3)).await;
+    let path = app.dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+
+    let mut cmd = app.command(&["run"]);
+    cmd.env("NOTIFY_SOCKET", &path)
+        .env("WATCHDOG_USEC", "400000");
+    let daemon = cmd.spawn().unwrap();
+    let has = |got: &[Vec<u8>], what: &str| {
+        got.iter()
+            .any(|m| String::from_utf8_lossy(m).contains(what))
+    };
+    let got = tokio::task::spawn_blocking({
+        let socket = socket.try_clone().unwrap();
+        move || {
+            collect(&socket, Duration::from_secs(20), |got| {
+                has(got, "READY=1")
+                    && has(got, "STATUS=")
+                    && got.iter().filter(|m| m == &b"WATCHDOG=1\n").count() >= 3
+            })
+        }
+    })
+    .await
+    .unwrap();
+    let text: Vec<String> = got
+        .iter()
+        .map(|m| String::from_utf8_lossy(m).into_owned())
+        .collect();
+    assert!(has(&got, "READY=1"), "{text:?}");
+    assert!(
+        text.iter().any(|m| m.contains(
+            "STATUS=0 due rows pending; last pass finished: 1 requests, 3 deleted, 0 failed"
+        )),
+        "{text:?}"
+    );
+    assert!(has(&got, "WATCHDOG=1"), "{text:?}");
+
+    signal(&daemon, "TERM");
+    let stopping = tokio::task::spawn_blocking(move || {
+        collect(&socket, Duration::from_secs(10), |got| {
+            has(got, "STOPPING=1")
+        })
+    })
+    .await
+    .unwrap();
+    assert!(has(&stopping, "STOPPING=1"));
+    let out = daemon.wait_with_output().await.unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!text.concat().contains(KEY));
+}
+
+#[tokio::test]
+async fn a_pass_that_makes_no_progress_stops_the_watchdog_pings() {
+    let app = spawn_app(&[("api", "timeout = \"30s\"")]).await;
+    app.insert("default", &ids(0, 3)).await;
+    app.standin
+        .always(Some(Script::Hang(Duration::from_secs(600))));
+    let path = app.dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+
+    let mut cmd = app.command(&["run"]);
+    cmd.env("NOTIFY_SOCKET", &path)
+        .env("WATCHDOG_USEC", "400000");
+    let mut daemon = cmd.spawn().unwrap();
+    app.wait_for_requests(1).await;
+    // The request hangs (up to its 30 s timeout): after the watchdog period without
+    // progress, no more pings, so systemd would restart the daemon.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let socket2 = socket.try_clone().unwrap();
+    tokio::task::spawn_blocking(move || collect(&socket2, Duration::from_millis(300), |_| false))
+        .await
+        .unwrap();
+    let later =
+        tokio::task::spawn_blocking(move || collect(&socket, Duration::from_secs(2), |_| false))
+            .await
+            .unwrap();
+    assert!(
+        !later.iter().any(|m| m == b"WATCHDOG=1\n"),
+        "pinged while the pass was stuck"
+    );
+    daemon.kill().await.unwrap();
+}
+
+/// Splits a journald datagram into its fields (both the `NAME=value` and the
+/// length-prefixed forms of the native protocol).
+fn fields(datagram: &[u8]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = datagram;
+    while !rest.is_empty() {
+        let end = rest
+            .iter()
+            .position(|&b| b == b'=' || b == b'\n')
+            .unwrap_or(rest.len());
+        let name = String::from_utf8_lossy(&rest[..end]).into_owned();
+        if end == rest.len() {
+            break;
+        }
+        if rest[end] == b'=' {
+            let value_end = rest[end..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(rest.len(), |p| end + p);
+            out.push((
+                name,
+                String::from_utf8_lossy(&rest[end + 1..value_end]).into_owned(),
+            ));
+            rest = &rest[(value_end + 1).min(rest.len())..];
+        } else {
+            let len = u64::from_le_bytes(rest[end + 1..end + 9].try_into().unwrap()) as usize;
+            let value = &rest[end + 9..end + 9 + len];
+            out.push((name, String::from_utf8_lossy(value).into_owned()));
+            rest = &rest[(end + 10 + len).min(rest.len())..];
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn under_systemd_logs_go_to_the_journal_with_fields_and_priorities() {
+    let journal_dir = std::path::Path::new("/run/systemd/journal");
+    let journal = journal_dir.join("socket");
+    assert!(
+        !journal.exists(),
+        "a real journald listens on {}: this test needs it free",
+        journal.display()
+    );
+    std::fs::create_dir_all(journal_dir).unwrap();
+    let socket = UnixDatagram::bind(&journal).unwrap();
+
+    let app = spawn_app(&[]).await;
+    let all = ids(0, 2);
+    app.insert("tenant-a", &all).await;
+    app.standin.reject(&all[1]);
+    // stderr is a file whose device and inode JOURNAL_STREAM names, as systemd does it.
+    let stderr_path = app.dir.path().join("stderr");
+    let stderr_file = std::fs::File::create(&stderr_path).unwrap();
+    let meta = stderr_file.metadata().unwrap();
+    let mut cmd = app.command(&["run", "--once"]);
+    cmd.env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+        .stderr(stderr_file);
+    let out = run(cmd).await;
+    let got = collect(&socket, Duration::from_secs(2), |_| false);
+    std::fs::remove_file(&journal).unwrap();
+    assert!(out.status.success());
+
+    let entries: Vec<Vec<(String, String)>> = got
+        .iter()
+        .filter(|d| !d.is_empty())
+        .map(|d| fields(d))
+        .collect();
+    let find = |name: &str, value: &str| {
+        entries
+            .iter()
+            .filter(|e| e.iter().any(|(n, v)| n == name && v == value))
+            .collect::<Vec<_>>()
+    };
+    let field = |e: &Vec<(String, String)>, name: &str| {
+        e.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+    };
+
+    let deleted = find("BATCH_OUTCOME", "deleted");
+    assert!(!deleted.is_empty(), "{entries:?}");
+    assert_eq!(field(deleted[0], "PRIORITY").as_deref(), Some("6"));
+    assert_eq!(
+        field(deleted[0], "BATCH_NAMESPACE").as_deref(),
+        Some("tenant-a")
+    );
+    assert_eq!(
+        field(deleted[0], "SYSLOG_IDENTIFIER").as_deref(),
+        Some("memories-reaper")
+    );
+    let failed = find("BATCH_OUTCOME", "failed");
+    assert_eq!(failed.len(), 1, "{entries:?}");
+    assert_eq!(field(failed[0], "PRIORITY").as_deref(), Some("4"));
+    assert_eq!(
+        field(failed[0], "VIDEO_NO").as_deref(),
+        Some(all[1].as_str())
+    );
+    assert!(!got.concat().windows(KEY.len()).any(|w| w == KEY.as_bytes()));
+    // Nothing went to the stream itself: the journal got it all, once.
+    let stream = std::fs::read_to_string(&stderr_path).unwrap();
+    assert!(!stream.contains("batch sent"), "{stream}");
+}
