@@ -14,6 +14,7 @@ mod upkeep;
 
 pub use upkeep::Pruned;
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -131,6 +132,27 @@ impl Queue {
                     dir.display()
                 ))
             })?;
+        }
+        // SQLite would create the file 0644 (less the umask): not writable by the group
+        // producers belong to. Created here 0660 (less the umask), its -wal and -shm files
+        // follow, since SQLite gives them the database file's mode.
+        // The handle is closed at once: closing a file SQLite has open would drop SQLite's
+        // POSIX locks on it, and another process would then think it the last user and
+        // delete the -wal file under our feet.
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o660)
+            .open(path)
+            .map(drop);
+        match created {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(fail(format!(
+                    "cannot create it: {e}; check the directory's permissions"
+                )))
+            }
         }
         let options = SqliteConnectOptions::new()
             .filename(path)
