@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::{Config, API_REQUESTS_PER_SECOND};
 use crate::credentials;
@@ -120,20 +120,17 @@ pub async fn run(
     let mut watchdog = ping_timer(&notifier);
     loop {
         info!(next_wake = next_wake(), "waiting for the next tick");
-        let tick = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = watchdog.tick() => {
-                notifier.watchdog();
-                continue;
+        let tick = loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break None,
+                _ = watchdog.tick() => notifier.watchdog(),
+                tick = ticks.next() => break tick,
             }
-            tick = ticks.next() => tick,
         };
-        match tick {
-            Some(_running) => {
-                pass.run(&shutdown).await;
-            }
-            None => break,
-        }
+        let Some(tick) = tick else { break };
+        debug!(tick = %tick.at.to_rfc3339(), "tick");
+        let _running = tick.running;
+        pass.run(&shutdown).await;
     }
     notifier.stopping();
     ticks.stop().await;

@@ -98,8 +98,12 @@ impl Default for CronRule {
     }
 }
 
-/// Held by the daemon for the length of a pass; a tick that cannot take it is skipped.
-pub type PassGuard = OwnedMutexGuard<()>;
+/// A tick: the time the rule matched, and the lock the daemon holds for the length of
+/// the pass (a tick that cannot take it is skipped).
+pub struct Tick {
+    pub at: DateTime<Utc>,
+    pub running: OwnedMutexGuard<()>,
+}
 
 /// A running scheduler and the ticks it produces.
 ///
@@ -107,7 +111,7 @@ pub type PassGuard = OwnedMutexGuard<()>;
 /// clocks: the next time is computed anew after every tick, never fixed at start.
 pub struct Ticks {
     scheduler: JobScheduler,
-    receiver: mpsc::Receiver<PassGuard>,
+    receiver: mpsc::Receiver<Tick>,
     ticker: JoinHandle<()>,
 }
 
@@ -130,7 +134,7 @@ impl Ticks {
     }
 
     /// The next tick; `None` once the scheduler is gone.
-    pub async fn next(&mut self) -> Option<PassGuard> {
+    pub async fn next(&mut self) -> Option<Tick> {
         self.receiver.recv().await
     }
 
@@ -149,7 +153,7 @@ async fn tick(
     rule: CronRule,
     zone: Tz,
     running: Arc<Mutex<()>>,
-    ticks: mpsc::Sender<PassGuard>,
+    ticks: mpsc::Sender<Tick>,
 ) {
     let (fired, mut on_fire) = mpsc::channel::<()>(1);
     loop {
@@ -181,9 +185,15 @@ async fn tick(
         if on_fire.recv().await.is_none() {
             return;
         }
+        // tokio-cron-scheduler counts in whole seconds and polls twice a second: a job
+        // can fire up to half a second early. Without this wait the next time, computed
+        // from a clock still short of this one, would be this same time again.
+        if let Ok(early) = (next - Utc::now()).to_std() {
+            tokio::time::sleep(early).await;
+        }
         match running.clone().try_lock_owned() {
-            Ok(guard) => {
-                if ticks.send(guard).await.is_err() {
+            Ok(running) => {
+                if ticks.send(Tick { at: next, running }).await.is_err() {
                     return;
                 }
             }
@@ -288,6 +298,22 @@ mod tests {
             .unwrap_err()
             .contains("does not parse"));
         assert!(CronRule::parse("").is_err());
+    }
+
+    #[tokio::test]
+    async fn ticks_never_arrive_before_their_time() {
+        let rule = CronRule::parse("* * * * * *").unwrap();
+        let mut ticks = Ticks::start(rule, Tz::UTC, Arc::new(Mutex::new(())))
+            .await
+            .unwrap();
+        let mut last = None;
+        for _ in 0..3 {
+            let tick = ticks.next().await.expect("a tick");
+            assert!(Utc::now() >= tick.at, "a tick for {} came early", tick.at);
+            assert!(last < Some(tick.at), "the time {} ticked twice", tick.at);
+            last = Some(tick.at);
+        }
+        ticks.stop().await;
     }
 
     #[tokio::test]
