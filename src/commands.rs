@@ -16,8 +16,24 @@ use crate::video::Namespace;
 /// Exit codes beyond 0 and 1.
 pub const EXIT_PENDING: u8 = 3;
 
+/// Opens the database, creating it if need be: for `run`, `migrate` and `enqueue`.
 pub async fn open(config: &Config) -> anyhow::Result<Queue> {
     let path = config.database_path()?;
+    Ok(Queue::open(&path, config.database.busy_timeout).await?)
+}
+
+/// Opens a database that must exist already: `status`, `retry-failed` and `prune` would
+/// otherwise create one as whoever ran them (root, say), with the wrong owner, or in the
+/// wrong place when `--config` was forgotten.
+async fn open_existing(config: &Config) -> anyhow::Result<Queue> {
+    let path = config.database_path()?;
+    if !path.exists() {
+        anyhow::bail!(
+            "database {}: does not exist yet; start the daemon or run `memories-reaper migrate` \
+             (as the service's user) to create it, or give the --config that names it",
+            path.display()
+        );
+    }
     Ok(Queue::open(&path, config.database.busy_timeout).await?)
 }
 
@@ -57,7 +73,7 @@ pub async fn enqueue_ids(
 }
 
 pub async fn show_status(config: &Config, json: bool, last: u32) -> anyhow::Result<u8> {
-    let queue = open(config).await?;
+    let queue = open_existing(config).await?;
     let report = queue.report(last).await;
     queue.close().await;
     let report = report?;
@@ -85,7 +101,7 @@ pub async fn retry_failed(
         .map(Namespace::parse)
         .transpose()
         .map_err(anyhow::Error::msg)?;
-    let queue = open(config).await?;
+    let queue = open_existing(config).await?;
     let result = queue.retry_failed(namespace.as_ref(), since).await;
     queue.close().await;
     println!("{} failed rows are pending again", result?);
@@ -94,7 +110,7 @@ pub async fn retry_failed(
 
 pub async fn prune(config: &Config, older_than: std::time::Duration) -> anyhow::Result<u8> {
     let before = Utc::now() - older_than;
-    let queue = open(config).await?;
+    let queue = open_existing(config).await?;
     let result = queue.prune(before).await;
     queue.close().await;
     let pruned = result?;

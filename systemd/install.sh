@@ -39,8 +39,14 @@ if [ "$action" = install ]; then
   install -D -m 0644 "$here/memories-reaper.service" "$unit"
   install -D -m 0644 "$here/memories-reaper.sysusers" "$sysusers"
   install -d -m 0755 "$etc"
-  # An existing config is the operator's: never overwritten.
-  [ -e "$etc/config.toml" ] || install -m 0644 "$here/../config/memories-reaper.toml" "$etc/config.toml"
+  # An existing config is the operator's: never overwritten. A new one names the database
+  # outright, so that the operator's own commands (`status`, `prune`, …) given this config
+  # find the service's queue rather than a per-user one.
+  if [ ! -e "$etc/config.toml" ]; then
+    sed 's|^# path = "/var/lib/memories-reaper/queue.db"$|path = "/var/lib/memories-reaper/queue.db"|' \
+      "$here/../config/memories-reaper.toml" > "$etc/config.toml"
+    chmod 0644 "$etc/config.toml"
+  fi
   if $live; then
     systemd-sysusers memories-reaper.conf
     systemctl daemon-reload

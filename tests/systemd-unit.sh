@@ -49,8 +49,8 @@ installed=(/usr/local/bin/memories-reaper /etc/systemd/system/memories-reaper.se
 expect_files present "${installed[@]}"
 # `check` may fail on this machine's key and database; the config line is what counts.
 checked=$("$root/usr/local/bin/memories-reaper" --config "$root/etc/memories-reaper/config.toml" check 2>&1 || true)
-if grep -q "^config: .* is valid$" <<< "$checked"; then
-  pass "the installed config parses"
+if grep -q "^config: .* is valid$" <<< "$checked" && grep -q "^database: /var/lib/memories-reaper/queue.db" <<< "$checked"; then
+  pass "the installed config parses and names the service's database"
 else
   fail "the installed config does not parse: $checked"
 fi

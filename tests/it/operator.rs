@@ -193,3 +193,35 @@ async fn dry_run_sends_and_changes_nothing() {
     assert_eq!(statuses, HashSet::from(["pending".to_owned()]));
     assert!(app.batches().await.is_empty());
 }
+
+#[tokio::test]
+async fn reading_commands_refuse_a_database_that_does_not_exist() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("state").join("queue.db");
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, config_text("http://127.0.0.1:9", &db, &[])).expect("config");
+    let commands: [&[&str]; 3] = [
+        &["status"],
+        &["retry-failed"],
+        &["prune", "--older-than", "30d"],
+    ];
+    for args in commands {
+        let mut cmd = tokio::process::Command::new(BIN);
+        cmd.arg("--config")
+            .arg(&config)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let out = run(cmd).await;
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&out).contains("does not exist yet"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(
+            !db.parent().expect("a directory").exists(),
+            "{args:?} created the database"
+        );
+    }
+}
