@@ -67,6 +67,9 @@ pub struct Answer {
 #[error("cannot build the HTTP client: {0}")]
 pub struct ClientError(#[from] reqwest::Error);
 
+/// The rate limit's leave for one request: `delete` cannot be called without one.
+pub struct Turn(());
+
 pub struct Client {
     http: reqwest::Client,
     url: Url,
@@ -99,9 +102,26 @@ impl Client {
         self.namespaces || namespace.is_default()
     }
 
-    /// Sends one Delete Videos request. Never fails: a transport error is an answer too.
-    pub async fn delete(&self, key: &ApiKey, namespace: &Namespace, ids: &[VideoNo]) -> Answer {
+    /// Waits until the rate limit lets one more request out. Taken before the request is
+    /// recorded, so that the recorded start is the time it went out (see `resume_rate`).
+    pub async fn wait_turn(&self) -> Turn {
         self.limit.acquire().await;
+        Turn(())
+    }
+
+    /// Counts the requests a predecessor sent `ago` (from its records) against the limit.
+    pub async fn resume_rate(&self, ago: Vec<Duration>) {
+        self.limit.resume(ago).await;
+    }
+
+    /// Sends one Delete Videos request. Never fails: a transport error is an answer too.
+    pub async fn delete(
+        &self,
+        _turn: Turn,
+        key: &ApiKey,
+        namespace: &Namespace,
+        ids: &[VideoNo],
+    ) -> Answer {
         let started = Instant::now();
         let mut url = self.url.clone();
         if self.namespaces {

@@ -4,6 +4,10 @@
 //! bucket (governor's GCRA) allows a burst followed by a steady rate, which can put more
 //! than N requests in one rolling second; this keeps the times of the last N requests
 //! instead and waits until the oldest is more than a second old.
+//!
+//! A process restarted within a second of its predecessor's last requests (a crash, a
+//! `systemctl restart`) starts from the sends its predecessor recorded, so that the two
+//! together stay within the limit.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -27,6 +31,20 @@ impl RateLimit {
         Self {
             per_second,
             sent: Mutex::new(VecDeque::with_capacity(per_second)),
+        }
+    }
+
+    /// Counts requests sent `ago` before now (recorded by a predecessor) as if this
+    /// limiter had let them through.
+    pub async fn resume(&self, mut ago: Vec<Duration>) {
+        let now = Instant::now();
+        ago.sort_unstable_by(|a, b| b.cmp(a));
+        let mut sent = self.sent.lock().await;
+        for a in ago.into_iter().filter(|a| *a < WINDOW) {
+            if sent.len() == self.per_second {
+                sent.pop_front();
+            }
+            sent.push_back(now.checked_sub(a).unwrap_or(now));
         }
     }
 
@@ -69,6 +87,19 @@ mod tests {
         }
         // And it does not wait more than it must: 23 requests take four windows.
         assert!(times[22] <= WINDOW * 4, "{:?}", times[22]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_restart_waits_for_its_predecessors_sends() {
+        let limit = RateLimit::new(2);
+        // Sent 300 ms and 100 ms ago by the process before; one from long ago is ignored.
+        let ms = Duration::from_millis;
+        limit.resume(vec![ms(100), ms(5000), ms(300)]).await;
+        let before = Instant::now();
+        limit.acquire().await;
+        assert_eq!(Instant::now() - before, WINDOW - ms(300));
+        limit.acquire().await;
+        assert_eq!(Instant::now() - before, WINDOW - ms(100));
     }
 
     #[tokio::test(start_paused = true)]

@@ -121,6 +121,14 @@ impl Reaper {
         })
     }
 
+    /// Before the first pass: the requests a predecessor recorded in the last second
+    /// count against the rate limit, so that a quick restart cannot exceed it.
+    pub async fn resume(&self) -> Result<(), QueueError> {
+        let ago = self.queue.recent_requests().await?;
+        self.api.resume_rate(ago).await;
+        Ok(())
+    }
+
     pub fn liveness(&self) -> Liveness {
         self.liveness.clone()
     }
@@ -322,13 +330,14 @@ impl Reaper {
         report: &mut PassReport,
     ) -> Result<Sent, QueueError> {
         for attempt in 1..=self.max_attempts {
+            let turn = self.api.wait_turn().await;
             let batch = self
                 .queue
                 .start_request(token, namespace, ids, attempt, self.lease)
                 .await?;
             report.requests += 1;
             self.liveness.beat();
-            let answer = self.api.delete(key, namespace, ids).await;
+            let answer = self.api.delete(turn, key, namespace, ids).await;
             self.liveness.beat();
             let effect = match (&answer.verdict, ids.len()) {
                 (Verdict::Deleted, _) | (Verdict::Duplicate, 1) => RowsEffect::Deleted,

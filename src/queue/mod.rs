@@ -397,6 +397,24 @@ impl Queue {
         tx.commit().await.map_err(|e| self.error(e))
     }
 
+    /// How long ago each request of the last two seconds was recorded as sent, newest first
+    /// (at most 100): what a restarted process counts against the rate limit.
+    pub async fn recent_requests(&self) -> Result<Vec<Duration>, QueueError> {
+        let seconds: Vec<Option<f64>> = sqlx::query_scalar(
+            "SELECT (julianday('now') - julianday(started_at)) * 86400.0 FROM deletion_batches
+              WHERE started_at > strftime('%Y-%m-%d %H:%M:%f', 'now', '-2 seconds')
+              ORDER BY started_at DESC LIMIT 100",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        // A clock stepped back can make a record look younger than now: count it as now.
+        Ok(seconds
+            .into_iter()
+            .filter_map(|s| Duration::try_from_secs_f64(s?.max(0.0)).ok())
+            .collect())
+    }
+
     /// Records that a request is about to be sent: a `deletion_batches` row in `sending`,
     /// one more attempt on each of its rows, and a renewed lease on the whole claim.
     pub async fn start_request(

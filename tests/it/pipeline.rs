@@ -734,3 +734,25 @@ async fn json_logs_carry_the_batch_fields() {
         "colour codes when not on a terminal"
     );
 }
+
+#[tokio::test]
+async fn a_quick_restart_stays_within_the_rate_limit() {
+    let app = spawn_app(&[]).await;
+    app.insert("default", &ids(0, 500)).await;
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A second process, started at once: the first one's five requests of the last
+    // second count against its limit too.
+    app.insert("default", &ids(500, 500)).await;
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let received = app.standin.received();
+    assert_eq!(received.len(), 10);
+    assert!(
+        received.iter().all(|r| r.answered == "0000"),
+        "{:?}",
+        received.iter().map(|r| &r.answered).collect::<Vec<_>>()
+    );
+    assert_eq!(app.count("deleted").await, 1000);
+}
