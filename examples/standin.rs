@@ -1,27 +1,92 @@
 //! Serves the API stand-in on 127.0.0.1, to watch the daemon work without deleting real
 //! videos: `cargo run --example standin -- [PORT] [KEY]` (defaults 8787 and `standin-key`),
 //! then run the daemon with `config/standin.toml` and `MEMORIES_API_KEY=standin-key`.
+//!
+//! `--faults 0.2` makes a fifth of the requests misbehave at random (5xx, 429, `0429`,
+//! hangs, resets, bodies that are not JSON, unknown codes, a refused key), from `--seed`;
+//! `--reject ID` answers `0001` for that id; `--log FILE` writes every request as JSON.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
 
 // The example uses the stand-in's serving half; the tests use the rest.
 #[allow(dead_code)]
 #[path = "../tests/it/support/standin.rs"]
 mod standin;
 
+#[derive(Parser)]
+struct Args {
+    #[arg(default_value_t = 8787)]
+    port: u16,
+    #[arg(default_value = "standin-key")]
+    key: String,
+    /// Requests per second allowed before answering 0429, as the account limit does.
+    #[arg(long, default_value_t = 5)]
+    per_second: usize,
+    /// The share of requests, 0 to 1, that misbehave at random.
+    #[arg(long, default_value_t = 0.0)]
+    faults: f64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Added to every answer, plus up to --jitter.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    latency: Duration,
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    jitter: Duration,
+    /// How long a hung request waits before answering.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    hang: Duration,
+    /// Answer 0001 for requests holding this id (repeatable).
+    #[arg(long)]
+    reject: Vec<String>,
+    /// Append every request to this file as a JSON line.
+    #[arg(long)]
+    log: Option<PathBuf>,
+}
+
 #[tokio::main]
 async fn main() {
-    let mut args = std::env::args().skip(1);
-    let port = args.next().and_then(|p| p.parse().ok()).unwrap_or(8787);
-    let key = args.next().unwrap_or_else(|| "standin-key".to_owned());
-    let standin = standin::Standin::start_on(&key, 5, port).await;
+    let args = Args::parse();
+    let standin = match standin::Standin::start_on(&args.key, args.per_second, args.port).await {
+        Ok(standin) => standin,
+        Err(e) => {
+            eprintln!(
+                "standin: cannot listen on 127.0.0.1:{}: {e}; choose another port",
+                args.port
+            );
+            std::process::exit(1);
+        }
+    };
+    standin.set_faults(Some(standin::Faults {
+        seed: args.seed,
+        rate: args.faults,
+        latency: args.latency,
+        jitter: args.jitter,
+        hang: args.hang,
+    }));
+    for id in &args.reject {
+        standin.reject(id);
+    }
+    if let Some(path) = &args.log {
+        if let Err(e) = standin.log_to(path) {
+            eprintln!("standin: cannot write the log {}: {e}", path.display());
+            std::process::exit(1);
+        }
+    }
     println!(
-        "stand-in for the Delete Videos API on {} (key {key:?}, 5 requests/s); Ctrl-C to stop",
-        standin.base_url()
+        "stand-in for the Delete Videos API on {} (key {:?}, {} requests/s, faults {}); Ctrl-C to stop",
+        standin.base_url(),
+        args.key,
+        args.per_second,
+        args.faults
     );
     let mut shown = 0;
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
-            _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
         }
         let received = standin.received();
         for r in &received[shown..] {

@@ -4,19 +4,27 @@
 //! raw key in `Authorization`, at most 100 ids, codes inside HTTP 200 answers, `0429` over
 //! the account's requests-per-second, `0409` for a video deleted before. Tests script it to
 //! misbehave (any status, body, `Retry-After`, hangs) and read back every request it got.
-//! `examples/standin.rs` serves it for people who want to watch the daemon work.
+//! With `Faults` it misbehaves at random, from a seed: latency and jitter, 5xx, 429 with
+//! and without `Retry-After`, `0429`, hangs, connections reset mid-response, bodies that
+//! are not JSON, unknown codes, a refused key. With a log file it writes every request
+//! there as a JSON line, for a checker to compare what was asked with what was sent.
+//! `examples/standin.rs` serves it for people who want to watch the daemon work, and
+//! `examples/soak.rs` runs the daemon against it with faults.
 
 use std::collections::{HashSet, VecDeque};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 pub const V1_2_PATH: &str = "/serve/api/v1/delete_videos";
 pub const V1_1_PATH: &str = "/serve/api/video/delete_videos";
@@ -31,6 +39,81 @@ pub struct Received {
     pub at: Instant,
     /// The `code` answered, or the HTTP status for scripted non-JSON answers.
     pub answered: String,
+}
+
+/// What the request log file holds, one JSON line per request.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct LogLine {
+    /// Milliseconds since the Unix epoch, when the request arrived.
+    pub at_ms: u128,
+    pub path: String,
+    /// The namespace the ids were deleted in (`default` when none was given).
+    pub namespace: String,
+    pub authorized: bool,
+    pub ids: Vec<String>,
+    pub answered: String,
+    /// The random fault this request got, if any.
+    pub fault: Option<String>,
+    /// Over the account's requests per second: answered `0429` by the limit itself.
+    pub over_limit: bool,
+    /// The deletion was carried out (answered `0000`, or carried out and then cut).
+    pub applied: bool,
+    /// The answer reached the client whole (false for resets and hangs).
+    pub delivered: bool,
+}
+
+/// Random misbehaviour, from a seed.
+#[derive(Debug, Clone)]
+pub struct Faults {
+    pub seed: u64,
+    /// The share of requests, 0 to 1, that get a fault, drawn evenly among `Fault::ALL`.
+    pub rate: f64,
+    /// Added before every answer: `latency` plus up to `jitter`.
+    pub latency: Duration,
+    pub jitter: Duration,
+    /// How long a hung request waits before answering (make it above the client timeout).
+    pub hang: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fault {
+    ServerError,
+    TooMany,
+    TooManyRetryAfter,
+    Busy,
+    Hang,
+    Reset,
+    NotJson,
+    UnknownCode,
+    KeyRefused,
+}
+
+impl Fault {
+    const ALL: [Fault; 9] = [
+        Fault::ServerError,
+        Fault::TooMany,
+        Fault::TooManyRetryAfter,
+        Fault::Busy,
+        Fault::Hang,
+        Fault::Reset,
+        Fault::NotJson,
+        Fault::UnknownCode,
+        Fault::KeyRefused,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Fault::ServerError => "http-503",
+            Fault::TooMany => "http-429",
+            Fault::TooManyRetryAfter => "http-429-retry-after",
+            Fault::Busy => "0429",
+            Fault::Hang => "hang",
+            Fault::Reset => "reset",
+            Fault::NotJson => "not-json",
+            Fault::UnknownCode => "unknown-code",
+            Fault::KeyRefused => "key-refused",
+        }
+    }
 }
 
 /// A scripted answer, used for the next request instead of the normal behaviour.
@@ -78,6 +161,8 @@ struct Inner {
     deleted: HashSet<(String, String)>,
     /// Added before every answer.
     latency: Duration,
+    faults: Option<(Faults, StdRng)>,
+    log: Option<std::fs::File>,
 }
 
 #[derive(Clone)]
@@ -91,15 +176,15 @@ pub struct Standin {
 impl Standin {
     /// Serves on an ephemeral port of 127.0.0.1 until the runtime ends.
     pub async fn start(key: &str, per_second: usize) -> Self {
-        Self::start_on(key, per_second, 0).await
+        Self::start_on(key, per_second, 0)
+            .await
+            .expect("bind the stand-in on 127.0.0.1")
     }
 
-    pub async fn start_on(key: &str, per_second: usize, port: u16) -> Self {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .expect("bind the stand-in on 127.0.0.1");
+    pub async fn start_on(key: &str, per_second: usize, port: u16) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let standin = Self {
-            addr: listener.local_addr().expect("a bound address"),
+            addr: listener.local_addr()?,
             key: Arc::new(key.to_owned()),
             per_second,
             inner: Arc::default(),
@@ -109,7 +194,7 @@ impl Standin {
             .route(V1_1_PATH, post(delete))
             .with_state(standin.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
-        standin
+        Ok(standin)
     }
 
     pub fn base_url(&self) -> String {
@@ -140,6 +225,24 @@ impl Standin {
 
     pub fn set_latency(&self, latency: Duration) {
         self.lock().latency = latency;
+    }
+
+    /// Misbehave at random from now on; `None` to behave again.
+    pub fn set_faults(&self, faults: Option<Faults>) {
+        self.lock().faults = faults.map(|f| {
+            let rng = StdRng::seed_from_u64(f.seed);
+            (f, rng)
+        });
+    }
+
+    /// Appends every request from now on to this file, as JSON lines (`LogLine`).
+    pub fn log_to(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        self.lock().log = Some(file);
+        Ok(())
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -184,20 +287,30 @@ async fn delete(
     let now = Instant::now();
 
     // Decide under the lock, answer after it (latency and hangs must not block others).
-    let (script, latency, code, msg) = {
+    let (script, fault, latency, code, msg) = {
         let mut inner = standin.lock();
         let in_last_second = inner
             .received
             .iter()
             .filter(|r| now.duration_since(r.at) < Duration::from_secs(1))
             .count();
+        let over_limit = in_last_second >= standin.per_second;
         let script = inner.script.pop_front().or_else(|| inner.always.clone());
+        let mut latency = inner.latency;
+        let mut fault = None;
+        if let Some((faults, rng)) = &mut inner.faults {
+            latency += faults.latency + faults.jitter.mul_f64(rng.random::<f64>());
+            if rng.random_bool(faults.rate.clamp(0.0, 1.0)) {
+                fault = Some(Fault::ALL[rng.random_range(0..Fault::ALL.len())]);
+            }
+        }
+        // Faults that come before the API looks at the request; `Reset` comes after.
+        let early_fault = fault.filter(|f| *f != Fault::Reset);
         let (code, msg) = match (&script, &ids) {
             (Some(_), _) => ("scripted", String::new()),
             (None, _) if !authorized => ("0401", "authorization invalid".into()),
-            (None, _) if in_last_second >= standin.per_second => {
-                ("0429", "Request has exceeded the limit.".into())
-            }
+            (None, _) if over_limit => ("0429", "Request has exceeded the limit.".into()),
+            (None, _) if early_fault.is_some() => ("fault", String::new()),
             (None, None) => ("0001", "body must be a JSON array of video numbers".into()),
             (None, Some(ids)) if ids.is_empty() || ids.len() > 100 => {
                 ("0001", "between 1 and 100 video numbers per request".into())
@@ -219,27 +332,61 @@ async fn delete(
                 ("0000", "success".into())
             }
         };
-        let answered = match &script {
-            Some(Script::Reply { status, body, .. }) => {
+        // Only what the API would have done, and only a fault it answers through.
+        let fault = match code {
+            "fault" => early_fault,
+            "0000" if fault == Some(Fault::Reset) => fault,
+            _ => None,
+        };
+        let answered = match (&script, fault) {
+            (Some(Script::Reply { status, body, .. }), _) => {
                 serde_json::from_str::<serde_json::Value>(body)
                     .ok()
                     .and_then(|v| v.get("code").and_then(|c| c.as_str()).map(str::to_owned))
                     .unwrap_or_else(|| format!("HTTP {status}"))
             }
-            Some(Script::Hang(_)) => "hang".into(),
-            None => code.to_owned(),
+            (Some(Script::Hang(_)), _) => "hang".into(),
+            (None, Some(fault)) => fault.name().into(),
+            (None, None) => code.to_owned(),
         };
-        inner.received.push(Received {
+        let received = Received {
             path,
             unique_id: params.unique_id,
             authorized,
             ids: ids.unwrap_or_default(),
             at: now,
             answered,
-        });
-        (script, inner.latency, code, msg)
+        };
+        if let Some(file) = &mut inner.log {
+            let line = LogLine {
+                at_ms: SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_millis(),
+                path: received.path.clone(),
+                namespace: namespace.clone(),
+                authorized,
+                ids: received.ids.clone(),
+                answered: received.answered.clone(),
+                fault: fault.map(|f| f.name().to_owned()),
+                over_limit: script.is_none() && authorized && over_limit,
+                applied: script.is_none() && code == "0000",
+                delivered: !matches!(fault, Some(Fault::Reset | Fault::Hang))
+                    && !matches!(script, Some(Script::Hang(_))),
+            };
+            if let Ok(mut text) = serde_json::to_string(&line) {
+                text.push('\n');
+                // A log that cannot be written is a checker's problem, not the API's.
+                let _ = file.write_all(text.as_bytes());
+            }
+        }
+        inner.received.push(received);
+        (script, fault, latency, code, msg)
     };
     tokio::time::sleep(latency).await;
+    if let Some(fault) = fault {
+        return misbehave(fault, hang_for(&standin)).await;
+    }
     match script {
         Some(Script::Hang(duration)) => {
             tokio::time::sleep(duration).await;
@@ -258,5 +405,47 @@ async fn delete(
             response
         }
         None => api(code, &msg),
+    }
+}
+
+fn hang_for(standin: &Standin) -> Duration {
+    let inner = standin.lock();
+    inner
+        .faults
+        .as_ref()
+        .map_or(Duration::from_secs(60), |(f, _)| f.hang)
+}
+
+async fn misbehave(fault: Fault, hang: Duration) -> Response {
+    match fault {
+        Fault::ServerError => {
+            (StatusCode::SERVICE_UNAVAILABLE, "upstream unavailable").into_response()
+        }
+        Fault::TooMany => (StatusCode::TOO_MANY_REQUESTS, "slow down").into_response(),
+        Fault::TooManyRetryAfter => {
+            let mut response = (StatusCode::TOO_MANY_REQUESTS, "slow down").into_response();
+            response
+                .headers_mut()
+                .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+            response
+        }
+        Fault::Busy => api("0429", "request too busy"),
+        Fault::Hang => {
+            // Nothing was deleted: a client patient enough to wait learns that too.
+            tokio::time::sleep(hang).await;
+            (StatusCode::GATEWAY_TIMEOUT, "upstream timed out").into_response()
+        }
+        Fault::Reset => {
+            // Half a body, then an error: hyper drops the connection mid-response.
+            let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+                Ok(Bytes::from_static(br#"{"code":"0000","msg":"succ"#)),
+                Err(std::io::Error::other("connection reset by the stand-in")),
+            ];
+            let body = Body::from_stream(futures_util::stream::iter(chunks));
+            (StatusCode::OK, body).into_response()
+        }
+        Fault::NotJson => (StatusCode::OK, "<html><body>Bad gateway</body></html>").into_response(),
+        Fault::UnknownCode => api("0500", "something new"),
+        Fault::KeyRefused => api("0401", "authorization invalid"),
     }
 }
