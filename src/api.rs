@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::config::{ApiConfig, V1_1_DELETE_PATH};
 use crate::credentials::ApiKey;
-use crate::rate::RateLimit;
+use crate::rate::{RateLimit, Slot};
 use crate::video::{Namespace, VideoNo};
 
 /// More than any real answer; a larger body is cut here rather than read into memory.
@@ -68,7 +68,7 @@ pub struct Answer {
 pub struct ClientError(#[from] reqwest::Error);
 
 /// The rate limit's leave for one request: `delete` cannot be called without one.
-pub struct Turn(());
+pub struct Turn(Slot);
 
 pub struct Client {
     http: reqwest::Client,
@@ -105,19 +105,18 @@ impl Client {
     /// Waits until the rate limit lets one more request out. Taken before the request is
     /// recorded, so that the recorded start is the time it went out (see `resume_rate`).
     pub async fn wait_turn(&self) -> Turn {
-        self.limit.acquire().await;
-        Turn(())
+        Turn(self.limit.acquire().await)
     }
 
     /// Counts the requests a predecessor sent `ago` (from its records) against the limit.
-    pub async fn resume_rate(&self, ago: Vec<Duration>) {
-        self.limit.resume(ago).await;
+    pub fn resume_rate(&self, ago: Vec<Duration>) {
+        self.limit.resume(ago);
     }
 
     /// Sends one Delete Videos request. Never fails: a transport error is an answer too.
     pub async fn delete(
         &self,
-        _turn: Turn,
+        turn: Turn,
         key: &ApiKey,
         namespace: &Namespace,
         ids: &[VideoNo],
@@ -141,6 +140,7 @@ impl Client {
                 return answer(Verdict::Stop, started, "the API key is not a valid header");
             }
         }
+        self.limit.mark_sent(turn.0);
         let response = match request.send().await {
             Ok(response) => response,
             Err(e) => return transport_error(&e, started),

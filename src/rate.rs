@@ -5,60 +5,103 @@
 //! than N requests in one rolling second; this keeps the times of the last N requests
 //! instead and waits until the oldest is more than a second old.
 //!
+//! A request's time is the moment it goes out (`mark_sent`), not the moment it was let
+//! through: the pass records the request in the database in between, which can take a
+//! while, and counting from the earlier moment would let the next one out too soon.
+//!
 //! A process restarted within a second of its predecessor's last requests (a crash, a
 //! `systemctl restart`) starts from the sends its predecessor recorded, so that the two
 //! together stay within the limit.
 
-use std::collections::VecDeque;
+use std::sync::Mutex;
 use std::time::Duration;
 
-use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 /// The rolling window, plus a little slack for the jitter between the moment a request
 /// leaves here and the moment the API counts it.
 const WINDOW: Duration = Duration::from_millis(1010);
 
+/// Recorded sends are taken as this much later than their record says: the record is
+/// written just before the request goes out.
+const RECORD_SLACK: Duration = Duration::from_millis(100);
+
 #[derive(Debug)]
 pub struct RateLimit {
     per_second: usize,
-    sent: Mutex<VecDeque<Instant>>,
+    /// (slot number, when it went out) of the requests of the last window.
+    sent: Mutex<Vec<(u64, Instant)>>,
+    next_slot: std::sync::atomic::AtomicU64,
+    /// Waiters take turns in order.
+    turn: tokio::sync::Mutex<()>,
 }
+
+/// One request's place in the window, from `acquire` until it is marked sent.
+#[derive(Debug)]
+pub struct Slot(u64);
 
 impl RateLimit {
     pub fn new(per_second: u32) -> Self {
         let per_second = per_second.max(1) as usize;
         Self {
             per_second,
-            sent: Mutex::new(VecDeque::with_capacity(per_second)),
+            sent: Mutex::new(Vec::with_capacity(per_second)),
+            next_slot: Default::default(),
+            turn: Default::default(),
         }
+    }
+
+    fn sent(&self) -> std::sync::MutexGuard<'_, Vec<(u64, Instant)>> {
+        // Nothing panics while holding it; a poisoned list of times is still right.
+        self.sent.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Counts requests sent `ago` before now (recorded by a predecessor) as if this
     /// limiter had let them through.
-    pub async fn resume(&self, mut ago: Vec<Duration>) {
+    pub fn resume(&self, ago: Vec<Duration>) {
         let now = Instant::now();
-        ago.sort_unstable_by(|a, b| b.cmp(a));
-        let mut sent = self.sent.lock().await;
-        for a in ago.into_iter().filter(|a| *a < WINDOW) {
-            if sent.len() == self.per_second {
-                sent.pop_front();
+        let mut sent = self.sent();
+        for a in ago.into_iter().filter(|a| *a < WINDOW + RECORD_SLACK) {
+            let at = now
+                .checked_sub(a.saturating_sub(RECORD_SLACK))
+                .unwrap_or(now);
+            sent.push((u64::MAX, at));
+        }
+        sent.sort_by_key(|e| e.1);
+        let excess = sent.len().saturating_sub(self.per_second);
+        sent.drain(..excess);
+    }
+
+    /// Waits until one more request fits in the window and holds its place, counted as
+    /// sent now until `mark_sent` says when it really went out.
+    pub async fn acquire(&self) -> Slot {
+        let _turn = self.turn.lock().await;
+        loop {
+            let wake = {
+                let now = Instant::now();
+                let mut sent = self.sent();
+                sent.retain(|e| e.1 + WINDOW > now);
+                if sent.len() < self.per_second {
+                    let slot = self
+                        .next_slot
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    sent.push((slot, now));
+                    return Slot(slot);
+                }
+                sent.iter().map(|e| e.1 + WINDOW).min()
+            };
+            if let Some(wake) = wake {
+                tokio::time::sleep_until(wake).await;
             }
-            sent.push_back(now.checked_sub(a).unwrap_or(now));
         }
     }
 
-    /// Waits until one more request fits in the window, and counts it as sent now.
-    pub async fn acquire(&self) {
-        // Holding the lock while waiting keeps waiters in order.
-        let mut sent = self.sent.lock().await;
-        if sent.len() == self.per_second {
-            if let Some(&oldest) = sent.front() {
-                tokio::time::sleep_until(oldest + WINDOW).await;
-            }
-            sent.pop_front();
+    /// The request holding `slot` goes out now.
+    pub fn mark_sent(&self, slot: Slot) {
+        let now = Instant::now();
+        if let Some(entry) = self.sent().iter_mut().find(|e| e.0 == slot.0) {
+            entry.1 = now;
         }
-        sent.push_back(Instant::now());
     }
 }
 
@@ -94,12 +137,24 @@ mod tests {
         let limit = RateLimit::new(2);
         // Sent 300 ms and 100 ms ago by the process before; one from long ago is ignored.
         let ms = Duration::from_millis;
-        limit.resume(vec![ms(100), ms(5000), ms(300)]).await;
+        limit.resume(vec![ms(100 + 100), ms(5000), ms(300 + 100)]);
         let before = Instant::now();
         limit.acquire().await;
         assert_eq!(Instant::now() - before, WINDOW - ms(300));
         limit.acquire().await;
         assert_eq!(Instant::now() - before, WINDOW - ms(100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_window_counts_from_when_a_request_went_out() {
+        let limit = RateLimit::new(1);
+        let slot = limit.acquire().await;
+        // Recording it took 200 ms before it went out.
+        tokio::time::advance(Duration::from_millis(200)).await;
+        limit.mark_sent(slot);
+        let before = Instant::now();
+        limit.acquire().await;
+        assert_eq!(Instant::now() - before, WINDOW);
     }
 
     #[tokio::test(start_paused = true)]

@@ -125,7 +125,7 @@ impl Reaper {
     /// count against the rate limit, so that a quick restart cannot exceed it.
     pub async fn resume(&self) -> Result<(), QueueError> {
         let ago = self.queue.recent_requests().await?;
-        self.api.resume_rate(ago).await;
+        self.api.resume_rate(ago);
         Ok(())
     }
 
@@ -207,6 +207,16 @@ impl Reaper {
             return Ok(Step::Idle);
         };
         let token = claim.token;
+        if claim.settled_before > 0 {
+            info!(
+                rows = claim.settled_before,
+                "rows queued again for videos already deleted: settled from that deletion, not sent"
+            );
+            report.deleted += claim.settled_before;
+        }
+        if claim.rows.is_empty() {
+            return Ok(Step::Worked);
+        }
 
         let triage = self.triage(&claim.namespace, &claim.rows);
         if !triage.invalid.is_empty() {

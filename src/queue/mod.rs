@@ -74,7 +74,10 @@ impl Default for ClaimToken {
 pub struct Claim {
     pub token: ClaimToken,
     pub namespace: String,
+    /// The rows to work; may be empty when every claimed row was settled from history.
     pub rows: Vec<ClaimedRow>,
+    /// Rows queued again for a video already deleted, settled as deleted without sending.
+    pub settled_before: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -334,6 +337,26 @@ impl Queue {
             .execute(&mut *tx)
             .await
             .map_err(|e| self.error(e))?;
+        // A video queued again after this database saw it deleted is settled from that
+        // deletion, not sent: the API would answer 0409 and its whole batch be split.
+        let settled = format!(
+            "UPDATE deletion_queue AS q
+                SET status = 'deleted', last_error = NULL, claimed_by = NULL, lease_until = NULL,
+                    settled_at = {NOW}, updated_at = {NOW},
+                    batch_id = (SELECT d.batch_id FROM deletion_queue AS d
+                                 WHERE d.unique_id = q.unique_id AND d.video_no = q.video_no
+                                   AND d.status = 'deleted' LIMIT 1)
+              WHERE q.claimed_by = ?1
+                AND EXISTS (SELECT 1 FROM deletion_queue AS d
+                             WHERE d.unique_id = q.unique_id AND d.video_no = q.video_no
+                               AND d.status = 'deleted')"
+        );
+        let settled_before = sqlx::query(&settled)
+            .bind(token.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?
+            .rows_affected();
         let rows = sqlx::query(
             "SELECT id, video_no, unique_id FROM deletion_queue WHERE claimed_by = ?1 ORDER BY id",
         )
@@ -345,10 +368,10 @@ impl Queue {
 
         // Producers write these columns: a value that is not valid text is reported by the
         // pass, not decoded here with a panic.
-        let Some(first) = rows.first() else {
-            return Ok(None);
-        };
-        let namespace = first.try_get::<String, _>("unique_id").unwrap_or_default();
+        let namespace = rows
+            .first()
+            .and_then(|first| first.try_get::<String, _>("unique_id").ok())
+            .unwrap_or_default();
         let rows = rows
             .iter()
             .map(|row| ClaimedRow {
@@ -360,6 +383,7 @@ impl Queue {
             token,
             namespace,
             rows,
+            settled_before,
         }))
     }
 

@@ -120,6 +120,47 @@ async fn the_same_video_queued_twice_is_sent_once() {
 }
 
 #[tokio::test]
+async fn a_video_queued_again_after_its_deletion_is_not_sent_again() {
+    let app = spawn_app(&[]).await;
+    let v = ids(0, 3);
+    app.insert("default", &v).await;
+    app.insert("tenant-a", &v[..1]).await;
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(app.standin.received().len(), 2);
+
+    // Queued again, with a new one among them; and v[1] in a namespace it was never
+    // deleted in, which must be sent.
+    let mut again = v.clone();
+    again.extend(ids(10, 1));
+    app.insert("default", &again).await;
+    app.insert("tenant-b", &v[1..2]).await;
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let received = app.standin.received();
+    assert_eq!(received.len(), 4, "{received:?}");
+    assert_eq!(received[2].ids, ids(10, 1), "only the new video is sent");
+    assert_eq!(received[3].unique_id.as_deref(), Some("tenant-b"));
+    assert!(received.iter().all(|r| r.answered == "0000"));
+    let rows = app.rows().await;
+    assert!(rows.iter().all(|r| r.2 == "deleted"), "{rows:?}");
+    for id in &v {
+        let batches: HashSet<_> = rows
+            .iter()
+            .filter(|r| &r.0 == id && r.1 == "default")
+            .map(|r| r.5)
+            .collect();
+        assert_eq!(
+            batches.len(),
+            1,
+            "{id}: settled by the batch that deleted it"
+        );
+    }
+    assert!(stderr(&out).contains("already deleted"), "{}", stderr(&out));
+}
+
+#[tokio::test]
 async fn transient_answers_are_retried_until_deleted() {
     let app = spawn_app(&[]).await;
     app.insert("default", &ids(0, 10)).await;
@@ -755,4 +796,54 @@ async fn a_quick_restart_stays_within_the_rate_limit() {
         received.iter().map(|r| &r.answered).collect::<Vec<_>>()
     );
     assert_eq!(app.count("deleted").await, 1000);
+}
+
+#[tokio::test]
+async fn random_faults_delay_deletions_but_lose_none() {
+    let app = spawn_app(&[("schedule", "cron = \"* * * * * *\"")]).await;
+    let log = app.dir.path().join("requests.jsonl");
+    app.standin.log_to(&log).unwrap();
+    app.standin.set_faults(Some(Faults {
+        seed: 7,
+        rate: 0.3,
+        latency: Duration::from_millis(1),
+        jitter: Duration::from_millis(20),
+        hang: Duration::from_secs(3),
+    }));
+    let mut queued = HashSet::new();
+    for (i, namespace) in ["default", "tenant-a", "tenant-b"].iter().enumerate() {
+        let batch = ids(i as u64 * 1000, 150);
+        app.insert(namespace, &batch).await;
+        queued.extend(batch.into_iter().map(|id| (namespace.to_string(), id)));
+    }
+    let mut daemon = app.spawn(&["run"]);
+    let settled = async {
+        while app.count("deleted").await < 450 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    let drained = tokio::time::timeout(Duration::from_secs(90), settled).await;
+    signal(&daemon, "TERM");
+    let status = daemon.wait().await.unwrap();
+    assert!(drained.is_ok(), "not drained: {:?}", app.counts().await);
+    assert_eq!(status.code(), Some(0));
+
+    let lines: Vec<LogLine> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        lines.iter().any(|l| l.fault.is_some()),
+        "no fault was injected"
+    );
+    assert!(lines
+        .iter()
+        .all(|l| l.authorized && !l.over_limit && l.ids.len() <= 100));
+    let deleted: HashSet<(String, String)> = lines
+        .iter()
+        .filter(|l| l.applied)
+        .flat_map(|l| l.ids.iter().map(|id| (l.namespace.clone(), id.clone())))
+        .collect();
+    assert_eq!(deleted, queued, "each id deleted in its own namespace");
 }
