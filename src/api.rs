@@ -421,4 +421,61 @@ mod tests {
         );
         assert!(a.reason.contains("credits"), "{}", a.reason);
     }
+
+    mod fuzz {
+        //! No answer makes `classify` panic, and none is taken for a deletion unless it is
+        //! the documented success: 2xx, `code` "0000" and `success` true.
+        use super::*;
+        use proptest::prelude::*;
+
+        fn retry_after_headers(value: &str) -> HeaderMap {
+            let mut headers = HeaderMap::new();
+            if let Ok(value) = value.parse() {
+                headers.insert(RETRY_AFTER, value);
+            }
+            headers
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 10_000, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_bytes(status in 100u16..=599, body: Vec<u8>, retry_after in "\\PC{0,30}") {
+                let status = StatusCode::from_u16(status).unwrap();
+                let answer = classify(status, &retry_after_headers(&retry_after), &body);
+                prop_assert!(!matches!(answer.verdict, Verdict::Deleted));
+            }
+
+            #[test]
+            fn json_like(
+                status in prop_oneof![Just(200u16), Just(201), 100u16..=599],
+                code in prop_oneof![
+                    Just("0000".to_owned()), Just("0001".to_owned()), Just("0409".to_owned()),
+                    Just("0429".to_owned()), "[0-9]{4}", "\\PC{0,8}"
+                ],
+                success in prop_oneof![
+                    Just("true"), Just("false"), Just("null"), Just("\"true\""), Just("1")
+                ],
+                msg in "\\PC{0,300}",
+                extra in prop_oneof![Just(""), Just(r#","data":{}"#), Just(r#","data":[1,2]"#)],
+                retry_after in prop_oneof![Just("1".to_owned()), Just("999999999999".to_owned()),
+                    Just("Wed, 21 Oct 2015 07:28:00 GMT".to_owned()), "\\PC{0,30}"],
+            ) {
+                let body = format!(
+                    r#"{{"code":{},"msg":{},"success":{success}{extra}}}"#,
+                    serde_json::json!(code),
+                    serde_json::json!(msg),
+                );
+                let status = StatusCode::from_u16(status).unwrap();
+                let answer = classify(status, &retry_after_headers(&retry_after), body.as_bytes());
+                let documented_success =
+                    status.is_success() && code == "0000" && success == "true";
+                prop_assert_eq!(matches!(answer.verdict, Verdict::Deleted), documented_success);
+                if let Verdict::Retry { retry_after: Some(asked) } = answer.verdict {
+                    prop_assert!(asked <= Duration::from_secs(999_999_999_999));
+                }
+                prop_assert!(answer.reason.len() < 1000, "reason grows with the message");
+            }
+        }
+    }
 }

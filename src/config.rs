@@ -526,4 +526,76 @@ mod tests {
         let c = parse("[retry]\ninitial_backoff = \"10s\"\nmax_backoff = \"1s\"").unwrap();
         assert!(c.check().is_err());
     }
+
+    mod fuzz {
+        //! No configuration text makes loading panic: it parses, or it is one error.
+        use super::*;
+        use proptest::prelude::*;
+
+        const KEYS: [(&str, &[&str]); 8] = [
+            (
+                "api",
+                &[
+                    "base_url",
+                    "delete_path",
+                    "timeout",
+                    "requests_per_second",
+                    "api_key_file",
+                ],
+            ),
+            ("database", &["path", "busy_timeout"]),
+            ("schedule", &["cron", "timezone"]),
+            ("batch", &["size", "video_no_pattern"]),
+            ("retry", &["max_attempts", "initial_backoff", "max_backoff"]),
+            ("retention", &["keep"]),
+            ("log", &["format", "level"]),
+            ("nonsense", &["key"]),
+        ];
+
+        fn value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<i64>().prop_map(|n| n.to_string()),
+                any::<f64>().prop_map(|n| format!("{n:?}")),
+                Just("true".to_owned()),
+                Just("\"0s\"".to_owned()),
+                Just("\"18446744073709551615s\"".to_owned()),
+                Just("\"http://10.0.0.1\"".to_owned()),
+                Just("\"https://[::1]:99999\"".to_owned()),
+                Just("\"* * * * * * *\"".to_owned()),
+                Just("\"(\"".to_owned()),
+                Just("[1, 2]".to_owned()),
+                Just("{ a = 1 }".to_owned()),
+                "\\PC{0,20}".prop_map(|s| serde_json::json!(s).to_string()),
+                "[0-9]{1,6}(ms|s|m|h|d|y|x)".prop_map(|s| format!("{s:?}")),
+            ]
+        }
+
+        fn check_text(text: &str) {
+            if let Ok(config) = Config::parse(text) {
+                let _ = config.check();
+                let _ = config.summary();
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 5_000, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_text(text in "\\PC{0,200}") {
+                check_text(&text);
+            }
+
+            #[test]
+            fn known_keys_any_values(
+                entries in prop::collection::vec((0..KEYS.len(), 0..5usize, value()), 0..12)
+            ) {
+                let mut text = String::new();
+                for (table, key, value) in entries {
+                    let (table, keys) = KEYS[table];
+                    text.push_str(&format!("[{table}]\n{} = {value}\n", keys[key % keys.len()]));
+                }
+                check_text(&text);
+            }
+        }
+    }
 }

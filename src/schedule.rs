@@ -334,4 +334,25 @@ mod tests {
         );
         ticks.stop().await;
     }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 5_000, ..ProptestConfig::default() })]
+
+            /// A cron rule parses or is refused with a reason, and one that parses gives a
+            /// next time after the last, or none.
+            #[test]
+            fn any_rule(fields in prop::collection::vec("[0-9*/,\\-LW#?A-Z]{1,6}", 0..8)) {
+                if let Ok(rule) = CronRule::parse(&fields.join(" ")) {
+                    let now = Utc::now();
+                    if let Some(next) = rule.next_after(now, Tz::Europe__Berlin) {
+                        prop_assert!(next > now);
+                    }
+                }
+            }
+        }
+    }
 }

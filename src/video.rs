@@ -174,4 +174,32 @@ mod tests {
         assert!(Namespace::parse(&"x".repeat(129)).is_err());
         assert!(Namespace::default().is_default());
     }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 5_000, ..ProptestConfig::default() })]
+
+            /// Only what the default rule describes gets through, unchanged; the same for
+            /// namespaces and their rule.
+            #[test]
+            fn only_valid_ids_parse(raw in prop_oneof!["\\PC{0,80}", "VI[0-9]{0,70}", "\\s*VI[0-9]{18}\\s*"]) {
+                let looks_valid = raw.len() <= MAX_VIDEO_NO_LEN
+                    && raw.strip_prefix("VI").is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
+                match VideoNoRule::default().parse(&raw) {
+                    Ok(id) => {
+                        prop_assert!(looks_valid, "{raw:?} parsed");
+                        prop_assert_eq!(id.as_str(), raw.as_str());
+                    }
+                    Err(_) => prop_assert!(!looks_valid, "{raw:?} refused"),
+                }
+                if let Ok(ns) = Namespace::parse(&raw) {
+                    prop_assert_eq!(ns.as_str(), raw.as_str());
+                    prop_assert!(!raw.is_empty() && raw.chars().all(|c| !c.is_whitespace() && !c.is_control()));
+                }
+            }
+        }
+    }
 }
