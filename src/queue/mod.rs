@@ -166,11 +166,12 @@ impl Queue {
             .busy_timeout(busy_timeout)
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
+            .after_release(|conn, _| Box::pin(async move { outside_transaction(conn).await }))
             .max_connections(4)
             .acquire_timeout(busy_timeout + Duration::from_secs(5))
             .connect_with(options)
             .await
-            .map_err(|e| fail(describe(&e)))?;
+            .map_err(|e| fail(describe_open(&e, path)))?;
         let queue = Self {
             pool,
             path: path.to_owned(),
@@ -594,6 +595,49 @@ fn json_list(video_nos: &[VideoNo]) -> String {
 }
 
 /// One line for an operator: the problem, and what fixes it.
+/// Whether a connection handed back to the pool is outside any transaction, and so safe
+/// to reuse. A failed statement or COMMIT (a full disk, an I/O error) can leave SQLite
+/// inside a transaction that sqlx believes over; such a connection would hold the write
+/// lock for ever and every later write, the daemon's and the producers', would find the
+/// database locked. The pool closes it instead, which rolls the transaction back.
+async fn outside_transaction(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    let mut handle = conn.lock_handle().await?;
+    // SAFETY: the handle is a live connection, held locked for the length of the call;
+    // sqlite3_get_autocommit only reads its state.
+    let autocommit =
+        unsafe { libsqlite3_sys::sqlite3_get_autocommit(handle.as_raw_handle().as_ptr()) };
+    if autocommit == 0 {
+        tracing::warn!(
+            "a database connection was left inside a transaction after an error; closing it"
+        );
+    }
+    Ok(autocommit != 0)
+}
+
+/// What went wrong opening the database: SQLite says only "unable to open" when the file
+/// or its directory cannot be written, so ask the file system which it is. (No connection
+/// is open yet, so the probe's file handle cannot drop SQLite's locks when it closes.)
+fn describe_open(e: &sqlx::Error, path: &Path) -> String {
+    let cannot_open = matches!(e, sqlx::Error::Database(db)
+        if db.code().and_then(|c| i32::from_str(&c).ok()).map(|c| c & 0xff) == Some(14));
+    if cannot_open {
+        match std::fs::OpenOptions::new().write(true).open(path) {
+            Err(probe) if probe.raw_os_error() == Some(30) => {
+                return "is on a read-only file system; remount it read-write, or set \
+                        database.path to a writable place"
+                    .into();
+            }
+            Err(probe) if probe.kind() == std::io::ErrorKind::PermissionDenied => {
+                return "this user cannot write it; give it write access to the file and its \
+                        directory (for the service: membership of its group)"
+                    .into();
+            }
+            _ => {}
+        }
+    }
+    describe(e)
+}
+
 fn describe(e: &sqlx::Error) -> String {
     let code = match e {
         sqlx::Error::Database(db) => db
@@ -613,6 +657,10 @@ fn describe(e: &sqlx::Error) -> String {
              -shm files and its directory"
         ),
         Some(13) => format!("the disk is full ({detail}); free space, nothing was lost"),
+        Some(10) => format!(
+            "disk I/O error ({detail}); the disk may be full or failing: check free space \
+             (df) and the system log; nothing was lost"
+        ),
         Some(14) => format!(
             "cannot be opened ({detail}); check that the path is right and its directory \
              is writable by this user"
