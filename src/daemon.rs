@@ -30,7 +30,7 @@ pub struct RunOptions {
 pub enum RunEnd {
     /// Stopped by a signal, or (`--once`) nothing due left pending.
     Clean,
-    /// `--once` only: this many due rows are still pending.
+    /// `--once` only: this many due rows are not settled (pending or held).
     Pending(i64),
 }
 
@@ -89,7 +89,7 @@ pub async fn run(
         let due = if options.dry_run {
             0
         } else {
-            queue.due_pending().await?
+            queue.due_unsettled().await?
         };
         queue.close().await;
         return Ok(match end {
@@ -218,7 +218,7 @@ impl Pass<'_> {
 
     /// STATUS= for `systemctl status`: the queue's depth and the last pass's totals.
     async fn report_status(&self, end: &PassEnd, report: &PassReport) {
-        let due = match self.queue.due_pending().await {
+        let due = match self.queue.due_unsettled().await {
             Ok(n) => n.to_string(),
             Err(_) => "unknown".into(),
         };
@@ -228,7 +228,7 @@ impl Pass<'_> {
             PassEnd::Interrupted => "interrupted",
         };
         self.notifier.status(&format!(
-            "{due} due rows pending; last pass {how}: {} requests, {} deleted, {} failed",
+            "{due} due rows not settled; last pass {how}: {} requests, {} deleted, {} failed",
             report.requests, report.deleted, report.failed
         ));
     }

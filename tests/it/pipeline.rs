@@ -206,7 +206,7 @@ async fn an_outage_outlasting_the_retry_budget_leaves_rows_pending() {
 
     let out = app.reaper(&["run", "--once"]).await;
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(stderr(&out).contains("250 due rows are still pending"));
+    assert!(stderr(&out).contains("250 due rows are not settled"));
 
     // The pass stopped after one batch's budget: it did not hammer the API with the others.
     assert_eq!(app.standin.received().len(), 5);
@@ -713,6 +713,60 @@ async fn a_locked_database_is_reported_and_loses_nothing() {
 
     let out = app.reaper(&["enqueue", &ids(0, 1)[0]]).await;
     assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn an_answer_that_cannot_be_recorded_is_not_lost() {
+    // The database is locked after the request went out and past the busy timeout: the
+    // answer cannot be recorded. The rows stay held until the lease (4 s here) expires,
+    // then go out again; the API answers 0409 (deleted before), which settles them.
+    let app = spawn_app(&[
+        ("api", "timeout = \"1s\""),
+        ("database", "busy_timeout = \"300ms\""),
+    ])
+    .await;
+    app.insert("default", &ids(0, 10)).await;
+    app.standin.set_latency(Duration::from_millis(500));
+    let pass = app.spawn(&["run", "--once"]);
+    app.wait_for_requests(1).await;
+    let mut holder = app.pool.acquire().await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let out = pass.wait_with_output().await.unwrap();
+    sqlx::query("ROLLBACK").execute(&mut *holder).await.unwrap();
+    drop(holder);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("locked by another process"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("10 due rows are not settled"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        app.count("in_flight").await,
+        10,
+        "held until the lease expires"
+    );
+
+    app.standin.set_latency(Duration::ZERO);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(app.count("deleted").await, 10);
+    let answered: Vec<String> = app
+        .standin
+        .received()
+        .into_iter()
+        .map(|r| r.answered)
+        .collect();
+    assert_eq!(answered.first().map(String::as_str), Some("0000"));
+    assert!(answered[1..].iter().all(|a| a == "0409"), "{answered:?}");
 }
 
 #[tokio::test]
