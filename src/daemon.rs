@@ -30,7 +30,8 @@ pub struct RunOptions {
 pub enum RunEnd {
     /// Stopped by a signal, or (`--once`) nothing due left pending.
     Clean,
-    /// `--once` only: this many due rows are not settled (pending or held).
+    /// `--once` only: the pass stopped (the log says why), or this many due rows are still
+    /// pending.
     Pending(i64),
 }
 
@@ -89,11 +90,14 @@ pub async fn run(
         let due = if options.dry_run {
             0
         } else {
-            queue.due_unsettled().await?
+            queue.due_pending().await?
         };
         queue.close().await;
         return Ok(match end {
             Some(PassEnd::Interrupted) => RunEnd::Clean,
+            // A database error can stop a pass with nothing pending: the rows it could not
+            // give back are held until their lease expires.
+            Some(PassEnd::Stopped(_)) => RunEnd::Pending(due),
             _ if due == 0 => RunEnd::Clean,
             _ => RunEnd::Pending(due),
         });
@@ -218,7 +222,7 @@ impl Pass<'_> {
 
     /// STATUS= for `systemctl status`: the queue's depth and the last pass's totals.
     async fn report_status(&self, end: &PassEnd, report: &PassReport) {
-        let due = match self.queue.due_unsettled().await {
+        let due = match self.queue.due_pending().await {
             Ok(n) => n.to_string(),
             Err(_) => "unknown".into(),
         };
@@ -228,7 +232,7 @@ impl Pass<'_> {
             PassEnd::Interrupted => "interrupted",
         };
         self.notifier.status(&format!(
-            "{due} due rows not settled; last pass {how}: {} requests, {} deleted, {} failed",
+            "{due} due rows pending; last pass {how}: {} requests, {} deleted, {} failed",
             report.requests, report.deleted, report.failed
         ));
     }

@@ -114,8 +114,8 @@ async fn dispatch(
                 RunEnd::Clean => Ok(0),
                 RunEnd::Pending(n) => {
                     eprintln!(
-                        "memories-reaper: {n} due rows are not settled (pending, or held by an unfinished \
-                         claim); see the log above for why"
+                        "memories-reaper: the pass did not finish; {n} due rows are still pending; \
+                         see the log above for why"
                     );
                     Ok(EXIT_PENDING)
                 }

@@ -562,12 +562,9 @@ impl Queue {
     }
 
     /// Rows that are due and waiting: what `run --once` must leave at zero to succeed.
-    /// Due rows not settled yet: pending, or held by a claim (this process's, when a
-    /// database error kept it from giving them back, or another process's).
-    pub async fn due_unsettled(&self) -> Result<i64, QueueError> {
+    pub async fn due_pending(&self) -> Result<i64, QueueError> {
         let sql = format!(
-            "SELECT count(*) FROM deletion_queue
-              WHERE status IN ('pending', 'in_flight') AND due_at <= {NOW}"
+            "SELECT count(*) FROM deletion_queue WHERE status = 'pending' AND due_at <= {NOW}"
         );
         sqlx::query_scalar(&sql)
             .fetch_one(&self.pool)

@@ -206,7 +206,7 @@ async fn an_outage_outlasting_the_retry_budget_leaves_rows_pending() {
 
     let out = app.reaper(&["run", "--once"]).await;
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(stderr(&out).contains("250 due rows are not settled"));
+    assert!(stderr(&out).contains("250 due rows are still pending"));
 
     // The pass stopped after one batch's budget: it did not hammer the API with the others.
     assert_eq!(app.standin.received().len(), 5);
@@ -744,7 +744,7 @@ async fn an_answer_that_cannot_be_recorded_is_not_lost() {
         stderr(&out)
     );
     assert!(
-        stderr(&out).contains("10 due rows are not settled"),
+        stderr(&out).contains("the pass did not finish; 0 due rows are still pending"),
         "{}",
         stderr(&out)
     );
