@@ -57,7 +57,7 @@ struct Args {
     #[arg(long, default_value_t = 0.15)]
     fault_rate: f64,
     /// Ids the producers insert per second, all namespaces together.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 40)]
     insert_rate: u32,
     /// The daemon binary; by default the one beside this example's directory.
     #[arg(long)]
@@ -173,7 +173,7 @@ async fn soak(args: &Args) -> anyhow::Result<bool> {
     standin.set_faults(None);
     let drain_started = Instant::now();
     let mut drains = 0;
-    while left(&pool).await? > 0 && drain_started.elapsed() < Duration::from_secs(120) {
+    while left(&pool).await? > 0 && drain_started.elapsed() < Duration::from_secs(300) {
         drains += 1;
         let log = work.join(format!("drain-{drains}.log"));
         daemon(&bin, &config, &["run", "--once"], &log)?
@@ -286,15 +286,15 @@ async fn produce(
         for _ in 0..n {
             let namespace = NAMESPACES[rng.random_range(0..NAMESPACES.len())].to_owned();
             let roll = rng.random::<f64>();
-            let row = if roll < 0.01 {
+            let row = if roll < 0.005 {
                 let id = INVALID[rng.random_range(0..INVALID.len())].to_owned();
                 (namespace, id, Kind::Invalid)
-            } else if roll < 0.02 {
+            } else if roll < 0.01 {
                 next_no += 1;
                 let id = format!("VI{next_no}");
                 standin.reject(&id);
                 (namespace, id, Kind::Rejected)
-            } else if roll < 0.07 && !inserted.valid.is_empty() {
+            } else if roll < 0.06 && !inserted.valid.is_empty() {
                 inserted.duplicates += 1;
                 let earlier = inserted.valid[rng.random_range(0..inserted.valid.len())];
                 inserted.rows[earlier].clone()

@@ -61,6 +61,40 @@ pub enum Step {
     Interrupted,
 }
 
+/// Ids waiting to be sent while a refused batch is isolated.
+struct Part {
+    ids: Vec<VideoNo>,
+    /// The first half of a split: when it goes through, the second half (pushed just
+    /// before it) is known to hold what was refused.
+    left: bool,
+    /// Holds what its refused parent was refused for, its sibling having gone through:
+    /// split at once rather than sent whole. Only a lone id's own answer settles it.
+    culprit: bool,
+}
+
+impl Part {
+    fn whole(ids: Vec<VideoNo>) -> Self {
+        Self {
+            ids,
+            left: false,
+            culprit: false,
+        }
+    }
+
+    /// The halves, in stack order: the right one first, so that the left is sent first.
+    fn halves(mut self) -> [Part; 2] {
+        let right = self.ids.split_off(self.ids.len() / 2);
+        [
+            Part::whole(right),
+            Part {
+                ids: self.ids,
+                left: true,
+                culprit: false,
+            },
+        ]
+    }
+}
+
 /// How sending one set of ids ended.
 enum Sent {
     Answered(Verdict, u64),
@@ -242,26 +276,38 @@ impl Reaper {
         };
 
         // Isolation: split a refused batch until the offending ids stand alone.
-        let mut stack = vec![ids];
-        while let Some(mut ids) = stack.pop() {
+        let mut stack = vec![Part::whole(ids)];
+        while let Some(part) = stack.pop() {
             if shutdown.is_cancelled() {
                 report.released += self.queue.release(&token, None).await?;
                 return Ok(Step::Interrupted);
             }
+            if part.culprit && part.ids.len() > 1 {
+                // Sending it whole would only be refused again.
+                stack.extend(part.halves());
+                continue;
+            }
             let sent = self
-                .send(&token, &namespace, &ids, key, shutdown, report)
+                .send(&token, &namespace, &part.ids, key, shutdown, report)
                 .await?;
             match sent {
-                Sent::Answered(Verdict::Deleted, rows) => report.deleted += rows,
-                Sent::Answered(Verdict::Duplicate, rows) if ids.len() == 1 => {
+                Sent::Answered(Verdict::Deleted, rows) => {
+                    report.deleted += rows;
+                    // This half of a refused batch went through: the other half, next on
+                    // the stack, holds what was refused.
+                    if part.left {
+                        if let Some(right) = stack.last_mut() {
+                            right.culprit = true;
+                        }
+                    }
+                }
+                Sent::Answered(Verdict::Duplicate, rows) if part.ids.len() == 1 => {
                     report.deleted += rows
                 }
-                Sent::Answered(Verdict::Rejected, rows) if ids.len() == 1 => report.failed += rows,
-                Sent::Answered(_, _) => {
-                    let right = ids.split_off(ids.len() / 2);
-                    stack.push(right);
-                    stack.push(ids);
+                Sent::Answered(Verdict::Rejected, rows) if part.ids.len() == 1 => {
+                    report.failed += rows
                 }
+                Sent::Answered(_, _) => stack.extend(part.halves()),
                 Sent::Stop(reason) | Sent::Exhausted(reason) => {
                     report.released += self.queue.release(&token, Some(&reason)).await?;
                     return Ok(Step::Stopped(reason));

@@ -311,8 +311,10 @@ async fn one_bad_id_among_100_is_isolated() {
         }
     }
     let received = app.standin.received();
-    // Halving 100 down to one id: two requests per level, about 2·log2(100).
-    assert!(received.len() <= 1 + 2 * 7, "{} requests", received.len());
+    // Halving 100 down to one id. Sending both halves at every level would take 15
+    // requests; a half whose sibling went through holds the bad id and is split without
+    // being sent whole, which takes 11 for id 37.
+    assert!(received.len() <= 11, "{} requests", received.len());
     assert!(received.iter().all(|r| r.ids.len() <= 100));
 }
 
