@@ -49,6 +49,9 @@ pub struct ApiConfig {
     /// Never more than this many requests in any rolling second (the account's limit is
     /// shared by all its keys, so lower it when something else uses the account too).
     pub requests_per_second: RequestsPerSecond,
+    /// Requests in flight at once, each for its own claimed batch: with a slow API, one at
+    /// a time cannot reach the rate (at 1 s a request, 5 a second need 5 in flight).
+    pub concurrency: Concurrency,
     /// A file holding the key; read again at every pass so a rotated key is picked up.
     pub api_key_file: Option<PathBuf>,
 }
@@ -122,6 +125,7 @@ impl Default for ApiConfig {
             delete_path: V1_2_DELETE_PATH.to_owned(),
             timeout: Duration::from_secs(30),
             requests_per_second: RequestsPerSecond(API_REQUESTS_PER_SECOND),
+            concurrency: Concurrency(DEFAULT_CONCURRENCY),
             api_key_file: None,
         }
     }
@@ -279,13 +283,14 @@ impl Config {
     /// The effective configuration as one log-friendly line; holds no secret.
     pub fn summary(&self) -> String {
         format!(
-            "base_url={} delete_path={} timeout={} requests_per_second={} cron={:?} timezone={} \
+            "base_url={} delete_path={} timeout={} requests_per_second={} concurrency={} cron={:?} timezone={} \
              batch.size={} video_no_pattern={:?} retry.max_attempts={} retry.initial_backoff={} \
              retry.max_backoff={} database.busy_timeout={} retention.keep={}",
             self.api.base_url,
             self.api.delete_path,
             humantime::format_duration(self.api.timeout),
             self.api.requests_per_second.get(),
+            self.api.concurrency.get(),
             self.schedule.cron.as_written(),
             self.schedule.timezone.zone(),
             self.batch.size.get(),
@@ -449,6 +454,35 @@ impl TryFrom<i64> for RequestsPerSecond {
             Ok(n) if n >= 1 => Ok(Self(n)),
             _ => Err(format!(
                 "requests_per_second {n} must be at least 1 (the account's limit is {API_REQUESTS_PER_SECOND})"
+            )),
+        }
+    }
+}
+
+/// The default `api.concurrency`: enough to keep 5 requests a second going at up to
+/// about 1.5 s a request.
+const DEFAULT_CONCURRENCY: usize = 8;
+const MAX_CONCURRENCY: usize = 64;
+
+/// `api.concurrency`: 1 to 64.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct Concurrency(usize);
+
+impl Concurrency {
+    pub fn get(self) -> usize {
+        self.0
+    }
+}
+
+impl TryFrom<i64> for Concurrency {
+    type Error = String;
+
+    fn try_from(n: i64) -> Result<Self, String> {
+        match usize::try_from(n) {
+            Ok(n) if (1..=MAX_CONCURRENCY).contains(&n) => Ok(Self(n)),
+            _ => Err(format!(
+                "concurrency {n} is out of range: 1 to {MAX_CONCURRENCY} requests in flight"
             )),
         }
     }

@@ -15,10 +15,12 @@
 //!   already deleted.
 
 mod dry_run;
+mod window;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn, Level};
 
@@ -29,6 +31,7 @@ use crate::credentials::{self, ApiKey};
 use crate::notify::Liveness;
 use crate::queue::{ClaimToken, ClaimedRow, Queue, QueueError, RequestRecord, RowsEffect};
 use crate::video::{Namespace, VideoNo, VideoNoRule};
+use window::{Place, Window};
 
 /// How a pass ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +51,15 @@ pub struct PassReport {
     pub deleted: u64,
     pub failed: u64,
     pub released: u64,
+}
+
+impl PassReport {
+    fn add(&mut self, other: &PassReport) {
+        self.requests += other.requests;
+        self.deleted += other.deleted;
+        self.failed += other.failed;
+        self.released += other.released;
+    }
 }
 
 /// What one step did.
@@ -129,6 +141,10 @@ pub struct Reaper {
     api: api::Client,
     rule: VideoNoRule,
     batch_size: usize,
+    /// Workers per pass, each with at most one request in flight.
+    concurrency: usize,
+    /// How many of them may have a request in flight now.
+    window: Window,
     max_attempts: u32,
     backoff: Backoff,
     /// How long a claim holds its rows without renewal: three request timeouts (plus the
@@ -147,6 +163,8 @@ impl Reaper {
             queue,
             rule: config.batch.video_no_pattern.clone(),
             batch_size: config.batch.size.get(),
+            concurrency: config.api.concurrency.get(),
+            window: Window::new(config.api.concurrency.get()),
             max_attempts: config.retry.max_attempts,
             backoff: Backoff::new(&config.retry),
             lease: config.api.timeout * 3 + Duration::from_secs(1),
@@ -167,18 +185,26 @@ impl Reaper {
         self.liveness.clone()
     }
 
-    /// Steps until nothing is due, or the pass must stop. The key is read once per pass,
-    /// when there is something to send.
+    /// Runs `api.concurrency` workers until nothing is due, or the pass must stop. Each
+    /// claims and works its own batches, so several requests can be in flight while the
+    /// rate limit, shared by all, keeps their pace. A worker that must stop the pass (key
+    /// refused, outage, database) halts the others: they finish the request in flight
+    /// and give back what they hold.
     pub async fn run_pass(&self, shutdown: &CancellationToken) -> (PassEnd, PassReport) {
+        let halt = shutdown.child_token();
+        let ends = join_all((0..self.concurrency).map(|_| self.worker(&halt))).await;
         let mut report = PassReport::default();
-        let mut key = None;
-        let end = loop {
-            match self.step(&mut key, shutdown, &mut report).await {
-                Step::Worked => continue,
-                Step::Idle => break PassEnd::Drained,
-                Step::Stopped(reason) => break PassEnd::Stopped(reason),
-                Step::Interrupted => break PassEnd::Interrupted,
+        let mut stopped = None;
+        for (end, worked) in ends {
+            report.add(&worked);
+            if let PassEnd::Stopped(reason) = end {
+                stopped.get_or_insert(reason);
             }
+        }
+        let end = match stopped {
+            Some(reason) => PassEnd::Stopped(reason),
+            None if shutdown.is_cancelled() => PassEnd::Interrupted,
+            None => PassEnd::Drained,
         };
         match &end {
             PassEnd::Drained => info!(
@@ -205,18 +231,39 @@ impl Reaper {
         (end, report)
     }
 
-    /// Claims one batch and works it to the end.
+    /// Steps until nothing is due or the pass is halted. The key is read once per worker
+    /// and pass, when there is something to send.
+    async fn worker(&self, halt: &CancellationToken) -> (PassEnd, PassReport) {
+        let mut report = PassReport::default();
+        let mut key = None;
+        let end = loop {
+            match self.step(&mut key, halt, &mut report).await {
+                Step::Worked => continue,
+                Step::Idle => break PassEnd::Drained,
+                Step::Stopped(reason) => {
+                    halt.cancel();
+                    break PassEnd::Stopped(reason);
+                }
+                Step::Interrupted => break PassEnd::Interrupted,
+            }
+        };
+        (end, report)
+    }
+
+    /// Claims one batch and works it to the end. `halt` is cancelled on shutdown, and by
+    /// this step itself when the pass must stop (a refused key, an outage outlasting the
+    /// retries), so that no other worker sends another request.
     pub async fn step(
         &self,
         key: &mut Option<ApiKey>,
-        shutdown: &CancellationToken,
+        halt: &CancellationToken,
         report: &mut PassReport,
     ) -> Step {
         self.liveness.beat();
-        if shutdown.is_cancelled() {
+        if halt.is_cancelled() {
             return Step::Interrupted;
         }
-        match self.claim_and_work(key, shutdown, report).await {
+        match self.claim_and_work(key, halt, report).await {
             Ok(step) => step,
             // A database error stops the pass; what the claim held comes back when its
             // lease runs out, if it could not be released.
@@ -227,7 +274,7 @@ impl Reaper {
     async fn claim_and_work(
         &self,
         key: &mut Option<ApiKey>,
-        shutdown: &CancellationToken,
+        halt: &CancellationToken,
         report: &mut PassReport,
     ) -> Result<Step, QueueError> {
         let taken = self.queue.take_back_expired().await?;
@@ -278,7 +325,7 @@ impl Reaper {
         // Isolation: split a refused batch until the offending ids stand alone.
         let mut stack = vec![Part::whole(ids)];
         while let Some(part) = stack.pop() {
-            if shutdown.is_cancelled() {
+            if halt.is_cancelled() {
                 report.released += self.queue.release(&token, None).await?;
                 return Ok(Step::Interrupted);
             }
@@ -288,7 +335,7 @@ impl Reaper {
                 continue;
             }
             let sent = self
-                .send(&token, &namespace, &part.ids, key, shutdown, report)
+                .send(&token, &namespace, &part.ids, key, halt, report)
                 .await?;
             match sent {
                 Sent::Answered(Verdict::Deleted, rows) => {
@@ -382,9 +429,13 @@ impl Reaper {
         namespace: &Namespace,
         ids: &[VideoNo],
         key: &ApiKey,
-        shutdown: &CancellationToken,
+        halt: &CancellationToken,
         report: &mut PassReport,
     ) -> Result<Sent, QueueError> {
+        // Held through the retries: while the API is in trouble, one request at a time.
+        let Some(_place) = self.enter_window(token, halt).await? else {
+            return Ok(Sent::Interrupted);
+        };
         for attempt in 1..=self.max_attempts {
             let turn = self.api.wait_turn().await;
             let batch = self
@@ -415,19 +466,28 @@ impl Reaper {
                 );
             }
             match answer.verdict {
+                Verdict::Retry { .. } | Verdict::Stop => self.window.narrow(),
+                Verdict::Deleted | Verdict::Duplicate | Verdict::Rejected => self.window.widen(),
+            }
+            match answer.verdict {
                 Verdict::Retry { retry_after } => {
                     if attempt == self.max_attempts {
+                        halt.cancel();
                         return Ok(Sent::Exhausted(format!(
                             "{} (after {attempt} attempts)",
                             answer.reason
                         )));
                     }
                     let delay = self.backoff.delay(attempt, retry_after);
-                    if self.wait(token, delay, shutdown).await? {
+                    if self.wait(token, delay, halt).await? {
                         return Ok(Sent::Interrupted);
                     }
                 }
-                Verdict::Stop => return Ok(Sent::Stop(answer.reason)),
+                Verdict::Stop => {
+                    // Before the place in the window is given up: no other worker sends.
+                    halt.cancel();
+                    return Ok(Sent::Stop(answer.reason));
+                }
                 verdict => return Ok(Sent::Answered(verdict, rows)),
             }
         }
@@ -435,12 +495,41 @@ impl Reaper {
         Ok(Sent::Exhausted("retry.max_attempts is zero".into()))
     }
 
-    /// Sleeps `delay`, renewing the claim's lease as it goes; true when shutdown cut it.
+    /// Sleeps `delay`, renewing the claim's lease as it goes; true when halted.
+    /// Waits for a place in the window, renewing the claim's lease meanwhile (another
+    /// worker may hold the only place through a long run of retries). `None`: halted.
+    async fn enter_window(
+        &self,
+        token: &ClaimToken,
+        halt: &CancellationToken,
+    ) -> Result<Option<Place<'_>>, QueueError> {
+        let enter = self.window.enter();
+        tokio::pin!(enter);
+        loop {
+            tokio::select! {
+                // A halt comes first: the worker that stopped the pass gives its place up
+                // right after halting it.
+                biased;
+                _ = halt.cancelled() => return Ok(None),
+                place = &mut enter => return Ok(Some(place)),
+                _ = tokio::time::sleep(self.renew_every()) => {
+                    self.queue.renew(token, self.lease).await?;
+                    self.liveness.beat();
+                }
+            }
+        }
+    }
+
+    /// Often enough to renew a lease before it runs out, and to show the watchdog life.
+    fn renew_every(&self) -> Duration {
+        (self.lease / 3).min(Duration::from_secs(5))
+    }
+
     async fn wait(
         &self,
         token: &ClaimToken,
         delay: Duration,
-        shutdown: &CancellationToken,
+        halt: &CancellationToken,
     ) -> Result<bool, QueueError> {
         let deadline = tokio::time::Instant::now() + delay;
         loop {
@@ -448,10 +537,9 @@ impl Reaper {
             if now >= deadline {
                 return Ok(false);
             }
-            // Wake often enough to renew the lease and show the watchdog we are alive.
-            let next = deadline.min(now + (self.lease / 3).min(Duration::from_secs(5)));
+            let next = deadline.min(now + self.renew_every());
             tokio::select! {
-                _ = shutdown.cancelled() => return Ok(true),
+                _ = halt.cancelled() => return Ok(true),
                 _ = tokio::time::sleep_until(next) => {}
             }
             self.queue.renew(token, self.lease).await?;

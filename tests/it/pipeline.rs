@@ -38,6 +38,40 @@ async fn drains_1050_rows_in_11_requests() {
 }
 
 #[tokio::test]
+async fn several_requests_are_in_flight_against_a_slow_api() {
+    let app = spawn_app(&[("api", "concurrency = 4")]).await;
+    app.insert("default", &ids(0, 1000)).await;
+    let latency = Duration::from_millis(800);
+    app.standin.set_latency(latency);
+
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(app.count("deleted").await, 1000);
+
+    let received = app.standin.received();
+    assert_eq!(received.len(), 10);
+    assert!(
+        received.iter().all(|r| r.answered == "0000"),
+        "over the rate"
+    );
+    // The window opens one request at a time: the first goes alone, and once answered,
+    // more than one is in flight (arriving while another is still being answered).
+    let arrivals: Vec<_> = received.iter().map(|r| r.at).collect();
+    assert!(
+        arrivals[1] - arrivals[0] >= latency,
+        "a second request before the first answer"
+    );
+    let overlapping = arrivals
+        .windows(2)
+        .filter(|w| w[1] - w[0] < latency)
+        .count();
+    assert!(
+        overlapping >= 3,
+        "{overlapping} requests overlapped another"
+    );
+}
+
+#[tokio::test]
 async fn each_namespace_is_sent_as_its_own_unique_id() {
     let app = spawn_app(&[]).await;
     app.insert("default", &ids(0, 30)).await;
