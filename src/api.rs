@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
+use tracing::info;
 
 use crate::config::{ApiConfig, V1_1_DELETE_PATH};
 use crate::credentials::ApiKey;
@@ -113,6 +114,18 @@ impl Client {
         self.limit.resume(ago);
     }
 
+    /// "Too many requests" (HTTP 429, code 0429) slows the pace; any other answer from
+    /// the API raises it again, up to `api.requests_per_second`.
+    fn pace(&self, answer: &Answer) {
+        let too_many = answer.http_status == Some(429) || answer.code.as_deref() == Some("0429");
+        if too_many {
+            let rate = self.limit.slow_down();
+            info!("the API said too many requests: pace now {rate:.2} requests a second");
+        } else if !matches!(answer.verdict, Verdict::Retry { .. } | Verdict::Stop) {
+            self.limit.speed_up();
+        }
+    }
+
     /// Sends one Delete Videos request. Never fails: a transport error is an answer too.
     pub async fn delete(
         &self,
@@ -148,10 +161,14 @@ impl Client {
         let status = response.status();
         let headers = response.headers().clone();
         match read_body(response).await {
-            Ok(body) => Answer {
-                duration: started.elapsed(),
-                ..classify(status, &headers, &body)
-            },
+            Ok(body) => {
+                let answer = Answer {
+                    duration: started.elapsed(),
+                    ..classify(status, &headers, &body)
+                };
+                self.pace(&answer);
+                answer
+            }
             Err(e) => transport_error(&e, started),
         }
     }

@@ -72,6 +72,28 @@ async fn several_requests_are_in_flight_against_a_slow_api() {
 }
 
 #[tokio::test]
+async fn a_shared_quota_slows_the_pace_instead_of_storming() {
+    // Someone else uses the account: the stand-in takes 2 requests a second, not 5.
+    let app = spawn_app_with(2, &[("retry", "max_attempts = 10")]).await;
+    app.insert("default", &ids(0, 2000)).await;
+
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(app.count("deleted").await, 2000);
+    let too_many = app
+        .standin
+        .received()
+        .iter()
+        .filter(|r| r.answered == "0429")
+        .count();
+    // At 5 a second against 2, three requests in five would be refused, again and again
+    // (over 30 answers of 0429 for 20 deletions, when the retries last at all). Halving the
+    // pace at a refusal and climbing back slowly costs one refusal per climb.
+    assert!(too_many <= 10, "{too_many} answers of 0429 for 20 deletions");
+    assert!(stderr(&out).contains("pace now"), "{}", stderr(&out));
+}
+
+#[tokio::test]
 async fn each_namespace_is_sent_as_its_own_unique_id() {
     let app = spawn_app(&[]).await;
     app.insert("default", &ids(0, 30)).await;
