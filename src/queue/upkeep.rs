@@ -29,6 +29,7 @@ impl Queue {
         namespace: Option<&Namespace>,
         since: Option<DateTime<Utc>>,
     ) -> Result<u64, QueueError> {
+        let _turn = self.write_turn().await;
         let sql = format!(
             "UPDATE deletion_queue
                 SET status = 'pending', settled_at = NULL, batch_id = NULL, due_at = {NOW},
@@ -52,6 +53,7 @@ impl Queue {
         let before = sql_time(before);
         let mut pruned = Pruned::default();
         loop {
+            let _turn = self.write_turn().await;
             let done = sqlx::query(
                 "DELETE FROM deletion_queue WHERE id IN (
                     SELECT id FROM deletion_queue
@@ -68,6 +70,7 @@ impl Queue {
             }
         }
         loop {
+            let _turn = self.write_turn().await;
             let done = sqlx::query(
                 "DELETE FROM deletion_batches WHERE id IN (
                     SELECT b.id FROM deletion_batches b

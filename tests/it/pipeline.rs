@@ -74,7 +74,8 @@ async fn several_requests_are_in_flight_against_a_slow_api() {
 #[tokio::test]
 async fn a_shared_quota_slows_the_pace_instead_of_storming() {
     // Someone else uses the account: the stand-in takes 2 requests a second, not 5.
-    let app = spawn_app_with(2, &[("retry", "max_attempts = 10")]).await;
+    let app = spawn_app(&[("retry", "max_attempts = 10")]).await;
+    app.standin.set_per_second(2);
     app.insert("default", &ids(0, 2000)).await;
 
     let out = app.reaper(&["run", "--once"]).await;
@@ -89,7 +90,10 @@ async fn a_shared_quota_slows_the_pace_instead_of_storming() {
     // At 5 a second against 2, three requests in five would be refused, again and again
     // (over 30 answers of 0429 for 20 deletions, when the retries last at all). Halving the
     // pace at a refusal and climbing back slowly costs one refusal per climb.
-    assert!(too_many <= 10, "{too_many} answers of 0429 for 20 deletions");
+    assert!(
+        too_many <= 10,
+        "{too_many} answers of 0429 for 20 deletions"
+    );
     assert!(stderr(&out).contains("pace now"), "{}", stderr(&out));
 }
 

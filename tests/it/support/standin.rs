@@ -162,6 +162,8 @@ struct Inner {
     /// Added before every answer.
     latency: Duration,
     faults: Option<(Faults, StdRng)>,
+    /// Requests per second taken from now on, when changed after the start.
+    per_second: Option<usize>,
     log: Option<std::fs::File>,
 }
 
@@ -227,6 +229,11 @@ impl Standin {
         self.lock().latency = latency;
     }
 
+    /// The account's requests per second from now on (someone else taking a share).
+    pub fn set_per_second(&self, per_second: usize) {
+        self.lock().per_second = Some(per_second);
+    }
+
     /// Misbehave at random from now on; `None` to behave again.
     pub fn set_faults(&self, faults: Option<Faults>) {
         self.lock().faults = faults.map(|f| {
@@ -289,12 +296,17 @@ async fn delete(
     // Decide under the lock, answer after it (latency and hangs must not block others).
     let (script, fault, latency, code, msg) = {
         let mut inner = standin.lock();
+        let per_second = inner.per_second.unwrap_or(standin.per_second);
+        // The most recent arrivals are at the end; a few more than the limit are enough
+        // to tell whether the limit is reached.
         let in_last_second = inner
             .received
             .iter()
+            .rev()
+            .take(per_second.saturating_add(8))
             .filter(|r| now.duration_since(r.at) < Duration::from_secs(1))
             .count();
-        let over_limit = in_last_second >= standin.per_second;
+        let over_limit = in_last_second >= per_second;
         let script = inner.script.pop_front().or_else(|| inner.always.clone());
         let mut latency = inner.latency;
         let mut fault = None;

@@ -1,0 +1,471 @@
+//! The benchmark: how close the daemon runs to the account's ceiling of 5 requests of
+//! 100 ids a second (500 ids/s), beside the shell-script way of doing it, and what it
+//! costs locally. Starts the stand-in in this process, runs the real binary against it,
+//! and prints a table (BENCHMARKS.md holds one from this machine).
+//!
+//! ```sh
+//! cargo build --release --bins --examples
+//! target/release/examples/bench            # the full run, about 10 minutes
+//! target/release/examples/bench --quick    # the smoke check CI runs: small sizes
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use tokio::process::Command;
+
+use memories_reaper::queue::Queue;
+
+#[allow(dead_code)]
+#[path = "../tests/it/support/standin.rs"]
+mod standin;
+
+const KEY: &str = "bench-key";
+/// The ceiling: 5 requests a second of 100 ids.
+const CEILING: f64 = 500.0;
+
+#[derive(Parser)]
+struct Args {
+    /// Small sizes, for a smoke check: it must finish, not meet a number.
+    #[arg(long)]
+    quick: bool,
+    /// The daemon binary; by default the one beside this example's directory.
+    #[arg(long)]
+    bin: Option<PathBuf>,
+}
+
+struct Bench {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    runs: usize,
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    if let Err(e) = bench(args).await {
+        eprintln!("bench: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn bench(args: Args) -> anyhow::Result<()> {
+    let bin = match args.bin {
+        Some(bin) => bin,
+        None => std::env::current_exe()?
+            .parent()
+            .and_then(Path::parent)
+            .map(|dir| dir.join("memories-reaper"))
+            .ok_or_else(|| anyhow::anyhow!("cannot tell where the daemon binary is; give --bin"))?,
+    };
+    anyhow::ensure!(
+        bin.exists(),
+        "{} does not exist: build it with `cargo build --release --bins --examples`",
+        bin.display()
+    );
+    let mut b = Bench {
+        bin,
+        dir: tempfile::tempdir()?,
+        runs: 0,
+    };
+    let q = |full: usize, quick: usize| if args.quick { quick } else { full };
+
+    println!(
+        "## At the ceiling: stand-in allowing 5 requests/s, drain of {} ids",
+        q(20_000, 2_000)
+    );
+    println!();
+    println!("| API latency | how | ids/s sustained | % of 500 ids/s | wall time | 0429 answers |");
+    println!("|---|---|---|---|---|---|");
+    for latency in [0, 300, 1000] {
+        let latency = Duration::from_millis(latency);
+        let drain = b.drain(q(20_000, 2_000), latency, 5, &[]).await?;
+        println!(
+            "| {} ms | memories-reaper | {:.0} | {:.1}% | {:.1} s | {} |",
+            latency.as_millis(),
+            drain.sustained,
+            drain.sustained / CEILING * 100.0,
+            drain.wall.as_secs_f64(),
+            drain.too_many
+        );
+        let ids = if latency.is_zero() {
+            q(20_000, 500)
+        } else {
+            q(3_000, 300)
+        };
+        let baseline = b.baseline(ids, latency).await?;
+        println!(
+            "| {} ms | shell script (sqlite3 + curl), {ids} ids | {:.0} | {:.1}% | {:.1} s | {} |",
+            latency.as_millis(),
+            baseline.sustained,
+            baseline.sustained / CEILING * 100.0,
+            baseline.wall.as_secs_f64(),
+            baseline.too_many
+        );
+    }
+
+    println!();
+    let (fall, rise) = if args.quick { (3, 8) } else { (10, 30) };
+    println!(
+        "## A shared quota: the stand-in takes 5 requests/s, then 2 from {fall} s, then 5 again from {rise} s"
+    );
+    println!();
+    let drain = b.shared_quota(q(25_000, 4_000), fall, rise).await?;
+    println!("| seconds | requests/s answered 0000 | 0429 answers |");
+    println!("|---|---|---|");
+    for (i, (ok, too_many)) in drain.iter().enumerate() {
+        println!(
+            "| {}–{} | {:.1} | {too_many} |",
+            i * 2,
+            i * 2 + 2,
+            *ok as f64 / 2.0
+        );
+    }
+
+    println!();
+    println!(
+        "## Local cost (stand-in without a limit, requests_per_second = 1000, concurrency = 16)"
+    );
+    println!();
+    println!("| measure | figure |");
+    println!("|---|---|");
+    let unlimited = [
+        ("api", "requests_per_second = 1000"),
+        ("api", "concurrency = 16"),
+    ];
+    let drain = b
+        .drain(q(200_000, 20_000), Duration::ZERO, 1_000_000, &unlimited)
+        .await?;
+    println!(
+        "| ids settled a second (claim, send, record), {} ids | {:.0} ({:.1}× the ceiling) |",
+        q(200_000, 20_000),
+        drain.sustained,
+        drain.sustained / CEILING
+    );
+    for n in [10_000, q(1_000_000, 100_000)] {
+        let drain = b.drain(n, Duration::ZERO, 1_000_000, &unlimited).await?;
+        println!(
+            "| peak memory draining {n} rows | {:.1} MiB |",
+            drain.peak_rss_kib as f64 / 1024.0
+        );
+    }
+    let idle = b.idle_cpu(Duration::from_secs(q(10, 3) as u64)).await?;
+    println!(
+        "| CPU while idle between ticks, {} s | {idle:.0} ms |",
+        q(10, 3)
+    );
+    for n in [10_000, q(1_000_000, 100_000)] {
+        let (claim, plan) = b.claim_time(n).await?;
+        println!(
+            "| one claim of 100 at {n} pending rows | {:.2} ms |",
+            claim.as_secs_f64() * 1000.0
+        );
+        if n == 10_000 {
+            println!("| the claim's query plan | {} |", plan.join("; "));
+        }
+    }
+    let (n, took) = b.enqueue(q(1_000_000, 100_000)).await?;
+    println!(
+        "| `enqueue` of {n} ids from a file | {:.1} s ({:.0} ids/s) |",
+        took.as_secs_f64(),
+        n as f64 / took.as_secs_f64()
+    );
+    Ok(())
+}
+
+struct Drain {
+    /// Ids a second over the drain: from the first request out to one second after the
+    /// last, the span in which 5 requests a second could have carried them. 500 is the
+    /// ceiling; without a limit (local cost), from the first request to the last answer.
+    sustained: f64,
+    wall: Duration,
+    too_many: usize,
+    peak_rss_kib: u64,
+}
+
+impl Bench {
+    /// A fresh database holding `n` pending rows, and a config pointing at `base_url`.
+    async fn setup(
+        &mut self,
+        n: usize,
+        base_url: &str,
+        extra: &[(&str, &str)],
+    ) -> anyhow::Result<(PathBuf, PathBuf)> {
+        self.runs += 1;
+        let run = self.dir.path().join(format!("run-{}", self.runs));
+        std::fs::create_dir_all(&run)?;
+        let db = run.join("queue.db");
+        let config = run.join("config.toml");
+        let mut api = format!("base_url = {base_url:?}\ntimeout = \"10s\"\n");
+        for (_, line) in extra {
+            api.push_str(line);
+            api.push('\n');
+        }
+        std::fs::write(
+            &config,
+            format!(
+                "[api]\n{api}[database]\npath = {:?}\n[schedule]\ncron = \"0 0 1 1 *\"\n\
+                 [retry]\nmax_attempts = 10\ninitial_backoff = \"100ms\"\nmax_backoff = \"2s\"\n",
+                db.display().to_string()
+            ),
+        )?;
+        let status = self.command(&config, &["migrate"]).status().await?;
+        anyhow::ensure!(status.success(), "migrate failed");
+        let pool = pool(&db).await?;
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+             INSERT INTO deletion_queue (video_no) SELECT printf('VI%018d', 606404158946574336 + i) FROM n",
+        )
+        .bind(n as i64)
+        .execute(&pool)
+        .await?;
+        pool.close().await;
+        Ok((db, config))
+    }
+
+    fn command(&self, config: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("--config")
+            .arg(config)
+            .args(args)
+            .env("MEMORIES_API_KEY", KEY)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// `run --once` over `n` rows against a stand-in answering after `latency` and taking
+    /// `per_second` requests a second.
+    async fn drain(
+        &mut self,
+        n: usize,
+        latency: Duration,
+        per_second: usize,
+        extra: &[(&str, &str)],
+    ) -> anyhow::Result<Drain> {
+        let standin = standin::Standin::start(KEY, per_second).await;
+        standin.set_latency(latency);
+        let (_, config) = self.setup(n, &standin.base_url(), extra).await?;
+        let started = Instant::now();
+        let child = self.command(&config, &["run", "--once"]).spawn()?;
+        let peak_rss_kib = watch_rss(child).await?;
+        let wall = started.elapsed();
+        Ok(summarize(
+            &standin.received(),
+            per_second <= 5,
+            latency,
+            wall,
+            peak_rss_kib,
+        ))
+    }
+
+    /// The shell script over `n` rows, against the same stand-in.
+    async fn baseline(&mut self, n: usize, latency: Duration) -> anyhow::Result<Drain> {
+        let standin = standin::Standin::start(KEY, 5).await;
+        standin.set_latency(latency);
+        let (db, _) = self.setup(n, &standin.base_url(), &[]).await?;
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/baseline.sh");
+        let url = format!("{}{}", standin.base_url(), standin::V1_2_PATH);
+        let started = Instant::now();
+        let status = Command::new("bash")
+            .arg(script)
+            .arg(&db)
+            .arg(url)
+            .arg(KEY)
+            .stdout(Stdio::null())
+            .status()
+            .await?;
+        anyhow::ensure!(status.success(), "the baseline script failed");
+        Ok(summarize(
+            &standin.received(),
+            latency,
+            started.elapsed(),
+            0,
+        ))
+    }
+
+    /// A drain while someone else takes 3 of the 5 requests a second for a while: the
+    /// requests answered 0000, and the 0429s, in 2-second buckets.
+    async fn shared_quota(
+        &mut self,
+        n: usize,
+        fall: u64,
+        rise: u64,
+    ) -> anyhow::Result<Vec<(usize, usize)>> {
+        let standin = standin::Standin::start(KEY, 5).await;
+        let (_, config) = self.setup(n, &standin.base_url(), &[]).await?;
+        let started = Instant::now();
+        let mut child = self.command(&config, &["run", "--once"]).spawn()?;
+        let quota = async {
+            tokio::time::sleep(Duration::from_secs(fall)).await;
+            standin.set_per_second(2);
+            tokio::time::sleep(Duration::from_secs(rise - fall)).await;
+            standin.set_per_second(5);
+        };
+        tokio::select! {
+            status = child.wait() => anyhow::ensure!(status?.success(), "the drain failed"),
+            _ = quota => anyhow::ensure!(child.wait().await?.success(), "the drain failed"),
+        }
+        let received = standin.received();
+        let Some(first) = received.first().map(|r| r.at) else {
+            anyhow::bail!("no request arrived");
+        };
+        let buckets = (started.elapsed().as_secs() / 2 + 1) as usize;
+        let mut rate = vec![(0, 0); buckets];
+        for r in &received {
+            let i = ((r.at - first).as_secs() / 2) as usize;
+            if let Some(bucket) = rate.get_mut(i) {
+                match r.answered.as_str() {
+                    "0000" => bucket.0 += 1,
+                    "0429" => bucket.1 += 1,
+                    _ => {}
+                }
+            }
+        }
+        while rate.last() == Some(&(0, 0)) {
+            rate.pop();
+        }
+        Ok(rate)
+    }
+
+    /// CPU time the daemon uses over `span` while it waits for a tick, in milliseconds.
+    async fn idle_cpu(&mut self, span: Duration) -> anyhow::Result<f64> {
+        let standin = standin::Standin::start(KEY, 5).await;
+        let (_, config) = self.setup(0, &standin.base_url(), &[]).await?;
+        let mut child = self.command(&config, &["run"]).spawn()?;
+        let pid = child
+            .id()
+            .ok_or_else(|| anyhow::anyhow!("the daemon has no pid"))?;
+        // Past the start-up pass.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let before = cpu_ms(pid)?;
+        tokio::time::sleep(span).await;
+        let used = cpu_ms(pid)? - before;
+        child.kill().await?;
+        Ok(used)
+    }
+
+    /// The mean time of a claim of 100 rows among `n` pending, and the claim's plan.
+    async fn claim_time(&mut self, n: usize) -> anyhow::Result<(Duration, Vec<String>)> {
+        let (db, _) = self.setup(n, "http://127.0.0.1:9", &[]).await?;
+        let queue = Queue::open(&db, Duration::from_secs(5)).await?;
+        let rounds = 20;
+        let mut took = Duration::ZERO;
+        for _ in 0..rounds {
+            let started = Instant::now();
+            let claim = queue.claim(100, Duration::from_secs(60)).await?;
+            took += started.elapsed();
+            if let Some(claim) = claim {
+                queue.release(&claim.token, None).await?;
+            }
+        }
+        let plan = queue.explain_claim().await?;
+        queue.close().await;
+        Ok((took / rounds, plan))
+    }
+
+    /// `enqueue --file` of `n` ids.
+    async fn enqueue(&mut self, n: usize) -> anyhow::Result<(usize, Duration)> {
+        let (_, config) = self.setup(0, "http://127.0.0.1:9", &[]).await?;
+        let file = self.dir.path().join("ids.txt");
+        let ids: String = (0..n)
+            .map(|i| format!("VI{}\n", 706_404_158_946_574_336u64 + i as u64))
+            .collect();
+        std::fs::write(&file, ids)?;
+        let started = Instant::now();
+        let status = self
+            .command(&config, &["enqueue", "--file", &file.display().to_string()])
+            .status()
+            .await?;
+        anyhow::ensure!(status.success(), "enqueue failed");
+        Ok((n, started.elapsed()))
+    }
+}
+
+fn summarize(
+    received: &[standin::Received],
+    limited: bool,
+    latency: Duration,
+    wall: Duration,
+    peak_rss_kib: u64,
+) -> Drain {
+    let too_many = received.iter().filter(|r| r.answered == "0429").count();
+    let deleted: Vec<&standin::Received> =
+        received.iter().filter(|r| r.answered == "0000").collect();
+    let sustained = match (deleted.first(), deleted.last()) {
+        (Some(first), Some(last)) => {
+            let ids: usize = deleted.iter().map(|r| r.ids.len()).sum();
+            let tail = if limited {
+                Duration::from_secs(1)
+            } else {
+                latency
+            };
+            ids as f64 / ((last.at - first.at) + tail).as_secs_f64().max(1e-3)
+        }
+        _ => 0.0,
+    };
+    Drain {
+        sustained,
+        wall,
+        too_many,
+        peak_rss_kib,
+    }
+}
+
+/// Waits for the daemon to exit, sampling its resident memory; the peak, in KiB.
+async fn watch_rss(mut child: tokio::process::Child) -> anyhow::Result<u64> {
+    let pid = child
+        .id()
+        .ok_or_else(|| anyhow::anyhow!("the daemon has no pid"))?;
+    let mut peak = 0;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            anyhow::ensure!(status.success(), "the drain ended {status}");
+            return Ok(peak);
+        }
+        if let Some(rss) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .map(str::to_owned)
+            })
+            .and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
+        {
+            peak = peak.max(rss);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// User + system CPU time of a process, in milliseconds.
+fn cpu_ms(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11).and_then(|u| u.parse().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    // Linux counts in clock ticks of 1/100 s.
+    Ok(ticks * 10.0)
+}
+
+async fn pool(db: &Path) -> anyhow::Result<SqlitePool> {
+    let options = SqliteConnectOptions::new()
+        .filename(db)
+        .busy_timeout(Duration::from_secs(10));
+    Ok(SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await?)
+}
