@@ -284,6 +284,7 @@ impl Bench {
         anyhow::ensure!(status.success(), "the baseline script failed");
         Ok(summarize(
             &standin.received(),
+            true,
             latency,
             started.elapsed(),
             0,
