@@ -14,11 +14,11 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use tokio::process::Command;
 
 use memories_reaper::queue::Queue;
 
+mod common;
 #[allow(dead_code)]
 #[path = "../tests/it/support/standin.rs"]
 mod standin;
@@ -53,19 +53,7 @@ async fn main() {
 }
 
 async fn bench(args: Args) -> anyhow::Result<()> {
-    let bin = match args.bin {
-        Some(bin) => bin,
-        None => std::env::current_exe()?
-            .parent()
-            .and_then(Path::parent)
-            .map(|dir| dir.join("memories-reaper"))
-            .ok_or_else(|| anyhow::anyhow!("cannot tell where the daemon binary is; give --bin"))?,
-    };
-    anyhow::ensure!(
-        bin.exists(),
-        "{} does not exist: build it with `cargo build --release --bins --examples`",
-        bin.display()
-    );
+    let bin = common::daemon_binary(args.bin)?;
     let mut b = Bench {
         bin,
         dir: tempfile::tempdir()?,
@@ -83,28 +71,15 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     for latency in [0, 300, 1000] {
         let latency = Duration::from_millis(latency);
         let drain = b.drain(q(20_000, 2_000), latency, 5, &[]).await?;
-        println!(
-            "| {} ms | memories-reaper | {:.0} | {:.1}% | {:.1} s | {} |",
-            latency.as_millis(),
-            drain.sustained,
-            drain.sustained / CEILING * 100.0,
-            drain.wall.as_secs_f64(),
-            drain.too_many
-        );
+        ceiling_row(latency, "memories-reaper", &drain);
         let ids = if latency.is_zero() {
             q(20_000, 500)
         } else {
             q(3_000, 300)
         };
         let baseline = b.baseline(ids, latency).await?;
-        println!(
-            "| {} ms | shell script (sqlite3 + curl), {ids} ids | {:.0} | {:.1}% | {:.1} s | {} |",
-            latency.as_millis(),
-            baseline.sustained,
-            baseline.sustained / CEILING * 100.0,
-            baseline.wall.as_secs_f64(),
-            baseline.too_many
-        );
+        let how = format!("shell script (sqlite3 + curl), {ids} ids");
+        ceiling_row(latency, &how, &baseline);
     }
 
     println!();
@@ -176,6 +151,17 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn ceiling_row(latency: Duration, how: &str, drain: &Drain) {
+    println!(
+        "| {} ms | {how} | {:.0} | {:.1}% | {:.1} s | {} |",
+        latency.as_millis(),
+        drain.sustained,
+        drain.sustained / CEILING * 100.0,
+        drain.wall.as_secs_f64(),
+        drain.too_many
+    );
+}
+
 struct Drain {
     /// Ids a second over the drain: from the first request out to one second after the
     /// last, the span in which 5 requests a second could have carried them. 500 is the
@@ -214,7 +200,7 @@ impl Bench {
         )?;
         let status = self.command(&config, &["migrate"]).status().await?;
         anyhow::ensure!(status.success(), "migrate failed");
-        let pool = pool(&db).await?;
+        let pool = common::producer_pool(&db).await?;
         sqlx::query(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
              INSERT INTO deletion_queue (video_no) SELECT printf('VI%018d', 606404158946574336 + i) FROM n",
@@ -430,19 +416,7 @@ async fn watch_rss(mut child: tokio::process::Child) -> anyhow::Result<u64> {
             anyhow::ensure!(status.success(), "the drain ended {status}");
             return Ok(peak);
         }
-        if let Some(rss) = std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("VmHWM:"))
-                    .map(str::to_owned)
-            })
-            .and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|v| v.parse::<u64>().ok())
-            })
-        {
+        if let Some(rss) = common::memory_kib(pid, "VmHWM:") {
             peak = peak.max(rss);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -459,14 +433,4 @@ fn cpu_ms(pid: u32) -> anyhow::Result<f64> {
         + fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0.0);
     // Linux counts in clock ticks of 1/100 s.
     Ok(ticks * 10.0)
-}
-
-async fn pool(db: &Path) -> anyhow::Result<SqlitePool> {
-    let options = SqliteConnectOptions::new()
-        .filename(db)
-        .busy_timeout(Duration::from_secs(10));
-    Ok(SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await?)
 }

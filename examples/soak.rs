@@ -26,10 +26,11 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::SqlitePool;
 use sqlx::Row;
 use tokio::process::{Child, Command};
 
+mod common;
 #[allow(dead_code)]
 #[path = "../tests/it/support/standin.rs"]
 mod standin;
@@ -111,19 +112,7 @@ async fn main() {
 }
 
 async fn soak(args: &Args) -> anyhow::Result<bool> {
-    let bin = match &args.bin {
-        Some(bin) => bin.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .and_then(Path::parent)
-            .map(|dir| dir.join("memories-reaper"))
-            .ok_or_else(|| anyhow::anyhow!("cannot tell where the daemon binary is; give --bin"))?,
-    };
-    anyhow::ensure!(
-        bin.exists(),
-        "{} does not exist: build it with `cargo build --bins --examples`, or give --bin",
-        bin.display()
-    );
+    let bin = common::daemon_binary(args.bin.clone())?;
     let dir = tempfile::tempdir()?;
     let work = dir.path();
     let standin = standin::Standin::start(KEY, 5).await;
@@ -154,7 +143,7 @@ async fn soak(args: &Args) -> anyhow::Result<bool> {
         .wait()
         .await?;
     anyhow::ensure!(status.success(), "migrate failed: see {}", work.display());
-    let pool = producer_pool(&db).await?;
+    let pool = common::producer_pool(&db).await?;
 
     let started = Instant::now();
     let deadline = started + args.duration;
@@ -244,16 +233,6 @@ fn daemon(bin: &Path, config: &Path, args: &[&str], log: &Path) -> anyhow::Resul
         .stderr(log)
         .kill_on_drop(true)
         .spawn()?)
-}
-
-async fn producer_pool(db: &Path) -> anyhow::Result<SqlitePool> {
-    let options = SqliteConnectOptions::new()
-        .filename(db)
-        .busy_timeout(Duration::from_secs(10));
-    Ok(SqlitePoolOptions::new()
-        .max_connections(2)
-        .connect_with(options)
-        .await?)
 }
 
 /// Rows not yet settled.
@@ -358,7 +337,7 @@ async fn chaos(bin: &Path, config: &Path, work: &Path, seed: u64, deadline: Inst
                 ));
                 break;
             }
-            if let Some(rss) = rss_kib(pid) {
+            if let Some(rss) = common::memory_kib(pid, "VmRSS:") {
                 peak = peak.max(rss);
                 last = rss;
                 if early.is_none() && born.elapsed() >= Duration::from_secs(3) {
@@ -403,12 +382,6 @@ fn epoch_ms() -> u128 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .as_millis()
-}
-
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Every row settled as its kind says, none lost.
