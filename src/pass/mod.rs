@@ -467,7 +467,7 @@ impl Reaper {
             }
             match answer.verdict {
                 Verdict::Retry { .. } | Verdict::Stop => self.window.narrow(),
-                Verdict::Deleted | Verdict::Duplicate | Verdict::Rejected => self.window.widen(),
+                Verdict::Deleted | Verdict::Duplicate | Verdict::Rejected => self.window.open(),
             }
             match answer.verdict {
                 Verdict::Retry { retry_after } => {

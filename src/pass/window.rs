@@ -1,11 +1,12 @@
 //! How many requests may be in flight at once, across a pass's workers.
 //!
-//! The window starts at one, grows by one with each request the API answers (so it
-//! doubles every round trip) up to `api.concurrency`, and falls back to one at the first
-//! sign of trouble: a transient failure, or an answer that stops the pass. So a pass
-//! against a failing or refusing API sends one request at a time, as a single worker
-//! would, and one against a slow API soon has enough in flight to keep the rate. It
-//! outlives passes: a pass that follows a good one starts where that one was.
+//! One at first: a probe. Once the API answers it, as many as `api.concurrency`; at the
+//! first sign of trouble (a transient failure, or an answer that stops the pass), one
+//! again until the API answers well. So a pass against a failing or refusing API sends
+//! one request at a time, as a single worker would, and one against a slow API has enough
+//! in flight to keep the rate after its first round trip (the rate limit, not this,
+//! decides how many go out each second). It outlives passes: a pass that follows a good
+//! one starts open.
 
 use std::sync::Mutex;
 
@@ -16,7 +17,7 @@ pub struct Window {
     max: usize,
     /// (requests allowed in flight, requests in flight).
     state: Mutex<(usize, usize)>,
-    /// Woken when a place frees up or the window widens.
+    /// Woken when a place frees up or the window opens.
     changed: Notify,
 }
 
@@ -55,11 +56,11 @@ impl Window {
         }
     }
 
-    /// The API answered: one more may be in flight.
-    pub fn widen(&self) {
+    /// The API answered: open fully.
+    pub fn open(&self) {
         let mut state = self.state();
         if state.0 < self.max {
-            state.0 += 1;
+            state.0 = self.max;
             drop(state);
             self.changed.notify_waiters();
         }
@@ -68,11 +69,6 @@ impl Window {
     /// Trouble: one at a time until the API answers again.
     pub fn narrow(&self) {
         self.state().0 = 1;
-    }
-
-    #[cfg(test)]
-    fn allowed(&self) -> usize {
-        self.state().0
     }
 }
 
@@ -89,18 +85,16 @@ mod tests {
     use std::time::Duration;
 
     #[tokio::test(start_paused = true)]
-    async fn starts_at_one_grows_per_answer_and_falls_back_to_one() {
+    async fn one_until_an_answer_then_all_then_one_after_trouble() {
         let window = Window::new(3);
         let first = window.enter().await;
         let second = tokio::time::timeout(Duration::from_secs(1), window.enter()).await;
         assert!(second.is_err(), "a second place before any answer");
-        window.widen();
+        window.open();
         let second = window.enter().await;
-        window.widen();
-        window.widen();
-        window.widen();
-        assert_eq!(window.allowed(), 3, "never above the maximum");
         let third = window.enter().await;
+        let fourth = tokio::time::timeout(Duration::from_secs(1), window.enter()).await;
+        assert!(fourth.is_err(), "above the maximum");
         window.narrow();
         drop((first, second, third));
         let only = window.enter().await;

@@ -137,14 +137,7 @@ async fn check_reports_each_source_and_each_problem() {
     assert!(stderr(&out).contains("no API key"), "{}", stderr(&out));
     assert_eq!(stderr(&out).lines().count(), 1);
 
-    let config = std::fs::read_to_string(&app.config).unwrap().replace(
-        "[api]\n",
-        &format!(
-            "[api]\napi_key_file = {:?}\n",
-            key_file.display().to_string()
-        ),
-    );
-    std::fs::write(&app.config, config).unwrap();
+    app.set_api_key_file(&key_file);
     let mut cmd = app.command(&["check"]);
     cmd.env_remove("MEMORIES_API_KEY");
     let out = run(cmd).await;

@@ -317,14 +317,7 @@ async fn a_rotated_key_is_picked_up_by_the_next_pass() {
     app.insert("default", &ids(0, 3)).await;
     let key_file = app.dir.path().join("api_key");
     std::fs::write(&key_file, "sk-old-revoked\n").unwrap();
-    let config = std::fs::read_to_string(&app.config).unwrap().replace(
-        "[api]\n",
-        &format!(
-            "[api]\napi_key_file = {:?}\n",
-            key_file.display().to_string()
-        ),
-    );
-    std::fs::write(&app.config, config).unwrap();
+    app.set_api_key_file(&key_file);
 
     // One daemon, two passes (the start-up pass and a tick), the key file changed between.
     let config = std::fs::read_to_string(&app.config)

@@ -132,6 +132,17 @@ impl App {
         cmd
     }
 
+    /// Points `api.api_key_file` at `path` in the config.
+    pub fn set_api_key_file(&self, path: &std::path::Path) {
+        let config = std::fs::read_to_string(&self.config)
+            .expect("read config")
+            .replace(
+                "[api]\n",
+                &format!("[api]\napi_key_file = {:?}\n", path.display().to_string()),
+            );
+        std::fs::write(&self.config, config).expect("write config");
+    }
+
     /// Runs the binary to its end (at most a minute).
     pub async fn reaper(&self, args: &[&str]) -> Output {
         run(self.command(args)).await
