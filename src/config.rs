@@ -344,6 +344,7 @@ impl BaseUrl {
 
 impl Default for BaseUrl {
     fn default() -> Self {
+        // A constant, never input; the defaults test builds it.
         Self::try_from("https://api.memories.ai".to_owned()).expect("the default URL is valid")
     }
 }

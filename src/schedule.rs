@@ -94,6 +94,7 @@ impl TryFrom<String> for CronRule {
 
 impl Default for CronRule {
     fn default() -> Self {
+        // A constant, never input; the config's defaults test builds it.
         Self::parse(DEFAULT_CRON).expect("the default cron rule parses")
     }
 }
