@@ -104,7 +104,8 @@ impl Client {
     }
 
     /// Waits until the rate limit lets one more request out. Taken before the request is
-    /// recorded, so that the recorded start is the time it went out (see `resume_rate`).
+    /// recorded, so that the record's start is within a commit of the send: a restarted
+    /// process counts from those records (`resume_rate`).
     pub async fn wait_turn(&self) -> Turn {
         Turn(self.limit.acquire().await)
     }

@@ -575,6 +575,7 @@ mod tests {
                     "delete_path",
                     "timeout",
                     "requests_per_second",
+                    "concurrency",
                     "api_key_file",
                 ],
             ),
