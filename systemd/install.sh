@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs or removes memories-reaper as a systemd service.
 #
-#   systemd/install.sh               build (cargo install --locked) and install, as root
+#   systemd/install.sh               build (cargo [auditable] install --locked) and install, as root
 #   systemd/install.sh --uninstall   stop and remove the service, keep config, key and queue
 #   systemd/install.sh --purge       also remove /etc/memories-reaper and /var/lib/memories-reaper
 #
@@ -33,7 +33,14 @@ if [ "$action" = install ]; then
   if [ -n "${BIN:-}" ]; then
     install -D -m 0755 "$BIN" "$bin"
   else
-    cargo install --locked --path "$here/.." --root "$r/usr/local"
+    # With cargo-auditable the binary carries its dependency list, so that an operator can
+    # audit it later (`cargo audit bin`); without it, a plain build, and a word about it.
+    if cargo auditable --version >/dev/null 2>&1; then
+      cargo auditable install --locked --path "$here/.." --root "$r/usr/local"
+    else
+      echo "note: cargo-auditable is not installed; the binary will not carry its dependency list" >&2
+      cargo install --locked --path "$here/.." --root "$r/usr/local"
+    fi
     rm -f "$r/usr/local/.crates.toml" "$r/usr/local/.crates2.json"
   fi
   install -D -m 0644 "$here/memories-reaper.service" "$unit"
