@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use tokio::process::Command;
 
+use memories_reaper::pass::Store;
 use memories_reaper::queue::Queue;
 
 mod common;

@@ -15,7 +15,9 @@ use tracing::info;
 use crate::config::{ApiConfig, V1_1_DELETE_PATH};
 use crate::credentials::ApiKey;
 use crate::rate::{RateLimit, Slot};
+use crate::pass::DeleteApi;
 use crate::video::{Namespace, VideoNo};
+use crate::vocabulary::Outcome;
 
 /// More than any real answer; a larger body is cut here rather than read into memory.
 const MAX_BODY: usize = 64 * 1024;
@@ -40,14 +42,14 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// The name recorded as the batch's outcome.
-    pub fn outcome(&self) -> &'static str {
+    /// The request's outcome, as recorded and logged.
+    pub fn outcome(&self) -> Outcome {
         match self {
-            Self::Deleted => "deleted",
-            Self::Retry { .. } => "retry",
-            Self::Stop => "stopped",
-            Self::Rejected => "rejected",
-            Self::Duplicate => "duplicate",
+            Self::Deleted => Outcome::Deleted,
+            Self::Retry { .. } => Outcome::Retry,
+            Self::Stop => Outcome::Stopped,
+            Self::Rejected => Outcome::Rejected,
+            Self::Duplicate => Outcome::Duplicate,
         }
     }
 }
@@ -98,23 +100,6 @@ impl Client {
         })
     }
 
-    /// Whether ids of this namespace can be sent to the configured path at all.
-    pub fn can_address(&self, namespace: &Namespace) -> bool {
-        self.namespaces || namespace.is_default()
-    }
-
-    /// Waits until the rate limit lets one more request out. Taken before the request is
-    /// recorded, so that the record's start is within a commit of the send: a restarted
-    /// process counts from those records (`resume_rate`).
-    pub async fn wait_turn(&self) -> Turn {
-        Turn(self.limit.acquire().await)
-    }
-
-    /// Counts the requests a predecessor sent `ago` (from its records) against the limit.
-    pub fn resume_rate(&self, ago: Vec<Duration>) {
-        self.limit.resume(ago);
-    }
-
     /// "Too many requests" (HTTP 429, code 0429) slows the pace; any other answer from
     /// the API raises it again, up to `api.requests_per_second`.
     fn pace(&self, answer: &Answer) {
@@ -126,9 +111,31 @@ impl Client {
             self.limit.speed_up();
         }
     }
+}
+
+/// The pass's side of the API (`pass::boundary::DeleteApi`).
+impl DeleteApi for Client {
+    type Turn = Turn;
+
+    /// Whether ids of this namespace can be sent to the configured path at all.
+    fn can_address(&self, namespace: &Namespace) -> bool {
+        self.namespaces || namespace.is_default()
+    }
+
+    /// Waits until the rate limit lets one more request out. Taken before the request is
+    /// recorded, so that the record's start is within a commit of the send: a restarted
+    /// process counts from those records (`resume_rate`).
+    async fn wait_turn(&self) -> Turn {
+        Turn(self.limit.acquire().await)
+    }
+
+    /// Counts the requests a predecessor sent `ago` (from its records) against the limit.
+    fn resume_rate(&self, ago: Vec<Duration>) {
+        self.limit.resume(ago);
+    }
 
     /// Sends one Delete Videos request. Never fails: a transport error is an answer too.
-    pub async fn delete(
+    async fn delete(
         &self,
         turn: Turn,
         key: &ApiKey,

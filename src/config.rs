@@ -36,6 +36,7 @@ pub struct Config {
     pub batch: BatchConfig,
     pub retry: RetryConfig,
     pub retention: RetentionConfig,
+    pub isolation: IsolationConfig,
     pub log: LogConfig,
 }
 
@@ -92,6 +93,22 @@ pub struct RetryConfig {
     pub initial_backoff: Duration,
     #[serde(with = "humantime_serde")]
     pub max_backoff: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IsolationConfig {
+    /// Separate refusals (`0001`, `0003`, HTTP 400) of a lone id, with backoff between
+    /// them, before its rows are failed. Counted on the rows, across passes and restarts.
+    pub confirmations: Confirmations,
+}
+
+impl Default for IsolationConfig {
+    fn default() -> Self {
+        Self {
+            confirmations: Confirmations(DEFAULT_CONFIRMATIONS),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -285,7 +302,7 @@ impl Config {
         format!(
             "base_url={} delete_path={} timeout={} requests_per_second={} concurrency={} cron={:?} timezone={} \
              batch.size={} video_no_pattern={:?} retry.max_attempts={} retry.initial_backoff={} \
-             retry.max_backoff={} database.busy_timeout={} retention.keep={}",
+             retry.max_backoff={} isolation.confirmations={} database.busy_timeout={} retention.keep={}",
             self.api.base_url,
             self.api.delete_path,
             humantime::format_duration(self.api.timeout),
@@ -298,6 +315,7 @@ impl Config {
             self.retry.max_attempts,
             humantime::format_duration(self.retry.initial_backoff),
             humantime::format_duration(self.retry.max_backoff),
+            self.isolation.confirmations.get(),
             humantime::format_duration(self.database.busy_timeout),
             self.retention
                 .keep
@@ -412,82 +430,65 @@ impl TryFrom<String> for Timezone {
     }
 }
 
-/// `batch.size`: 1..=100, the API's limit.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(try_from = "i64")]
-pub struct BatchSize(usize);
+/// A whole number the config bounds: out of its range is one error naming the key.
+macro_rules! bounded {
+    ($(#[$doc:meta])* $name:ident($int:ty) in $range:expr, $message:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, Deserialize)]
+        #[serde(try_from = "i64")]
+        pub struct $name($int);
 
-impl BatchSize {
-    pub fn get(self) -> usize {
-        self.0
-    }
-}
-
-impl TryFrom<i64> for BatchSize {
-    type Error = String;
-
-    fn try_from(n: i64) -> Result<Self, String> {
-        match usize::try_from(n) {
-            Ok(n) if (1..=API_MAX_BATCH).contains(&n) => Ok(Self(n)),
-            _ => Err(format!(
-                "batch size {n} is out of range: the API takes 1 to {API_MAX_BATCH} ids a request"
-            )),
+        impl $name {
+            pub fn get(self) -> $int {
+                self.0
+            }
         }
-    }
-}
 
-/// `api.requests_per_second`: at least 1.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(try_from = "i64")]
-pub struct RequestsPerSecond(u32);
+        impl TryFrom<i64> for $name {
+            type Error = String;
 
-impl RequestsPerSecond {
-    pub fn get(self) -> u32 {
-        self.0
-    }
-}
-
-impl TryFrom<i64> for RequestsPerSecond {
-    type Error = String;
-
-    fn try_from(n: i64) -> Result<Self, String> {
-        match u32::try_from(n) {
-            Ok(n) if n >= 1 => Ok(Self(n)),
-            _ => Err(format!(
-                "requests_per_second {n} must be at least 1 (the account's limit is {API_REQUESTS_PER_SECOND})"
-            )),
+            fn try_from(n: i64) -> Result<Self, String> {
+                match <$int>::try_from(n) {
+                    Ok(v) if ($range).contains(&v) => Ok(Self(v)),
+                    _ => Err(format!($message, n = n)),
+                }
+            }
         }
-    }
+    };
 }
+
+bounded!(
+    /// `batch.size`: 1..=100, the API's limit.
+    BatchSize(usize) in 1..=API_MAX_BATCH,
+    "batch size {n} is out of range: the API takes 1 to {API_MAX_BATCH} ids a request"
+);
+
+bounded!(
+    /// `api.requests_per_second`: at least 1.
+    RequestsPerSecond(u32) in 1..,
+    "requests_per_second {n} must be at least 1 (the account's limit is {API_REQUESTS_PER_SECOND})"
+);
 
 /// The default `api.concurrency`: enough to keep 5 requests a second going at up to
 /// about 1.5 s a request.
 const DEFAULT_CONCURRENCY: usize = 8;
 const MAX_CONCURRENCY: usize = 64;
 
-/// `api.concurrency`: 1 to 64.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(try_from = "i64")]
-pub struct Concurrency(usize);
+bounded!(
+    /// `api.concurrency`: 1 to 64.
+    Concurrency(usize) in 1..=MAX_CONCURRENCY,
+    "concurrency {n} is out of range: 1 to {MAX_CONCURRENCY} requests in flight"
+);
 
-impl Concurrency {
-    pub fn get(self) -> usize {
-        self.0
-    }
-}
+/// The default `isolation.confirmations`.
+const DEFAULT_CONFIRMATIONS: u32 = 3;
+const MAX_CONFIRMATIONS: u32 = 20;
 
-impl TryFrom<i64> for Concurrency {
-    type Error = String;
-
-    fn try_from(n: i64) -> Result<Self, String> {
-        match usize::try_from(n) {
-            Ok(n) if (1..=MAX_CONCURRENCY).contains(&n) => Ok(Self(n)),
-            _ => Err(format!(
-                "concurrency {n} is out of range: 1 to {MAX_CONCURRENCY} requests in flight"
-            )),
-        }
-    }
-}
+bounded!(
+    /// `isolation.confirmations`: 1 to 20 refusals of a lone id before its rows fail.
+    Confirmations(u32) in 1..=MAX_CONFIRMATIONS,
+    "isolation.confirmations {n} is out of range: 1 to {MAX_CONFIRMATIONS} refusals"
+);
 
 #[cfg(test)]
 mod tests {

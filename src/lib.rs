@@ -20,3 +20,4 @@ pub mod shutdown;
 pub mod status;
 pub mod telemetry;
 pub mod video;
+pub mod vocabulary;

@@ -16,7 +16,7 @@ impl Reaper {
         let (mut requests, mut ids, mut failing) = (0, 0, 0);
         let mut after = (String::new(), 0);
         loop {
-            let page = self.queue.due_page((&after.0, after.1), PAGE).await?;
+            let page = self.store.due_page((&after.0, after.1), PAGE).await?;
             let Some((last_ns, last_row)) = page.last() else {
                 break;
             };

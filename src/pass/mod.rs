@@ -1,37 +1,48 @@
 //! One pass over the queue: claim due rows, send them in batches, record and settle.
 //!
-//! Three layers, from the outside in: [`Reaper::run_pass`] loops over steps until the queue
-//! has nothing due or the pass must stop; [`Reaper::step`] claims one batch and works it to
-//! the end (tests drain the queue with it, no timers involved); [`Reaper::send`] makes the
-//! requests for one set of ids, retrying with backoff. Every request is recorded before it
+//! From the outside in: [`Reaper::run_pass`] runs `api.concurrency` workers until nothing
+//! is due or the pass must stop; [`Reaper::step`] claims one batch and works it to the end
+//! (tests drain the queue with it, no timers involved); `send` makes the requests for one
+//! set of ids until an answer settles or splits them. Every request is recorded before it
 //! goes out and its answer after; rows are settled in the same transaction as the answer.
 //!
-//! What each kind of answer does to the pass:
-//! - retry: wait and send again, up to `retry.max_attempts`; then the pass stops and the rows
-//!   go back to `pending`, never to `failed` (an outage is not the videos' fault);
-//! - stop (key, account, configuration): the pass stops at once, rows back to `pending`;
-//! - rejected or duplicate: the batch is split in halves until the offending ids stand
-//!   alone; a lone rejected id is `failed` with the API's message, a lone duplicate was
-//!   already deleted.
+//! The decisions live in two places of their own: [`decide`] says what an answer means
+//! (retry, confirm, split, settle, stop), and [`isolate`] splits a refused batch. A claim is
+//! held by a [`lease::Held`] guard exactly as long as the worker holds its rows. The API
+//! and the queue are reached through the traits in [`boundary`], so that tests drive the
+//! pass in-process with a scripted API.
 
+mod boundary;
+mod decide;
 mod dry_run;
+mod isolate;
+mod journal;
+mod lease;
 mod window;
 
-use std::collections::HashSet;
+pub use boundary::{DeleteApi, Store};
+
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn, Level};
 
-use crate::api::{self, Answer, Verdict};
+use crate::api::{self, Answer};
 use crate::backoff::Backoff;
 use crate::config::{Config, V1_2_DELETE_PATH};
 use crate::credentials::{self, ApiKey};
 use crate::notify::Liveness;
-use crate::queue::{ClaimToken, ClaimedRow, Queue, QueueError, RequestRecord, RowsEffect};
+use crate::queue::{ClaimedRow, Queue, QueueError, RequestRecord, RowsEffect};
 use crate::video::{Namespace, VideoNo, VideoNoRule};
+use decide::{decide, Action, Situation};
+use isolate::Isolation;
+use lease::Held;
 use window::{Place, Window};
+
+/// A pass starts at full speed (no probe request first) when the last request anyone
+/// recorded was answered with success this recently.
+const WARM_FOR: Duration = Duration::from_secs(600);
 
 /// How a pass ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +56,7 @@ pub enum PassEnd {
 }
 
 /// Totals of one pass, for its log line.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct PassReport {
     pub requests: u64,
     pub deleted: u64,
@@ -73,46 +84,18 @@ pub enum Step {
     Interrupted,
 }
 
-/// Ids waiting to be sent while a refused batch is isolated.
-struct Part {
-    ids: Vec<VideoNo>,
-    /// The first half of a split: when it goes through, the second half (pushed just
-    /// before it) is known to hold what was refused.
-    left: bool,
-    /// Holds what its refused parent was refused for, its sibling having gone through:
-    /// split at once rather than sent whole. Only a lone id's own answer settles it.
-    culprit: bool,
-}
-
-impl Part {
-    fn whole(ids: Vec<VideoNo>) -> Self {
-        Self {
-            ids,
-            left: false,
-            culprit: false,
-        }
-    }
-
-    /// The halves, in stack order: the right one first, so that the left is sent first.
-    fn halves(mut self) -> [Part; 2] {
-        let right = self.ids.split_off(self.ids.len() / 2);
-        [
-            Part::whole(right),
-            Part {
-                ids: self.ids,
-                left: true,
-                culprit: false,
-            },
-        ]
-    }
-}
-
 /// How sending one set of ids ended.
 enum Sent {
-    Answered(Verdict, u64),
+    Deleted,
+    /// A lone id refused `isolation.confirmations` times.
+    Failed,
+    /// Refused as a whole: split it.
+    Split,
+    /// The pass must stop (and `halt` is cancelled).
     Stop(String),
-    Exhausted(String),
     Interrupted,
+    /// The claim's lease ran out before the request could go: not sent.
+    Lost,
 }
 
 /// Rows of one namespace sorted by [`Reaper::triage`].
@@ -121,6 +104,8 @@ struct Triage {
     namespace: Option<Namespace>,
     /// Distinct, valid, in queue order.
     ids: Vec<VideoNo>,
+    /// Refusals counted on each id's rows (the most of any of its rows).
+    refusals: HashMap<VideoNo, u32>,
     /// Row id and why it fails without being sent.
     invalid: Vec<(i64, String)>,
 }
@@ -130,15 +115,16 @@ impl Triage {
         Self {
             namespace: None,
             ids: Vec::new(),
+            refusals: HashMap::new(),
             invalid: rows.iter().map(|r| (r.id, reason.to_owned())).collect(),
         }
     }
 }
 
 /// Everything a pass needs; one per process.
-pub struct Reaper {
-    queue: Queue,
-    api: api::Client,
+pub struct Reaper<A = api::Client, S = Queue> {
+    store: S,
+    api: A,
     rule: VideoNoRule,
     batch_size: usize,
     /// Workers per pass, each with at most one request in flight.
@@ -146,10 +132,11 @@ pub struct Reaper {
     /// How many of them may have a request in flight now.
     window: Window,
     max_attempts: u32,
+    confirmations: u32,
     backoff: Backoff,
-    /// How long a claim holds its rows without renewal: three request timeouts (plus the
-    /// second a request may wait for the rate limit), so a holder that died gives its rows
-    /// back soon, and a live one renews well before.
+    /// How long a claim holds its rows without renewal: three request timeouts plus a
+    /// second, so that the rows of a worker that died come back soon. A live worker's
+    /// claim is renewed by its `Held` guard, whatever it is waiting for.
     lease: Duration,
     api_key_file: Option<std::path::PathBuf>,
     /// Touched whenever the pass makes progress; the watchdog reads it.
@@ -158,25 +145,33 @@ pub struct Reaper {
 
 impl Reaper {
     pub fn new(config: &Config, queue: Queue) -> Result<Self, api::ClientError> {
-        Ok(Self {
-            api: api::Client::new(&config.api)?,
-            queue,
+        Ok(Self::with(config, api::Client::new(&config.api)?, queue))
+    }
+}
+
+impl<A: DeleteApi, S: Store> Reaper<A, S> {
+    /// A reaper over any API and queue: the daemon's, or a test's.
+    pub fn with(config: &Config, api: A, store: S) -> Self {
+        Self {
+            api,
+            store,
             rule: config.batch.video_no_pattern.clone(),
             batch_size: config.batch.size.get(),
             concurrency: config.api.concurrency.get(),
             window: Window::new(config.api.concurrency.get()),
             max_attempts: config.retry.max_attempts,
+            confirmations: config.isolation.confirmations.get(),
             backoff: Backoff::new(&config.retry),
-            lease: config.api.timeout * 3 + Duration::from_secs(1),
+            lease: config.api.timeout.saturating_mul(3) + Duration::from_secs(1),
             api_key_file: config.api.api_key_file.clone(),
             liveness: Liveness::default(),
-        })
+        }
     }
 
     /// Before the first pass: the requests a predecessor recorded in the last second
     /// count against the rate limit, so that a quick restart cannot exceed it.
     pub async fn resume(&self) -> Result<(), QueueError> {
-        let ago = self.queue.recent_requests().await?;
+        let ago = self.store.recent_requests().await?;
         self.api.resume_rate(ago);
         Ok(())
     }
@@ -191,6 +186,13 @@ impl Reaper {
     /// refused, outage, database) halts the others: they finish the request in flight
     /// and give back what they hold.
     pub async fn run_pass(&self, shutdown: &CancellationToken) -> (PassEnd, PassReport) {
+        self.liveness.beat();
+        // One request first (a probe) unless the API answered well a moment ago: a pass
+        // against a refused key or a dead API then sends one request, not `concurrency`.
+        match self.store.answered_well_within(WARM_FOR).await {
+            Ok(true) => self.window.open(),
+            Ok(false) | Err(_) => self.window.narrow(),
+        }
         let halt = shutdown.child_token();
         let ends = join_all((0..self.concurrency).map(|_| self.worker(&halt))).await;
         let mut report = PassReport::default();
@@ -206,28 +208,7 @@ impl Reaper {
             None if shutdown.is_cancelled() => PassEnd::Interrupted,
             None => PassEnd::Drained,
         };
-        match &end {
-            PassEnd::Drained => info!(
-                requests = report.requests,
-                deleted = report.deleted,
-                failed = report.failed,
-                "pass finished: nothing due is left"
-            ),
-            PassEnd::Interrupted => info!(
-                requests = report.requests,
-                deleted = report.deleted,
-                failed = report.failed,
-                released = report.released,
-                "pass interrupted by shutdown: unsent rows are pending again"
-            ),
-            PassEnd::Stopped(reason) => error!(
-                requests = report.requests,
-                deleted = report.deleted,
-                failed = report.failed,
-                released = report.released,
-                "pass stopped, rows stay pending for the next pass: {reason}"
-            ),
-        }
+        journal::pass_end(&end, &report);
         (end, report)
     }
 
@@ -259,14 +240,13 @@ impl Reaper {
         halt: &CancellationToken,
         report: &mut PassReport,
     ) -> Step {
-        self.liveness.beat();
         if halt.is_cancelled() {
             return Step::Interrupted;
         }
         match self.claim_and_work(key, halt, report).await {
             Ok(step) => step,
-            // A database error stops the pass; what the claim held comes back when its
-            // lease runs out, if it could not be released.
+            // A database error stops the pass; the claim's guard, dropped, gives its rows
+            // back (or their lease runs out if the database cannot take them).
             Err(e) => Step::Stopped(e.to_string()),
         }
     }
@@ -277,91 +257,98 @@ impl Reaper {
         halt: &CancellationToken,
         report: &mut PassReport,
     ) -> Result<Step, QueueError> {
-        let taken = self.queue.take_back_expired().await?;
+        let taken = self.store.take_back_expired().await?;
         if taken > 0 {
-            warn!(
+            tracing::warn!(
                 rows = taken,
                 "took back rows whose lease expired: their holder stopped"
             );
         }
-        let Some(claim) = self.queue.claim(self.batch_size, self.lease).await? else {
+        let Some(claim) = self.store.claim(self.batch_size, self.lease).await? else {
             return Ok(Step::Idle);
         };
-        let token = claim.token;
+        let held = Held::new(self.store.clone(), claim.token, self.lease);
         if claim.settled_before > 0 {
-            info!(
+            tracing::info!(
                 rows = claim.settled_before,
                 "rows queued again for videos already deleted: settled from that deletion, not sent"
             );
             report.deleted += claim.settled_before;
+            self.liveness.beat();
         }
-        if claim.rows.is_empty() {
-            return Ok(Step::Worked);
-        }
+        let step = self
+            .work(&held, &claim.namespace, &claim.rows, key, halt, report)
+            .await?;
+        let reason = match &step {
+            Step::Stopped(reason) => Some(reason.as_str()),
+            _ => None,
+        };
+        // Whatever the claim still holds (nothing, when every row was settled).
+        report.released += held.release(reason).await?;
+        Ok(step)
+    }
 
-        let triage = self.triage(&claim.namespace, &claim.rows);
+    /// Works the rows of one claim: fails the invalid ones, sends the rest, splitting
+    /// what the API refuses until the refused ids stand alone.
+    async fn work(
+        &self,
+        held: &Held<S>,
+        namespace: &str,
+        rows: &[ClaimedRow],
+        key: &mut Option<ApiKey>,
+        halt: &CancellationToken,
+        report: &mut PassReport,
+    ) -> Result<Step, QueueError> {
+        let triage = self.triage(namespace, rows);
         if !triage.invalid.is_empty() {
-            self.fail_unsent(&token, &triage.invalid, report).await?;
+            self.store.fail_unsent(held.token(), &triage.invalid).await?;
+            for (row, reason) in &triage.invalid {
+                journal::row_failed_unsent(*row, namespace, reason);
+            }
+            report.failed += triage.invalid.len() as u64;
+            self.liveness.beat();
         }
         let Some(namespace) = triage.namespace.filter(|_| !triage.ids.is_empty()) else {
             return Ok(Step::Worked);
         };
-        let ids = triage.ids;
-
-        if key.is_none() {
-            match credentials::load(self.api_key_file.as_deref()) {
-                Ok((found, _source)) => *key = Some(found),
-                Err(e) => {
-                    report.released += self.queue.release(&token, Some(&e.to_string())).await?;
-                    return Ok(Step::Stopped(e.to_string()));
-                }
-            }
-        }
-        let Some(key) = key.as_ref() else {
-            // Set just above.
-            return Ok(Step::Stopped("no API key".into()));
+        let key = match key {
+            Some(key) => &*key,
+            None => match credentials::load(self.api_key_file.as_deref()) {
+                Ok((found, _source)) => &*key.insert(found),
+                Err(e) => return Ok(Step::Stopped(e.to_string())),
+            },
         };
-
-        // Isolation: split a refused batch until the offending ids stand alone.
-        let mut stack = vec![Part::whole(ids)];
-        while let Some(part) = stack.pop() {
+        let refusals = triage.refusals;
+        let mut isolation = Isolation::new(triage.ids);
+        while let Some(next) = isolation.next() {
             if halt.is_cancelled() {
-                report.released += self.queue.release(&token, None).await?;
                 return Ok(Step::Interrupted);
             }
-            if part.culprit && part.ids.len() > 1 {
-                // Sending it whole would only be refused again.
-                stack.extend(part.halves());
-                continue;
-            }
+            let lone_refusals = match next.ids.as_slice() {
+                [id] => refusals.get(id).copied().unwrap_or(0),
+                _ => 0,
+            };
             let sent = self
-                .send(&token, &namespace, &part.ids, key, halt, report)
+                .send(
+                    held,
+                    &namespace,
+                    &next.ids,
+                    next.confirmed,
+                    lone_refusals,
+                    key,
+                    halt,
+                    report,
+                )
                 .await?;
             match sent {
-                Sent::Answered(Verdict::Deleted, rows) => {
-                    report.deleted += rows;
-                    // This half of a refused batch went through: the other half, next on
-                    // the stack, holds what was refused.
-                    if part.left {
-                        if let Some(right) = stack.last_mut() {
-                            right.culprit = true;
-                        }
-                    }
-                }
-                Sent::Answered(Verdict::Duplicate, rows) if part.ids.len() == 1 => {
-                    report.deleted += rows
-                }
-                Sent::Answered(Verdict::Rejected, rows) if part.ids.len() == 1 => {
-                    report.failed += rows
-                }
-                Sent::Answered(_, _) => stack.extend(part.halves()),
-                Sent::Stop(reason) | Sent::Exhausted(reason) => {
-                    report.released += self.queue.release(&token, Some(&reason)).await?;
-                    return Ok(Step::Stopped(reason));
-                }
-                Sent::Interrupted => {
-                    report.released += self.queue.release(&token, None).await?;
-                    return Ok(Step::Interrupted);
+                Sent::Deleted => isolation.went_through(),
+                Sent::Failed => isolation.failed(),
+                Sent::Split => isolation.split(),
+                Sent::Stop(reason) => return Ok(Step::Stopped(reason)),
+                Sent::Interrupted => return Ok(Step::Interrupted),
+                Sent::Lost => {
+                    journal::claim_lost(&namespace, next.ids.len());
+                    return Ok(Step::Worked);
                 }
             }
         }
@@ -385,12 +372,16 @@ impl Reaper {
         let mut triage = Triage {
             namespace: Some(namespace),
             ids: Vec::new(),
+            refusals: HashMap::new(),
             invalid: Vec::new(),
         };
         let mut seen = HashSet::new();
         for row in rows {
             match row.video_no.as_deref().map(|v| self.rule.parse(v)) {
                 Some(Ok(id)) => {
+                    let refusals = u32::try_from(row.refusals.max(0)).unwrap_or(u32::MAX);
+                    let most = triage.refusals.entry(id.clone()).or_default();
+                    *most = (*most).max(refusals);
                     if seen.insert(id.clone()) {
                         triage.ids.push(id);
                     }
@@ -404,147 +395,142 @@ impl Reaper {
         triage
     }
 
-    async fn fail_unsent(
-        &self,
-        token: &ClaimToken,
-        failures: &[(i64, String)],
-        report: &mut PassReport,
-    ) -> Result<Step, QueueError> {
-        self.queue.fail_unsent(token, failures).await?;
-        for (row, reason) in failures {
-            warn!(
-                row_id = row,
-                batch_outcome = "failed",
-                "row failed without being sent: {reason}"
-            );
-        }
-        report.failed += failures.len() as u64;
-        Ok(Step::Worked)
-    }
-
-    /// Sends one set of ids until an answer settles them, retrying with backoff.
+    /// Sends one set of ids until an answer settles them or says to split them: transient
+    /// failures and unconfirmed refusals are sent again after a backoff.
+    #[allow(clippy::too_many_arguments)]
     async fn send(
         &self,
-        token: &ClaimToken,
+        held: &Held<S>,
         namespace: &Namespace,
         ids: &[VideoNo],
+        confirmed: bool,
+        refusals: u32,
         key: &ApiKey,
         halt: &CancellationToken,
         report: &mut PassReport,
     ) -> Result<Sent, QueueError> {
         // Held through the retries: while the API is in trouble, one request at a time.
-        let Some(_place) = self.enter_window(token, halt).await? else {
+        let Some(_place) = self.enter_window(halt).await else {
             return Ok(Sent::Interrupted);
         };
-        for attempt in 1..=self.max_attempts {
-            let turn = self.api.wait_turn().await;
-            let batch = self
-                .queue
-                .start_request(token, namespace, ids, attempt, self.lease)
-                .await?;
+        let mut situation = Situation {
+            failures: 0,
+            max_attempts: self.max_attempts,
+            lone: ids.len() == 1,
+            refusals,
+            confirmations: self.confirmations,
+            confirmed,
+        };
+        for attempt in 1u32.. {
+            let turn = tokio::select! {
+                biased;
+                _ = halt.cancelled() => return Ok(Sent::Interrupted),
+                turn = self.api.wait_turn() => turn,
+            };
+            let Some(batch) = self
+                .store
+                .start_request(held.token(), namespace, ids, attempt, self.lease)
+                .await?
+            else {
+                return Ok(Sent::Lost);
+            };
             report.requests += 1;
-            self.liveness.beat();
             let answer = self.api.delete(turn, key, namespace, ids).await;
             self.liveness.beat();
-            let effect = match (&answer.verdict, ids.len()) {
-                (Verdict::Deleted, _) | (Verdict::Duplicate, 1) => RowsEffect::Deleted,
-                (Verdict::Rejected, 1) => RowsEffect::Failed(answer.reason.clone()),
-                _ => RowsEffect::Note(answer.reason.clone()),
-            };
+            let action = decide(&answer.verdict, &situation);
+            let effect = effect(action, &answer, &situation);
             let rows = self
-                .queue
-                .finish_request(token, batch, ids, &record(&answer), &effect)
+                .store
+                .finish_request(held.token(), batch, ids, &record(&answer), &effect)
                 .await?;
-            log_batch(batch.0, namespace, ids.len(), attempt, &answer);
-            if let RowsEffect::Failed(reason) = &effect {
-                warn!(
-                    batch_id = batch.0,
-                    batch_namespace = namespace.as_str(),
-                    batch_outcome = "failed",
-                    video_no = ids[0].as_str(),
-                    "video refused by the API, row failed: {reason}"
-                );
+            journal::request(batch, namespace, ids.len(), attempt, &answer);
+            if action.api_is_well() {
+                self.window.open();
+            } else {
+                self.window.narrow();
             }
-            match answer.verdict {
-                Verdict::Retry { .. } | Verdict::Stop => self.window.narrow(),
-                Verdict::Deleted | Verdict::Duplicate | Verdict::Rejected => self.window.open(),
-            }
-            match answer.verdict {
-                Verdict::Retry { retry_after } => {
-                    if attempt == self.max_attempts {
-                        halt.cancel();
-                        return Ok(Sent::Exhausted(format!(
-                            "{} (after {attempt} attempts)",
-                            answer.reason
-                        )));
-                    }
-                    let delay = self.backoff.delay(attempt, retry_after);
-                    if self.wait(token, delay, halt).await? {
-                        return Ok(Sent::Interrupted);
-                    }
+            let delay = match action {
+                Action::Deleted => {
+                    report.deleted += rows;
+                    return Ok(Sent::Deleted);
                 }
-                Verdict::Stop => {
+                Action::Failed => {
+                    if let (RowsEffect::Failed(reason), [id]) = (&effect, ids) {
+                        journal::video_failed(batch, namespace, id, reason);
+                    }
+                    report.failed += rows;
+                    return Ok(Sent::Failed);
+                }
+                Action::Split => return Ok(Sent::Split),
+                Action::GiveUp => {
+                    halt.cancel();
+                    return Ok(Sent::Stop(format!(
+                        "{} (after {} attempts)",
+                        answer.reason,
+                        situation.failures + 1
+                    )));
+                }
+                Action::Stop => {
                     // Before the place in the window is given up: no other worker sends.
                     halt.cancel();
                     return Ok(Sent::Stop(answer.reason));
                 }
-                verdict => return Ok(Sent::Answered(verdict, rows)),
-            }
-        }
-        // `max_attempts` is at least 1 (the config checks it), so the loop returned.
-        Ok(Sent::Exhausted("retry.max_attempts is zero".into()))
-    }
-
-    /// Sleeps `delay`, renewing the claim's lease as it goes; true when halted.
-    /// Waits for a place in the window, renewing the claim's lease meanwhile (another
-    /// worker may hold the only place through a long run of retries). `None`: halted.
-    async fn enter_window(
-        &self,
-        token: &ClaimToken,
-        halt: &CancellationToken,
-    ) -> Result<Option<Place<'_>>, QueueError> {
-        let enter = self.window.enter();
-        tokio::pin!(enter);
-        loop {
-            tokio::select! {
-                // A halt comes first: the worker that stopped the pass gives its place up
-                // right after halting it.
-                biased;
-                _ = halt.cancelled() => return Ok(None),
-                place = &mut enter => return Ok(Some(place)),
-                _ = tokio::time::sleep(self.renew_every()) => {
-                    self.queue.renew(token, self.lease).await?;
-                    self.liveness.beat();
+                Action::Retry { retry_after } => {
+                    situation.failures += 1;
+                    self.backoff.delay(situation.failures, retry_after)
                 }
-            }
-        }
-    }
-
-    /// Often enough to renew a lease before it runs out, and to show the watchdog life.
-    fn renew_every(&self) -> Duration {
-        (self.lease / 3).min(Duration::from_secs(5))
-    }
-
-    async fn wait(
-        &self,
-        token: &ClaimToken,
-        delay: Duration,
-        halt: &CancellationToken,
-    ) -> Result<bool, QueueError> {
-        let deadline = tokio::time::Instant::now() + delay;
-        loop {
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
-                return Ok(false);
-            }
-            let next = deadline.min(now + self.renew_every());
+                Action::Confirm => {
+                    if situation.lone {
+                        situation.refusals = situation.refusals.saturating_add(1);
+                    } else {
+                        situation.confirmed = true;
+                    }
+                    self.backoff.delay(situation.refusals.max(1), None)
+                }
+            };
             tokio::select! {
-                _ = halt.cancelled() => return Ok(true),
-                _ = tokio::time::sleep_until(next) => {}
+                _ = halt.cancelled() => return Ok(Sent::Interrupted),
+                _ = tokio::time::sleep(delay) => {}
             }
-            self.queue.renew(token, self.lease).await?;
-            self.liveness.beat();
         }
+        // `1u32..` ends only past u32::MAX attempts, which `max_attempts` stops long before.
+        Ok(Sent::Stop("too many attempts".into()))
+    }
+
+    /// Waits for a place in the window; `None`: halted. The claim's guard keeps its lease
+    /// meanwhile (another worker may hold the only place through a long run of retries).
+    async fn enter_window(&self, halt: &CancellationToken) -> Option<Place<'_>> {
+        tokio::select! {
+            // A halt comes first: the worker that stopped the pass gives its place up
+            // right after halting it.
+            biased;
+            _ = halt.cancelled() => None,
+            place = self.window.enter() => Some(place),
+        }
+    }
+}
+
+/// What an action does to the rows of the request.
+fn effect(action: Action, answer: &Answer, situation: &Situation) -> RowsEffect {
+    let refused = action.counts_refusal(situation, &answer.verdict);
+    let times = situation.refusals.saturating_add(1);
+    match action {
+        Action::Deleted => RowsEffect::Deleted,
+        Action::Failed => RowsEffect::Failed(format!(
+            "{} (refused {times} times)",
+            answer.reason
+        )),
+        Action::Confirm if refused => RowsEffect::Held {
+            note: format!(
+                "{} (refused {times} of the {} times that fail it)",
+                answer.reason, situation.confirmations
+            ),
+            refused,
+        },
+        _ => RowsEffect::Held {
+            note: answer.reason.clone(),
+            refused,
+        },
     }
 }
 
@@ -554,32 +540,7 @@ fn record(answer: &Answer) -> RequestRecord {
         http_status: answer.http_status,
         api_code: answer.code.clone(),
         api_msg: answer.msg.clone(),
-        error: (answer.verdict != Verdict::Deleted).then(|| answer.reason.clone()),
+        error: (answer.verdict != api::Verdict::Deleted).then(|| answer.reason.clone()),
         duration: answer.duration,
-    }
-}
-
-fn log_batch(batch: i64, namespace: &Namespace, count: usize, attempt: u32, answer: &Answer) {
-    // Named for the journal: `journalctl BATCH_OUTCOME=retry` and the like.
-    let batch_id = batch;
-    let batch_namespace = namespace.as_str();
-    let batch_count = count;
-    let batch_attempt = attempt;
-    let batch_outcome = answer.verdict.outcome();
-    let batch_code = answer.code.as_deref().unwrap_or("-");
-    let batch_duration_ms = answer.duration.as_millis() as u64;
-    // `event!` takes its level as a constant: one arm per level, the same fields in each.
-    macro_rules! batch_line {
-        ($level:expr, $($message:tt)+) => {
-            tracing::event!(
-                $level, batch_id, batch_namespace, batch_count, batch_attempt, batch_outcome,
-                batch_code, batch_duration_ms, $($message)+
-            )
-        };
-    }
-    match answer.verdict {
-        Verdict::Deleted => batch_line!(Level::INFO, "batch sent"),
-        Verdict::Stop => batch_line!(Level::ERROR, "batch refused: {}", answer.reason),
-        _ => batch_line!(Level::WARN, "batch not deleted: {}", answer.reason),
     }
 }

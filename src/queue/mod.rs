@@ -26,13 +26,20 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, SqlitePool};
 
+use crate::pass::Store;
 use crate::video::{Namespace, VideoNo};
+use crate::vocabulary::Outcome;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// How many ids `insert` writes per transaction: big enough to be fast, small enough that
 /// a producer's insert never waits long behind it.
 const INSERT_CHUNK: usize = 1000;
+
+/// The most duplicate rows one claim takes along with its ids. Without a bound, a claim's
+/// transaction grew with what producers put in the queue (10,000 rows of one video held
+/// the write lock for 15 s); the rest are settled by later claims from the deletion.
+const MAX_DUPLICATES: usize = 1000;
 
 /// A database failure, described for an operator: what went wrong with which file, and
 /// what to do about it.
@@ -86,6 +93,8 @@ pub struct ClaimedRow {
     pub id: i64,
     /// `None` when the stored value is not valid UTF-8 text.
     pub video_no: Option<String>,
+    /// Times the API refused this row's video as a lone id (`isolation.confirmations`).
+    pub refusals: i64,
 }
 
 /// The id of a `deletion_batches` row: one request.
@@ -93,10 +102,9 @@ pub struct ClaimedRow {
 pub struct BatchId(pub i64);
 
 /// What was learnt from one request, as recorded in `deletion_batches`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RequestRecord {
-    /// `deleted`, `retry`, `stopped`, `rejected` or `duplicate`.
-    pub outcome: &'static str,
+    pub outcome: Outcome,
     pub http_status: Option<u16>,
     pub api_code: Option<String>,
     pub api_msg: Option<String>,
@@ -108,10 +116,16 @@ pub struct RequestRecord {
 #[derive(Debug, Clone)]
 pub enum RowsEffect {
     Deleted,
+    /// A lone id refused often enough: failed, the refusal counted.
     Failed(String),
-    /// The rows stay held by the claim; the note becomes their `last_error`.
-    Note(String),
+    /// The rows stay held by the claim; the note becomes their `last_error`, and a
+    /// refusal of a lone id is counted on them.
+    Held { note: String, refused: bool },
 }
+
+/// The daemon's own counters (`attempts`, `refusals`) stop here rather than overflow
+/// SQLite's integers into REAL.
+const MAX_COUNT: i64 = 1_000_000_000;
 
 /// Row timestamps: UTC, in SQLite's own text format, so they compare as text.
 const NOW: &str = "strftime('%Y-%m-%d %H:%M:%f', 'now')";
@@ -294,8 +308,38 @@ impl Queue {
         Ok(inserted)
     }
 
+    /// SQLite's plan for the claim's query, one line per step: it must use the indexes, so
+    /// that a claim costs the same at ten thousand pending rows and at a million.
+    pub async fn explain_claim(&self) -> Result<Vec<String>, QueueError> {
+        let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {}", claim_sql()))
+            .bind("explain")
+            .bind("+0 seconds")
+            .bind(100)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(rows
+            .iter()
+            .map(|row| row.try_get::<String, _>("detail").unwrap_or_default())
+            .collect())
+    }
+
+    /// Rows that are due and waiting: what `run --once` must leave at zero to succeed.
+    pub async fn due_pending(&self) -> Result<i64, QueueError> {
+        let sql = format!(
+            "SELECT count(*) FROM deletion_queue WHERE status = 'pending' AND due_at <= {NOW}"
+        );
+        sqlx::query_scalar(&sql)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.error(e))
+    }
+}
+
+/// The pass's side of the queue (`pass::boundary::Store`).
+impl Store for Queue {
     /// Puts back to `pending` the rows whose lease ran out: their holder died or hung.
-    pub async fn take_back_expired(&self) -> Result<u64, QueueError> {
+    async fn take_back_expired(&self) -> Result<u64, QueueError> {
         let _turn = self.write_turn().await;
         let sql = format!(
             "UPDATE deletion_queue
@@ -312,7 +356,7 @@ impl Queue {
 
     /// Claims the oldest due rows of one namespace, at most `limit` of them, plus every due
     /// duplicate of their video numbers, under a lease of `lease`.
-    pub async fn claim(&self, limit: usize, lease: Duration) -> Result<Option<Claim>, QueueError> {
+    async fn claim(&self, limit: usize, lease: Duration) -> Result<Option<Claim>, QueueError> {
         let token = ClaimToken::new();
         let lease = lease_modifier(lease);
         let _turn = self.write_turn().await;
@@ -327,34 +371,43 @@ impl Queue {
         if claimed.rows_affected() == 0 {
             return Ok(None);
         }
+        // Their due duplicates, at most MAX_DUPLICATES of them: driven from the distinct
+        // videos claimed, each found through the index. More rows of a video than that
+        // stay pending; once it is deleted, a later claim settles them from that deletion.
         let duplicates = format!(
             "UPDATE deletion_queue
                 SET status = 'in_flight', claimed_by = ?1, lease_until = strftime('%Y-%m-%d %H:%M:%f', 'now', ?2),
                     updated_at = {NOW}
               WHERE id IN (
                     SELECT d.id
-                      FROM deletion_queue AS c INDEXED BY deletion_queue_claim
+                      FROM (SELECT DISTINCT unique_id, video_no
+                              FROM deletion_queue INDEXED BY deletion_queue_claim
+                             WHERE claimed_by = ?1) AS c
                       CROSS JOIN deletion_queue AS d INDEXED BY deletion_queue_video
                         ON d.unique_id = c.unique_id AND d.video_no = c.video_no
-                     WHERE c.claimed_by = ?1 AND d.status = 'pending' AND d.due_at <= {NOW})"
+                           AND d.status = 'pending'
+                     WHERE d.due_at <= {NOW}
+                     LIMIT ?3)"
         );
         sqlx::query(&duplicates)
             .bind(token.as_str())
             .bind(&lease)
+            .bind(MAX_DUPLICATES as i64)
             .execute(&mut *tx)
             .await
             .map_err(|e| self.error(e))?;
         // A video queued again after this database saw it deleted is settled from that
         // deletion, not sent: the API would answer 0409 and its whole batch be split.
+        // One index lookup per claimed row (the index holds the status).
         let settled = format!(
             "UPDATE deletion_queue AS q
                 SET status = 'deleted', last_error = NULL, claimed_by = NULL, lease_until = NULL,
                     settled_at = {NOW}, updated_at = {NOW},
-                    batch_id = (SELECT d.batch_id FROM deletion_queue AS d
+                    batch_id = (SELECT d.batch_id FROM deletion_queue AS d INDEXED BY deletion_queue_video
                                  WHERE d.unique_id = q.unique_id AND d.video_no = q.video_no
                                    AND d.status = 'deleted' LIMIT 1)
               WHERE q.claimed_by = ?1
-                AND EXISTS (SELECT 1 FROM deletion_queue AS d
+                AND EXISTS (SELECT 1 FROM deletion_queue AS d INDEXED BY deletion_queue_video
                              WHERE d.unique_id = q.unique_id AND d.video_no = q.video_no
                                AND d.status = 'deleted')"
         );
@@ -365,7 +418,7 @@ impl Queue {
             .map_err(|e| self.error(e))?
             .rows_affected();
         let rows = sqlx::query(
-            "SELECT id, video_no, unique_id FROM deletion_queue WHERE claimed_by = ?1 ORDER BY id",
+            "SELECT id, video_no, unique_id, refusals FROM deletion_queue WHERE claimed_by = ?1 ORDER BY id",
         )
         .bind(token.as_str())
         .fetch_all(&mut *tx)
@@ -384,6 +437,7 @@ impl Queue {
             .map(|row| ClaimedRow {
                 id: row.get("id"),
                 video_no: row.try_get("video_no").ok(),
+                refusals: row.try_get::<i64, _>("refusals").unwrap_or(0),
             })
             .collect();
         Ok(Some(Claim {
@@ -394,24 +448,8 @@ impl Queue {
         }))
     }
 
-    /// SQLite's plan for the claim's query, one line per step: it must use the indexes, so
-    /// that a claim costs the same at ten thousand pending rows and at a million.
-    pub async fn explain_claim(&self) -> Result<Vec<String>, QueueError> {
-        let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {}", claim_sql()))
-            .bind("explain")
-            .bind("+0 seconds")
-            .bind(100)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.error(e))?;
-        Ok(rows
-            .iter()
-            .map(|row| row.try_get::<String, _>("detail").unwrap_or_default())
-            .collect())
-    }
-
     /// Extends the lease of every row the claim still holds.
-    pub async fn renew(&self, token: &ClaimToken, lease: Duration) -> Result<(), QueueError> {
+    async fn renew(&self, token: &ClaimToken, lease: Duration) -> Result<(), QueueError> {
         let _turn = self.write_turn().await;
         renewal(token, lease)
             .execute(&self.pool)
@@ -421,7 +459,7 @@ impl Queue {
     }
 
     /// Marks rows `failed` without sending them (an invalid video number or namespace).
-    pub async fn fail_unsent(
+    async fn fail_unsent(
         &self,
         token: &ClaimToken,
         failures: &[(i64, String)],
@@ -448,7 +486,7 @@ impl Queue {
 
     /// How long ago each request of the last two seconds was recorded as sent, newest first
     /// (at most 100): what a restarted process counts against the rate limit.
-    pub async fn recent_requests(&self) -> Result<Vec<Duration>, QueueError> {
+    async fn recent_requests(&self) -> Result<Vec<Duration>, QueueError> {
         let seconds: Vec<Option<f64>> = sqlx::query_scalar(
             "SELECT (julianday('now') - julianday(started_at)) * 86400.0 FROM deletion_batches
               WHERE started_at > strftime('%Y-%m-%d %H:%M:%f', 'now', '-2 seconds')
@@ -464,16 +502,29 @@ impl Queue {
             .collect())
     }
 
+    async fn answered_well_within(&self, within: Duration) -> Result<bool, QueueError> {
+        // The newest answered request, by id (the primary key): never a scan.
+        let sql = "SELECT outcome = ?1 AND finished_at >= strftime('%Y-%m-%d %H:%M:%f', 'now', ?2)
+                     FROM deletion_batches WHERE outcome <> 'sending' ORDER BY id DESC LIMIT 1";
+        let good: Option<bool> = sqlx::query_scalar(sql)
+            .bind(Outcome::Deleted.as_str())
+            .bind(format!("-{:.3} seconds", within.as_secs_f64()))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(good == Some(true))
+    }
+
     /// Records that a request is about to be sent: a `deletion_batches` row in `sending`,
     /// one more attempt on each of its rows, and a renewed lease on the whole claim.
-    pub async fn start_request(
+    async fn start_request(
         &self,
         token: &ClaimToken,
         namespace: &Namespace,
         video_nos: &[VideoNo],
         attempt: u32,
         lease: Duration,
-    ) -> Result<BatchId, QueueError> {
+    ) -> Result<Option<BatchId>, QueueError> {
         let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
         let id: i64 = sqlx::query_scalar(
@@ -486,8 +537,24 @@ impl Queue {
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| self.error(e))?;
+        // The claim must still hold every id: if its lease ran out and another worker
+        // took them back, they are that worker's to send now.
+        let held: i64 = sqlx::query_scalar(
+            "SELECT count(DISTINCT video_no) FROM deletion_queue INDEXED BY deletion_queue_claim
+              WHERE claimed_by = ?1 AND status = 'in_flight'
+                AND video_no IN (SELECT value FROM json_each(?2))",
+        )
+        .bind(token.as_str())
+        .bind(json_list(video_nos))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        if usize::try_from(held).ok() != Some(video_nos.len()) {
+            tx.rollback().await.map_err(|e| self.error(e))?;
+            return Ok(None);
+        }
         let sql = format!(
-            "UPDATE deletion_queue SET attempts = attempts + 1, updated_at = {NOW}
+            "UPDATE deletion_queue SET attempts = min(attempts + 1, {MAX_COUNT}), updated_at = {NOW}
               WHERE claimed_by = ?1 AND status = 'in_flight'
                 AND video_no IN (SELECT value FROM json_each(?2))"
         );
@@ -504,12 +571,12 @@ impl Queue {
             .await
             .map_err(|e| self.error(e))?;
         tx.commit().await.map_err(|e| self.error(e))?;
-        Ok(BatchId(id))
+        Ok(Some(BatchId(id)))
     }
 
     /// Records the answer to a request and applies it to the request's rows, in one
     /// transaction. Returns how many rows it changed.
-    pub async fn finish_request(
+    async fn finish_request(
         &self,
         token: &ClaimToken,
         batch: BatchId,
@@ -527,7 +594,7 @@ impl Queue {
         );
         sqlx::query(&sql)
             .bind(batch.0)
-            .bind(record.outcome)
+            .bind(record.outcome.as_str())
             .bind(record.http_status)
             .bind(&record.api_code)
             .bind(&record.api_msg)
@@ -536,16 +603,17 @@ impl Queue {
             .execute(&mut *tx)
             .await
             .map_err(|e| self.error(e))?;
-        let (status, note) = match effect {
-            RowsEffect::Deleted => ("deleted", None),
-            RowsEffect::Failed(reason) => ("failed", Some(reason)),
-            RowsEffect::Note(note) => ("in_flight", Some(note)),
+        let (status, note, refused) = match effect {
+            RowsEffect::Deleted => ("deleted", None, false),
+            RowsEffect::Failed(reason) => ("failed", Some(reason), true),
+            RowsEffect::Held { note, refused } => ("in_flight", Some(note), *refused),
         };
-        // A note leaves the rows held (status stays in_flight); a settlement releases them
-        // and points them at this batch.
+        // Held rows stay in_flight; a settlement releases them and points them at this
+        // batch. A refusal of a lone id is counted on its rows.
         let sql = format!(
             "UPDATE deletion_queue
                 SET status = ?3, last_error = ?4, updated_at = {NOW},
+                    refusals = CASE WHEN ?6 THEN min(refusals + 1, {MAX_COUNT}) ELSE refusals END,
                     batch_id = CASE WHEN ?3 = 'in_flight' THEN batch_id ELSE ?5 END,
                     settled_at = CASE WHEN ?3 = 'in_flight' THEN NULL ELSE {NOW} END,
                     claimed_by = CASE WHEN ?3 = 'in_flight' THEN claimed_by END,
@@ -559,6 +627,7 @@ impl Queue {
             .bind(status)
             .bind(note)
             .bind(batch.0)
+            .bind(refused)
             .execute(&mut *tx)
             .await
             .map_err(|e| self.error(e))?;
@@ -567,7 +636,7 @@ impl Queue {
     }
 
     /// Gives back to `pending` every row the claim still holds, with `last_error` when given.
-    pub async fn release(
+    async fn release(
         &self,
         token: &ClaimToken,
         last_error: Option<&str>,
@@ -586,17 +655,6 @@ impl Queue {
             .await
             .map_err(|e| self.error(e))?;
         Ok(done.rows_affected())
-    }
-
-    /// Rows that are due and waiting: what `run --once` must leave at zero to succeed.
-    pub async fn due_pending(&self) -> Result<i64, QueueError> {
-        let sql = format!(
-            "SELECT count(*) FROM deletion_queue WHERE status = 'pending' AND due_at <= {NOW}"
-        );
-        sqlx::query_scalar(&sql)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| self.error(e))
     }
 }
 

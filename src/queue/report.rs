@@ -72,6 +72,7 @@ impl Queue {
                 let row = ClaimedRow {
                     id: r.get("id"),
                     video_no: r.try_get("video_no").ok(),
+                    refusals: 0,
                 };
                 (text(r, "unique_id"), row)
             })

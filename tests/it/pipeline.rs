@@ -355,19 +355,25 @@ async fn one_bad_id_among_100_is_isolated() {
     for (video_no, _, status, _, last_error, _) in app.rows().await {
         if video_no == all[37] {
             assert_eq!(status, "failed");
+            let last_error = last_error.unwrap();
             assert!(
-                last_error.unwrap().contains("invalid video number"),
-                "the API's message"
+                last_error.contains("invalid video number"),
+                "the API's message: {last_error}"
             );
+            assert!(last_error.contains("refused 3 times"), "{last_error}");
         } else {
             assert_eq!(status, "deleted", "{video_no}");
         }
     }
     let received = app.standin.received();
-    // Halving 100 down to one id. Sending both halves at every level would take 15
-    // requests; a half whose sibling went through holds the bad id and is split without
-    // being sent whole, which takes 11 for id 37.
-    assert!(received.len() <= 11, "{} requests", received.len());
+    // The whole batch, refused, is sent once more to confirm the refusal. Then halving
+    // 100 down to one id: a half whose sibling went through holds the bad id and is split
+    // without being sent whole, which takes 11 requests for id 37 (the whole included).
+    // The lone id is refused three times (isolation.confirmations) before it fails.
+    assert_eq!(received.len(), 1 + 11 + 2, "{} requests", received.len());
+    assert_eq!(received[0].ids, received[1].ids, "the refusal confirmed whole");
+    let lone: Vec<_> = received.iter().filter(|r| r.ids.len() == 1 && r.ids[0] == all[37]).collect();
+    assert_eq!(lone.len(), 3, "refused three times before it failed");
     assert!(received.iter().all(|r| r.ids.len() <= 100));
 }
 

@@ -216,7 +216,7 @@ async fn under_systemd_logs_go_to_the_journal_with_fields_and_priorities() {
         field(deleted[0], "SYSLOG_IDENTIFIER").as_deref(),
         Some("memories-reaper")
     );
-    let failed = find("BATCH_OUTCOME", "failed");
+    let failed = find("ROW_STATUS", "failed");
     assert_eq!(failed.len(), 1, "{entries:?}");
     assert_eq!(field(failed[0], "PRIORITY").as_deref(), Some("4"));
     assert_eq!(

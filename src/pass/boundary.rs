@@ -1,0 +1,104 @@
+//! What the pass needs from outside: the Delete Videos API and the queue, as two small
+//! traits. `api::Client` and the SQLite `queue::Queue` implement them (in their own
+//! modules); tests give the pass a scripted API and drive it in-process; a second queue
+//! backend implements [`Store`].
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::api::Answer;
+use crate::credentials::ApiKey;
+use crate::queue::{BatchId, Claim, ClaimToken, QueueError, RequestRecord, RowsEffect};
+use crate::video::{Namespace, VideoNo};
+
+/// The Delete Videos API as the pass uses it.
+pub trait DeleteApi: Send + Sync + 'static {
+    /// The rate limit's leave for one request: `delete` cannot be called without one.
+    type Turn: Send;
+
+    /// Whether ids of this namespace can be sent at all (the v1.1 path knows only `default`).
+    fn can_address(&self, namespace: &Namespace) -> bool;
+
+    /// Waits until the rate limit lets one more request out.
+    fn wait_turn(&self) -> impl Future<Output = Self::Turn> + Send;
+
+    /// Sends one request; never fails (a transport error is an answer too).
+    fn delete(
+        &self,
+        turn: Self::Turn,
+        key: &ApiKey,
+        namespace: &Namespace,
+        ids: &[VideoNo],
+    ) -> impl Future<Output = Answer> + Send;
+
+    /// Counts requests a predecessor sent `ago` against the rate limit.
+    fn resume_rate(&self, ago: Vec<Duration>);
+}
+
+/// The queue as the pass uses it: claims under a lease, the record of every request, and
+/// the rows' settlement. Each call is one short transaction; none spans a request.
+pub trait Store: Clone + Send + Sync + 'static {
+    /// Puts back to `pending` the rows whose lease ran out.
+    fn take_back_expired(&self) -> impl Future<Output = Result<u64, QueueError>> + Send;
+
+    /// Claims the oldest due rows of one namespace (at most `limit` distinct ids, and a
+    /// bounded number of their due duplicates) under a lease of `lease`.
+    fn claim(
+        &self,
+        limit: usize,
+        lease: Duration,
+    ) -> impl Future<Output = Result<Option<Claim>, QueueError>> + Send;
+
+    /// Extends the lease of every row the claim holds.
+    fn renew(
+        &self,
+        token: &ClaimToken,
+        lease: Duration,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// Records a request about to go out; `None` when the claim no longer holds every one
+    /// of these ids (its lease ran out and another worker took them): then it must not go.
+    fn start_request(
+        &self,
+        token: &ClaimToken,
+        namespace: &Namespace,
+        ids: &[VideoNo],
+        attempt: u32,
+        lease: Duration,
+    ) -> impl Future<Output = Result<Option<BatchId>, QueueError>> + Send;
+
+    /// Records the answer and applies it to the request's rows; returns the rows changed.
+    fn finish_request(
+        &self,
+        token: &ClaimToken,
+        batch: BatchId,
+        ids: &[VideoNo],
+        record: &RequestRecord,
+        effect: &RowsEffect,
+    ) -> impl Future<Output = Result<u64, QueueError>> + Send;
+
+    /// Gives back to `pending` every row the claim still holds.
+    fn release(
+        &self,
+        token: &ClaimToken,
+        last_error: Option<&str>,
+    ) -> impl Future<Output = Result<u64, QueueError>> + Send;
+
+    /// Fails rows without sending them (an invalid video number or namespace).
+    fn fail_unsent(
+        &self,
+        token: &ClaimToken,
+        failures: &[(i64, String)],
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// How long ago each request of the last two seconds was recorded as sent.
+    fn recent_requests(&self) -> impl Future<Output = Result<Vec<Duration>, QueueError>> + Send;
+
+    /// Whether the last answered request (by any process) was the documented success,
+    /// answered within `within`.
+    fn answered_well_within(
+        &self,
+        within: Duration,
+    ) -> impl Future<Output = Result<bool, QueueError>> + Send;
+
+}

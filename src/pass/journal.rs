@@ -1,0 +1,95 @@
+//! The pass's log events, each written once, with the field names `vocabulary` lists.
+//! `tracing` takes field names as identifiers: keeping every event that carries them here
+//! is what keeps `batch_namespace` from becoming `namespace` in one place and not another.
+
+use tracing::{error, info, warn, Level};
+
+use super::{PassEnd, PassReport};
+use crate::api::{Answer, Verdict};
+use crate::queue::BatchId;
+use crate::video::{Namespace, VideoNo};
+use crate::vocabulary::RowStatus;
+
+/// One line per request: `journalctl BATCH_OUTCOME=retry` and the like.
+pub fn request(batch: BatchId, namespace: &Namespace, count: usize, attempt: u32, answer: &Answer) {
+    let batch_id = batch.0;
+    let batch_namespace = namespace.as_str();
+    let batch_count = count;
+    let batch_attempt = attempt;
+    let batch_outcome = answer.verdict.outcome().as_str();
+    let batch_code = answer.code.as_deref().unwrap_or("-");
+    let batch_duration_ms = u64::try_from(answer.duration.as_millis()).unwrap_or(u64::MAX);
+    // `event!` takes its level as a constant: one arm per level, the same fields in each.
+    macro_rules! line {
+        ($level:expr, $($message:tt)+) => {
+            tracing::event!(
+                $level, batch_id, batch_namespace, batch_count, batch_attempt, batch_outcome,
+                batch_code, batch_duration_ms, $($message)+
+            )
+        };
+    }
+    match answer.verdict {
+        Verdict::Deleted => line!(Level::INFO, "batch sent"),
+        Verdict::Stop => line!(Level::ERROR, "batch refused: {}", answer.reason),
+        _ => line!(Level::WARN, "batch not deleted: {}", answer.reason),
+    }
+}
+
+/// A row failed without being sent (an invalid video number or namespace).
+pub fn row_failed_unsent(row_id: i64, namespace: &str, reason: &str) {
+    warn!(
+        row_id,
+        row_status = RowStatus::Failed.as_str(),
+        batch_namespace = namespace,
+        "row failed without being sent: {reason}"
+    );
+}
+
+/// A lone video the API refused `isolation.confirmations` times: its rows failed.
+pub fn video_failed(batch: BatchId, namespace: &Namespace, video_no: &VideoNo, reason: &str) {
+    warn!(
+        batch_id = batch.0,
+        batch_namespace = namespace.as_str(),
+        row_status = RowStatus::Failed.as_str(),
+        video_no = video_no.as_str(),
+        "video refused by the API, its rows failed: {reason}"
+    );
+}
+
+/// The worker's claim ran out before it could send (its rows are another worker's now).
+pub fn claim_lost(namespace: &Namespace, count: usize) {
+    warn!(
+        batch_namespace = namespace.as_str(),
+        batch_count = count,
+        "a claim's lease ran out before its request went out; not sent (another worker holds the rows)"
+    );
+}
+
+pub fn pass_end(end: &PassEnd, report: &PassReport) {
+    let PassReport {
+        requests,
+        deleted,
+        failed,
+        released,
+    } = *report;
+    match end {
+        PassEnd::Drained => info!(
+            requests,
+            deleted, failed, "pass finished: nothing due is left"
+        ),
+        PassEnd::Interrupted => info!(
+            requests,
+            deleted,
+            failed,
+            released,
+            "pass interrupted by shutdown: unsent rows are pending again"
+        ),
+        PassEnd::Stopped(reason) => error!(
+            requests,
+            deleted,
+            failed,
+            released,
+            "pass stopped, rows stay pending for the next pass: {reason}"
+        ),
+    }
+}
