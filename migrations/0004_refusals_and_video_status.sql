@@ -9,3 +9,9 @@ ALTER TABLE deletion_queue ADD COLUMN refusals INTEGER NOT NULL DEFAULT 0;
 -- With the status in the index it is one lookup.
 DROP INDEX deletion_queue_video;
 CREATE INDEX deletion_queue_video ON deletion_queue (unique_id, video_no, status);
+
+-- Which process sent a request (its pid and a random suffix). Daemons sharing this
+-- database count each other's recent requests against the account's rate, and space
+-- their own from the last one anyone sent: two daemons on one account no longer double
+-- its rate.
+ALTER TABLE deletion_batches ADD COLUMN sender TEXT;

@@ -14,8 +14,9 @@ use tracing::info;
 
 use crate::config::{ApiConfig, V1_1_DELETE_PATH};
 use crate::credentials::ApiKey;
-use crate::rate::{RateLimit, Slot};
 use crate::pass::DeleteApi;
+use crate::queue::Recorded;
+use crate::rate::{RateLimit, Slot};
 use crate::video::{Namespace, VideoNo};
 use crate::vocabulary::Outcome;
 
@@ -124,14 +125,14 @@ impl DeleteApi for Client {
 
     /// Waits until the rate limit lets one more request out. Taken before the request is
     /// recorded, so that the record's start is within a commit of the send: a restarted
-    /// process counts from those records (`resume_rate`).
+    /// process counts from those records (`count_others`).
     async fn wait_turn(&self) -> Turn {
         Turn(self.limit.acquire().await)
     }
 
     /// Counts the requests a predecessor sent `ago` (from its records) against the limit.
-    fn resume_rate(&self, ago: Vec<Duration>) {
-        self.limit.resume(ago);
+    fn count_others(&self, recorded: Vec<Recorded>) -> bool {
+        self.limit.count_others(recorded)
     }
 
     /// Sends one Delete Videos request. Never fails: a transport error is an answer too.

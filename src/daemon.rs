@@ -43,7 +43,6 @@ pub async fn run(
     let path = config.database_path()?;
     let queue = Queue::open(&path, config.database.busy_timeout).await?;
     let reaper = Arc::new(Reaper::new(config, queue.clone())?);
-    reaper.resume().await?;
     let schedule = &config.schedule;
     let next_wake = || match schedule
         .cron

@@ -23,6 +23,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::queue::Recorded;
+
 /// The rolling window, plus a little slack for the jitter between the moment a request
 /// leaves here and the moment the API counts it.
 const WINDOW: Duration = Duration::from_millis(1010);
@@ -31,10 +33,28 @@ const WINDOW: Duration = Duration::from_millis(1010);
 /// written just before the request goes out.
 const RECORD_SLACK: Duration = Duration::from_millis(100);
 
+/// The slot key of requests other processes sent.
+const OTHERS: u64 = u64::MAX;
+/// How many of their record ids are remembered, so that each is counted once.
+const COUNTED: usize = 256;
+
 /// The slowest pace: one request every five seconds.
 const MIN_RATE: f64 = 0.2;
 /// Added to the pace with each answer that is not "too many requests".
 const RATE_STEP: f64 = 0.1;
+/// "Too many requests" sets the pace to this share of the rate the API accepted over the
+/// last `ESTIMATE` (what the quota leaves us), and never above this share of the old pace.
+const BELOW_ACCEPTED: f64 = 0.9;
+const ESTIMATE: Duration = Duration::from_secs(2);
+/// Paced requests are spaced this much more than the pace says: the API counts arrivals,
+/// which jitter.
+const PACE_SLACK: Duration = Duration::from_millis(10);
+/// After "too many requests" at some pace, climbing back stops at this share of it...
+const BELOW_CEILING: f64 = 0.9;
+/// ...until this long has passed without another: then the pace may probe above it.
+const CAUTION: Duration = Duration::from_secs(30);
+/// Answers in a row, none "too many", before the pace climbs another step.
+const STREAK: u32 = 3;
 
 #[derive(Debug)]
 pub struct RateLimit {
@@ -53,6 +73,17 @@ struct Inner {
     rate: f64,
     /// The last slow-down: a burst of "too many" answers halves the pace once.
     slowed: Option<Instant>,
+    /// The pace that was too much, and when the API said so.
+    ceiling: Option<(f64, Instant)>,
+    /// When the last request went out: paced requests are spaced from it (the rolling
+    /// window forgets it after a second, and a pace below one a second spaces further).
+    last_sent: Option<Instant>,
+    /// Records of other processes already counted (their ids, the newest `COUNTED`).
+    counted: std::collections::VecDeque<i64>,
+    /// When answers other than "too many" came, over the last `ESTIMATE`.
+    accepted: std::collections::VecDeque<Instant>,
+    /// Answers other than "too many" since the pace last changed.
+    streak: u32,
 }
 
 /// One request's place in the window, from `acquire` until it is marked sent.
@@ -68,10 +99,20 @@ impl RateLimit {
                 sent: Vec::with_capacity(per_second),
                 rate: per_second as f64,
                 slowed: None,
+                ceiling: None,
+                last_sent: None,
+                counted: Default::default(),
+                accepted: Default::default(),
+                streak: 0,
             }),
             next_slot: Default::default(),
             turn: Default::default(),
         }
+    }
+
+    #[cfg(test)]
+    fn rate(&self) -> f64 {
+        (self.inner().rate * 1000.0).round() / 1000.0
     }
 
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -85,32 +126,61 @@ impl RateLimit {
         let now = Instant::now();
         let mut inner = self.inner();
         if inner.slowed.is_none_or(|at| now >= at + WINDOW) {
-            inner.rate = (inner.rate / 2.0).max(MIN_RATE);
+            inner.accepted.retain(|at| *at + ESTIMATE > now);
+            let accepted = inner.accepted.len() as f64 / ESTIMATE.as_secs_f64();
+            inner.ceiling = Some((inner.rate, now));
+            inner.rate = (accepted * BELOW_ACCEPTED)
+                .min(inner.rate * BELOW_ACCEPTED)
+                .max(MIN_RATE);
             inner.slowed = Some(now);
         }
+        inner.streak = 0;
         inner.rate
     }
 
-    /// The API answered without "too many requests": a little faster, up to the limit.
+    /// The API answered without "too many requests": a little faster, up to the limit,
+    /// but short of the pace it last found too much until `CAUTION` has passed. Without
+    /// that, the pace climbed straight back to where the quota was exceeded, and one
+    /// request in five was answered `0429` for as long as the quota stayed squeezed.
     pub fn speed_up(&self) {
+        let now = Instant::now();
         let mut inner = self.inner();
-        inner.rate = (inner.rate + RATE_STEP).min(self.per_second as f64);
+        inner.accepted.retain(|at| *at + ESTIMATE > now);
+        inner.accepted.push_back(now);
+        let limit = match inner.ceiling {
+            Some((too_much, at)) if now < at + CAUTION => too_much * BELOW_CEILING,
+            _ => self.per_second as f64,
+        };
+        inner.streak += 1;
+        if inner.rate < limit && inner.streak >= STREAK {
+            inner.rate = (inner.rate + RATE_STEP).min(limit);
+            inner.streak = 0;
+        }
     }
 
-    /// Counts requests sent `ago` before now (recorded by a predecessor) as if this
-    /// limiter had let them through.
-    pub fn resume(&self, ago: Vec<Duration>) {
+    /// Counts requests other processes recorded (another daemon on this database, or
+    /// this one's predecessor) as if this limiter had let them through, each once.
+    /// Returns whether any was new.
+    pub fn count_others(&self, recorded: Vec<Recorded>) -> bool {
         let now = Instant::now();
-        let sent = &mut self.inner().sent;
-        for a in ago.into_iter().filter(|a| *a < WINDOW + RECORD_SLACK) {
+        let mut inner = self.inner();
+        let mut new = false;
+        for r in recorded {
+            if r.ago >= WINDOW + RECORD_SLACK || inner.counted.contains(&r.id) {
+                continue;
+            }
             let at = now
-                .checked_sub(a.saturating_sub(RECORD_SLACK))
+                .checked_sub(r.ago.saturating_sub(RECORD_SLACK))
                 .unwrap_or(now);
-            sent.push((u64::MAX, at));
+            inner.counted.push_back(r.id);
+            if inner.counted.len() > COUNTED {
+                inner.counted.pop_front();
+            }
+            inner.sent.push((OTHERS, at));
+            inner.last_sent = inner.last_sent.max(Some(at));
+            new = true;
         }
-        sent.sort_by_key(|e| e.1);
-        let excess = sent.len().saturating_sub(self.per_second);
-        sent.drain(..excess);
+        new
     }
 
     /// Waits until one more request fits in the window and holds its place, counted as
@@ -122,14 +192,23 @@ impl RateLimit {
                 let now = Instant::now();
                 let mut inner = self.inner();
                 inner.sent.retain(|e| e.1 + WINDOW > now);
-                let full = (inner.sent.len() >= self.per_second)
-                    .then(|| inner.sent.iter().map(|e| e.1 + WINDOW).min())
-                    .flatten();
+                inner.sent.sort_by_key(|e| e.1);
+                // Full: wait until all but `per_second - 1` of them have left the window.
+                let full = inner
+                    .sent
+                    .len()
+                    .checked_sub(self.per_second)
+                    .map(|oldest| inner.sent[oldest].1 + WINDOW);
                 // Below the limit, requests are spaced evenly at the current pace.
-                let paced = (inner.rate < self.per_second as f64)
-                    .then(|| inner.sent.iter().map(|e| e.1).max())
-                    .flatten()
-                    .map(|last| last + Duration::from_secs_f64(1.0 / inner.rate));
+                // Requests are spaced evenly, never bunched: at the limit a window's worth
+                // apart, below it at the current pace. A burst at the start of a pass met a
+                // squeezed quota with several requests at once, all answered `0429`.
+                let spacing = if inner.rate < self.per_second as f64 {
+                    Duration::from_secs_f64(1.0 / inner.rate) + PACE_SLACK
+                } else {
+                    WINDOW / self.per_second as u32
+                };
+                let paced = inner.last_sent.map(|last| last + spacing);
                 match full.into_iter().chain(paced).max() {
                     Some(wake) if wake > now => wake,
                     _ => {
@@ -137,6 +216,7 @@ impl RateLimit {
                             .next_slot
                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         inner.sent.push((slot, now));
+                        inner.last_sent = Some(now);
                         return Slot(slot);
                     }
                 }
@@ -148,9 +228,11 @@ impl RateLimit {
     /// The request holding `slot` goes out now.
     pub fn mark_sent(&self, slot: Slot) {
         let now = Instant::now();
-        if let Some(entry) = self.inner().sent.iter_mut().find(|e| e.0 == slot.0) {
+        let mut inner = self.inner();
+        if let Some(entry) = inner.sent.iter_mut().find(|e| e.0 == slot.0) {
             entry.1 = now;
         }
+        inner.last_sent = inner.last_sent.max(Some(now));
     }
 }
 
@@ -177,8 +259,10 @@ mod tests {
                 "{in_window} requests in the second after {t:?}"
             );
         }
-        // And it does not wait more than it must: 23 requests take four windows.
-        assert!(times[22] <= WINDOW * 4, "{:?}", times[22]);
+        // Evenly spaced, a fifth of a window apart, and no more than that.
+        for pair in times.windows(2) {
+            assert_eq!(pair[1] - pair[0], WINDOW / 5);
+        }
     }
 
     #[tokio::test(start_paused = true)]
@@ -186,12 +270,40 @@ mod tests {
         let limit = RateLimit::new(2);
         // Sent 300 ms and 100 ms ago by the process before; one from long ago is ignored.
         let ms = Duration::from_millis;
-        limit.resume(vec![ms(100 + 100), ms(5000), ms(300 + 100)]);
+        let recorded = |id, ago| Recorded { id, ago };
+        limit.count_others(vec![
+            recorded(3, ms(100 + 100)),
+            recorded(1, ms(5000)),
+            recorded(2, ms(300 + 100)),
+        ]);
+        // Seen again: counted once.
+        limit.count_others(vec![recorded(3, ms(100 + 100))]);
         let before = Instant::now();
         limit.acquire().await;
+        // The window holds two: the first waits for the older to leave it.
         assert_eq!(Instant::now() - before, WINDOW - ms(300));
         limit.acquire().await;
-        assert_eq!(Instant::now() - before, WINDOW - ms(100));
+        // The second, half a window after the first (spaced evenly).
+        assert_eq!(Instant::now() - before, WINDOW - ms(300) + WINDOW / 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn two_processes_together_stay_within_the_limit() {
+        let limit = RateLimit::new(5);
+        let ms = Duration::from_millis;
+        // Another daemon sent five in the last 900 ms.
+        limit.count_others(
+            (0..5)
+                .map(|i| Recorded {
+                    id: i,
+                    ago: ms(100 + 100 + 200 * i as u64),
+                })
+                .collect(),
+        );
+        let before = Instant::now();
+        limit.acquire().await;
+        // Not before the oldest of its five leaves the window.
+        assert_eq!(Instant::now() - before, WINDOW - ms(900));
     }
 
     #[tokio::test(start_paused = true)]
@@ -207,26 +319,44 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn too_many_halves_the_pace_and_answers_raise_it_again() {
+    async fn too_many_sets_the_pace_below_what_was_accepted_and_climbs_back_with_caution() {
         let limit = RateLimit::new(5);
-        assert_eq!(limit.slow_down(), 2.5);
-        assert_eq!(limit.slow_down(), 2.5, "halved once per burst of answers");
-        // Spaced evenly at 2.5 a second: 400 ms apart.
-        limit.acquire().await;
-        let before = Instant::now();
-        limit.acquire().await;
-        assert_eq!(Instant::now() - before, Duration::from_millis(400));
-        tokio::time::advance(WINDOW).await;
-        assert_eq!(limit.slow_down(), 1.25);
-        for _ in 0..100 {
+        // Two answers a second accepted, for two seconds.
+        for _ in 0..4 {
+            tokio::time::advance(Duration::from_millis(500)).await;
             limit.speed_up();
         }
-        // Back at the limit: no spacing, the window alone.
+        assert_eq!(limit.slow_down(), 1.8, "90% of the 2 a second accepted");
+        assert_eq!(limit.slow_down(), 1.8, "once per burst of answers");
+        // Spaced evenly at that pace.
+        limit.acquire().await;
         let before = Instant::now();
-        for _ in 0..5 {
-            limit.acquire().await;
+        limit.acquire().await;
+        let spacing = Duration::from_secs_f64(1.0 / 1.8) + PACE_SLACK;
+        let waited = Instant::now() - before;
+        assert!(
+            waited.abs_diff(spacing) < Duration::from_millis(1),
+            "{waited:?}"
+        );
+        // A step every three answers, up to 90% of the pace found too much (5 a second)
+        // while the caution lasts.
+        limit.speed_up();
+        limit.speed_up();
+        assert_eq!(limit.rate(), 1.8);
+        limit.speed_up();
+        assert_eq!(limit.rate(), 1.9);
+        for _ in 0..300 {
+            limit.speed_up();
         }
-        assert_eq!(Instant::now(), before);
+        assert_eq!(limit.rate(), 4.5);
+        tokio::time::advance(CAUTION).await;
+        for _ in 0..30 {
+            limit.speed_up();
+        }
+        assert_eq!(limit.rate(), 5.0);
+        // Nothing accepted lately: the slowest pace.
+        tokio::time::advance(ESTIMATE).await;
+        assert_eq!(limit.slow_down(), MIN_RATE);
     }
 
     #[tokio::test(start_paused = true)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::api::Answer;
 use crate::credentials::ApiKey;
-use crate::queue::{BatchId, Claim, ClaimToken, QueueError, RequestRecord, RowsEffect};
+use crate::queue::{BatchId, Claim, ClaimToken, QueueError, Recorded, RequestRecord, RowsEffect};
 use crate::video::{Namespace, VideoNo};
 
 /// The Delete Videos API as the pass uses it.
@@ -31,8 +31,9 @@ pub trait DeleteApi: Send + Sync + 'static {
         ids: &[VideoNo],
     ) -> impl Future<Output = Answer> + Send;
 
-    /// Counts requests a predecessor sent `ago` against the rate limit.
-    fn resume_rate(&self, ago: Vec<Duration>);
+    /// Counts requests other processes (or a predecessor) sent against the rate limit;
+    /// whether any of them was new.
+    fn count_others(&self, recorded: Vec<Recorded>) -> bool;
 }
 
 /// The queue as the pass uses it: claims under a lease, the record of every request, and
@@ -91,8 +92,8 @@ pub trait Store: Clone + Send + Sync + 'static {
         failures: &[(i64, String)],
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 
-    /// How long ago each request of the last two seconds was recorded as sent.
-    fn recent_requests(&self) -> impl Future<Output = Result<Vec<Duration>, QueueError>> + Send;
+    /// The requests other processes recorded in the last two seconds (at most 100).
+    fn others_requests(&self) -> impl Future<Output = Result<Vec<Recorded>, QueueError>> + Send;
 
     /// Whether the last answered request (by any process) was the documented success,
     /// answered within `within`.
@@ -100,5 +101,4 @@ pub trait Store: Clone + Send + Sync + 'static {
         &self,
         within: Duration,
     ) -> impl Future<Output = Result<bool, QueueError>> + Send;
-
 }

@@ -64,7 +64,9 @@ impl Action {
 
     /// Whether this answer is one more refusal on a lone id's rows.
     pub fn counts_refusal(self, situation: &Situation, verdict: &Verdict) -> bool {
-        situation.lone && *verdict == Verdict::Rejected && matches!(self, Self::Confirm | Self::Failed)
+        situation.lone
+            && *verdict == Verdict::Rejected
+            && matches!(self, Self::Confirm | Self::Failed)
     }
 }
 

@@ -168,14 +168,6 @@ impl<A: DeleteApi, S: Store> Reaper<A, S> {
         }
     }
 
-    /// Before the first pass: the requests a predecessor recorded in the last second
-    /// count against the rate limit, so that a quick restart cannot exceed it.
-    pub async fn resume(&self) -> Result<(), QueueError> {
-        let ago = self.store.recent_requests().await?;
-        self.api.resume_rate(ago);
-        Ok(())
-    }
-
     pub fn liveness(&self) -> Liveness {
         self.liveness.clone()
     }
@@ -301,7 +293,9 @@ impl<A: DeleteApi, S: Store> Reaper<A, S> {
     ) -> Result<Step, QueueError> {
         let triage = self.triage(namespace, rows);
         if !triage.invalid.is_empty() {
-            self.store.fail_unsent(held.token(), &triage.invalid).await?;
+            self.store
+                .fail_unsent(held.token(), &triage.invalid)
+                .await?;
             for (row, reason) in &triage.invalid {
                 journal::row_failed_unsent(*row, namespace, reason);
             }
@@ -422,10 +416,8 @@ impl<A: DeleteApi, S: Store> Reaper<A, S> {
             confirmed,
         };
         for attempt in 1u32.. {
-            let turn = tokio::select! {
-                biased;
-                _ = halt.cancelled() => return Ok(Sent::Interrupted),
-                turn = self.api.wait_turn() => turn,
+            let Some(turn) = self.turn(halt).await? else {
+                return Ok(Sent::Interrupted);
             };
             let Some(batch) = self
                 .store
@@ -497,6 +489,26 @@ impl<A: DeleteApi, S: Store> Reaper<A, S> {
         Ok(Sent::Stop("too many attempts".into()))
     }
 
+    /// Waits for the rate limit's leave to send; `None`: halted. Requests of other
+    /// processes on this database (another daemon on the same account, or this one's
+    /// predecessor) count against the rate, so that together they stay within it: looked
+    /// up before the wait, and again after it, since they may have sent meanwhile.
+    async fn turn(&self, halt: &CancellationToken) -> Result<Option<A::Turn>, QueueError> {
+        self.api.count_others(self.store.others_requests().await?);
+        loop {
+            let turn = tokio::select! {
+                biased;
+                _ = halt.cancelled() => return Ok(None),
+                turn = self.api.wait_turn() => turn,
+            };
+            if !self.api.count_others(self.store.others_requests().await?) {
+                return Ok(Some(turn));
+            }
+            // Someone else sent while this waited: wait again (the leave given up still
+            // counts as sent, which only errs on the slow side).
+        }
+    }
+
     /// Waits for a place in the window; `None`: halted. The claim's guard keeps its lease
     /// meanwhile (another worker may hold the only place through a long run of retries).
     async fn enter_window(&self, halt: &CancellationToken) -> Option<Place<'_>> {
@@ -516,10 +528,7 @@ fn effect(action: Action, answer: &Answer, situation: &Situation) -> RowsEffect 
     let times = situation.refusals.saturating_add(1);
     match action {
         Action::Deleted => RowsEffect::Deleted,
-        Action::Failed => RowsEffect::Failed(format!(
-            "{} (refused {times} times)",
-            answer.reason
-        )),
+        Action::Failed => RowsEffect::Failed(format!("{} (refused {times} times)", answer.reason)),
         Action::Confirm if refused => RowsEffect::Held {
             note: format!(
                 "{} (refused {times} of the {} times that fail it)",

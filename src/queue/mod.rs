@@ -120,7 +120,10 @@ pub enum RowsEffect {
     Failed(String),
     /// The rows stay held by the claim; the note becomes their `last_error`, and a
     /// refusal of a lone id is counted on them.
-    Held { note: String, refused: bool },
+    Held {
+        note: String,
+        refused: bool,
+    },
 }
 
 /// The daemon's own counters (`attempts`, `refusals`) stop here rather than overflow
@@ -138,6 +141,16 @@ pub struct Queue {
     /// handler, which sleeps and retries and can starve a writer past the busy timeout
     /// when many workers write at once. Other processes still meet the busy timeout.
     writer: Arc<tokio::sync::Mutex<()>>,
+    /// This process, as `deletion_batches.sender` records it.
+    sender: Arc<str>,
+}
+
+/// A request recorded by another process (or this one's predecessor): its record's id,
+/// and how long ago it was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    pub id: i64,
+    pub ago: Duration,
 }
 
 impl Queue {
@@ -195,6 +208,7 @@ impl Queue {
             pool,
             path: path.to_owned(),
             writer: Arc::default(),
+            sender: ClaimToken::new().0.into(),
         };
         queue.migrate().await?;
         Ok(queue)
@@ -484,21 +498,25 @@ impl Store for Queue {
         tx.commit().await.map_err(|e| self.error(e))
     }
 
-    /// How long ago each request of the last two seconds was recorded as sent, newest first
-    /// (at most 100): what a restarted process counts against the rate limit.
-    async fn recent_requests(&self) -> Result<Vec<Duration>, QueueError> {
-        let seconds: Vec<Option<f64>> = sqlx::query_scalar(
-            "SELECT (julianday('now') - julianday(started_at)) * 86400.0 FROM deletion_batches
+    async fn others_requests(&self) -> Result<Vec<Recorded>, QueueError> {
+        let rows: Vec<(i64, Option<f64>)> = sqlx::query_as(
+            "SELECT id, (julianday('now') - julianday(started_at)) * 86400.0
+               FROM deletion_batches INDEXED BY deletion_batches_started
               WHERE started_at > strftime('%Y-%m-%d %H:%M:%f', 'now', '-2 seconds')
+                AND sender IS NOT ?1
               ORDER BY started_at DESC LIMIT 100",
         )
+        .bind(self.sender.as_ref())
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.error(e))?;
         // A clock stepped back can make a record look younger than now: count it as now.
-        Ok(seconds
+        Ok(rows
             .into_iter()
-            .filter_map(|s| Duration::try_from_secs_f64(s?.max(0.0)).ok())
+            .filter_map(|(id, s)| {
+                let ago = Duration::try_from_secs_f64(s?.max(0.0)).ok()?;
+                Some(Recorded { id, ago })
+            })
             .collect())
     }
 
@@ -528,12 +546,13 @@ impl Store for Queue {
         let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO deletion_batches (unique_id, ids_count, attempt) VALUES (?1, ?2, ?3)
-             RETURNING id",
+            "INSERT INTO deletion_batches (unique_id, ids_count, attempt, sender)
+             VALUES (?1, ?2, ?3, ?4) RETURNING id",
         )
         .bind(namespace.as_str())
         .bind(video_nos.len() as i64)
         .bind(attempt)
+        .bind(self.sender.as_ref())
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| self.error(e))?;
@@ -659,20 +678,32 @@ impl Store for Queue {
 }
 
 /// The claim: the oldest due pending rows of the namespace of the oldest one, at most ?3,
-/// to `in_flight` under the token ?1 with a lease of ?2 (an SQLite time modifier).
+/// to `in_flight` under the token ?1 with a lease of ?2 (an SQLite time modifier). A row
+/// whose video another claim is sending now is left alone: two claims sending one video
+/// at once would delete it twice (the second answered `0409`); once it is settled, a
+/// later claim settles the row from that deletion.
 fn claim_sql() -> String {
+    let free = |row: &str| {
+        format!(
+            "NOT EXISTS (SELECT 1 FROM deletion_queue AS busy INDEXED BY deletion_queue_video
+                          WHERE busy.unique_id = {row}.unique_id AND busy.video_no = {row}.video_no
+                            AND busy.status = 'in_flight')"
+        )
+    };
     format!(
         "UPDATE deletion_queue
             SET status = 'in_flight', claimed_by = ?1, lease_until = strftime('%Y-%m-%d %H:%M:%f', 'now', ?2),
                 updated_at = {NOW}
           WHERE id IN (
-                SELECT id FROM deletion_queue
-                 WHERE status = 'pending' AND due_at <= {NOW}
-                   AND unique_id = (SELECT unique_id
-                                      FROM deletion_queue INDEXED BY deletion_queue_pending_order
-                                     WHERE status = 'pending' AND due_at <= {NOW}
-                                     ORDER BY id LIMIT 1)
-                 ORDER BY id LIMIT ?3)"
+                SELECT q.id FROM deletion_queue AS q
+                 WHERE q.status = 'pending' AND q.due_at <= {NOW} AND {free_q}
+                   AND q.unique_id = (SELECT p.unique_id
+                                        FROM deletion_queue AS p INDEXED BY deletion_queue_pending_order
+                                       WHERE p.status = 'pending' AND p.due_at <= {NOW} AND {free_p}
+                                       ORDER BY p.id LIMIT 1)
+                 ORDER BY q.id LIMIT ?3)",
+        free_q = free("q"),
+        free_p = free("p"),
     )
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests: the real binary, a real SQLite file, and the API stand-in on
 //! 127.0.0.1 (see `support/`). One test binary, so that the support code is built once.
 
+mod claims;
 mod operator;
 mod pipeline;
 mod support;

@@ -371,8 +371,14 @@ async fn one_bad_id_among_100_is_isolated() {
     // without being sent whole, which takes 11 requests for id 37 (the whole included).
     // The lone id is refused three times (isolation.confirmations) before it fails.
     assert_eq!(received.len(), 1 + 11 + 2, "{} requests", received.len());
-    assert_eq!(received[0].ids, received[1].ids, "the refusal confirmed whole");
-    let lone: Vec<_> = received.iter().filter(|r| r.ids.len() == 1 && r.ids[0] == all[37]).collect();
+    assert_eq!(
+        received[0].ids, received[1].ids,
+        "the refusal confirmed whole"
+    );
+    let lone: Vec<_> = received
+        .iter()
+        .filter(|r| r.ids.len() == 1 && r.ids[0] == all[37])
+        .collect();
     assert_eq!(lone.len(), 3, "refused three times before it failed");
     assert!(received.iter().all(|r| r.ids.len() <= 100));
 }

@@ -12,7 +12,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::Row;
 use tokio::process::{Child, Command};
 
-pub use standin::{Faults, LogLine, Script, Standin};
+pub use standin::{Faults, LogLine, Received, Script, Standin};
 
 pub const KEY: &str = "sk-test-7f3a9c0e-do-not-log";
 pub const BIN: &str = env!("CARGO_BIN_EXE_memories-reaper");
@@ -238,7 +238,11 @@ impl App {
 }
 
 pub async fn run(mut cmd: Command) -> Output {
-    let child = cmd.spawn().expect("start memories-reaper");
+    run_child(cmd.spawn().expect("start memories-reaper")).await
+}
+
+/// Waits for a started binary to end (at most a minute), with its output.
+pub async fn run_child(child: Child) -> Output {
     tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
         .await
         .expect("memories-reaper ran for more than a minute")
