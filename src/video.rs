@@ -86,8 +86,10 @@ impl Default for VideoNoRule {
     }
 }
 
-/// A `unique_id` namespace: 1 to 128 characters, no whitespace or control characters
-/// (the same limit the schema's CHECK sets on length).
+/// A `unique_id` namespace: the uploader's own string. The API documents no restriction
+/// beyond non-empty, so only what cannot be meant is refused: empty, control characters,
+/// more than 128 characters (the schema's limit). Spaces and any other character are
+/// kept, and percent-encoded in the request's query string.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Namespace(String);
 
@@ -98,9 +100,9 @@ impl Namespace {
                 "invalid namespace {raw:?}: it must be 1 to 128 characters"
             ));
         }
-        if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if raw.chars().any(char::is_control) {
             return Err(format!(
-                "invalid namespace {raw:?}: whitespace and control characters are not allowed"
+                "invalid namespace {raw:?}: control characters are not allowed"
             ));
         }
         Ok(Self(raw.to_owned()))
@@ -169,8 +171,23 @@ mod tests {
     #[test]
     fn namespaces_are_checked() {
         assert!(Namespace::parse("tenant-42").is_ok());
+        // The uploader's strings, whatever they hold.
+        for kept in [
+            "Tenant B",
+            " padded ",
+            "ünïcode/ünd?&=#%",
+            "a\u{202e}b",
+            "x".repeat(128).as_str(),
+        ] {
+            assert_eq!(
+                Namespace::parse(kept).map(|n| n.as_str().to_owned()),
+                Ok(kept.to_owned())
+            );
+        }
         assert!(Namespace::parse("").is_err());
-        assert!(Namespace::parse("a b").is_err());
+        assert!(Namespace::parse("a\nb").is_err());
+        assert!(Namespace::parse("a\u{0}b").is_err());
+        assert!(Namespace::parse("a\u{7f}b").is_err());
         assert!(Namespace::parse(&"x".repeat(129)).is_err());
         assert!(Namespace::default().is_default());
     }
@@ -197,7 +214,7 @@ mod tests {
                 }
                 if let Ok(ns) = Namespace::parse(&raw) {
                     prop_assert_eq!(ns.as_str(), raw.as_str());
-                    prop_assert!(!raw.is_empty() && raw.chars().all(|c| !c.is_whitespace() && !c.is_control()));
+                    prop_assert!(!raw.is_empty() && raw.chars().count() <= 128 && !raw.chars().any(char::is_control));
                 }
             }
         }

@@ -125,6 +125,28 @@ async fn each_namespace_is_sent_as_its_own_unique_id() {
 }
 
 #[tokio::test]
+async fn namespaces_are_the_uploaders_strings_spaces_and_all() {
+    let app = spawn_app(&[]).await;
+    let odd = ["Tenant B", "ünïcode & co/?=#%+", " padded "];
+    for (i, namespace) in odd.iter().enumerate() {
+        app.insert(namespace, &ids(i as u64 * 10, 10)).await;
+    }
+
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(app.count("deleted").await, 30);
+    let deleted = app.standin.deleted();
+    for (i, namespace) in odd.iter().enumerate() {
+        for id in ids(i as u64 * 10, 10) {
+            assert!(
+                deleted.contains(&(namespace.to_string(), id.clone())),
+                "{id} not deleted in {namespace:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn the_v1_1_path_sends_only_the_default_namespace() {
     let app = spawn_app(&[("api", "delete_path = \"/serve/api/video/delete_videos\"")]).await;
     app.insert("default", &ids(0, 5)).await;
