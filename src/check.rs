@@ -9,8 +9,10 @@ use chrono::Utc;
 use crate::config::Config;
 use crate::credentials;
 use crate::queue::Queue;
+use crate::schedule;
 
-pub async fn check(config: &Config, config_path: Option<&Path>) -> u8 {
+/// `next`: also print that many wake times of the cron rule.
+pub async fn check(config: &Config, config_path: Option<&Path>, next: Option<usize>) -> u8 {
     let mut problems = Vec::new();
     match config_path {
         Some(path) => println!("config: {} is valid", path.display()),
@@ -51,6 +53,12 @@ pub async fn check(config: &Config, config_path: Option<&Path>) -> u8 {
             "schedule: the cron rule {:?} matches no future time",
             schedule.cron.as_written()
         )),
+    }
+    if let Some(n) = next {
+        let zone = schedule.timezone.zone();
+        for time in schedule::next_times(&schedule.cron, Utc::now(), zone, n) {
+            println!("  {}", time.format("%a %Y-%m-%d %H:%M:%S %:z"));
+        }
     }
 
     for problem in &problems {

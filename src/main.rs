@@ -73,7 +73,11 @@ enum Command {
         older_than: Duration,
     },
     /// Check the configuration, the database and the key's source; change nothing.
-    Check,
+    Check {
+        /// Also print the next N wake times of the cron rule, in its zone (1 to 1000).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
+        next: Option<u16>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -132,6 +136,6 @@ async fn dispatch(
             commands::retry_failed(config, namespace.as_deref(), since).await
         }
         Command::Prune { older_than } => commands::prune(config, older_than).await,
-        Command::Check => Ok(check(config, config_path).await),
+        Command::Check { next } => Ok(check(config, config_path, next.map(usize::from)).await),
     }
 }

@@ -54,11 +54,12 @@ impl CronRule {
                 ))
             }
         };
-        // tokio-cron-scheduler's own parser settings: seconds first, and day-of-month and
-        // day-of-week both restricting (AND).
+        // Seconds first; and when both day-of-month and day-of-week are restricted, a day
+        // matching either fires, as in crontab (Vixie cron, cronie): `0 0 13 * 5` is the
+        // 13th and every Friday, not only Friday the 13th.
         let cron = CronParser::builder()
             .seconds(Seconds::Required)
-            .dom_and_dow(true)
+            .dom_and_dow(false)
             .build()
             .parse(&with_seconds)
             .map_err(|e| format!("cron rule {written:?} does not parse: {e}"))?;
@@ -82,6 +83,15 @@ impl CronRule {
             .ok()
             .map(|next| next.with_timezone(&Utc))
     }
+}
+
+/// The next `n` times the rule matches after `after`, on the clocks of `zone`: what
+/// `check --next N` prints.
+pub fn next_times(rule: &CronRule, after: DateTime<Utc>, zone: Tz, n: usize) -> Vec<DateTime<Tz>> {
+    std::iter::successors(rule.next_after(after, zone), |t| rule.next_after(*t, zone))
+        .take(n)
+        .map(|t| t.with_timezone(&zone))
+        .collect()
 }
 
 impl TryFrom<String> for CronRule {
@@ -266,6 +276,62 @@ mod tests {
         assert_eq!(
             second,
             Utc.with_ymd_and_hms(2026, 10, 26, 1, 30, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn day_of_month_and_day_of_week_mean_either_as_in_crontab() {
+        // 2026-11-13 is a Friday; 2026-11-20 a Friday; 2026-12-13 a Sunday.
+        let rule = CronRule::parse("0 0 13 * 5").unwrap();
+        let times: Vec<_> = next_times(&rule, at(12, 0, 0), Tz::UTC, 4)
+            .iter()
+            .map(|t| t.format("%Y-%m-%d %a").to_string())
+            .collect();
+        assert_eq!(
+            times,
+            [
+                "2026-12-04 Fri",
+                "2026-12-11 Fri",
+                "2026-12-13 Sun",
+                "2026-12-18 Fri"
+            ]
+        );
+        // One restricted day field alone restricts as before.
+        let fridays = CronRule::parse("0 0 * * 5").unwrap();
+        assert!(next_times(&fridays, at(12, 0, 0), Tz::UTC, 5)
+            .iter()
+            .all(|t| t.format("%a").to_string() == "Fri"));
+    }
+
+    #[test]
+    fn the_next_times_cross_daylight_saving_changes_both_ways() {
+        let zone = chrono_tz::Europe::Berlin;
+        let rule = CronRule::parse("30 2 * * *").unwrap();
+        let spring: Vec<_> = next_times(&rule, berlin(2026, 3, 27, 12, 0), zone, 3)
+            .iter()
+            .map(|t| t.to_rfc3339())
+            .collect();
+        // 02:30 does not exist on 2026-03-29: it runs when the clocks jump to 03:00.
+        assert_eq!(
+            spring,
+            [
+                "2026-03-28T02:30:00+01:00",
+                "2026-03-29T03:00:00+02:00",
+                "2026-03-30T02:30:00+02:00"
+            ]
+        );
+        let autumn: Vec<_> = next_times(&rule, berlin(2026, 10, 24, 12, 0), zone, 3)
+            .iter()
+            .map(|t| t.to_rfc3339())
+            .collect();
+        // 02:30 happens twice on 2026-10-25: once, at the first.
+        assert_eq!(
+            autumn,
+            [
+                "2026-10-25T02:30:00+02:00",
+                "2026-10-26T02:30:00+01:00",
+                "2026-10-27T02:30:00+01:00"
+            ]
         );
     }
 

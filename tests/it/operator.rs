@@ -218,3 +218,31 @@ async fn reading_commands_refuse_a_database_that_does_not_exist() {
         );
     }
 }
+
+#[tokio::test]
+async fn check_next_prints_the_next_wake_times_in_the_zone() {
+    let app = spawn_app(&[
+        ("schedule", "cron = \"0 0 13 * 5\""),
+        ("schedule", "timezone = \"Europe/Berlin\""),
+    ])
+    .await;
+    let out = app.reaper(&["check", "--next", "12"]).await;
+    let text = stdout(&out);
+    let times: Vec<chrono::DateTime<chrono::FixedOffset>> = text
+        .lines()
+        .filter_map(|l| chrono::DateTime::parse_from_str(l.trim(), "%a %Y-%m-%d %H:%M:%S %:z").ok())
+        .collect();
+    assert_eq!(times.len(), 12, "{text}");
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "{text}");
+    for t in &times {
+        // Midnight in Berlin, on the 13th or on a Friday (crontab's either).
+        assert_eq!(t.format("%H:%M:%S").to_string(), "00:00:00", "{text}");
+        assert!(["+01:00", "+02:00"].contains(&t.format("%:z").to_string().as_str()));
+        let day = t.format("%d %a").to_string();
+        assert!(day.starts_with("13") || day.ends_with("Fri"), "{day}");
+    }
+    assert!(times.iter().any(|t| !t.format("%d").to_string().starts_with("13")));
+
+    let out = app.reaper(&["check", "--next", "0"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
