@@ -241,7 +241,9 @@ async fn check_next_prints_the_next_wake_times_in_the_zone() {
         let day = t.format("%d %a").to_string();
         assert!(day.starts_with("13") || day.ends_with("Fri"), "{day}");
     }
-    assert!(times.iter().any(|t| !t.format("%d").to_string().starts_with("13")));
+    assert!(times
+        .iter()
+        .any(|t| !t.format("%d").to_string().starts_with("13")));
 
     let out = app.reaper(&["check", "--next", "0"]).await;
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));

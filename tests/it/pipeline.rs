@@ -600,9 +600,10 @@ async fn two_passes_at_once_send_nothing_twice() {
 
 #[tokio::test]
 async fn producers_insert_while_a_pass_runs() {
-    let app = spawn_app(&[]).await;
-    app.insert("default", &ids(0, 1000)).await;
-    // Ten requests of half a second each: the pass lasts at least five seconds.
+    // One request in flight at a time, twenty of half a second each: the pass lasts ten
+    // seconds, far longer than the producer's inserts.
+    let app = spawn_app(&[("api", "concurrency = 1")]).await;
+    app.insert("default", &ids(0, 2000)).await;
     app.standin.set_latency(Duration::from_millis(500));
 
     let mut pass = app.spawn(&["run", "--once"]);
@@ -621,7 +622,7 @@ async fn producers_insert_while_a_pass_runs() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     // `--once` drains what arrived during the pass too.
-    assert_eq!(app.count("deleted").await, 1200);
+    assert_eq!(app.count("deleted").await, 2200);
 }
 
 #[tokio::test]
@@ -654,6 +655,24 @@ async fn sigterm_mid_pass_finishes_the_request_and_releases_the_rest() {
 
 #[tokio::test]
 async fn the_daemon_wakes_on_its_cron_rule() {
+    let app = spawn_app(&[("schedule", "cron = \"* * * * * *\"")]).await;
+    let mut daemon = app.spawn(&["run"]);
+    // The start-up pass is over (it found nothing): from now on only a tick runs a pass.
+    wait_for_line(&mut daemon, "waiting for the next tick").await;
+    app.insert("default", &ids(0, 5)).await;
+    for _ in 0..100 {
+        if app.count("deleted").await == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.count("deleted").await, 5, "no tick sent them");
+    signal(&daemon, "INT");
+    assert!(daemon.wait().await.unwrap().success());
+}
+
+#[tokio::test]
+async fn rows_are_never_sent_before_they_are_due() {
     let app = spawn_app(&[("schedule", "cron = \"* * * * * *\"")]).await;
     // Due in two seconds: the start-up pass cannot send them, only a later tick can.
     for id in ids(0, 5) {
@@ -925,14 +944,24 @@ async fn a_quick_restart_stays_within_the_rate_limit() {
     app.insert("default", &ids(0, 500)).await;
     let out = app.reaper(&["run", "--once"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
-    // A second process, started at once: the first one's five requests of the last
-    // second count against its limit too.
+    // However long the second process takes to start, its predecessor's five requests
+    // look as if they had just gone out: it must wait for them to leave the window.
+    sqlx::query("UPDATE deletion_batches SET started_at = strftime('%Y-%m-%d %H:%M:%f', 'now')")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let stamped = std::time::Instant::now();
     app.insert("default", &ids(500, 500)).await;
     let out = app.reaper(&["run", "--once"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
 
     let received = app.standin.received();
     assert_eq!(received.len(), 10);
+    let waited = received[5].at - stamped;
+    assert!(
+        waited >= Duration::from_millis(900),
+        "the restarted process sent {waited:?} after its predecessor's five requests"
+    );
     assert!(
         received.iter().all(|r| r.answered == "0000"),
         "{:?}",

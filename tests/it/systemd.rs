@@ -84,8 +84,13 @@ async fn notify_ready_status_watchdog_and_stopping() {
 
 #[tokio::test]
 async fn a_pass_that_makes_no_progress_stops_the_watchdog_pings() {
-    let app = spawn_app(&[("api", "timeout = \"30s\"")]).await;
-    app.insert("default", &ids(0, 3)).await;
+    let app = spawn_app(&[("api", "timeout = \"30s\""), ("api", "concurrency = 1")]).await;
+    app.insert("default", &ids(0, 1000)).await;
+    // Five answers, slowly: the pass makes progress for about a second and a half. Then
+    // every request hangs.
+    app.standin.set_latency(Duration::from_millis(300));
+    let ok = r#"{"code":"0000","msg":"success","data":null,"success":true}"#;
+    app.standin.script(vec![Script::status(200, ok); 5]);
     app.standin
         .always(Some(Script::Hang(Duration::from_secs(600))));
     let path = app.dir.path().join("notify.sock");
@@ -95,8 +100,17 @@ async fn a_pass_that_makes_no_progress_stops_the_watchdog_pings() {
     cmd.env("NOTIFY_SOCKET", &path)
         .env("WATCHDOG_USEC", "400000");
     let mut daemon = cmd.spawn().unwrap();
-    app.wait_for_requests(1).await;
-    // The request hangs (up to its 30 s timeout): after the watchdog period without
+    let socket1 = socket.try_clone().unwrap();
+    let early =
+        tokio::task::spawn_blocking(move || collect(&socket1, Duration::from_secs(1), |_| false))
+            .await
+            .unwrap();
+    assert!(
+        early.iter().any(|m| m == b"WATCHDOG=1\n"),
+        "no ping while the pass made progress"
+    );
+    app.wait_for_requests(6).await;
+    // The sixth request hangs (up to its 30 s timeout): after the watchdog period without
     // progress, no more pings, so systemd would restart the daemon.
     tokio::time::sleep(Duration::from_millis(800)).await;
     let socket2 = socket.try_clone().unwrap();

@@ -241,6 +241,25 @@ pub async fn run(mut cmd: Command) -> Output {
     run_child(cmd.spawn().expect("start memories-reaper")).await
 }
 
+/// Reads the child's stderr until a line holds `needle` (at most 30 s). The rest of its
+/// stderr is drained in the background, so that the child never blocks on a full pipe.
+pub async fn wait_for_line(child: &mut Child, needle: &str) {
+    use tokio::io::AsyncBufReadExt;
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let found = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains(needle) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(found, Ok(true), "no line with {needle:?} in the log");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+}
+
 /// Waits for a started binary to end (at most a minute), with its output.
 pub async fn run_child(child: Child) -> Output {
     tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
