@@ -18,6 +18,8 @@ mod dry_run;
 mod isolate;
 mod journal;
 mod lease;
+#[cfg(test)]
+mod tests;
 mod window;
 
 pub use boundary::{DeleteApi, Store};
