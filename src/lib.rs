@@ -3,21 +3,21 @@
 //! The binary (`src/main.rs`) only parses the command line, sets up logging and calls into
 //! here. See `ARCHITECTURE.md` for the map of the modules and the invariants they keep.
 
-pub mod api;
-pub mod backoff;
+mod api;
+mod backoff;
 pub mod check;
 pub mod commands;
 pub mod config;
-pub mod credentials;
+mod credentials;
 pub mod daemon;
-pub mod enqueue;
-pub mod notify;
+mod enqueue;
+mod notify;
 pub mod pass;
 pub mod queue;
-pub mod rate;
-pub mod schedule;
+mod rate;
+mod schedule;
 pub mod shutdown;
-pub mod status;
+mod status;
 pub mod telemetry;
-pub mod video;
-pub mod vocabulary;
+mod video;
+mod vocabulary;

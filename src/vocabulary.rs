@@ -40,6 +40,15 @@ impl RowStatus {
         Self::Held,
     ];
 
+    /// Where a stored status comes in a row's life (for listing them in that order); an
+    /// unknown one comes last.
+    pub fn rank(stored: &str) -> usize {
+        Self::ALL
+            .iter()
+            .position(|s| s.as_str() == stored)
+            .unwrap_or(Self::ALL.len())
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",

@@ -28,7 +28,7 @@ use sqlx::{Row, Sqlite, SqlitePool};
 
 use crate::pass::Store;
 use crate::video::{Namespace, VideoNo};
-use crate::vocabulary::Outcome;
+use crate::vocabulary::{Outcome, RowStatus};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -623,9 +623,9 @@ impl Store for Queue {
             .await
             .map_err(|e| self.error(e))?;
         let (status, note, refused) = match effect {
-            RowsEffect::Deleted => ("deleted", None, false),
-            RowsEffect::Failed(reason) => ("failed", Some(reason), true),
-            RowsEffect::Held { note, refused } => ("in_flight", Some(note), *refused),
+            RowsEffect::Deleted => (RowStatus::Deleted, None, false),
+            RowsEffect::Failed(reason) => (RowStatus::Failed, Some(reason), true),
+            RowsEffect::Held { note, refused } => (RowStatus::InFlight, Some(note), *refused),
         };
         // Held rows stay in_flight; a settlement releases them and points them at this
         // batch. A refusal of a lone id is counted on its rows.
@@ -643,7 +643,7 @@ impl Store for Queue {
         let changed = sqlx::query(&sql)
             .bind(token.as_str())
             .bind(json_list(video_nos))
-            .bind(status)
+            .bind(status.as_str())
             .bind(note)
             .bind(batch.0)
             .bind(refused)

@@ -5,6 +5,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::{ClaimedRow, Queue, QueueError, NOW};
+use crate::vocabulary::RowStatus;
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -93,7 +94,10 @@ impl Queue {
             status: r.get("status"),
             rows: r.get("n"),
         })
-        .collect();
+        .collect::<Vec<_>>();
+        // Statuses in the order a row goes through them, not alphabetically.
+        let mut counts = counts;
+        counts.sort_by_key(|c| (c.unique_id.clone(), RowStatus::rank(&c.status)));
         let oldest_pending = sqlx::query(
             "SELECT id, video_no, unique_id, enqueued_at, due_at, attempts, last_error
                FROM deletion_queue WHERE status = 'pending' ORDER BY id LIMIT 1",
