@@ -62,8 +62,9 @@ fn send(states: &[NotifyState]) {
     }
 }
 
-/// When the pass last showed it was alive: a request sent or answered, a step taken, a
-/// backoff wait ticking. The watchdog is pinged during a pass only while this is recent,
+/// When the pass last made progress: an answer received, rows settled (and the pass's
+/// start). Never waiting, which a stuck pass does too. The watchdog is pinged during a
+/// pass only while this is recent,
 /// so a pass that hangs gets the daemon restarted.
 #[derive(Debug, Clone)]
 pub struct Liveness {
