@@ -86,6 +86,22 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     }
 
     println!();
+    let warm_ids = q(6_000, 600);
+    println!(
+        "## Starting warm: {warm_ids} ids at 1 s latency, cold (a new database: one probe request first) and warm (a pass answered 0000 a moment before: no probe)"
+    );
+    println!();
+    println!(
+        "| API latency | how | ids/s over the drain | % of 500 | after the first answer | % of 500 | wall time | 0429 answers |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let second = Duration::from_secs(1);
+    let cold = b.drain(warm_ids, second, 5, &[]).await?;
+    ceiling_row(second, "memories-reaper, cold", &cold);
+    let warm = b.drain_warm(warm_ids, second).await?;
+    ceiling_row(second, "memories-reaper, warm", &warm);
+
+    println!();
     let (fall, rise) = if args.quick { (3, 8) } else { (10, 30) };
     println!(
         "## A shared quota: the stand-in takes 5 requests/s, then 2 from {fall} s, then 5 again from {rise} s"
@@ -148,6 +164,16 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             println!("| the claim's query plan | {} |", plan.join("; "));
         }
     }
+    let dups = q(10_000, 2_000);
+    let (first, longest, claims) = b.duplicate_claims(dups).await?;
+    println!(
+        "| {dups} queued rows of one video: the first claim (100 rows + 1,000 duplicates) | {:.1} ms |",
+        first.as_secs_f64() * 1000.0
+    );
+    println!(
+        "| the same: the longest of the {claims} claims that settle the rest from its deletion | {:.1} ms |",
+        longest.as_secs_f64() * 1000.0
+    );
     let (n, took) = b.enqueue(q(1_000_000, 100_000)).await?;
     println!(
         "| `enqueue` of {n} ids from a file | {:.1} s ({:.0} ids/s) |",
@@ -260,6 +286,75 @@ impl Bench {
             wall,
             peak_rss_kib,
         ))
+    }
+
+    /// `run --once` over `n` rows right after a pass over 100 others that the API answered
+    /// well: the pass starts at full speed, without a probe request.
+    async fn drain_warm(&mut self, n: usize, latency: Duration) -> anyhow::Result<Drain> {
+        let standin = standin::Standin::start(KEY, 5).await;
+        standin.set_latency(latency);
+        let (db, config) = self.setup(100, &standin.base_url(), &[]).await?;
+        let status = self.command(&config, &["run", "--once"]).status().await?;
+        anyhow::ensure!(status.success(), "the warm-up pass failed");
+        insert_ids(&db, n, 1_000_000).await?;
+        let before = standin.received().len();
+        // Past the warm-up's last request: its second in the rate window is over.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let started = Instant::now();
+        let child = self.command(&config, &["run", "--once"]).spawn()?;
+        let peak_rss_kib = watch_rss(child).await?;
+        let wall = started.elapsed();
+        let received = standin.received();
+        Ok(summarize(
+            received.get(before..).unwrap_or_default(),
+            true,
+            latency,
+            wall,
+            peak_rss_kib,
+        ))
+    }
+
+    /// Claims over `n` queued rows of one video: the first (nothing deleted yet), then, as
+    /// if its request had deleted the video, the longest of the claims that settle the
+    /// rest from that deletion, and how many there were. Each claim is one write
+    /// transaction: producers wait behind it.
+    async fn duplicate_claims(&mut self, n: usize) -> anyhow::Result<(Duration, Duration, usize)> {
+        let (db, _) = self.setup(0, "http://127.0.0.1:9", &[]).await?;
+        let pool = common::producer_pool(&db).await?;
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+             INSERT INTO deletion_queue (video_no) SELECT 'VI606404158946574336' FROM n",
+        )
+        .bind(n as i64)
+        .execute(&pool)
+        .await?;
+        let queue = Queue::open(&db, Duration::from_secs(5)).await?;
+        let lease = Duration::from_secs(60);
+        let started = Instant::now();
+        let claim = queue.claim(100, lease).await?;
+        let first = started.elapsed();
+        let Some(claim) = claim else {
+            anyhow::bail!("nothing was claimed");
+        };
+        sqlx::query(
+            "UPDATE deletion_queue SET status = 'deleted', claimed_by = NULL, lease_until = NULL
+              WHERE claimed_by = ?1",
+        )
+        .bind(claim.token.as_str())
+        .execute(&pool)
+        .await?;
+        let (mut longest, mut claims) = (Duration::ZERO, 0);
+        loop {
+            let started = Instant::now();
+            let claim = queue.claim(100, lease).await?;
+            longest = longest.max(started.elapsed());
+            let Some(claim) = claim else { break };
+            claims += 1;
+            queue.release(&claim.token, None).await?;
+        }
+        pool.close().await;
+        queue.close().await;
+        Ok((first, longest, claims))
     }
 
     /// The shell script over `n` rows, against the same stand-in.
@@ -384,6 +479,21 @@ impl Bench {
         anyhow::ensure!(status.success(), "enqueue failed");
         Ok((n, started.elapsed()))
     }
+}
+
+/// Inserts `n` more distinct video numbers, from `offset` on.
+async fn insert_ids(db: &Path, n: usize, offset: i64) -> anyhow::Result<()> {
+    let pool = common::producer_pool(db).await?;
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+         INSERT INTO deletion_queue (video_no) SELECT printf('VI%018d', 606404158946574336 + ?2 + i) FROM n",
+    )
+    .bind(n as i64)
+    .bind(offset)
+    .execute(&pool)
+    .await?;
+    pool.close().await;
+    Ok(())
 }
 
 fn summarize(

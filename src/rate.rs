@@ -9,10 +9,18 @@
 //! through: the pass records the request in the database in between, which can take a
 //! while, and counting from the earlier moment would let the next one out too soon.
 //!
-//! When the API answers "too many requests" anyway (someone else uses the account's
-//! quota), the pace drops by half, and climbs back by a tenth of a request a second with
-//! each answer that is not (additive increase, multiplicative decrease): requests are
-//! then spaced evenly, never bunched, and the rate settles on what the quota leaves.
+//! Requests are spaced evenly, never bunched: at the limit one window / N apart, below
+//! it at the current pace. When the API answers "too many requests" anyway (someone else
+//! uses the account's quota), the pace drops to 90% of the rate the API accepted over the
+//! last two seconds, the pace that was too much is remembered, and climbing back (a tenth
+//! of a request a second every three good answers) stops at 90% of it for 30 s; past that
+//! the pace grows by a quarter every three answers, to find out whether the quota is back.
+//! A squeezed quota thus costs the one `0429` that reveals it, then one every half minute
+//! or so, instead of one request in five.
+//!
+//! Every process on one database shares the account's rate: each counts the requests the
+//! others recorded (`count_others`, fed by the pass from `deletion_batches`) and spaces
+//! its own from the last one anyone sent.
 //!
 //! A process restarted within a second of its predecessor's last requests (a crash, a
 //! `systemctl restart`) starts from the sends its predecessor recorded, so that the two
@@ -55,6 +63,8 @@ const BELOW_CEILING: f64 = 0.9;
 const CAUTION: Duration = Duration::from_secs(30);
 /// Answers in a row, none "too many", before the pace climbs another step.
 const STREAK: u32 = 3;
+/// Past the caution, each step multiplies the pace by this.
+const RECOVERY: f64 = 1.25;
 
 #[derive(Debug)]
 pub struct RateLimit {
@@ -147,13 +157,20 @@ impl RateLimit {
         let mut inner = self.inner();
         inner.accepted.retain(|at| *at + ESTIMATE > now);
         inner.accepted.push_back(now);
-        let limit = match inner.ceiling {
-            Some((too_much, at)) if now < at + CAUTION => too_much * BELOW_CEILING,
-            _ => self.per_second as f64,
+        // Cautious below the pace found too much; past the caution, the quota may have
+        // come back: climb by a quarter at a time, and find out.
+        let (limit, next) = match inner.ceiling {
+            Some((too_much, at)) if now < at + CAUTION => {
+                (too_much * BELOW_CEILING, inner.rate + RATE_STEP)
+            }
+            _ => (
+                self.per_second as f64,
+                (inner.rate + RATE_STEP).max(inner.rate * RECOVERY),
+            ),
         };
         inner.streak += 1;
         if inner.rate < limit && inner.streak >= STREAK {
-            inner.rate = (inner.rate + RATE_STEP).min(limit);
+            inner.rate = next.min(limit);
             inner.streak = 0;
         }
     }
@@ -350,7 +367,8 @@ mod tests {
         }
         assert_eq!(limit.rate(), 4.5);
         tokio::time::advance(CAUTION).await;
-        for _ in 0..30 {
+        // Past the caution, a quarter more at each step: 4.5 → 5 at once.
+        for _ in 0..3 {
             limit.speed_up();
         }
         assert_eq!(limit.rate(), 5.0);
