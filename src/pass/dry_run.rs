@@ -26,17 +26,18 @@ impl Reaper {
                 let namespace = &group[0].0;
                 let rows: Vec<_> = group.iter().map(|(_, row)| row.clone()).collect();
                 let triage = self.triage(namespace, &rows);
-                for (row, reason) in &triage.invalid {
+                for (row_id, reason) in &triage.invalid {
                     warn!(
-                        row,
-                        namespace, "dry run: would fail without sending: {reason}"
+                        row_id,
+                        batch_namespace = namespace,
+                        "dry run: would fail without sending: {reason}"
                     );
                 }
                 failing += triage.invalid.len() as u64;
                 for batch in triage.ids.chunks(self.batch_size) {
                     info!(
-                        namespace,
-                        count = batch.len(),
+                        batch_namespace = namespace,
+                        batch_count = batch.len(),
                         first = %batch[0],
                         last = %batch[batch.len() - 1],
                         "dry run: would send"
