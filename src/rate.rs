@@ -85,8 +85,9 @@ struct Inner {
     slowed: Option<Instant>,
     /// The pace that was too much, and when the API said so.
     ceiling: Option<(f64, Instant)>,
-    /// When the last request went out: paced requests are spaced from it (the rolling
-    /// window forgets it after a second, and a pace below one a second spaces further).
+    /// When the last request was let through (or another process sent one): paced
+    /// requests are spaced from it (the rolling window forgets it after a second, and a
+    /// pace below one a second spaces further).
     last_sent: Option<Instant>,
     /// Records of other processes already counted (their ids, the newest `COUNTED`).
     counted: std::collections::VecDeque<i64>,
@@ -249,7 +250,9 @@ impl RateLimit {
         if let Some(entry) = inner.sent.iter_mut().find(|e| e.0 == slot.0) {
             entry.1 = now;
         }
-        inner.last_sent = inner.last_sent.max(Some(now));
+        // The spacing stays counted from when each leave was given: counted from the send,
+        // the time spent recording each request would add to every interval (5% of the
+        // rate at the limit), where the window above already keeps the sends in bounds.
     }
 }
 
