@@ -11,10 +11,12 @@ use tokio_util::sync::CancellationToken;
 use super::*;
 use crate::api::Verdict;
 
-/// Answers from a script, then `otherwise`; remembers every request.
+/// Answers from a script, then `otherwise`; refuses any request holding `refused`;
+/// remembers every request.
 struct Scripted {
     script: Mutex<VecDeque<Verdict>>,
     otherwise: Verdict,
+    refused: Option<String>,
     sent: Mutex<Vec<Vec<String>>>,
 }
 
@@ -23,7 +25,15 @@ impl Scripted {
         Self {
             script: Mutex::new(script.into_iter().collect()),
             otherwise,
+            refused: None,
             sent: Mutex::default(),
+        }
+    }
+
+    fn refusing(id: &str) -> Self {
+        Self {
+            refused: Some(id.to_owned()),
+            ..Self::new([], Verdict::Deleted)
         }
     }
 
@@ -43,13 +53,16 @@ impl DeleteApi for Scripted {
 
     async fn delete(&self, _: (), _: &ApiKey, _: &Namespace, ids: &[VideoNo]) -> Answer {
         let ids: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
+        let verdict = if self.refused.as_ref().is_some_and(|r| ids.contains(r)) {
+            Verdict::Rejected
+        } else {
+            self.script
+                .lock()
+                .unwrap()
+                .pop_front()
+                .unwrap_or_else(|| self.otherwise.clone())
+        };
         self.sent.lock().unwrap().push(ids);
-        let verdict = self
-            .script
-            .lock()
-            .unwrap()
-            .pop_front()
-            .unwrap_or_else(|| self.otherwise.clone());
         Answer {
             reason: format!("scripted {}", verdict.outcome()),
             verdict,
@@ -58,37 +71,6 @@ impl DeleteApi for Scripted {
             msg: None,
             duration: Duration::ZERO,
         }
-    }
-
-    fn count_others(&self, _: Vec<crate::queue::Recorded>) -> bool {
-        false
-    }
-}
-
-/// A script that refuses any request holding `bad`, and deletes the rest.
-struct Refusing {
-    inner: Scripted,
-    bad: String,
-}
-
-impl DeleteApi for Refusing {
-    type Turn = ();
-
-    fn can_address(&self, _: &Namespace) -> bool {
-        true
-    }
-
-    async fn wait_turn(&self) {}
-
-    async fn delete(&self, _: (), key: &ApiKey, ns: &Namespace, ids: &[VideoNo]) -> Answer {
-        let refused = ids.iter().any(|id| id.as_str() == self.bad);
-        let verdict = if refused {
-            Verdict::Rejected
-        } else {
-            Verdict::Deleted
-        };
-        self.inner.script.lock().unwrap().push_front(verdict);
-        self.inner.delete((), key, ns, ids).await
     }
 
     fn count_others(&self, _: Vec<crate::queue::Recorded>) -> bool {
@@ -151,14 +133,11 @@ async fn a_batch_the_api_accepts_is_one_request() {
 #[tokio::test]
 async fn one_refused_id_is_confirmed_isolated_and_failed_after_three_refusals() {
     let s = setup(0..100).await;
-    let api = Refusing {
-        inner: Scripted::new([], Verdict::Deleted),
-        bad: "VI99".into(),
-    };
+    let api = Scripted::refusing("VI99");
     let reaper = Reaper::with(&s.config, api, s.queue.clone());
     let (end, report) = drain(&reaper).await;
     assert_eq!(end, PassEnd::Drained);
-    let sizes: Vec<usize> = reaper.api.inner.sent().iter().map(Vec::len).collect();
+    let sizes: Vec<usize> = reaper.api.sent().iter().map(Vec::len).collect();
     // The whole, confirmed whole; one request a level down to the lone id, which is
     // refused three times.
     assert_eq!(sizes, [100, 100, 50, 25, 12, 6, 3, 2, 1, 1, 1, 1]);

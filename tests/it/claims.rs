@@ -17,8 +17,18 @@ fn deletions(received: &[Received]) -> HashMap<String, usize> {
     times
 }
 
-fn refused_for_rate(received: &[Received]) -> usize {
-    received.iter().filter(|r| r.answered == "0429").count()
+/// Every one of `n` ids deleted exactly once, and at most `too_many` answers of `0429`.
+fn assert_each_deleted_once(received: &[Received], n: usize, too_many: usize) {
+    let times = deletions(received);
+    assert_eq!(times.len(), n);
+    let twice: Vec<_> = times.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "deleted more than once: {twice:?}");
+    let refused = received.iter().filter(|r| r.answered == "0429").count();
+    assert!(
+        refused <= too_many,
+        "{refused} of {} requests answered 0429",
+        received.len()
+    );
 }
 
 /// The account's quota used by someone else: 1 request a second is left, and the lease is
@@ -35,19 +45,9 @@ async fn a_squeezed_quota_deletes_every_id_exactly_once() {
     let out = app.reaper(&["run", "--once"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(app.count("deleted").await, 1000);
-    let received = app.standin.received();
-    let times = deletions(&received);
-    assert_eq!(times.len(), 1000);
-    let twice: Vec<_> = times.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "deleted more than once: {twice:?}");
     // The quota is unknown until the API says "too many" once; after that the pace stays
     // below what it accepts. (A drain of ten requests cannot keep that one under 5%.)
-    let too_many = refused_for_rate(&received);
-    assert!(
-        too_many <= 1,
-        "{too_many} of {} requests answered 0429",
-        received.len()
-    );
+    assert_each_deleted_once(&app.standin.received(), 1000, 1);
 }
 
 #[tokio::test]
@@ -64,19 +64,9 @@ async fn two_daemons_on_a_squeezed_quota_delete_every_id_exactly_once() {
         assert!(out.status.success(), "{}", stderr(out));
     }
     assert_eq!(app.count("deleted").await, 1500);
-    let received = app.standin.received();
-    let times = deletions(&received);
-    assert_eq!(times.len(), 1500);
-    let twice: Vec<_> = times.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "deleted more than once: {twice:?}");
     // Each daemon counts the other's recorded requests against the rate and spaces its
     // own from the last one either sent: each learns the quota once, and that is all.
-    let too_many = refused_for_rate(&received);
-    assert!(
-        too_many <= 2,
-        "{too_many} of {} requests answered 0429",
-        received.len()
-    );
+    assert_each_deleted_once(&app.standin.received(), 1500, 2);
 }
 
 #[tokio::test]
