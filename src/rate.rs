@@ -9,8 +9,9 @@
 //! through: the pass records the request in the database in between, which can take a
 //! while, and counting from the earlier moment would let the next one out too soon.
 //!
-//! Requests are spaced evenly, never bunched: at the limit one window / N apart, below
-//! it at the current pace. When the API answers "too many requests" anyway (someone else
+//! Below the limit, and for the first two seconds after a quiet spell, requests are spaced
+//! evenly (a burst into a squeezed quota is all answered `0429`); at the limit, once warm,
+//! the window alone decides. When the API answers "too many requests" anyway (someone else
 //! uses the account's quota), the pace drops to 90% of the rate the API accepted over the
 //! last two seconds, the pace that was too much is remembered, and climbing back (a tenth
 //! of a request a second every three good answers) stops at 90% of it for 30 s; past that
@@ -40,6 +41,11 @@ const WINDOW: Duration = Duration::from_millis(1010);
 /// Recorded sends are taken as this much later than their record says: the record is
 /// written just before the request goes out.
 const RECORD_SLACK: Duration = Duration::from_millis(100);
+
+/// After this long without a request (or at the first), the next `COLD_START` of requests
+/// are spaced evenly, even at the limit: the quota is unknown then.
+const QUIET: Duration = Duration::from_secs(600);
+const COLD_START: Duration = Duration::from_secs(2);
 
 /// The slot key of requests other processes sent.
 const OTHERS: u64 = u64::MAX;
@@ -91,6 +97,8 @@ struct Inner {
     last_sent: Option<Instant>,
     /// Records of other processes already counted (their ids, the newest `COUNTED`).
     counted: std::collections::VecDeque<i64>,
+    /// Until when requests are spaced evenly at the limit (a cold start).
+    spaced_until: Option<Instant>,
     /// When answers other than "too many" came, over the last `ESTIMATE`.
     accepted: std::collections::VecDeque<Instant>,
     /// Answers other than "too many" since the pace last changed.
@@ -113,6 +121,7 @@ impl RateLimit {
                 ceiling: None,
                 last_sent: None,
                 counted: Default::default(),
+                spaced_until: None,
                 accepted: Default::default(),
                 streak: 0,
             }),
@@ -217,17 +226,24 @@ impl RateLimit {
                     .len()
                     .checked_sub(self.per_second)
                     .map(|oldest| inner.sent[oldest].1 + WINDOW);
-                // Below the limit, requests are spaced evenly at the current pace.
-                // Requests are spaced evenly, never bunched: at the limit a window's worth
-                // apart, below it at the current pace. A burst at the start of a pass met a
-                // squeezed quota with several requests at once, all answered `0429`.
-                let below = inner.rate < self.per_second as f64;
-                let spacing = if below {
-                    Duration::from_secs_f64(1.0 / inner.rate) + PACE_SLACK
+                // After a quiet spell, the first seconds are spaced evenly: a burst at the
+                // start of a pass met a squeezed quota with several requests at once, all
+                // answered `0429`. Then, at the limit, the window alone (requests may go
+                // together), and below it the current pace.
+                let quiet = inner
+                    .last_sent
+                    .is_none_or(|last| now.saturating_duration_since(last) >= QUIET);
+                if quiet {
+                    inner.spaced_until = Some(now + COLD_START);
+                }
+                let spacing = if inner.rate < self.per_second as f64 {
+                    Some(Duration::from_secs_f64(1.0 / inner.rate) + PACE_SLACK)
+                } else if inner.spaced_until.is_some_and(|until| now < until) {
+                    Some(WINDOW / self.per_second as u32)
                 } else {
-                    WINDOW / self.per_second as u32
+                    None
                 };
-                let paced = inner.last_sent.map(|last| last + spacing);
+                let paced = inner.last_sent.zip(spacing).map(|(last, gap)| last + gap);
                 match full.into_iter().chain(paced).max() {
                     Some(wake) if wake > now => wake,
                     _ => {
@@ -235,16 +251,7 @@ impl RateLimit {
                             .next_slot
                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         inner.sent.push((slot, now));
-                        // At the limit, where the window bounds the sends, a leave given
-                        // late (no worker was ready) is made up for, by half an interval
-                        // at most: slips would otherwise add up, 3% of the rate. Below
-                        // it, the pace is what the quota allows: never made up for.
-                        inner.last_sent = Some(match paced {
-                            Some(target) if !below => {
-                                target.max(now.checked_sub(spacing / 2).unwrap_or(now))
-                            }
-                            _ => now,
-                        });
+                        inner.last_sent = Some(now);
                         return Slot(slot);
                     }
                 }
@@ -289,29 +296,26 @@ mod tests {
                 "{in_window} requests in the second after {t:?}"
             );
         }
-        // Evenly spaced, a fifth of a window apart, and no more than that.
+        // A cold start: evenly spaced, a fifth of a window apart (and the window keeps
+        // them so once the start is over), never slower.
         for pair in times.windows(2) {
-            assert_eq!(pair[1] - pair[0], WINDOW / 5);
+            assert_eq!(pair[1] - pair[0], WINDOW / 5, "{times:?}");
         }
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_late_leave_at_the_limit_is_made_up_for_by_half_an_interval_at_most() {
+    async fn warm_requests_may_go_together_within_the_window() {
         let limit = RateLimit::new(5);
-        let start = Instant::now();
         limit.acquire().await;
-        // The next worker comes 50 ms late, then another at once.
-        tokio::time::advance(WINDOW / 5 + Duration::from_millis(50)).await;
+        // Past the cold start, well within the quiet spell: warm.
+        tokio::time::advance(COLD_START + WINDOW).await;
+        let before = Instant::now();
+        for _ in 0..5 {
+            limit.acquire().await;
+        }
+        assert_eq!(Instant::now(), before, "five at once");
         limit.acquire().await;
-        limit.acquire().await;
-        // The third is back on the schedule: two intervals after the first.
-        assert_eq!(Instant::now() - start, WINDOW / 5 * 2);
-        // Very late: made up for by half an interval only.
-        tokio::time::advance(Duration::from_secs(3)).await;
-        let late = Instant::now();
-        limit.acquire().await;
-        limit.acquire().await;
-        assert_eq!(Instant::now() - late, WINDOW / 10);
+        assert_eq!(Instant::now() - before, WINDOW, "the sixth waits for the window");
     }
 
     #[tokio::test(start_paused = true)]
@@ -332,11 +336,8 @@ mod tests {
         // The window holds two: the first waits for the older to leave it.
         assert_eq!(Instant::now() - before, WINDOW - ms(300));
         limit.acquire().await;
-        // The second, spaced from the first; the first came late (the window held it),
-        // which is made up for by half an interval.
-        let want = WINDOW - ms(300) + WINDOW / 4;
-        let waited = Instant::now() - before;
-        assert!(waited.abs_diff(want) <= ms(1), "{waited:?}");
+        // The second, when the newer one leaves it.
+        assert_eq!(Instant::now() - before, WINDOW - ms(100));
     }
 
     #[tokio::test(start_paused = true)]
