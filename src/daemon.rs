@@ -75,6 +75,16 @@ pub async fn run(
         Err(e) if !options.dry_run => warn!("{e}; passes will stop before sending anything"),
         Err(_) => {}
     }
+    match queue.unreadable_due().await {
+        Ok(0) => {}
+        Ok(n) => warn!(
+            rows = n,
+            "{n} rows have a due_at that cannot be read as a time: they are never sent \
+             (`status` counts them; their last_error names the value); queue those videos \
+             again with a due_at like '2026-12-01 00:00:00'"
+        ),
+        Err(e) => warn!("cannot count rows with an unreadable due_at: {e}"),
+    }
     let notifier = Notifier::from_env();
     let pass = Pass {
         reaper,

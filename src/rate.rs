@@ -315,7 +315,11 @@ mod tests {
         }
         assert_eq!(Instant::now(), before, "five at once");
         limit.acquire().await;
-        assert_eq!(Instant::now() - before, WINDOW, "the sixth waits for the window");
+        assert_eq!(
+            Instant::now() - before,
+            WINDOW,
+            "the sixth waits for the window"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -36,6 +36,14 @@ pub fn text(report: &Report) -> String {
             let _ = writeln!(out, "oldest pending: none");
         }
     }
+    if report.unreadable_due > 0 {
+        let _ = writeln!(
+            out,
+            "rows with an unreadable due_at: {} (never sent: failed, or never due; their \
+             last_error names the value; queue those videos again with a readable due_at)",
+            report.unreadable_due
+        );
+    }
     let _ = writeln!(out, "last batches:");
     if report.last_batches.is_empty() {
         let _ = writeln!(out, "  (none yet)");

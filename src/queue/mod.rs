@@ -130,6 +130,17 @@ pub enum RowsEffect {
 /// SQLite's integers into REAL.
 const MAX_COUNT: i64 = 1_000_000_000;
 
+/// A row is due when its `due_at` is a time at or before now. Compared as times, not as
+/// text: a value SQLite cannot read is NULL here, so it is never due (the schema refuses
+/// such values since migration 0005; this holds even if a producer got one past it).
+const DUE: &str = "julianday(due_at) <= julianday('now')";
+
+/// Counts the rows whose `due_at` could not be read as a time: waiting ones (never due),
+/// and those migration 0005 failed (their `last_error` starts as it wrote it).
+const COUNT_UNREADABLE_DUE: &str = "SELECT count(*) FROM deletion_queue
+    WHERE (status IN ('pending', 'in_flight') AND julianday(due_at) IS NULL)
+       OR (status = 'failed' AND last_error LIKE 'unreadable due_at %')";
+
 /// Row timestamps: UTC, in SQLite's own text format, so they compare as text.
 const NOW: &str = "strftime('%Y-%m-%d %H:%M:%f', 'now')";
 
@@ -255,6 +266,10 @@ impl Queue {
             .fetch_one(&mut conn)
             .await
             .map_err(fail)?;
+        let unreadable: i64 = sqlx::query_scalar(COUNT_UNREADABLE_DUE)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(fail)?;
         // Taking the write lock and letting it go shows that this user may write.
         sqlx::query("BEGIN IMMEDIATE")
             .execute(&mut conn)
@@ -264,7 +279,13 @@ impl Queue {
             .execute(&mut conn)
             .await
             .map_err(fail)?;
-        Ok(format!("schema up to date, {rows} rows, writable"))
+        let unreadable = match unreadable {
+            0 => String::new(),
+            n => format!(", {n} with an unreadable due_at (never sent; see `status`)"),
+        };
+        Ok(format!(
+            "schema up to date, {rows} rows{unreadable}, writable"
+        ))
     }
 
     pub fn path(&self) -> &Path {
@@ -340,9 +361,7 @@ impl Queue {
 
     /// Rows that are due and waiting: what `run --once` must leave at zero to succeed.
     pub async fn due_pending(&self) -> Result<i64, QueueError> {
-        let sql = format!(
-            "SELECT count(*) FROM deletion_queue WHERE status = 'pending' AND due_at <= {NOW}"
-        );
+        let sql = format!("SELECT count(*) FROM deletion_queue WHERE status = 'pending' AND {DUE}");
         sqlx::query_scalar(&sql)
             .fetch_one(&self.pool)
             .await
@@ -400,7 +419,7 @@ impl Store for Queue {
                       CROSS JOIN deletion_queue AS d INDEXED BY deletion_queue_video
                         ON d.unique_id = c.unique_id AND d.video_no = c.video_no
                            AND d.status = 'pending'
-                     WHERE d.due_at <= {NOW}
+                     WHERE julianday(d.due_at) <= julianday('now')
                      LIMIT ?3)"
         );
         sqlx::query(&duplicates)
@@ -696,10 +715,11 @@ fn claim_sql() -> String {
                 updated_at = {NOW}
           WHERE id IN (
                 SELECT q.id FROM deletion_queue AS q
-                 WHERE q.status = 'pending' AND q.due_at <= {NOW} AND {free_q}
+                 WHERE q.status = 'pending' AND julianday(q.due_at) <= julianday('now') AND {free_q}
                    AND q.unique_id = (SELECT p.unique_id
                                         FROM deletion_queue AS p INDEXED BY deletion_queue_pending_order
-                                       WHERE p.status = 'pending' AND p.due_at <= {NOW} AND {free_p}
+                                       WHERE p.status = 'pending' AND julianday(p.due_at) <= julianday('now')
+                                         AND {free_p}
                                        ORDER BY p.id LIMIT 1)
                  ORDER BY q.id LIMIT ?3)",
         free_q = free("q"),
@@ -808,5 +828,136 @@ fn describe(e: &sqlx::Error) -> String {
             }
             _ => detail,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    /// A database as the releases before migration 0005 left it, holding what their
+    /// schema let through (which values that is depends on the SQLite version: its CHECK
+    /// is switched off here, so that the test holds them all).
+    async fn before_0005(path: &Path) -> SqlitePool {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .pragma("ignore_check_constraints", "ON");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .unwrap();
+        let old = sqlx::migrate::Migrator {
+            migrations: Cow::Owned(MIGRATOR.migrations[..4].to_vec()),
+            ..sqlx::migrate::Migrator::DEFAULT
+        };
+        old.run(&pool).await.unwrap();
+        pool
+    }
+
+    async fn row(pool: &SqlitePool, video_no: &str) -> (String, Option<String>, String, String) {
+        sqlx::query_as(
+            "SELECT status, last_error, due_at, enqueued_at FROM deletion_queue WHERE video_no = ?1",
+        )
+        .bind(video_no)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn migration_0005_keeps_every_row_and_fails_the_waiting_ones_it_cannot_date() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("queue.db");
+        let pool = before_0005(&path).await;
+        for (video_no, due_at, status) in [
+            ("VI1", "+30 days", "pending"),
+            ("VI2", "tomorrow", "pending"),
+            ("VI3", "2099-01-01 00:00:00", "pending"),
+            ("VI4", "", "deleted"),
+            ("VI5", "2026-02-30 00:00:00", "in_flight"),
+            ("VI6", " 2099-01-01 00:00:00", "pending"),
+        ] {
+            sqlx::query(
+                "INSERT INTO deletion_queue (video_no, due_at, status, claimed_by)
+                 VALUES (?1, ?2, ?3, CASE WHEN ?3 = 'in_flight' THEN 'someone' END)",
+            )
+            .bind(video_no)
+            .bind(due_at)
+            .bind(status)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        pool.close().await;
+
+        let queue = Queue::open(&path, Duration::from_secs(5)).await.unwrap();
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM deletion_queue")
+            .fetch_one(&queue.pool)
+            .await
+            .unwrap();
+        assert_eq!(count, 6, "every row kept");
+        for (video_no, value) in [
+            ("VI1", "'+30 days'"),
+            ("VI2", "'tomorrow'"),
+            ("VI5", "'2026-02-30 00:00:00'"),
+            ("VI6", "' 2099-01-01 00:00:00'"),
+        ] {
+            let (status, last_error, due_at, enqueued_at) = row(&queue.pool, video_no).await;
+            assert_eq!(status, "failed", "{video_no}");
+            let last_error = last_error.unwrap_or_default();
+            assert!(last_error.contains(value), "{video_no}: {last_error}");
+            assert_eq!(due_at, enqueued_at, "{video_no}");
+        }
+        let (status, last_error, due_at, _) = row(&queue.pool, "VI3").await;
+        assert_eq!(
+            (status.as_str(), last_error, due_at.as_str()),
+            ("pending", None, "2099-01-01 00:00:00")
+        );
+        // What happened to a settled row is history: it stays as it was.
+        let (status, last_error, _, _) = row(&queue.pool, "VI4").await;
+        assert_eq!((status.as_str(), last_error), ("deleted", None));
+        assert_eq!(queue.unreadable_due().await.unwrap(), 4);
+        assert_eq!(queue.due_pending().await.unwrap(), 0, "nothing became due");
+    }
+
+    #[tokio::test]
+    async fn a_due_at_the_schema_let_through_is_never_due() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = Queue::open(&dir.path().join("queue.db"), Duration::from_secs(5))
+            .await
+            .unwrap();
+        // A producer that switches the CHECKs off gets any value in.
+        let mut conn = queue.pool.acquire().await.unwrap();
+        sqlx::query("PRAGMA ignore_check_constraints = ON")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        for bad in [
+            "+30 days",
+            "",
+            " 2000-01-01 00:00:00",
+            "2026-13-45 00:00:00",
+        ] {
+            sqlx::query("INSERT INTO deletion_queue (video_no, due_at) VALUES ('VI1', ?1)")
+                .bind(bad)
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+        }
+        sqlx::query("PRAGMA ignore_check_constraints = OFF")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        drop(conn);
+        assert!(queue
+            .claim(100, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(queue.due_pending().await.unwrap(), 0);
+        assert_eq!(queue.unreadable_due().await.unwrap(), 4);
     }
 }

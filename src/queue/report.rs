@@ -4,13 +4,15 @@
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{ClaimedRow, Queue, QueueError, NOW};
+use super::{ClaimedRow, Queue, QueueError, COUNT_UNREADABLE_DUE, DUE};
 use crate::vocabulary::RowStatus;
 
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub counts: Vec<Count>,
     pub oldest_pending: Option<PendingRow>,
+    /// Rows whose `due_at` could not be read: never sent early, never due.
+    pub unreadable_due: i64,
     pub last_batches: Vec<BatchRow>,
 }
 
@@ -57,7 +59,7 @@ impl Queue {
     ) -> Result<Vec<(String, ClaimedRow)>, QueueError> {
         let sql = format!(
             "SELECT id, video_no, unique_id FROM deletion_queue
-              WHERE status = 'pending' AND due_at <= {NOW} AND (unique_id, id) > (?1, ?2)
+              WHERE status = 'pending' AND {DUE} AND (unique_id, id) > (?1, ?2)
               ORDER BY unique_id, id LIMIT ?3"
         );
         let rows = sqlx::query(&sql)
@@ -141,8 +143,19 @@ impl Queue {
         Ok(Report {
             counts,
             oldest_pending,
+            unreadable_due: self.unreadable_due().await?,
             last_batches,
         })
+    }
+
+    /// Rows whose `due_at` could not be read as a time: failed by migration 0005 (their
+    /// `last_error` names the value), or waiting and never due (which the schema now
+    /// refuses, unless a producer got past its CHECK).
+    pub async fn unreadable_due(&self) -> Result<i64, QueueError> {
+        sqlx::query_scalar(COUNT_UNREADABLE_DUE)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.error(e))
     }
 }
 
