@@ -131,6 +131,10 @@ impl DeleteApi for Client {
     }
 
     /// Counts the requests a predecessor sent `ago` (from its records) against the limit.
+    fn cold_start(&self) {
+        self.limit.cold_start();
+    }
+
     fn count_others(&self, recorded: Vec<Recorded>) -> bool {
         self.limit.count_others(recorded)
     }

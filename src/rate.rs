@@ -9,9 +9,9 @@
 //! through: the pass records the request in the database in between, which can take a
 //! while, and counting from the earlier moment would let the next one out too soon.
 //!
-//! Below the limit, and for the first two seconds after a quiet spell, requests are spaced
-//! evenly (a burst into a squeezed quota is all answered `0429`); at the limit, once warm,
-//! the window alone decides. When the API answers "too many requests" anyway (someone else
+//! Below the limit, and for the first two seconds of a cold pass (the API not heard from
+//! lately), requests are spaced evenly (a burst into a squeezed quota is all answered
+//! `0429`); at the limit, when warm, the window alone decides. When the API answers "too many requests" anyway (someone else
 //! uses the account's quota), the pace drops to 90% of the rate the API accepted over the
 //! last two seconds, the pace that was too much is remembered, and climbing back (a tenth
 //! of a request a second every three good answers) stops at 90% of it for 30 s; past that
@@ -42,9 +42,8 @@ const WINDOW: Duration = Duration::from_millis(1010);
 /// written just before the request goes out.
 const RECORD_SLACK: Duration = Duration::from_millis(100);
 
-/// After this long without a request (or at the first), the next `COLD_START` of requests
-/// are spaced evenly, even at the limit: the quota is unknown then.
-const QUIET: Duration = Duration::from_secs(600);
+/// A cold start (`cold_start`) spaces requests evenly for this long, even at the limit:
+/// the quota is unknown then.
 const COLD_START: Duration = Duration::from_secs(2);
 
 /// The slot key of requests other processes sent.
@@ -185,6 +184,12 @@ impl RateLimit {
         }
     }
 
+    /// The API has not been heard from lately (a pass starts cold): the next requests are
+    /// spaced evenly for `COLD_START`, so that an unknown quota meets one at a time.
+    pub fn cold_start(&self) {
+        self.inner().spaced_until = Some(Instant::now() + COLD_START);
+    }
+
     /// Counts requests other processes recorded (another daemon on this database, or
     /// this one's predecessor) as if this limiter had let them through, each once.
     /// Returns whether any was new.
@@ -226,16 +231,10 @@ impl RateLimit {
                     .len()
                     .checked_sub(self.per_second)
                     .map(|oldest| inner.sent[oldest].1 + WINDOW);
-                // After a quiet spell, the first seconds are spaced evenly: a burst at the
-                // start of a pass met a squeezed quota with several requests at once, all
+                // At a cold start, the first seconds are spaced evenly: a burst at the start
+                // of a pass met a squeezed quota with several requests at once, all
                 // answered `0429`. Then, at the limit, the window alone (requests may go
                 // together), and below it the current pace.
-                let quiet = inner
-                    .last_sent
-                    .is_none_or(|last| now.saturating_duration_since(last) >= QUIET);
-                if quiet {
-                    inner.spaced_until = Some(now + COLD_START);
-                }
                 let spacing = if inner.rate < self.per_second as f64 {
                     Some(Duration::from_secs_f64(1.0 / inner.rate) + PACE_SLACK)
                 } else if inner.spaced_until.is_some_and(|until| now < until) {
@@ -280,6 +279,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn never_more_than_n_in_any_rolling_second() {
         let limit = RateLimit::new(5);
+        limit.cold_start();
         let start = Instant::now();
         let mut times = Vec::new();
         for _ in 0..23 {
@@ -306,9 +306,6 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn warm_requests_may_go_together_within_the_window() {
         let limit = RateLimit::new(5);
-        limit.acquire().await;
-        // Past the cold start, well within the quiet spell: warm.
-        tokio::time::advance(COLD_START + WINDOW).await;
         let before = Instant::now();
         for _ in 0..5 {
             limit.acquire().await;

@@ -31,6 +31,10 @@ pub trait DeleteApi: Send + Sync + 'static {
         ids: &[VideoNo],
     ) -> impl Future<Output = Answer> + Send;
 
+    /// The API has not answered well lately: go gently at first (requests one at a time
+    /// for a moment, even within the rate).
+    fn cold_start(&self);
+
     /// Counts requests other processes (or a predecessor) sent against the rate limit;
     /// whether any of them was new.
     fn count_others(&self, recorded: Vec<Recorded>) -> bool;

@@ -181,11 +181,16 @@ impl<A: DeleteApi, S: Store> Reaper<A, S> {
     /// and give back what they hold.
     pub async fn run_pass(&self, shutdown: &CancellationToken) -> (PassEnd, PassReport) {
         self.liveness.beat();
-        // One request first (a probe) unless the API answered well a moment ago: a pass
-        // against a refused key or a dead API then sends one request, not `concurrency`.
+        // Cold (the API not heard answering well lately): one request first (a probe), so
+        // that a refused key or a dead API sees one request, not `concurrency`; then the
+        // first seconds evenly spaced, so that an unknown quota sees one at a time. Warm:
+        // full speed at once.
         match self.store.answered_well_within(WARM_FOR).await {
             Ok(true) => self.window.open(),
-            Ok(false) | Err(_) => self.window.narrow(),
+            Ok(false) | Err(_) => {
+                self.window.narrow();
+                self.api.cold_start();
+            }
         }
         let halt = shutdown.child_token();
         let ends = join_all((0..self.concurrency).map(|_| self.worker(&halt))).await;

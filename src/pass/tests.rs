@@ -73,6 +73,8 @@ impl DeleteApi for Scripted {
         }
     }
 
+    fn cold_start(&self) {}
+
     fn count_others(&self, _: Vec<crate::queue::Recorded>) -> bool {
         false
     }
