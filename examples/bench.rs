@@ -36,6 +36,9 @@ struct Args {
     /// The daemon binary; by default the one beside this example's directory.
     #[arg(long)]
     bin: Option<PathBuf>,
+    /// Only the squeezed-quota section (about two minutes).
+    #[arg(long)]
+    squeeze_only: bool,
 }
 
 struct Bench {
@@ -61,6 +64,9 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         runs: 0,
     };
     let q = |full: usize, quick: usize| if args.quick { quick } else { full };
+    if args.squeeze_only {
+        return squeeze_section(&mut b, q(6_000, 600)).await;
+    }
 
     println!(
         "## At the ceiling: stand-in allowing 5 requests/s, drain of {} ids",
@@ -118,6 +124,9 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             *ok as f64 / 2.0
         );
     }
+
+    println!();
+    squeeze_section(&mut b, q(6_000, 600)).await?;
 
     println!();
     println!(
@@ -183,6 +192,35 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Someone else uses all but 1 request a second of the account's quota; leases are short
+/// (`api.timeout = "1s"`). Before the claim's guard, workers waiting for their rate turn
+/// lost their claims and the same ids were deleted thousands of times over.
+async fn squeeze_section(b: &mut Bench, n: usize) -> anyhow::Result<()> {
+    println!("## A squeezed quota: the stand-in takes 1 request/s, api.timeout = 1s, {n} ids");
+    println!();
+    println!("| daemons | requests | 0429 answers | % of requests | ids deleted more than once | wall time |");
+    println!("|---|---|---|---|---|---|");
+    for daemons in [1, 2] {
+        let (received, wall) = b.squeeze(n, daemons).await?;
+        let too_many = received.iter().filter(|r| r.answered == "0429").count();
+        let mut times = std::collections::HashMap::new();
+        for r in received.iter().filter(|r| r.answered == "0000") {
+            for id in &r.ids {
+                *times.entry(id.clone()).or_insert(0) += 1;
+            }
+        }
+        let twice = times.values().filter(|n| **n > 1).count();
+        anyhow::ensure!(times.len() == n, "{} of {n} ids deleted", times.len());
+        println!(
+            "| {daemons} | {} | {too_many} | {:.1}% | {twice} | {:.0} s |",
+            received.len(),
+            too_many as f64 * 100.0 / received.len().max(1) as f64,
+            wall.as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
 fn ceiling_row(latency: Duration, how: &str, drain: &Drain) {
     println!(
         "| {} ms | {how} | {:.0} | {:.1}% | {:.0} | {:.1}% | {:.1} s | {} |",
@@ -222,7 +260,10 @@ impl Bench {
         std::fs::create_dir_all(&run)?;
         let db = run.join("queue.db");
         let config = run.join("config.toml");
-        let mut api = format!("base_url = {base_url:?}\ntimeout = \"10s\"\n");
+        let mut api = format!("base_url = {base_url:?}\n");
+        if !extra.iter().any(|(_, line)| line.starts_with("timeout")) {
+            api.push_str("timeout = \"10s\"\n");
+        }
         for (_, line) in extra {
             api.push_str(line);
             api.push('\n');
@@ -355,6 +396,27 @@ impl Bench {
         pool.close().await;
         queue.close().await;
         Ok((first, longest, claims))
+    }
+
+    /// `run --once` by `daemons` processes at once over `n` rows, against a stand-in taking
+    /// 1 request a second: what it received, and how long the drain took.
+    async fn squeeze(
+        &mut self,
+        n: usize,
+        daemons: usize,
+    ) -> anyhow::Result<(Vec<standin::Received>, Duration)> {
+        let standin = standin::Standin::start(KEY, 1).await;
+        let (_, config) = self
+            .setup(n, &standin.base_url(), &[("api", "timeout = \"1s\"")])
+            .await?;
+        let started = Instant::now();
+        let children: Vec<_> = (0..daemons)
+            .map(|_| self.command(&config, &["run", "--once"]).spawn())
+            .collect::<Result<_, _>>()?;
+        for mut child in children {
+            anyhow::ensure!(child.wait().await?.success(), "a squeezed drain failed");
+        }
+        Ok((standin.received(), started.elapsed()))
     }
 
     /// The shell script over `n` rows, against the same stand-in.

@@ -14,9 +14,9 @@
 //! `0429`); at the limit, when warm, the window alone decides. When the API answers "too many requests" anyway (someone else
 //! uses the account's quota), the pace drops to 90% of the rate the API accepted over the
 //! last two seconds, the pace that was too much is remembered, and climbing back (a tenth
-//! of a request a second every three good answers) stops at 90% of it for 30 s; past that
+//! of a request a second every three good answers) stops at 90% of it for 60 s; past that
 //! the pace grows by a quarter every three answers, to find out whether the quota is back.
-//! A squeezed quota thus costs the one `0429` that reveals it, then one every half minute
+//! A squeezed quota thus costs the one `0429` that reveals it, then one a minute or so
 //! or so, instead of one request in five.
 //!
 //! Every process on one database shares the account's rate: each counts the requests the
@@ -65,7 +65,7 @@ const PACE_SLACK: Duration = Duration::from_millis(10);
 /// After "too many requests" at some pace, climbing back stops at this share of it...
 const BELOW_CEILING: f64 = 0.9;
 /// ...until this long has passed without another: then the pace may probe above it.
-const CAUTION: Duration = Duration::from_secs(30);
+const CAUTION: Duration = Duration::from_secs(60);
 /// Answers in a row, none "too many", before the pace climbs another step.
 const STREAK: u32 = 3;
 /// Past the caution, each step multiplies the pace by this.
