@@ -17,7 +17,7 @@
 //! of a request a second every three good answers) stops at 90% of it for 60 s; past that
 //! the pace grows by a quarter every three answers, to find out whether the quota is back.
 //! A squeezed quota thus costs the one `0429` that reveals it, then one a minute or so
-//! or so, instead of one request in five.
+//! instead of one request in five.
 //!
 //! Every process on one database shares the account's rate: each counts the requests the
 //! others recorded (`count_others`, fed by the pass from `deletion_batches`) and spaces
