@@ -27,7 +27,7 @@ def main():
     if not rows:
         sys.exit("plot.py: the shared-quota table has no rows")
     end = rows[-1][1]
-    top = 6.0
+    top = 7.0
 
     def x(t):
         return LEFT + (W - LEFT - RIGHT) * t / end
@@ -38,7 +38,7 @@ def main():
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
            f'font-family="sans-serif" font-size="11">',
            f'<rect width="{W}" height="{H}" fill="white"/>']
-    for v in range(0, 7):
+    for v in range(0, 8):
         out.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#eee"/>')
         out.append(f'<text x="{LEFT - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v}</text>')
     for t in range(0, end + 1, 10):

@@ -5,7 +5,8 @@
 //!
 //! ```sh
 //! cargo build --release --bins --examples
-//! target/release/examples/bench            # the full run, about 10 minutes
+//! target/release/examples/bench                  # the full run, about 16 minutes
+//! target/release/examples/bench --squeeze-only   # the squeezed-quota table alone
 //! target/release/examples/bench --quick    # the smoke check CI runs: small sizes
 //! ```
 
