@@ -8,8 +8,9 @@
 -- SQLite changes a CHECK only by rebuilding the table. Every row is kept: a waiting row
 -- (pending or in flight) whose due_at cannot be read is kept as `failed`, its value named
 -- in last_error; a settled one keeps its status (what happened to it is history). Either
--- way its due_at becomes when it was queued, so that the row passes the new CHECK. The rebuild holds the write lock for as long as it takes to
--- copy the table (about a second per million rows here): producers wait that long, once.
+-- way its due_at becomes when it was queued, so that the row passes the new CHECK. The
+-- rebuild holds the write lock for as long as it takes to copy the table (9 to 14 s per
+-- million rows on the project's machine): producers wait that long, once.
 --
 -- While at it: `video_no` loses its TEXT affinity, which turned an INTEGER 123 into '123'
 -- before the CHECK could see it; the statuses later features add (`absent`, `held`) are

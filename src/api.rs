@@ -130,7 +130,7 @@ impl DeleteApi for Client {
         Turn(self.limit.acquire().await)
     }
 
-    /// Counts the requests a predecessor sent `ago` (from its records) against the limit.
+    /// The first seconds of a cold pass spaced evenly (see `rate`).
     fn cold_start(&self) {
         self.limit.cold_start();
     }

@@ -104,7 +104,14 @@ pub async fn retry_failed(
     let queue = open_existing(config).await?;
     let result = queue.retry_failed(namespace.as_ref(), since).await;
     queue.close().await;
-    println!("{} failed rows are pending again", result?);
+    let (retried, left) = result?;
+    println!("{retried} failed rows are pending again");
+    if left > 0 {
+        println!(
+            "{left} failed rows were left failed: their due_at could not be read, so when \
+             they were meant to go is unknown; queue those videos again with a readable due_at"
+        );
+    }
     Ok(0)
 }
 

@@ -105,7 +105,7 @@ pub async fn run(
         return Ok(match end {
             Some(PassEnd::Interrupted) => RunEnd::Clean,
             // A database error can stop a pass with nothing pending: the rows it could not
-            // give back are held until their lease expires.
+            // give back (the database failing) are held until their lease expires.
             Some(PassEnd::Stopped(_)) => RunEnd::Pending(due),
             _ if due == 0 => RunEnd::Clean,
             _ => RunEnd::Pending(due),
@@ -175,7 +175,9 @@ struct Pass<'a> {
 
 impl Pass<'_> {
     /// One pass behind a panic boundary: a bug in a pass is logged and the daemon goes on;
-    /// the rows that pass held come back when their lease runs out. Then the retention.
+    /// the rows that pass held are given back by its claims' guards as they drop (or come
+    /// back when their lease runs out, if the database cannot take them). Then the
+    /// retention.
     async fn run(&self, shutdown: &CancellationToken) -> Option<PassEnd> {
         let reaper = self.reaper.clone();
         let shutdown = shutdown.clone();
@@ -210,7 +212,7 @@ impl Pass<'_> {
                 Some(end)
             }
             Err(e) => {
-                error!("the pass panicked ({e}); its rows return to the queue when their lease expires");
+                error!("the pass panicked ({e}); the rows it held are given back to the queue");
                 None
             }
         };

@@ -86,7 +86,7 @@ struct Inner {
     sent: Vec<(u64, Instant)>,
     /// Requests a second the API takes now: `per_second` until it says "too many".
     rate: f64,
-    /// The last slow-down: a burst of "too many" answers halves the pace once.
+    /// The last slow-down: a burst of "too many" answers slows the pace once.
     slowed: Option<Instant>,
     /// The pace that was too much, and when the API said so.
     ceiling: Option<(f64, Instant)>,
@@ -139,7 +139,8 @@ impl RateLimit {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The API said "too many requests": halve the pace (once per second at most).
+    /// The API said "too many requests": the pace drops to 90% of what the API accepted
+    /// over the last `ESTIMATE` (once per window at most).
     /// Returns the new pace, in requests a second.
     pub fn slow_down(&self) -> f64 {
         let now = Instant::now();

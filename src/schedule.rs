@@ -54,12 +54,17 @@ impl CronRule {
                 ))
             }
         };
-        // Seconds first; and when both day-of-month and day-of-week are restricted, a day
-        // matching either fires, as in crontab (Vixie cron, cronie): `0 0 13 * 5` is the
-        // 13th and every Friday, not only Friday the 13th.
+        // Seconds first; and the two day fields combine as in crontab (Vixie cron,
+        // cronie): when both are restricted, a day matching either fires (`0 0 13 * 5` is
+        // the 13th and every Friday, not only Friday the 13th); when either begins with `*`
+        // (`*`, `*/2`), both must match (`0 0 */2 * 1`: odd-numbered Mondays). croner
+        // counts only a bare `*` as unrestricted, so the choice is made here.
+        let fields: Vec<&str> = with_seconds.split_whitespace().collect();
+        let starred = |field: Option<&&str>| field.is_some_and(|f| f.starts_with(['*', '?']));
+        let both_must_match = starred(fields.get(3)) || starred(fields.get(5));
         let cron = CronParser::builder()
             .seconds(Seconds::Required)
-            .dom_and_dow(false)
+            .dom_and_dow(both_must_match)
             .build()
             .parse(&with_seconds)
             .map_err(|e| format!("cron rule {written:?} does not parse: {e}"))?;
@@ -296,6 +301,13 @@ mod tests {
                 "2026-12-18 Fri"
             ]
         );
+        // A day field that begins with `*` is unrestricted in crontab: both must match.
+        let odd_mondays = CronRule::parse("0 0 */2 * 1").unwrap();
+        for t in next_times(&odd_mondays, at(12, 0, 0), Tz::UTC, 6) {
+            let day: u32 = t.format("%d").to_string().parse().unwrap();
+            assert_eq!(t.format("%a").to_string(), "Mon", "{t}");
+            assert_eq!(day % 2, 1, "{t}");
+        }
         // One restricted day field alone restricts as before.
         let fridays = CronRule::parse("0 0 * * 5").unwrap();
         assert!(next_times(&fridays, at(12, 0, 0), Tz::UTC, 5)

@@ -1,7 +1,7 @@
 //! What the pass needs from outside: the Delete Videos API and the queue, as two small
 //! traits. `api::Client` and the SQLite `queue::Queue` implement them (in their own
 //! modules); tests give the pass a scripted API and drive it in-process; a second queue
-//! backend implements [`Store`].
+//! backend (PostgreSQL, to come) would implement [`Store`].
 
 use std::future::Future;
 use std::time::Duration;

@@ -1,8 +1,8 @@
 //! One pass over the queue: claim due rows, send them in batches, record and settle.
 //!
 //! From the outside in: [`Reaper::run_pass`] runs `api.concurrency` workers until nothing
-//! is due or the pass must stop; [`Reaper::step`] claims one batch and works it to the end
-//! (tests drain the queue with it, no timers involved); `send` makes the requests for one
+//! is due or the pass must stop; `step` claims one batch and works it to the end; `send`
+//! makes the requests for one
 //! set of ids until an answer settles or splits them. Every request is recorded before it
 //! goes out and its answer after; rows are settled in the same transaction as the answer.
 //!
@@ -233,7 +233,7 @@ impl<A: DeleteApi, S: Store> Reaper<A, S> {
     /// Claims one batch and works it to the end. `halt` is cancelled on shutdown, and by
     /// this step itself when the pass must stop (a refused key, an outage outlasting the
     /// retries), so that no other worker sends another request.
-    pub async fn step(
+    async fn step(
         &self,
         key: &mut Option<ApiKey>,
         halt: &CancellationToken,

@@ -5,9 +5,10 @@
 //! one short write transaction (or a single statement) and none is open across an HTTP
 //! call: SQLite has one writer, and producers must be able to insert while a pass runs.
 //!
-//! A row leaves `in_flight` only through [`Queue::finish_request`] (a recorded outcome),
-//! [`Queue::release`] (shutdown, or a pass that stops), or [`Queue::take_back_expired`] (its
-//! holder stopped renewing the lease).
+//! A row leaves `in_flight` only through `finish_request` (a recorded outcome),
+//! `fail_unsent`, the claim's settlement from an earlier deletion of its video, `release`
+//! (the claim's guard: worked out, shutdown, a stopped pass), `take_back_expired` (its
+//! holder stopped renewing the lease), or migration 0005 (a due_at it could not read).
 
 pub mod report;
 mod upkeep;
@@ -134,9 +135,15 @@ const MAX_COUNT: i64 = 1_000_000_000;
 /// text: a value SQLite cannot read is NULL here, so it is never due (the schema refuses
 /// such values since migration 0005; this holds even if a producer got one past it).
 const DUE: &str = "julianday(due_at) <= julianday('now')";
+/// The same, of a table called `d`.
+const DUE_D: &str = "julianday(d.due_at) <= julianday('now')";
+
+/// How migration 0005 begins the `last_error` of the waiting rows it failed because their
+/// `due_at` could not be read (a LIKE pattern).
+const UNREADABLE_DUE_MARK: &str = "unreadable due_at %";
 
 /// Counts the rows whose `due_at` could not be read as a time: waiting ones (never due),
-/// and those migration 0005 failed (their `last_error` starts as it wrote it).
+/// and those migration 0005 failed.
 const COUNT_UNREADABLE_DUE: &str = "SELECT count(*) FROM deletion_queue
     WHERE (status IN ('pending', 'in_flight') AND julianday(due_at) IS NULL)
        OR (status = 'failed' AND last_error LIKE 'unreadable due_at %')";
@@ -343,6 +350,45 @@ impl Queue {
         Ok(inserted)
     }
 
+    /// A video refused for good fails every due pending row of it that the claim did not
+    /// take along (more than `MAX_DUPLICATES`), so that all its rows end alike and none is
+    /// sent again. In transactions of `MAX_DUPLICATES` rows: producers wait for none long.
+    async fn fail_duplicates(
+        &self,
+        batch: BatchId,
+        video_nos: &[VideoNo],
+        reason: &str,
+    ) -> Result<u64, QueueError> {
+        let sql = format!(
+            "UPDATE deletion_queue
+                SET status = 'failed', last_error = ?3, batch_id = ?1, settled_at = {NOW},
+                    updated_at = {NOW}, refusals = min(refusals + 1, {MAX_COUNT})
+              WHERE id IN (
+                    SELECT d.id FROM json_each(?2) AS j
+                      JOIN deletion_queue AS d INDEXED BY deletion_queue_video
+                        ON d.unique_id = (SELECT unique_id FROM deletion_batches WHERE id = ?1)
+                           AND d.video_no = j.value AND d.status = 'pending'
+                     WHERE {DUE_D}
+                     LIMIT ?4)"
+        );
+        let mut failed = 0;
+        loop {
+            let _turn = self.write_turn().await;
+            let done = sqlx::query(&sql)
+                .bind(batch.0)
+                .bind(json_list(video_nos))
+                .bind(reason)
+                .bind(MAX_DUPLICATES as i64)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| self.error(e))?;
+            failed += done.rows_affected();
+            if done.rows_affected() < MAX_DUPLICATES as u64 {
+                return Ok(failed);
+            }
+        }
+    }
+
     /// SQLite's plan for the claim's query, one line per step: it must use the indexes, so
     /// that a claim costs the same at ten thousand pending rows and at a million.
     pub async fn explain_claim(&self) -> Result<Vec<String>, QueueError> {
@@ -419,7 +465,7 @@ impl Store for Queue {
                       CROSS JOIN deletion_queue AS d INDEXED BY deletion_queue_video
                         ON d.unique_id = c.unique_id AND d.video_no = c.video_no
                            AND d.status = 'pending'
-                     WHERE julianday(d.due_at) <= julianday('now')
+                     WHERE {DUE_D}
                      LIMIT ?3)"
         );
         sqlx::query(&duplicates)
@@ -670,7 +716,12 @@ impl Store for Queue {
             .await
             .map_err(|e| self.error(e))?;
         tx.commit().await.map_err(|e| self.error(e))?;
-        Ok(changed.rows_affected())
+        drop(_turn);
+        let mut changed = changed.rows_affected();
+        if let RowsEffect::Failed(reason) = effect {
+            changed += self.fail_duplicates(batch, video_nos, reason).await?;
+        }
+        Ok(changed)
     }
 
     /// Gives back to `pending` every row the claim still holds, with `last_error` when given.
@@ -921,6 +972,10 @@ mod tests {
         assert_eq!((status.as_str(), last_error), ("deleted", None));
         assert_eq!(queue.unreadable_due().await.unwrap(), 4);
         assert_eq!(queue.due_pending().await.unwrap(), 0, "nothing became due");
+        // Retrying failed rows must not make them due now: '+30 days' was not now.
+        assert_eq!(queue.retry_failed(None, None).await.unwrap(), (0, 4));
+        assert_eq!(row(&queue.pool, "VI1").await.0, "failed");
+        assert_eq!(queue.due_pending().await.unwrap(), 0);
     }
 
     #[tokio::test]

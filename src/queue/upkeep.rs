@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Queue, QueueError, NOW};
+use super::{Queue, QueueError, NOW, UNREADABLE_DUE_MARK};
 use crate::video::Namespace;
 
 /// Rows or batch records removed per transaction.
@@ -23,28 +23,46 @@ pub(super) fn sql_time(t: DateTime<Utc>) -> String {
 
 impl Queue {
     /// Puts `failed` rows back to `pending`, due now: of one namespace if given, settled
-    /// at or after `since` if given. Their attempts and last error are kept.
+    /// at or after `since` if given. Their attempts and last error are kept; their count
+    /// of refusals starts again (a retry gets `isolation.confirmations` anew).
+    ///
+    /// Rows failed because their `due_at` could not be read are left failed: nobody knows
+    /// when they were meant to go, and "now" could be early (`'+30 days'`). Returns the
+    /// rows put back, and those left for that reason.
     pub async fn retry_failed(
         &self,
         namespace: Option<&Namespace>,
         since: Option<DateTime<Utc>>,
-    ) -> Result<u64, QueueError> {
+    ) -> Result<(u64, u64), QueueError> {
         let _turn = self.write_turn().await;
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let chosen = "status = 'failed'
+                AND (?1 IS NULL OR unique_id = ?1)
+                AND (?2 IS NULL OR settled_at >= ?2)";
         let sql = format!(
             "UPDATE deletion_queue
                 SET status = 'pending', settled_at = NULL, batch_id = NULL, due_at = {NOW},
-                    updated_at = {NOW}
-              WHERE status = 'failed'
-                AND (?1 IS NULL OR unique_id = ?1)
-                AND (?2 IS NULL OR settled_at >= ?2)"
+                    refusals = 0, updated_at = {NOW}
+              WHERE {chosen}
+                AND (last_error IS NULL OR last_error NOT LIKE '{UNREADABLE_DUE_MARK}')"
         );
         let done = sqlx::query(&sql)
             .bind(namespace.map(Namespace::as_str))
             .bind(since.map(sql_time))
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(|e| self.error(e))?;
-        Ok(done.rows_affected())
+        let left: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM deletion_queue WHERE {chosen}
+                AND last_error LIKE '{UNREADABLE_DUE_MARK}'"
+        ))
+        .bind(namespace.map(Namespace::as_str))
+        .bind(since.map(sql_time))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok((done.rows_affected(), left.unsigned_abs()))
     }
 
     /// Removes rows settled (deleted or failed) before `before`, then the records of

@@ -191,3 +191,26 @@ async fn refusals_of_a_lone_id_count_across_passes() {
         .count();
     assert_eq!(lone, 3);
 }
+
+#[tokio::test]
+async fn every_row_of_a_video_refused_for_good_ends_failed_however_many() {
+    let app = spawn_app(&[]).await;
+    let video = ids(0, 1);
+    // More rows than one claim takes along (100 + 1,000 duplicates).
+    let rows: Vec<String> = std::iter::repeat_n(video[0].clone(), 1_500).collect();
+    app.insert("default", &rows).await;
+    app.standin.script([
+        Script::code("0001"),
+        Script::code("0001"),
+        Script::code("0001"),
+    ]);
+
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(app.count("failed").await, 1_500, "{:?}", app.counts().await);
+    assert_eq!(
+        app.standin.received().len(),
+        3,
+        "refused three times, never sent again"
+    );
+}
