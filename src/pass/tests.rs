@@ -207,3 +207,61 @@ async fn a_lone_duplicate_counts_as_deleted_and_a_batch_of_them_is_split() {
     assert_eq!(sizes, [2, 1, 1]);
     assert_eq!(report.deleted, 2);
 }
+
+#[tokio::test]
+async fn a_held_claim_outlives_its_lease_and_is_given_back_when_dropped() {
+    let s = setup(0..10).await;
+    let lease = Duration::from_millis(300);
+    let claim = s.queue.claim(100, lease).await.unwrap().expect("rows");
+    let held = Held::new(s.queue.clone(), claim.token.clone(), lease);
+    // Three leases later, renewed all the while: nobody can take the rows back.
+    tokio::time::sleep(lease * 3).await;
+    assert_eq!(s.queue.take_back_expired().await.unwrap(), 0);
+    assert!(s
+        .rows()
+        .await
+        .iter()
+        .all(|(_, status, _)| status == "in_flight"));
+    // Dropped without a release (an error, a panic): the rows go back at once.
+    drop(held);
+    for _ in 0..50 {
+        if s.rows()
+            .await
+            .iter()
+            .all(|(_, status, _)| status == "pending")
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the rows were not given back: {:?}", s.rows().await);
+}
+
+#[tokio::test]
+async fn a_claim_whose_lease_ran_out_sends_nothing() {
+    let s = setup(0..10).await;
+    let lease = Duration::from_millis(100);
+    // No guard renews it: the lease runs out and another worker takes the rows back.
+    let claim = s.queue.claim(100, lease).await.unwrap().expect("rows");
+    tokio::time::sleep(lease * 3).await;
+    assert_eq!(s.queue.take_back_expired().await.unwrap(), 10);
+    let rule = VideoNoRule::default();
+    let ids: Vec<VideoNo> = (0..10)
+        .map(|n| rule.parse(&format!("VI{n}")).unwrap())
+        .collect();
+    let batch = s
+        .queue
+        .start_request(&claim.token, &Namespace::default(), &ids, 1, lease)
+        .await
+        .unwrap();
+    assert_eq!(batch, None, "a request recorded for rows the claim lost");
+    let recorded: i64 = {
+        let url = format!("sqlite://{}", s.dir.path().join("queue.db").display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query_scalar("SELECT count(*) FROM deletion_batches")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(recorded, 0, "the lost request's record was rolled back");
+}
