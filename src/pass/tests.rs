@@ -115,6 +115,11 @@ impl Setup {
             .await
             .unwrap()
     }
+
+    /// Whether every row has this status.
+    async fn all(&self, status: &str) -> bool {
+        self.rows().await.iter().all(|(_, s, _)| s == status)
+    }
 }
 
 async fn drain<A: DeleteApi>(reaper: &Reaper<A, Queue>) -> (PassEnd, PassReport) {
@@ -172,11 +177,7 @@ async fn a_refused_key_stops_the_pass_after_one_request_and_keeps_the_rows() {
     let (end, report) = drain(&reaper).await;
     assert!(matches!(end, PassEnd::Stopped(_)), "{end:?}");
     assert_eq!(report.requests, 1, "one request, the probe");
-    assert!(s
-        .rows()
-        .await
-        .iter()
-        .all(|(_, status, _)| status == "pending"));
+    assert!(s.all("pending").await);
 }
 
 #[tokio::test]
@@ -188,11 +189,7 @@ async fn an_outage_past_the_retry_budget_keeps_the_rows_pending() {
     assert!(matches!(end, PassEnd::Stopped(_)), "{end:?}");
     assert_eq!(report.requests, u64::from(s.config.retry.max_attempts));
     assert_eq!(report.failed, 0);
-    assert!(s
-        .rows()
-        .await
-        .iter()
-        .all(|(_, status, _)| status == "pending"));
+    assert!(s.all("pending").await);
 }
 
 #[tokio::test]
