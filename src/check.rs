@@ -15,14 +15,14 @@ use crate::schedule;
 pub async fn check(config: &Config, config_path: Option<&Path>, next: Option<usize>) -> u8 {
     let mut problems = Vec::new();
     match config_path {
-        Some(path) => println!("config: {} is valid", path.display()),
-        None => println!("config: built-in defaults (no --config)"),
+        Some(path) => say!("config: {} is valid", path.display()),
+        None => say!("config: built-in defaults (no --config)"),
     }
-    println!("  {}", config.summary());
+    say!("  {}", config.summary());
 
     match config.database_path() {
         Ok(path) => match Queue::inspect(&path, config.database.busy_timeout).await {
-            Ok(state) => println!("database: {}: {state}", path.display()),
+            Ok(state) => say!("database: {}: {state}", path.display()),
             Err(e) => problems.push(e.to_string()),
         },
         Err(e) => problems.push(e.to_string()),
@@ -30,7 +30,7 @@ pub async fn check(config: &Config, config_path: Option<&Path>, next: Option<usi
 
     match credentials::load(config.api.api_key_file.as_deref()) {
         Ok((_, source)) => {
-            println!("api key: found in {source}");
+            say!("api key: found in {source}");
             if let Some(warning) = credentials::exposure_warning(&source) {
                 problems.push(warning);
             }
@@ -43,7 +43,7 @@ pub async fn check(config: &Config, config_path: Option<&Path>, next: Option<usi
         .cron
         .next_after(Utc::now(), schedule.timezone.zone())
     {
-        Some(next) => println!(
+        Some(next) => say!(
             "schedule: {:?} in {}, next wake {}",
             schedule.cron.as_written(),
             schedule.timezone.zone(),
@@ -57,7 +57,7 @@ pub async fn check(config: &Config, config_path: Option<&Path>, next: Option<usi
     if let Some(n) = next {
         let zone = schedule.timezone.zone();
         for time in schedule::next_times(&schedule.cron, Utc::now(), zone, n) {
-            println!("  {}", time.format("%a %Y-%m-%d %H:%M:%S %:z"));
+            say!("  {}", time.format("%a %Y-%m-%d %H:%M:%S %:z"));
         }
     }
 

@@ -65,9 +65,10 @@ pub async fn enqueue_ids(
     let result = enqueue(&queue, rule, &namespace, video_nos, file, &mut report).await;
     queue.close().await;
     let done = result?;
-    println!(
+    say!(
         "enqueued {} in namespace {namespace}; rejected {}",
-        done.inserted, done.rejected
+        done.inserted,
+        done.rejected
     );
     Ok(if done.rejected > 0 { 1 } else { 0 })
 }
@@ -78,16 +79,23 @@ pub async fn show_status(config: &Config, json: bool, last: u32) -> anyhow::Resu
     queue.close().await;
     let report = report?;
     if json {
-        println!("{}", status::json(&report));
+        say!("{}", status::json(&report));
     } else {
-        print!("{}", status::text(&report));
+        say!("{}", status::text(&report).trim_end_matches('\n'));
     }
     Ok(0)
 }
 
 pub async fn migrate(config: &Config) -> anyhow::Result<u8> {
     let queue = open(config).await?;
-    println!("database {} is up to date", queue.path().display());
+    match queue.applied().as_slice() {
+        [] => say!("database {} is up to date", queue.path().display()),
+        applied => say!(
+            "database {}: applied {}; it is up to date",
+            queue.path().display(),
+            applied.join(", ")
+        ),
+    }
     queue.close().await;
     Ok(0)
 }
@@ -105,9 +113,9 @@ pub async fn retry_failed(
     let result = queue.retry_failed(namespace.as_ref(), since).await;
     queue.close().await;
     let (retried, left) = result?;
-    println!("{retried} failed rows are pending again");
+    say!("{retried} failed rows are pending again");
     if left > 0 {
-        println!(
+        say!(
             "{left} failed rows were left failed: their due_at could not be read, so when \
              they were meant to go is unknown; queue those videos again with a readable due_at"
         );
@@ -121,7 +129,7 @@ pub async fn prune(config: &Config, older_than: std::time::Duration) -> anyhow::
     let result = queue.prune(before).await;
     queue.close().await;
     let pruned = result?;
-    println!(
+    say!(
         "removed {} settled rows and {} batch records from before {}",
         pruned.rows,
         pruned.batches,

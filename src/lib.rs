@@ -3,6 +3,17 @@
 //! The binary (`src/main.rs`) only parses the command line, sets up logging and calls into
 //! here. See `ARCHITECTURE.md` for the map of the modules and the invariants they keep.
 
+/// Command output, on stdout. A closed stdout (`status | head -c1`) is not the command's
+/// failure: what cannot be written is dropped, and the command ends with the status it
+/// would have had. (`println!` panics there, which turned a committed `enqueue` into exit
+/// 101.)
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod api;
 mod backoff;
 pub mod check;

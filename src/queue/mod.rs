@@ -161,6 +161,8 @@ pub struct Queue {
     writer: Arc<tokio::sync::Mutex<()>>,
     /// This process, as `deletion_batches.sender` records it.
     sender: Arc<str>,
+    /// What `migrate` applied at open.
+    applied: Arc<[String]>,
 }
 
 /// A request recorded by another process (or this one's predecessor): its record's id,
@@ -222,14 +224,21 @@ impl Queue {
             .connect_with(options)
             .await
             .map_err(|e| fail(describe_open(&e, path)))?;
-        let queue = Self {
+        let mut queue = Self {
             pool,
             path: path.to_owned(),
             writer: Arc::default(),
             sender: ClaimToken::new().0.into(),
+            applied: Arc::default(),
         };
         queue.migrate().await?;
         Ok(queue)
+    }
+
+    /// The migrations this process applied when it opened the database ("0005 strict
+    /// due at"), oldest first; empty when the schema was already current.
+    pub fn applied(&self) -> Vec<String> {
+        self.applied.to_vec()
     }
 
     /// Opens an existing database without changing it, for `check`: whether its schema is
@@ -306,14 +315,38 @@ impl Queue {
         }
     }
 
-    async fn migrate(&self) -> Result<(), QueueError> {
+    async fn migrate(&mut self) -> Result<(), QueueError> {
+        let before = self.migrated().await?;
         // SQLite has no migration lock in sqlx: when two processes migrate a new file at
         // once, the loser fails on a table the winner just made. Running again then finds
         // the migration applied.
         if MIGRATOR.run(&self.pool).await.is_err() {
             MIGRATOR.run(&self.pool).await.map_err(|e| self.error(e))?;
         }
+        let after = self.migrated().await?;
+        self.applied = MIGRATOR
+            .iter()
+            .filter(|m| after.contains(&m.version) && !before.contains(&m.version))
+            .map(|m| format!("{:04} {}", m.version, m.description))
+            .collect();
         Ok(())
+    }
+
+    /// The versions of the migrations applied to the database so far.
+    async fn migrated(&self) -> Result<Vec<i64>, QueueError> {
+        let exists: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        if exists == 0 {
+            return Ok(Vec::new());
+        }
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.error(e))
     }
 
     /// This process's turn to write; see `writer`.

@@ -119,3 +119,40 @@ async fn a_due_at_that_got_past_the_schema_is_reported_and_never_sent() {
         stdout(&check)
     );
 }
+
+/// Runs the binary with a stdout whose reading end is already closed (`… | head -c0`).
+fn with_closed_stdout(app: &App, args: &[&str]) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    std::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&app.config)
+        .args(args)
+        .env("MEMORIES_API_KEY", KEY)
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run memories-reaper")
+}
+
+#[tokio::test]
+async fn a_closed_stdout_is_not_an_error_and_a_committed_change_stays_committed() {
+    let app = spawn_app(&[]).await;
+    app.insert("default", &ids(0, 3)).await;
+    for args in [
+        &["status"][..],
+        &["status", "--json"],
+        &["check", "--next", "5"],
+        &["migrate"],
+        &["retry-failed"],
+        &["enqueue", "VI606404158946579999"],
+    ] {
+        let out = with_closed_stdout(&app, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
+    assert_eq!(app.count("pending").await, 4, "the enqueue committed");
+}

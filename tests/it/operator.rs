@@ -248,3 +248,25 @@ async fn check_next_prints_the_next_wake_times_in_the_zone() {
     let out = app.reaper(&["check", "--next", "0"]).await;
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+#[tokio::test]
+async fn migrate_says_what_it_applied() {
+    let app = spawn_app(&[]).await;
+    let fresh = app.dir.path().join("fresh.db");
+    let config = std::fs::read_to_string(&app.config)
+        .unwrap()
+        .replace(&app.db.display().to_string(), &fresh.display().to_string());
+    std::fs::write(&app.config, config).unwrap();
+    let first = app.reaper(&["migrate"]).await;
+    assert!(first.status.success(), "{}", stderr(&first));
+    let said = stdout(&first);
+    assert!(said.contains("applied 0001 queue"), "{said}");
+    assert!(said.contains("0005 strict due at"), "{said}");
+    let again = app.reaper(&["migrate"]).await;
+    assert!(
+        stdout(&again).contains("is up to date"),
+        "{}",
+        stdout(&again)
+    );
+    assert!(!stdout(&again).contains("applied"), "{}", stdout(&again));
+}
