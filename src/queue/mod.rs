@@ -309,9 +309,18 @@ impl Queue {
     }
 
     fn error(&self, e: impl Into<sqlx::Error>) -> QueueError {
+        let e = e.into();
+        // SQLite says only "readonly" whether the file or the whole file system is: ask
+        // the file system, without touching the database file (closing a handle of ours
+        // on it would drop SQLite's locks).
+        let problem = if sqlite_code(&e) == Some(8) && on_read_only_fs(&self.path) {
+            read_only_fs()
+        } else {
+            describe(&e)
+        };
         QueueError {
             path: self.path.clone(),
-            problem: describe(&e.into()),
+            problem,
         }
     }
 
@@ -855,15 +864,9 @@ async fn outside_transaction(conn: &mut sqlx::SqliteConnection) -> Result<bool, 
 /// or its directory cannot be written, so ask the file system which it is. (No connection
 /// is open yet, so the probe's file handle cannot drop SQLite's locks when it closes.)
 fn describe_open(e: &sqlx::Error, path: &Path) -> String {
-    let cannot_open = matches!(e, sqlx::Error::Database(db)
-        if db.code().and_then(|c| i32::from_str(&c).ok()).map(|c| c & 0xff) == Some(14));
-    if cannot_open {
+    if sqlite_code(e) == Some(14) {
         match std::fs::OpenOptions::new().write(true).open(path) {
-            Err(probe) if probe.raw_os_error() == Some(30) => {
-                return "is on a read-only file system; remount it read-write, or set \
-                        database.path to a writable place"
-                    .into();
-            }
+            Err(probe) if probe.raw_os_error() == Some(30) => return read_only_fs(),
             Err(probe) if probe.kind() == std::io::ErrorKind::PermissionDenied => {
                 return "this user cannot write it; give it write access to the file and its \
                         directory (for the service: membership of its group)"
@@ -875,17 +878,48 @@ fn describe_open(e: &sqlx::Error, path: &Path) -> String {
     describe(e)
 }
 
-/// One line for an operator: the problem, and what fixes it.
-fn describe(e: &sqlx::Error) -> String {
-    let code = match e {
+/// SQLite's primary result code of an error, if it is one of SQLite's.
+fn sqlite_code(e: &sqlx::Error) -> Option<i32> {
+    match e {
         sqlx::Error::Database(db) => db
             .code()
             .and_then(|c| i32::from_str(&c).ok())
             .map(|c| c & 0xff),
         _ => None,
-    };
+    }
+}
+
+/// Whether the database's directory is on a read-only file system: a probe file is made
+/// (and removed) beside it, never the database file itself.
+fn on_read_only_fs(path: &Path) -> bool {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let probe = dir.join(format!(".memories-reaper-probe-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            false
+        }
+        Err(e) => e.raw_os_error() == Some(30),
+    }
+}
+
+fn read_only_fs() -> String {
+    "is on a read-only file system; remount it read-write, or set database.path to a \
+     writable place"
+        .into()
+}
+
+/// One line for an operator: the problem, and what fixes it.
+fn describe(e: &sqlx::Error) -> String {
     let detail = e.to_string().replace('\n', " ");
-    match code {
+    match sqlite_code(e) {
         Some(5) | Some(6) => format!(
             "locked by another process for longer than database.busy_timeout ({detail}); \
              find the process holding a long transaction, or raise database.busy_timeout"
