@@ -696,6 +696,16 @@ impl Store for Queue {
             .execute(&mut *tx)
             .await
             .map_err(|e| self.error(e))?;
+        // Other processes count this request from its `started_at` (the rate): stamped
+        // last, as close to the send as the transaction allows. (The insert stays first:
+        // it takes the write lock, which a transaction that began by reading could not.)
+        sqlx::query(&format!(
+            "UPDATE deletion_batches SET started_at = {NOW} WHERE id = ?1"
+        ))
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
         tx.commit().await.map_err(|e| self.error(e))?;
         Ok(Some(BatchId(id)))
     }
