@@ -7,7 +7,7 @@ use std::io::BufRead;
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
-use crate::config::Config;
+use crate::config::{parse_duration_at_most, Config, LONGEST_AGO};
 use crate::enqueue::enqueue;
 use crate::queue::Queue;
 use crate::status;
@@ -138,11 +138,16 @@ pub async fn prune(config: &Config, older_than: std::time::Duration) -> anyhow::
     Ok(0)
 }
 
-/// `--since`: a duration back from now (`24h`, `7d`), or a UTC date or time
-/// (`2026-11-01`, `2026-11-01 12:00:00`).
+/// `--older-than`: a duration, at most [`LONGEST_AGO`].
+pub fn parse_age(raw: &str) -> Result<std::time::Duration, String> {
+    parse_duration_at_most(raw, LONGEST_AGO)
+}
+
+/// `--since`: a duration back from now (`24h`, `7d`; at most [`LONGEST_AGO`]), or a UTC
+/// date or time (`2026-11-01`, `2026-11-01 12:00:00`).
 pub fn parse_since(raw: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(ago) = humantime::parse_duration(raw) {
-        return Ok(Utc::now() - ago);
+    if humantime::parse_duration(raw).is_ok() {
+        return Ok(Utc::now() - parse_age(raw)?);
     }
     if let Ok(t) = NaiveDateTime::parse_from_str(raw, "%Y-%m-%d %H:%M:%S") {
         return Ok(t.and_utc());
@@ -173,5 +178,13 @@ mod tests {
             "2026-11-01T12:30:00+00:00"
         );
         assert!(parse_since("last tuesday").unwrap_err().contains("neither"));
+        let err = parse_since("99999999999999d").unwrap_err();
+        assert!(err.contains("longer than the limit of 100years"), "{err}");
+        assert!(parse_age("101y").unwrap_err().contains("limit"));
+        assert_eq!(
+            parse_age("100y").unwrap(),
+            LONGEST_AGO,
+            "the limit itself is allowed"
+        );
     }
 }

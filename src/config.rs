@@ -16,8 +16,17 @@ use chrono_tz::Tz;
 use reqwest::Url;
 use serde::Deserialize;
 
+use crate::files::{read_regular, FileError};
+use crate::printable;
 use crate::schedule::CronRule;
 use crate::video::{VideoNoRule, DEFAULT_VIDEO_NO_PATTERN};
+
+/// The largest configuration file read: ours is 3 KB. (A 100 MB value was read and
+/// printed whole; `--config /dev/zero` ran into the OOM killer.)
+const CONFIG_CAP: u64 = 256 * 1024;
+/// The longest text value a key takes (a path, a filter, a pattern); error messages quote
+/// at most [`printable::QUOTED`] characters of it.
+const LONGEST_VALUE: usize = 1024;
 
 /// The v1.2 Delete Videos path, which takes the `unique_id` namespace.
 pub const V1_2_DELETE_PATH: &str = "/serve/api/v1/delete_videos";
@@ -45,7 +54,7 @@ pub struct Config {
 pub struct ApiConfig {
     pub base_url: BaseUrl,
     pub delete_path: String,
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "at_most::<_, LONGEST_TIMEOUT>")]
     pub timeout: Duration,
     /// Never more than this many requests in any rolling second (the account's limit is
     /// shared by all its keys, so lower it when something else uses the account too).
@@ -63,7 +72,7 @@ pub struct DatabaseConfig {
     /// `None` means the default location, see [`default_database_path`].
     pub path: Option<PathBuf>,
     /// How long a statement waits for another writer (a producer) before giving up.
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "at_most::<_, { 10 * MINUTE }>")]
     pub busy_timeout: Duration,
 }
 
@@ -89,9 +98,9 @@ pub struct BatchConfig {
 pub struct RetryConfig {
     /// Requests per batch within one pass, the first included.
     pub max_attempts: u32,
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "at_most::<_, HOUR>")]
     pub initial_backoff: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "at_most::<_, HOUR>")]
     pub max_backoff: Duration,
 }
 
@@ -116,7 +125,7 @@ impl Default for IsolationConfig {
 pub struct RetentionConfig {
     /// Settled rows and batch records older than this are removed after each pass.
     /// Unset: kept for ever (they are the record of what was deleted).
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "keep_at_most")]
     pub keep: Option<Duration>,
 }
 
@@ -189,10 +198,7 @@ impl Default for LogConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: FileError },
     #[error("config file {path}, line {line}: {message}")]
     Parse {
         path: PathBuf,
@@ -209,7 +215,7 @@ impl Config {
         let config = match path {
             None => Self::default(),
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                let text = read_regular(path, CONFIG_CAP).map_err(|source| ConfigError::Read {
                     path: path.to_owned(),
                     source,
                 })?;
@@ -232,14 +238,32 @@ impl Config {
             let line = text[..start].matches('\n').count() + 1;
             let message = e.message().replace('\n', " ");
             match text.lines().nth(line - 1).map(str::trim) {
-                Some(quoted) if !quoted.is_empty() => (line, format!("{quoted}: {message}")),
+                Some(quoted) if !quoted.is_empty() => {
+                    let quoted = printable::cut(quoted, printable::QUOTED);
+                    (line, format!("{quoted}: {message}"))
+                }
                 _ => (line, message),
             }
         })
     }
 
-    /// Checks that involve more than one key.
+    /// Checks that involve more than one key, or a value's length.
     fn check(&self) -> Result<(), ConfigError> {
+        for (key, value) in [
+            ("api.delete_path", self.api.delete_path.as_str()),
+            ("log.level", self.log.level.as_str()),
+            (
+                "batch.video_no_pattern",
+                self.batch.video_no_pattern.pattern(),
+            ),
+        ] {
+            if value.len() > LONGEST_VALUE {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} is {} bytes long; at most {LONGEST_VALUE}",
+                    value.len()
+                )));
+            }
+        }
         let retry = &self.retry;
         if retry.max_attempts == 0 {
             return Err(ConfigError::Invalid(
@@ -255,8 +279,8 @@ impl Config {
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(ConfigError::Invalid(format!(
-                "log.level {:?} is not a valid filter ({e}); e.g. \"info\" or \"memories_reaper=debug\"",
-                self.log.level
+                "log.level {} is not a valid filter ({e}); e.g. \"info\" or \"memories_reaper=debug\"",
+                printable::quoted(&self.log.level, printable::QUOTED)
             )));
         }
         if self
@@ -275,8 +299,8 @@ impl Config {
         }
         if !self.api.delete_path.starts_with('/') {
             return Err(ConfigError::Invalid(format!(
-                "api.delete_path {:?} must start with '/', e.g. {V1_2_DELETE_PATH:?}",
-                self.api.delete_path
+                "api.delete_path {} must start with '/', e.g. {V1_2_DELETE_PATH:?}",
+                printable::quoted(&self.api.delete_path, printable::QUOTED)
             )));
         }
         Ok(())
@@ -295,6 +319,12 @@ impl Config {
                     .into(),
             )
         })
+    }
+
+    /// How long a claim holds its rows without renewal: three request timeouts plus a
+    /// second, so that the rows of a worker that died come back soon.
+    pub fn lease(&self) -> Duration {
+        lease_for(self.api.timeout)
     }
 
     /// The effective configuration as one log-friendly line; holds no secret.
@@ -338,11 +368,66 @@ fn default_database_path() -> Option<PathBuf> {
         .map(|dir| dir.join("memories-reaper").join("queue.db"))
 }
 
+const MINUTE: u64 = 60;
+const HOUR: u64 = 60 * MINUTE;
+/// The longest `api.timeout`, in seconds.
+const LONGEST_TIMEOUT: u64 = 10 * MINUTE;
+
+const fn lease_for(timeout: Duration) -> Duration {
+    timeout
+        .saturating_mul(3)
+        .saturating_add(Duration::from_secs(1))
+}
+
+/// The longest lease any configuration grants (31 minutes). A `lease_until` further away
+/// than this, or one that cannot be read, was not granted by this program: the row counts
+/// as expired. (Bounding by the longest lease of any configuration, not this one's, keeps
+/// a daemon with a short timeout from taking rows another daemon on the same database
+/// holds under a longer one.)
+pub const LONGEST_LEASE: Duration = lease_for(Duration::from_secs(LONGEST_TIMEOUT));
+
+/// The furthest back a record is ever looked for (`retention.keep`, `prune --older-than`,
+/// `retry-failed --since`): a century. Beyond it a value is a typo, and time arithmetic
+/// overflows (`keep = "300000y"` passed `check` and then panicked after every pass).
+/// (100 years of 365.25 days, as humantime counts a year.)
+pub const LONGEST_AGO: Duration = Duration::from_secs(36_525 * 24 * 3600);
+
+/// A duration as people write it (`30s`, `10m`, `7d`), at most `max`: every duration the
+/// configuration and the command line take is parsed here, so none can overflow the time
+/// arithmetic that uses it.
+pub fn parse_duration_at_most(raw: &str, max: Duration) -> Result<Duration, String> {
+    let shown = printable::quoted(raw, 40);
+    let d = humantime::parse_duration(raw)
+        .map_err(|e| format!("{shown} is not a duration ({e}); e.g. \"30s\", \"10m\", \"7d\""))?;
+    if d > max {
+        return Err(format!(
+            "{shown} is longer than the limit of {}",
+            humantime::format_duration(max)
+        ));
+    }
+    Ok(d)
+}
+
+/// A duration key of at most `MAX` seconds.
+fn at_most<'de, D: serde::Deserializer<'de>, const MAX: u64>(d: D) -> Result<Duration, D::Error> {
+    let raw = String::deserialize(d)?;
+    parse_duration_at_most(&raw, Duration::from_secs(MAX)).map_err(serde::de::Error::custom)
+}
+
+/// `retention.keep`: at most [`LONGEST_AGO`].
+fn keep_at_most<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let raw = String::deserialize(d)?;
+    parse_duration_at_most(&raw, LONGEST_AGO)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
 fn video_no_rule<'de, D: serde::Deserializer<'de>>(d: D) -> Result<VideoNoRule, D::Error> {
     let pattern = String::deserialize(d)?;
     VideoNoRule::new(&pattern).map_err(|e| {
         serde::de::Error::custom(format!(
-            "video_no_pattern {pattern:?} is not a valid regular expression ({}); the default is {DEFAULT_VIDEO_NO_PATTERN:?}",
+            "video_no_pattern {} is not a valid regular expression ({}); the default is {DEFAULT_VIDEO_NO_PATTERN:?}",
+            printable::quoted(&pattern, printable::QUOTED),
             e.to_string().lines().last().unwrap_or("invalid")
         ))
     })
@@ -377,7 +462,8 @@ impl TryFrom<String> for BaseUrl {
     type Error = String;
 
     fn try_from(raw: String) -> Result<Self, String> {
-        let url = Url::parse(&raw).map_err(|e| format!("base_url {raw:?} is not a URL: {e}"))?;
+        let shown = printable::quoted(&raw, printable::QUOTED);
+        let url = Url::parse(&raw).map_err(|e| format!("base_url {shown} is not a URL: {e}"))?;
         if !url.username().is_empty() || url.password().is_some() {
             return Err(
                 "base_url must not carry credentials; the key comes from MEMORIES_API_KEY, \
@@ -387,7 +473,7 @@ impl TryFrom<String> for BaseUrl {
         }
         if url.query().is_some() || url.fragment().is_some() || url.path() != "/" {
             return Err(format!(
-                "base_url {raw:?} must be a scheme and host only, e.g. \"https://api.memories.ai\"; the path goes in api.delete_path"
+                "base_url {shown} must be a scheme and host only, e.g. \"https://api.memories.ai\"; the path goes in api.delete_path"
             ));
         }
         let loopback = match url.host() {
@@ -400,9 +486,9 @@ impl TryFrom<String> for BaseUrl {
             "https" => Ok(Self(url)),
             "http" if loopback => Ok(Self(url)),
             "http" => Err(format!(
-                "base_url {raw:?} uses plain http to a non-loopback host; the API key would travel in clear: use https"
+                "base_url {shown} uses plain http to a non-loopback host; the API key would travel in clear: use https"
             )),
-            other => Err(format!("base_url {raw:?}: scheme {other:?} is not supported; use https")),
+            other => Err(format!("base_url {shown}: scheme {other:?} is not supported; use https")),
         }
     }
 }
@@ -424,7 +510,8 @@ impl TryFrom<String> for Timezone {
     fn try_from(name: String) -> Result<Self, String> {
         name.parse::<Tz>().map(Self).map_err(|_| {
             format!(
-                "unknown time zone {name:?}: use an IANA name such as \"Europe/Berlin\" or \"UTC\""
+                "unknown time zone {}: use an IANA name such as \"Europe/Berlin\" or \"UTC\"",
+                printable::quoted(&name, printable::QUOTED)
             )
         })
     }
@@ -527,6 +614,37 @@ mod tests {
     }
 
     #[test]
+    fn durations_are_bounded_where_they_are_parsed() {
+        for (text, limit) in [
+            ("[api]\ntimeout = \"99999999999999d\"", "10m"),
+            ("[database]\nbusy_timeout = \"11m\"", "10m"),
+            ("[retry]\nmax_backoff = \"1000y\"", "1h"),
+            ("[retry]\ninitial_backoff = \"61m\"", "1h"),
+            ("[retention]\nkeep = \"300000y\"", "100years"),
+        ] {
+            let err = parse(text).unwrap_err();
+            let key = text.split('\n').nth(1).unwrap();
+            assert!(err.starts_with(&format!("line 2: {key}: ")), "{err}");
+            assert!(err.ends_with(&format!("limit of {limit}")), "{err}");
+        }
+        let c = parse("[api]\ntimeout = \"10m\"\n[retention]\nkeep = \"100y\"").unwrap();
+        assert_eq!(c.lease(), Duration::from_secs(1801));
+        assert_eq!(c.retention.keep, Some(LONGEST_AGO));
+        let err = parse("[api]\ntimeout = \"soon\"").unwrap_err();
+        assert!(err.contains("is not a duration"), "{err}");
+    }
+
+    #[test]
+    fn long_values_are_refused_and_never_echoed_whole() {
+        let huge = "x".repeat(100_000);
+        let err = parse(&format!("[schedule]\ntimezone = \"{huge}\"")).unwrap_err();
+        assert!(err.len() < 400, "{} bytes", err.len());
+        let c = parse(&format!("[log]\nlevel = \"{huge}\"")).unwrap();
+        let err = c.check().unwrap_err().to_string();
+        assert_eq!(err, "config: log.level is 100000 bytes long; at most 1024");
+    }
+
+    #[test]
     fn unknown_keys_are_errors_naming_the_key() {
         let err = parse("[api]\ntimeuot = \"1s\"").unwrap_err();
         assert!(err.contains("timeuot"), "{err}");
@@ -603,14 +721,23 @@ mod tests {
                 Just("[1, 2]".to_owned()),
                 Just("{ a = 1 }".to_owned()),
                 "\\PC{0,20}".prop_map(|s| serde_json::json!(s).to_string()),
-                "[0-9]{1,6}(ms|s|m|h|d|y|x)".prop_map(|s| format!("{s:?}")),
+                "[0-9]{1,20}(ms|s|m|h|d|w|M|y|x| days|years)".prop_map(|s| format!("{s:?}")),
             ]
         }
 
+        /// Loading never panics, and what loads can be used in the arithmetic the daemon
+        /// does with it (a retention reaching back, a lease, a request's deadline).
         fn check_text(text: &str) {
             if let Ok(config) = Config::parse(text) {
-                let _ = config.check();
                 let _ = config.summary();
+                if config.check().is_ok() {
+                    let now = chrono::Utc::now();
+                    if let Some(keep) = config.retention.keep {
+                        let _ = now - keep;
+                    }
+                    let _ = now + config.lease();
+                    let _ = std::time::Instant::now() + config.lease() + config.retry.max_backoff;
+                }
             }
         }
 

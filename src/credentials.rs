@@ -10,7 +10,12 @@ use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::files::{read_regular, FileError};
+
 pub const ENV_VAR: &str = "MEMORIES_API_KEY";
+
+/// The largest key file read: a key is a few dozen characters.
+const KEY_CAP: u64 = 64 * 1024;
 
 pub struct ApiKey(SecretString);
 
@@ -51,10 +56,7 @@ pub enum KeyError {
     )]
     Missing,
     #[error("cannot read the API key from {path}: {source}")]
-    Unreadable {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Unreadable { path: PathBuf, source: FileError },
     #[error("the API key from {0} is empty")]
     Empty(KeySource),
     #[error(
@@ -80,7 +82,7 @@ pub fn load(api_key_file: Option<&Path>) -> Result<(ApiKey, KeySource), KeyError
         (None, Some(path)) => path,
         (None, None) => return Err(KeyError::Missing),
     };
-    let value = std::fs::read_to_string(&path).map_err(|source| KeyError::Unreadable {
+    let value = read_regular(&path, KEY_CAP).map_err(|source| KeyError::Unreadable {
         path: path.clone(),
         source,
     })?;

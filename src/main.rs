@@ -68,8 +68,8 @@ enum Command {
     },
     /// Remove settled rows and batch records older than a duration.
     Prune {
-        /// e.g. `30d`.
-        #[arg(long, value_parser = humantime::parse_duration)]
+        /// e.g. `30d`; at most a century.
+        #[arg(long, value_parser = commands::parse_age)]
         older_than: Duration,
     },
     /// Check the configuration, the database and the key's source; change nothing.

@@ -1,9 +1,11 @@
 //! The `status` command's output: the queue report as text for people or JSON for tools.
-//! It shows what the database holds, which never includes the API key.
+//! It shows what the database holds, which never includes the API key. Every value from
+//! the database is a [`Cell`]: printed escaped and cut, whatever its type.
 
 use std::fmt::Write;
 
-use crate::queue::report::Report;
+use crate::config::LONGEST_LEASE;
+use crate::queue::report::{Cell, Report};
 
 pub fn text(report: &Report) -> String {
     let mut out = String::new();
@@ -26,10 +28,10 @@ pub fn text(report: &Report) -> String {
                 p.enqueued_at,
                 p.due_at,
                 p.attempts,
-                p.last_error
-                    .as_deref()
-                    .map(|e| format!(" last error: {e}"))
-                    .unwrap_or_default()
+                match &p.last_error {
+                    Cell::Null => String::new(),
+                    e => format!(" last error: {e}"),
+                }
             );
         }
         None => {
@@ -44,6 +46,15 @@ pub fn text(report: &Report) -> String {
             report.unreadable_due
         );
     }
+    if report.impossible_leases > 0 {
+        let _ = writeln!(
+            out,
+            "rows in flight under a lease memories-reaper never grants: {} (lease_until \
+             unreadable, or more than {} ahead; the next pass takes them back)",
+            report.impossible_leases,
+            humantime::format_duration(LONGEST_LEASE)
+        );
+    }
     let _ = writeln!(out, "last batches:");
     if report.last_batches.is_empty() {
         let _ = writeln!(out, "  (none yet)");
@@ -51,22 +62,23 @@ pub fn text(report: &Report) -> String {
     for b in &report.last_batches {
         let _ = writeln!(
             out,
-            "  #{} {} {} ids={} attempt={} outcome={} http={} code={} {}ms{}",
+            "  #{} {} {} ids={} attempt={} outcome={} http={} code={} {}{}",
             b.id,
             b.started_at,
             b.unique_id,
             b.ids_count,
             b.attempt,
             b.outcome,
-            b.http_status
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "-".into()),
-            b.api_code.as_deref().unwrap_or("-"),
-            b.duration_ms.unwrap_or(0),
-            b.error
-                .as_deref()
-                .map(|e| format!(" error: {e}"))
-                .unwrap_or_default()
+            b.http_status,
+            b.api_code,
+            match &b.duration_ms {
+                Cell::Null => "-".to_owned(),
+                d => format!("{d}ms"),
+            },
+            match &b.error {
+                Cell::Null => String::new(),
+                e => format!(" error: {e}"),
+            }
         );
     }
     out

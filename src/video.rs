@@ -9,6 +9,8 @@ use std::fmt;
 
 use regex::Regex;
 
+use crate::printable;
+
 /// The longest video number accepted. The API documents no length; real ones are 20
 /// characters, so anything near this is a producer's bug, not a video.
 pub const MAX_VIDEO_NO_LEN: usize = 64;
@@ -26,9 +28,10 @@ impl VideoNo {
     }
 }
 
+/// Escaped: a lax `video_no_pattern` can let a direction override through.
 impl fmt::Display for VideoNo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&printable::escaped(&self.0))
     }
 }
 
@@ -95,14 +98,15 @@ pub struct Namespace(String);
 
 impl Namespace {
     pub fn parse(raw: &str) -> Result<Self, String> {
+        let shown = printable::quoted(raw, printable::QUOTED);
         if raw.is_empty() || raw.chars().count() > 128 {
             return Err(format!(
-                "invalid namespace {raw:?}: it must be 1 to 128 characters"
+                "invalid namespace {shown}: it must be 1 to 128 characters"
             ));
         }
         if raw.chars().any(char::is_control) {
             return Err(format!(
-                "invalid namespace {raw:?}: control characters are not allowed"
+                "invalid namespace {shown}: control characters are not allowed"
             ));
         }
         Ok(Self(raw.to_owned()))
@@ -123,9 +127,10 @@ impl Default for Namespace {
     }
 }
 
+/// Escaped: a namespace may hold any printable character, direction overrides too.
 impl fmt::Display for Namespace {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&printable::escaped(&self.0))
     }
 }
 

@@ -136,9 +136,8 @@ pub struct Reaper<A = api::Client, S = Queue> {
     max_attempts: u32,
     confirmations: u32,
     backoff: Backoff,
-    /// How long a claim holds its rows without renewal: three request timeouts plus a
-    /// second, so that the rows of a worker that died come back soon. A live worker's
-    /// claim is renewed by its `Held` guard, whatever it is waiting for.
+    /// How long a claim holds its rows without renewal ([`Config::lease`]). A live
+    /// worker's claim is renewed by its `Held` guard, whatever it is waiting for.
     lease: Duration,
     api_key_file: Option<std::path::PathBuf>,
     /// Touched whenever the pass makes progress; the watchdog reads it.
@@ -164,7 +163,7 @@ impl<A: DeleteApi, S: Store> Reaper<A, S> {
             max_attempts: config.retry.max_attempts,
             confirmations: config.isolation.confirmations.get(),
             backoff: Backoff::new(&config.retry),
-            lease: config.api.timeout.saturating_mul(3) + Duration::from_secs(1),
+            lease: config.lease(),
             api_key_file: config.api.api_key_file.clone(),
             liveness: Liveness::default(),
         }

@@ -27,6 +27,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, SqlitePool};
 
+use crate::config::LONGEST_LEASE;
 use crate::pass::Store;
 use crate::video::{Namespace, VideoNo};
 use crate::vocabulary::{Outcome, RowStatus};
@@ -147,6 +148,26 @@ const UNREADABLE_DUE_MARK: &str = "unreadable due_at %";
 const COUNT_UNREADABLE_DUE: &str = "SELECT count(*) FROM deletion_queue
     WHERE (status IN ('pending', 'in_flight') AND julianday(due_at) IS NULL)
        OR (status = 'failed' AND last_error LIKE 'unreadable due_at %')";
+
+/// A lease that has run out, or that this program could not have granted: one that
+/// cannot be read (NULL included), or ends further away than [`LONGEST_LEASE`]. Held to
+/// no bound, a producer's `lease_until` of NULL or 9999 held a row for ever, silently.
+fn lease_over() -> String {
+    format!(
+        "coalesce(julianday(lease_until) NOT BETWEEN julianday('now')
+                  AND julianday('now', '+{} seconds'), 1)",
+        LONGEST_LEASE.as_secs()
+    )
+}
+
+/// Counts the rows in flight under a lease this program could not have granted.
+fn count_impossible_leases() -> String {
+    format!(
+        "SELECT count(*) FROM deletion_queue WHERE status = 'in_flight'
+            AND coalesce(julianday(lease_until) > julianday('now', '+{} seconds'), 1)",
+        LONGEST_LEASE.as_secs()
+    )
+}
 
 /// Row timestamps: UTC, in SQLite's own text format, so they compare as text.
 const NOW: &str = "strftime('%Y-%m-%d %H:%M:%f', 'now')";
@@ -286,6 +307,10 @@ impl Queue {
             .fetch_one(&mut conn)
             .await
             .map_err(fail)?;
+        let impossible: i64 = sqlx::query_scalar(&count_impossible_leases())
+            .fetch_one(&mut conn)
+            .await
+            .map_err(fail)?;
         // Taking the write lock and letting it go shows that this user may write.
         sqlx::query("BEGIN IMMEDIATE")
             .execute(&mut conn)
@@ -299,8 +324,12 @@ impl Queue {
             0 => String::new(),
             n => format!(", {n} with an unreadable due_at (never sent; see `status`)"),
         };
+        let impossible = match impossible {
+            0 => String::new(),
+            n => format!(", {n} in flight under a lease memories-reaper never grants (the next pass takes them back)"),
+        };
         Ok(format!(
-            "schema up to date, {rows} rows{unreadable}, writable"
+            "schema up to date, {rows} rows{unreadable}{impossible}, writable"
         ))
     }
 
@@ -459,14 +488,23 @@ impl Queue {
 
 /// The pass's side of the queue (`pass::boundary::Store`).
 impl Store for Queue {
-    /// Puts back to `pending` the rows whose lease ran out: their holder died or hung.
+    /// Puts back to `pending` the rows whose lease ran out (their holder died or hung), or
+    /// could not have been granted.
     async fn take_back_expired(&self) -> Result<u64, QueueError> {
         let _turn = self.write_turn().await;
         let sql = format!(
             "UPDATE deletion_queue
                 SET status = 'pending', claimed_by = NULL, lease_until = NULL, updated_at = {NOW},
-                    last_error = coalesce(last_error, 'lease expired: its holder stopped')
-              WHERE status = 'in_flight' AND lease_until < {NOW}"
+                    last_error = CASE
+                        WHEN julianday(lease_until) < julianday('now')
+                            THEN coalesce(last_error, 'lease expired: its holder stopped')
+                        ELSE 'lease_until ' || substr(quote(lease_until), 1, 80)
+                             || ' was not granted by memories-reaper (unreadable, or more than '
+                             || '{} s ahead): taken back'
+                    END
+              WHERE status = 'in_flight' AND {}",
+            LONGEST_LEASE.as_secs(),
+            lease_over()
         );
         let done = sqlx::query(&sql)
             .execute(&self.pool)

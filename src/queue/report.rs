@@ -1,10 +1,14 @@
 //! What `status` shows: counts by namespace and status, the oldest pending row, and the
 //! last requests with their outcomes. Read-only.
 
+use std::fmt;
+
 use serde::Serialize;
+use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
-use super::{ClaimedRow, Queue, QueueError, COUNT_UNREADABLE_DUE, DUE};
+use super::{count_impossible_leases, ClaimedRow, Queue, QueueError, COUNT_UNREADABLE_DUE, DUE};
+use crate::printable;
 use crate::vocabulary::RowStatus;
 
 #[derive(Debug, Serialize)]
@@ -13,12 +17,15 @@ pub struct Report {
     pub oldest_pending: Option<PendingRow>,
     /// Rows whose `due_at` could not be read: never sent early, never due.
     pub unreadable_due: i64,
+    /// Rows in flight under a lease this program never grants (unreadable, or too far
+    /// ahead): the next pass takes them back.
+    pub impossible_leases: i64,
     pub last_batches: Vec<BatchRow>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct Count {
-    pub unique_id: String,
+    pub unique_id: Cell,
     pub status: String,
     pub rows: i64,
 }
@@ -26,28 +33,99 @@ pub struct Count {
 #[derive(Debug, Serialize)]
 pub struct PendingRow {
     pub id: i64,
-    pub video_no: String,
-    pub unique_id: String,
-    pub enqueued_at: String,
-    pub due_at: String,
-    pub attempts: i64,
-    pub last_error: Option<String>,
+    pub video_no: Cell,
+    pub unique_id: Cell,
+    pub enqueued_at: Cell,
+    pub due_at: Cell,
+    pub attempts: Cell,
+    pub last_error: Cell,
 }
 
 #[derive(Debug, Serialize)]
 pub struct BatchRow {
     pub id: i64,
-    pub unique_id: String,
-    pub ids_count: i64,
-    pub attempt: i64,
-    pub outcome: String,
-    pub http_status: Option<i64>,
-    pub api_code: Option<String>,
-    pub api_msg: Option<String>,
-    pub error: Option<String>,
-    pub started_at: String,
-    pub duration_ms: Option<i64>,
+    pub unique_id: Cell,
+    pub ids_count: Cell,
+    pub attempt: Cell,
+    pub outcome: Cell,
+    pub http_status: Cell,
+    pub api_code: Cell,
+    pub api_msg: Cell,
+    pub error: Cell,
+    pub started_at: Cell,
+    pub duration_ms: Cell,
 }
+
+/// A value as stored, whatever its SQLite type. What `status` reads is input too: a
+/// producer can write TEXT into `attempts` or a BLOB into `last_error` (SQLite keeps what
+/// a column's affinity cannot convert), and reading those as the expected type panicked.
+/// In JSON, a cell is its value (`null`, a number, a string); a BLOB is shown as
+/// `x'…'` hex, cut.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Cell {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(String),
+}
+
+/// How many bytes of a BLOB are shown.
+const BLOB_SHOWN: usize = 32;
+
+impl Cell {
+    fn read(row: &SqliteRow, column: &str) -> Self {
+        use sqlx::{TypeInfo, ValueRef};
+        // The type of the value stored, not the column's declared type.
+        let kind = match row.try_get_raw(column) {
+            Ok(raw) if raw.is_null() => return Self::Null,
+            Ok(raw) => raw.type_info().name().to_owned(),
+            Err(_) => return Self::Text("(unreadable)".into()),
+        };
+        let read = match kind.as_str() {
+            "INTEGER" => row.try_get::<i64, _>(column).map(Self::Integer),
+            "REAL" => row.try_get::<f64, _>(column).map(Self::Real),
+            // Text that is not valid UTF-8 is shown with replacement characters.
+            "TEXT" => row
+                .try_get::<Vec<u8>, _>(column)
+                .map(|bytes| Self::Text(String::from_utf8_lossy(&bytes).into_owned())),
+            _ => row.try_get::<Vec<u8>, _>(column).map(|bytes| {
+                let hex: String = bytes
+                    .iter()
+                    .take(BLOB_SHOWN)
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                let more = if bytes.len() > BLOB_SHOWN { "…" } else { "" };
+                Self::Text(format!("x'{hex}'{more}"))
+            }),
+        };
+        read.unwrap_or_else(|_| Self::Text("(unreadable)".into()))
+    }
+
+    /// The value when it is a whole number.
+    pub fn integer(&self) -> Option<i64> {
+        match self {
+            Self::Integer(n) => Some(*n),
+            _ => None,
+        }
+    }
+}
+
+/// Escaped (a namespace or an error can hold a newline or a direction override) and cut
+/// (a producer's 10 MB value is shown as its start).
+impl fmt::Display for Cell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Null => f.write_str("-"),
+            Self::Integer(n) => write!(f, "{n}"),
+            Self::Real(x) => write!(f, "{x}"),
+            Self::Text(s) => f.write_str(&printable::cut(s, SHOWN)),
+        }
+    }
+}
+
+/// How many characters of a text cell `status` shows.
+const SHOWN: usize = 200;
 
 impl Queue {
     /// Due pending rows in (namespace, id) order, `limit` at a time after `after`: what a
@@ -92,14 +170,14 @@ impl Queue {
         .map_err(|e| self.error(e))?
         .iter()
         .map(|r| Count {
-            unique_id: text(r, "unique_id"),
+            unique_id: Cell::read(r, "unique_id"),
             status: r.get("status"),
             rows: r.get("n"),
         })
         .collect::<Vec<_>>();
         // Statuses in the order a row goes through them, not alphabetically.
         let mut counts = counts;
-        counts.sort_by_key(|c| (c.unique_id.clone(), RowStatus::rank(&c.status)));
+        counts.sort_by_key(|c| (c.unique_id.to_string(), RowStatus::rank(&c.status)));
         let oldest_pending = sqlx::query(
             "SELECT id, video_no, unique_id, enqueued_at, due_at, attempts, last_error
                FROM deletion_queue WHERE status = 'pending' ORDER BY id LIMIT 1",
@@ -109,12 +187,12 @@ impl Queue {
         .map_err(|e| self.error(e))?
         .map(|r| PendingRow {
             id: r.get("id"),
-            video_no: text(&r, "video_no"),
-            unique_id: text(&r, "unique_id"),
-            enqueued_at: r.get("enqueued_at"),
-            due_at: r.get("due_at"),
-            attempts: r.get("attempts"),
-            last_error: r.get("last_error"),
+            video_no: Cell::read(&r, "video_no"),
+            unique_id: Cell::read(&r, "unique_id"),
+            enqueued_at: Cell::read(&r, "enqueued_at"),
+            due_at: Cell::read(&r, "due_at"),
+            attempts: Cell::read(&r, "attempts"),
+            last_error: Cell::read(&r, "last_error"),
         });
         let last_batches = sqlx::query(
             "SELECT id, unique_id, ids_count, attempt, outcome, http_status, api_code, api_msg,
@@ -128,22 +206,26 @@ impl Queue {
         .iter()
         .map(|r| BatchRow {
             id: r.get("id"),
-            unique_id: text(r, "unique_id"),
-            ids_count: r.get("ids_count"),
-            attempt: r.get("attempt"),
-            outcome: r.get("outcome"),
-            http_status: r.get("http_status"),
-            api_code: r.get("api_code"),
-            api_msg: r.get("api_msg"),
-            error: r.get("error"),
-            started_at: r.get("started_at"),
-            duration_ms: r.get("duration_ms"),
+            unique_id: Cell::read(r, "unique_id"),
+            ids_count: Cell::read(r, "ids_count"),
+            attempt: Cell::read(r, "attempt"),
+            outcome: Cell::read(r, "outcome"),
+            http_status: Cell::read(r, "http_status"),
+            api_code: Cell::read(r, "api_code"),
+            api_msg: Cell::read(r, "api_msg"),
+            error: Cell::read(r, "error"),
+            started_at: Cell::read(r, "started_at"),
+            duration_ms: Cell::read(r, "duration_ms"),
         })
         .collect();
         Ok(Report {
             counts,
             oldest_pending,
             unreadable_due: self.unreadable_due().await?,
+            impossible_leases: sqlx::query_scalar(&count_impossible_leases())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| self.error(e))?,
             last_batches,
         })
     }

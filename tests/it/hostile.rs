@@ -156,3 +156,189 @@ async fn a_closed_stdout_is_not_an_error_and_a_committed_change_stays_committed(
     }
     assert_eq!(app.count("pending").await, 4, "the enqueue committed");
 }
+
+/// What `cmd` printed on stderr, having checked that it ended with `code` and said it in
+/// one line, without a panic.
+async fn one_line_error(app: &App, args: &[&str], code: i32) -> String {
+    let out = app.reaper(args).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    err
+}
+
+#[tokio::test]
+async fn special_files_are_refused_at_once_as_config_or_key() {
+    let app = spawn_app(&[]).await;
+    let fifo = app.dir.path().join("fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.expect("mkfifo").success());
+    for (file, kind) in [
+        ("/dev/zero".as_ref(), "a character device"),
+        (fifo.as_path(), "a FIFO"),
+        (app.dir.path(), "a directory"),
+    ] {
+        // `reaper` gives up after a minute: a FIFO used to hang here for ever.
+        let mut cmd = app.command(&["check"]);
+        cmd.as_std_mut()
+            .args(["--config".as_ref(), file.as_os_str()]);
+        let out = run(cmd).await;
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(stderr(&out).contains(kind), "{}", stderr(&out));
+
+        app.set_api_key_file(file);
+        let mut cmd = app.command(&["run", "--once"]);
+        cmd.env_remove("MEMORIES_API_KEY");
+        let out = run(cmd).await;
+        assert!(
+            stderr(&out).contains(&format!(
+                "cannot read the API key from {}: is {kind}",
+                file.display()
+            )),
+            "{}",
+            stderr(&out)
+        );
+        let config = std::fs::read_to_string(&app.config).unwrap();
+        let restored: Vec<&str> = config
+            .lines()
+            .filter(|l| !l.starts_with("api_key_file"))
+            .collect();
+        std::fs::write(&app.config, restored.join("\n")).unwrap();
+    }
+    assert!(app.standin.received().is_empty());
+}
+
+#[tokio::test]
+async fn durations_past_their_limits_are_one_line_errors() {
+    let app = spawn_app(&[]).await;
+    let configure = |extra: &[(&str, &str)]| {
+        let text = config_text(&app.standin.base_url(), &app.db, extra);
+        std::fs::write(&app.config, text).unwrap();
+    };
+    configure(&[("retention", "keep = \"300000y\"")]);
+    let err = one_line_error(&app, &["check"], 1).await;
+    assert!(err.contains("keep = \"300000y\""), "{err}");
+    assert!(err.contains("limit of 100years"), "{err}");
+    configure(&[("api", "timeout = \"99999999999999d\"")]);
+    let err = one_line_error(&app, &["run", "--once"], 1).await;
+    assert!(err.contains("limit of 10m"), "{err}");
+    configure(&[]);
+    for args in [
+        &["prune", "--older-than", "99999999999999d"][..],
+        &["retry-failed", "--since", "300000y"],
+        &["prune", "--older-than", "18446744073709551616s"],
+    ] {
+        let out = app.reaper(args).await;
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    }
+}
+
+#[tokio::test]
+async fn status_shows_values_of_any_type_escaped_and_cut() {
+    let app = spawn_app(&[]).await;
+    let bidi = "ns\u{202e}evil";
+    let out = app
+        .reaper(&["enqueue", "--namespace", bidi, &ids(0, 1)[0]])
+        .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("ns\\u{202e}evil"), "{}", stdout(&out));
+    app.insert("default", &ids(1, 1)).await;
+    for sql in [
+        "UPDATE deletion_queue SET unique_id = 'line' || char(10) || 'forged', \
+         attempts = 'many', last_error = x'00ff' WHERE id = 1",
+        "UPDATE deletion_queue SET attempts = 9.5e300, last_error = printf('%.*c', 100000, 'e') WHERE id = 2",
+        "INSERT INTO deletion_batches (unique_id, ids_count, attempt, outcome, started_at, duration_ms) \
+         VALUES (x'41', 'lots', 1.5, 'deleted', 42, 'slow')",
+    ] {
+        sqlx::query(sql).execute(&app.pool).await.expect(sql);
+    }
+    let out = app.reaper(&["status"]).await;
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(text.contains("line\\nforged"), "{text}");
+    assert!(!text.contains("line\nforged"), "{text}");
+    assert!(text.contains("attempts many"), "{text}");
+    assert!(text.contains("last error: x'00ff'"), "{text}");
+    assert!(text.contains("ids=lots attempt=1.5"), "{text}");
+    assert!(
+        text.len() < 4000,
+        "a long value is cut: {} bytes",
+        text.len()
+    );
+    let out = app.reaper(&["status", "--json"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json["oldest_pending"]["attempts"], "many");
+    assert_eq!(json["last_batches"][0]["ids_count"], "lots");
+}
+
+#[tokio::test]
+async fn enqueue_names_a_line_that_is_not_text_and_inserts_the_others() {
+    let app = spawn_app(&[]).await;
+    let mut file = Vec::new();
+    for id in ids(0, 3000) {
+        file.extend_from_slice(id.as_bytes());
+        file.push(b'\n');
+    }
+    file.extend_from_slice(b"VI\xff\xfe\n");
+    file.extend_from_slice(&vec![b'9'; 10_000_000]);
+    file.push(b'\n');
+    file.extend_from_slice(format!("VI12\u{202e}34\n{}\n", ids(3000, 1)[0]).as_bytes());
+    let path = app.dir.path().join("ids.txt");
+    std::fs::write(&path, file).unwrap();
+    let out = app
+        .reaper(&["enqueue", "--file", path.to_str().unwrap()])
+        .await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("ids.txt:3001: not valid UTF-8 text"), "{err}");
+    assert!(
+        err.contains("ids.txt:3002: a line of 10000000 bytes"),
+        "{err}"
+    );
+    assert!(err.contains("ids.txt:3003: \"VI12\\u{202e}34\""), "{err}");
+    assert!(err.len() < 1000, "{} bytes of stderr", err.len());
+    assert!(stdout(&out).contains("enqueued 3001"), "{}", stdout(&out));
+    assert_eq!(app.count("pending").await, 3001);
+}
+
+#[tokio::test]
+async fn a_lease_memories_reaper_never_grants_is_reported_and_taken_back() {
+    let app = spawn_app(&[]).await;
+    app.insert("default", &ids(0, 4)).await;
+    for (id, lease) in [
+        (1, "NULL"),
+        (2, "'soon'"),
+        (3, "'9999-01-01 00:00:00'"),
+        // Held by a live daemon: left alone.
+        (4, "strftime('%Y-%m-%d %H:%M:%f', 'now', '+10 minutes')"),
+    ] {
+        let sql = format!(
+            "UPDATE deletion_queue SET status = 'in_flight', claimed_by = 'other', lease_until = {lease} WHERE id = {id}"
+        );
+        sqlx::query(&sql).execute(&app.pool).await.unwrap();
+    }
+    let status = stdout(&app.reaper(&["status"]).await);
+    assert!(status.contains("never grants: 3"), "{status}");
+    let check = stdout(&app.reaper(&["check"]).await);
+    assert!(check.contains("3 in flight under a lease"), "{check}");
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let sent: Vec<String> = app
+        .standin
+        .received()
+        .into_iter()
+        .flat_map(|r| r.ids)
+        .collect();
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert!(
+        !sent.contains(&ids(3, 1)[0]),
+        "the live daemon's row was sent"
+    );
+    assert_eq!(
+        (app.count("deleted").await, app.count("in_flight").await),
+        (3, 1)
+    );
+}

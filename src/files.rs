@@ -1,0 +1,92 @@
+//! Reading the small files the daemon is pointed at (the configuration, the API key):
+//! regular files only, and only so much of them. Opening never waits (a FIFO would hang
+//! start-up, past SIGTERM) and reading never grows without bound (`/dev/zero` filled
+//! memory at 1.2 GB/s until the OOM killer came).
+
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::Path;
+
+/// Why a file could not be used; each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("is {0}, not a regular file; point at a file")]
+    NotRegular(&'static str),
+    #[error("is larger than {cap} bytes; this file should be a few lines")]
+    TooLarge { cap: u64 },
+    #[error("is not valid UTF-8 text")]
+    NotText,
+}
+
+/// The whole of a regular file of at most `cap` bytes, as text.
+pub fn read_regular(path: &Path, cap: u64) -> Result<String, FileError> {
+    // O_NONBLOCK: opening a FIFO for reading returns at once instead of waiting for a
+    // writer; the type check below then refuses it. It does nothing to a regular file.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let kind = file.metadata()?.file_type();
+    if !kind.is_file() {
+        return Err(FileError::NotRegular(describe(kind)));
+    }
+    // The size can change under us (a file being written): read one byte past the cap to
+    // know, rather than trusting the metadata.
+    let mut bytes = Vec::new();
+    file.take(cap + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        return Err(FileError::TooLarge { cap });
+    }
+    String::from_utf8(bytes).map_err(|_| FileError::NotText)
+}
+
+fn describe(kind: std::fs::FileType) -> &'static str {
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn special_files_are_refused_without_waiting_or_reading() {
+        let err = read_regular(Path::new("/dev/zero"), 1024).unwrap_err();
+        assert!(err.to_string().contains("a character device"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let err = read_regular(dir.path(), 1024).unwrap_err();
+        assert!(err.to_string().contains("a directory"), "{err}");
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success());
+        // Without O_NONBLOCK this open would wait for a writer for ever.
+        let err = read_regular(&fifo, 1024).unwrap_err();
+        assert!(err.to_string().contains("FIFO"), "{err}");
+    }
+
+    #[test]
+    fn a_file_over_the_cap_is_refused_and_one_at_it_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, "x".repeat(1025)).unwrap();
+        let err = read_regular(&path, 1024).unwrap_err();
+        assert!(err.to_string().contains("larger than 1024 bytes"), "{err}");
+        std::fs::write(&path, "x".repeat(1024)).unwrap();
+        assert_eq!(read_regular(&path, 1024).unwrap().len(), 1024);
+        std::fs::write(&path, b"\xff\xfe").unwrap();
+        assert!(matches!(read_regular(&path, 1024), Err(FileError::NotText)));
+    }
+}
