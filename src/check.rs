@@ -1,6 +1,7 @@
 //! `check`: validates what `run` would use, without changing anything: the configuration
 //! (already loaded by then), the database, the key's source (never the key), the schedule.
-//! Prints what each is on stdout, one line per problem on stderr; exit 1 if any.
+//! Prints what each is on stdout, one line per problem on stderr; exit 1 if any. What is
+//! allowed but probably wrong is a warning on stderr, which leaves the exit status alone.
 
 use std::path::Path;
 
@@ -19,6 +20,9 @@ pub async fn check(config: &Config, config_path: Option<&Path>, next: Option<usi
         None => say!("config: built-in defaults (no --config)"),
     }
     say!("  {}", config.summary());
+    for warning in config.warnings() {
+        complain!("memories-reaper: warning: {warning}");
+    }
 
     match config.database_path() {
         Ok(path) => match Queue::inspect(&path, config.database.busy_timeout).await {
@@ -62,7 +66,7 @@ pub async fn check(config: &Config, config_path: Option<&Path>, next: Option<usi
     }
 
     for problem in &problems {
-        eprintln!("memories-reaper: problem: {problem}");
+        complain!("memories-reaper: problem: {problem}");
     }
     u8::from(!problems.is_empty())
 }

@@ -60,7 +60,7 @@ pub async fn enqueue_ids(
         anyhow::bail!("nothing to enqueue: give video numbers, or --file PATH (- for stdin)");
     }
     let queue = open(config).await?;
-    let mut report = |line: String| eprintln!("memories-reaper: rejected {line}");
+    let mut report = |line: String| complain!("memories-reaper: rejected {line}");
     let rule = &config.batch.video_no_pattern;
     let result = enqueue(&queue, rule, &namespace, video_nos, file, &mut report).await;
     queue.close().await;

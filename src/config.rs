@@ -321,6 +321,21 @@ impl Config {
         })
     }
 
+    /// What is allowed but probably wrong; `check` prints these and the daemon logs them
+    /// at start.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let rate = self.api.requests_per_second.get();
+        if rate > API_REQUESTS_PER_SECOND {
+            warnings.push(format!(
+                "api.requests_per_second = {rate} is above the account's documented limit of \
+                 {API_REQUESTS_PER_SECOND}: the API will answer 0429 to the excess (raise it \
+                 only if Memories.ai raised your account's limit)"
+            ));
+        }
+        warnings
+    }
+
     /// How long a claim holds its rows without renewal: three request timeouts plus a
     /// second, so that the rows of a worker that died come back soon.
     pub fn lease(&self) -> Duration {

@@ -10,7 +10,7 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use crate::config::{Config, API_REQUESTS_PER_SECOND};
+use crate::config::Config;
 use crate::credentials;
 use crate::notify::Notifier;
 use crate::pass::{PassEnd, PassReport, Reaper};
@@ -59,11 +59,8 @@ pub async fn run(
         env!("CARGO_PKG_VERSION"),
         config.summary()
     );
-    if config.api.requests_per_second.get() > API_REQUESTS_PER_SECOND {
-        warn!(
-            "api.requests_per_second is above the account's documented limit of \
-             {API_REQUESTS_PER_SECOND}; the API will answer 0429 to the excess"
-        );
+    for warning in config.warnings() {
+        warn!("{warning}");
     }
     match credentials::load(config.api.api_key_file.as_deref()) {
         Ok((_, source)) => {

@@ -14,6 +14,17 @@ macro_rules! say {
     }};
 }
 
+/// A line for people on stderr: errors, problems, rejected input. Like [`say!`], a closed
+/// stderr (`2>&1 | head -c1`) is not a panic: the line is dropped and the command ends
+/// with its status (`eprintln!` panics on a broken pipe).
+#[macro_export]
+macro_rules! complain {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod api;
 mod backoff;
 pub mod check;

@@ -11,7 +11,7 @@ use memories_reaper::check::check;
 use memories_reaper::commands::{self, EXIT_PENDING};
 use memories_reaper::config::{Config, LogFormat};
 use memories_reaper::daemon::{self, RunEnd, RunOptions};
-use memories_reaper::{shutdown, telemetry};
+use memories_reaper::{complain, shutdown, telemetry};
 
 #[derive(Parser)]
 #[command(version, about = "Deletes Memories.ai videos queued in a SQLite table")]
@@ -101,7 +101,7 @@ fn main() -> ExitCode {
 }
 
 fn fail(e: impl std::fmt::Display) -> ExitCode {
-    eprintln!("memories-reaper: {e}");
+    complain!("memories-reaper: {e}");
     ExitCode::FAILURE
 }
 
@@ -117,7 +117,7 @@ async fn dispatch(
             match daemon::run(config, RunOptions { once, dry_run }, token).await? {
                 RunEnd::Clean => Ok(0),
                 RunEnd::Pending(n) => {
-                    eprintln!(
+                    complain!(
                         "memories-reaper: the pass did not finish; {n} due rows are still pending; \
                          see the log above for why"
                     );

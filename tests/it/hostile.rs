@@ -138,6 +138,35 @@ fn with_closed_stdout(app: &App, args: &[&str]) -> std::process::Output {
 }
 
 #[tokio::test]
+async fn a_closed_stderr_is_not_a_panic() {
+    let app = spawn_app(&[]).await;
+    let config = app.config.to_str().unwrap();
+    for (args, code) in [
+        (&["--config", config, "enqueue", "not-an-id"][..], 1),
+        (&["--config", "/dev/zero", "check"], 1),
+        (
+            &["--config", config, "prune", "--older-than", "1000000y"],
+            2,
+        ),
+        (&["--config", config, "run", "--once"], 0),
+    ] {
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        let status = std::process::Command::new(BIN)
+            .args(args)
+            .env("MEMORIES_API_KEY", KEY)
+            .env_remove("RUST_LOG")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(writer)
+            .status()
+            .expect("run memories-reaper");
+        // A panic exits 101.
+        assert_eq!(status.code(), Some(code), "{args:?}");
+    }
+}
+
+#[tokio::test]
 async fn a_closed_stdout_is_not_an_error_and_a_committed_change_stays_committed() {
     let app = spawn_app(&[]).await;
     app.insert("default", &ids(0, 3)).await;

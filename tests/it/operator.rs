@@ -270,3 +270,18 @@ async fn migrate_says_what_it_applied() {
     );
     assert!(!stdout(&again).contains("applied"), "{}", stdout(&again));
 }
+
+#[tokio::test]
+async fn a_rate_above_the_accounts_limit_is_warned_about_and_still_allowed() {
+    let app = spawn_app(&[("api", "requests_per_second = 6")]).await;
+    let out = app.reaper(&["check"]).await;
+    assert_eq!(out.status.code(), Some(0), "a warning, not a problem");
+    assert!(
+        stderr(&out).contains("warning: api.requests_per_second = 6 is above"),
+        "{}",
+        stderr(&out)
+    );
+    let app = spawn_app(&[]).await;
+    let out = app.reaper(&["check"]).await;
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+}
