@@ -2,6 +2,7 @@
 //! SIGTERM or SIGINT. With `--once`, a single pass; with `--dry-run`, passes that only log
 //! what they would send.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use crate::credentials;
 use crate::notify::Notifier;
 use crate::pass::{PassEnd, PassReport, Reaper};
 use crate::queue::Queue;
+use crate::reload;
 use crate::schedule::Ticks;
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -35,25 +37,27 @@ pub enum RunEnd {
     Pending(i64),
 }
 
+/// `config_path`: the file SIGHUP reads again (see [`crate::reload`]).
 pub async fn run(
     config: &Config,
+    config_path: Option<&Path>,
     options: RunOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<RunEnd> {
+    let notifier = Notifier::from_env();
+    // Before anything long (a migration): from here on SIGHUP never kills the daemon.
+    let mut configs = reload::listen(
+        config_path.map(Path::to_owned),
+        config.clone(),
+        options.once,
+        notifier.clone(),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot listen for SIGHUP: {e}"))?;
     let path = config.database_path()?;
     let queue = Queue::open(&path, config.database.busy_timeout).await?;
-    let reaper = Arc::new(Reaper::new(config, queue.clone())?);
-    let schedule = &config.schedule;
-    let next_wake = || match schedule
-        .cron
-        .next_after(Utc::now(), schedule.timezone.zone())
-    {
-        Some(t) => t.to_rfc3339(),
-        None => "never".into(),
-    };
     info!(
         database = %path.display(),
-        next_wake = if options.once { "none (--once)".into() } else { next_wake() },
+        next_wake = if options.once { "none (--once)".into() } else { next_wake(config) },
         dry_run = options.dry_run,
         "memories-reaper {} starting: {}",
         env!("CARGO_PKG_VERSION"),
@@ -82,11 +86,10 @@ pub async fn run(
         ),
         Err(e) => warn!("cannot count rows with an unreadable due_at: {e}"),
     }
-    let notifier = Notifier::from_env();
-    let pass = Pass {
-        reaper,
+    let mut pass = Pass {
+        reaper: Arc::new(Reaper::new(config, queue.clone())?),
         queue: queue.clone(),
-        config,
+        config: Arc::new(config.clone()),
         dry_run: options.dry_run,
         notifier: notifier.clone(),
     };
@@ -110,6 +113,7 @@ pub async fn run(
     }
 
     let running = Arc::new(Mutex::new(()));
+    let schedule = &config.schedule;
     let mut ticks = Ticks::start(
         schedule.cron.clone(),
         schedule.timezone.zone(),
@@ -130,11 +134,20 @@ pub async fn run(
     // Idle, the loop itself pings the watchdog: it is what would notice a tick.
     let mut watchdog = ping_timer(&notifier);
     loop {
-        info!(next_wake = next_wake(), "waiting for the next tick");
+        info!(
+            next_wake = next_wake(&pass.config),
+            "waiting for the next tick"
+        );
         let tick = loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break None,
                 _ = watchdog.tick() => notifier.watchdog(),
+                // A reload accepted during a pass is taken here, once the pass is over.
+                Ok(()) = configs.changed() => {
+                    let config = configs.borrow_and_update().clone();
+                    ticks = pass.reconfigure(config, ticks, &running).await;
+                    info!(next_wake = next_wake(&pass.config), "waiting for the next tick");
+                }
                 tick = ticks.next() => break tick,
             }
         };
@@ -150,6 +163,17 @@ pub async fn run(
     Ok(RunEnd::Clean)
 }
 
+fn next_wake(config: &Config) -> String {
+    let schedule = &config.schedule;
+    match schedule
+        .cron
+        .next_after(Utc::now(), schedule.timezone.zone())
+    {
+        Some(t) => t.to_rfc3339(),
+        None => "never".into(),
+    }
+}
+
 /// A timer for watchdog pings; one that never fires when there is no watchdog.
 fn ping_timer(notifier: &Notifier) -> tokio::time::Interval {
     // Without a watchdog, a period no daemon outlives.
@@ -161,16 +185,55 @@ fn ping_timer(notifier: &Notifier) -> tokio::time::Interval {
     timer
 }
 
-/// What runs at each tick.
-struct Pass<'a> {
+/// What runs at each tick, built from the configuration in use.
+struct Pass {
     reaper: Arc<Reaper>,
     queue: Queue,
-    config: &'a Config,
+    config: Arc<Config>,
     dry_run: bool,
     notifier: Notifier,
 }
 
-impl Pass<'_> {
+impl Pass {
+    /// Takes a reloaded configuration: the next pass runs on it, with a schedule armed
+    /// afresh if the rule or its zone changed. Called between passes only.
+    async fn reconfigure(
+        &mut self,
+        config: Arc<Config>,
+        ticks: Ticks,
+        running: &Arc<Mutex<()>>,
+    ) -> Ticks {
+        // A new sender name: the new API client's rate limit then counts the requests
+        // this process sent just before, as it counts another daemon's.
+        match Reaper::new(&config, self.queue.renamed()) {
+            Ok(reaper) => self.reaper = Arc::new(reaper),
+            Err(e) => {
+                error!(
+                    "reload: cannot build the API client ({e}); the configuration in use is kept"
+                );
+                return ticks;
+            }
+        }
+        let old = std::mem::replace(&mut self.config, config.clone());
+        let (old, new) = (&old.schedule, &config.schedule);
+        if old.cron.as_written() == new.cron.as_written()
+            && old.timezone.zone() == new.timezone.zone()
+        {
+            return ticks;
+        }
+        match Ticks::start(new.cron.clone(), new.timezone.zone(), running.clone()).await {
+            Ok(rearmed) => {
+                ticks.stop().await;
+                info!(cron = new.cron.as_written(), timezone = %new.timezone.zone(), "schedule armed afresh");
+                rearmed
+            }
+            Err(e) => {
+                error!("reload: cannot arm the new schedule ({e}); the old one stays");
+                ticks
+            }
+        }
+    }
+
     /// One pass behind a panic boundary: a bug in a pass is logged and the daemon goes on;
     /// the rows that pass held are given back by its claims' guards as they drop (or come
     /// back when their lease runs out, if the database cannot take them). Then the

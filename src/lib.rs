@@ -39,6 +39,7 @@ pub mod pass;
 mod printable;
 pub mod queue;
 mod rate;
+mod reload;
 mod schedule;
 pub mod shutdown;
 pub(crate) mod status;

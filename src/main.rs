@@ -114,7 +114,7 @@ async fn dispatch(
         Command::Run { once, dry_run } => {
             let token = shutdown::on_signals()
                 .map_err(|e| anyhow::anyhow!("cannot listen for signals: {e}"))?;
-            match daemon::run(config, RunOptions { once, dry_run }, token).await? {
+            match daemon::run(config, config_path, RunOptions { once, dry_run }, token).await? {
                 RunEnd::Clean => Ok(0),
                 RunEnd::Pending(n) => {
                     complain!(

@@ -1,6 +1,7 @@
 //! Talking to systemd (`Type=notify`): READY=1 once the database is migrated and the
 //! schedule armed, STATUS= with the queue's depth and the last pass's totals, WATCHDOG=1
-//! while the daemon is alive and making progress, STOPPING=1 on shutdown.
+//! while the daemon is alive and making progress, RELOADING=1 … READY=1 around a reload
+//! (SIGHUP), STOPPING=1 on shutdown.
 //!
 //! Outside systemd (`NOTIFY_SOCKET` unset) every call does nothing. A failure to notify is
 //! logged, never fatal: the deletions matter more than the service manager's view of them.
@@ -41,6 +42,15 @@ impl Notifier {
 
     pub fn ready(&self) {
         send(&[NotifyState::Ready]);
+    }
+
+    /// A reload begins: `systemctl status` shows "reloading" until [`Self::ready`].
+    /// (MONOTONIC_USEC is what systemd 253's `Type=notify-reload` also requires.)
+    pub fn reloading(&self) {
+        match NotifyState::monotonic_usec_now() {
+            Ok(now) => send(&[NotifyState::Reloading, now]),
+            Err(_) => send(&[NotifyState::Reloading]),
+        }
     }
 
     pub fn stopping(&self) {

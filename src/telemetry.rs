@@ -7,20 +7,25 @@
 use std::io::IsTerminal;
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
+use std::sync::OnceLock;
 
 use tracing_journald::{Priority, PriorityMappings};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::{reload, EnvFilter, Registry};
 
 use crate::config::LogFormat;
 
+/// Changes the level to a reloaded `log.level`, unless `RUST_LOG` set it.
+static LEVEL: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
+
 pub fn init(format: LogFormat, level: &str) {
-    // tokio-cron-scheduler narrates its own start-up at info; keep that out unless asked
-    // for with RUST_LOG. (`level` was checked when the config was loaded.)
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(format!("{level},tokio_cron_scheduler=warn")))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let from_env = EnvFilter::try_from_default_env().ok();
+    let (filter, handle) =
+        reload::Layer::new(from_env.clone().unwrap_or_else(|| filter_for(level)));
+    if from_env.is_none() {
+        let _ = LEVEL.set(handle);
+    }
     let journal = stderr_is_journal()
         .then(|| {
             tracing_journald::layer().map(|layer| {
@@ -49,6 +54,21 @@ pub fn init(format: LogFormat, level: &str) {
         LogFormat::Text => registry.with(fmt).try_init(),
         LogFormat::Json => registry.with(fmt.json()).try_init(),
     };
+}
+
+/// The filter for a `log.level` (checked when the config was loaded).
+fn filter_for(level: &str) -> EnvFilter {
+    // tokio-cron-scheduler narrates its own start-up at info; keep that out unless asked
+    // for with RUST_LOG.
+    EnvFilter::try_new(format!("{level},tokio_cron_scheduler=warn"))
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+/// Applies a reloaded `log.level`; does nothing when `RUST_LOG` chose the level.
+pub fn set_level(level: &str) {
+    if let Some(handle) = LEVEL.get() {
+        let _ = handle.reload(filter_for(level));
+    }
 }
 
 /// systemd sets `JOURNAL_STREAM` to the device and inode of the journal stream it gave the

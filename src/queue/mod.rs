@@ -333,6 +333,15 @@ impl Queue {
         ))
     }
 
+    /// The same queue under a new sender name (`deletion_batches.sender`): requests sent
+    /// under the old name then count as another process's.
+    pub fn renamed(&self) -> Self {
+        Self {
+            sender: ClaimToken::new().0.into(),
+            ..self.clone()
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -5,5 +5,6 @@ mod claims;
 mod hostile;
 mod operator;
 mod pipeline;
+mod reload;
 mod support;
 mod systemd;

@@ -68,6 +68,33 @@ async fn notify_ready_status_watchdog_and_stopping() {
     );
     assert!(has(&got, "WATCHDOG=1"), "{text:?}");
 
+    // A reload: RELOADING=1 (with the time systemd 253 asks for), then READY=1 again.
+    signal(&daemon, "HUP");
+    let reload = tokio::task::spawn_blocking({
+        let socket = socket.try_clone().unwrap();
+        move || {
+            collect(&socket, Duration::from_secs(10), |got| {
+                has(got, "RELOADING=1") && got.iter().any(|m| m == b"READY=1\n")
+            })
+        }
+    })
+    .await
+    .unwrap();
+    let reload: Vec<String> = reload
+        .iter()
+        .map(|m| String::from_utf8_lossy(m).into_owned())
+        .filter(|m| !m.starts_with("WATCHDOG"))
+        .collect();
+    assert!(
+        reload[0].starts_with("RELOADING=1\nMONOTONIC_USEC="),
+        "{reload:?}"
+    );
+    assert_eq!(
+        reload.last().map(String::as_str),
+        Some("READY=1\n"),
+        "{reload:?}"
+    );
+
     signal(&daemon, "TERM");
     let stopping = tokio::task::spawn_blocking(move || {
         collect(&socket, Duration::from_secs(10), |got| {

@@ -1,0 +1,135 @@
+//! SIGHUP against the real binary: the configuration is read again and used from the next
+//! pass; the request in flight is never dropped; what cannot change live is refused with
+//! one line and the old configuration kept.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::ChildStderr;
+
+use crate::support::*;
+
+/// The daemon's log, read line by line as the test goes.
+struct Log(Lines<BufReader<ChildStderr>>);
+
+impl Log {
+    fn of(child: &mut tokio::process::Child) -> Self {
+        Self(BufReader::new(child.stderr.take().expect("stderr is piped")).lines())
+    }
+
+    /// Reads until a line holds `needle` (at most 30 s); returns that line.
+    async fn until(&mut self, needle: &str) -> String {
+        let found = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Ok(Some(line)) = self.0.next_line().await {
+                if line.contains(needle) {
+                    return Some(line);
+                }
+            }
+            None
+        })
+        .await;
+        found
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("no line with {needle:?} in the log"))
+    }
+}
+
+fn write_config(app: &App, extra: &[(&str, &str)]) {
+    let text = config_text(&app.standin.base_url(), &app.db, extra);
+    std::fs::write(&app.config, text).expect("write config");
+}
+
+#[tokio::test]
+async fn sighup_reloads_between_passes_and_keeps_the_request_in_flight() {
+    let app = spawn_app(&[]).await;
+    app.insert("default", &ids(0, 3)).await;
+    app.standin.set_latency(Duration::from_millis(1500));
+    let mut daemon = app.spawn(&["run"]);
+    let mut log = Log::of(&mut daemon);
+    app.wait_for_requests(1).await;
+
+    // Mid-request: a new retry budget and log level; the request goes on.
+    write_config(
+        &app,
+        &[("retry", "max_attempts = 7"), ("log", "level = \"debug\"")],
+    );
+    signal(&daemon, "HUP");
+    let line = log.until("configuration reloaded").await;
+    assert!(line.contains("retry.max_attempts=7"), "{line}");
+    for _ in 0..100 {
+        if app.count("deleted").await == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        app.count("deleted").await,
+        3,
+        "the request in flight was dropped"
+    );
+    assert!(
+        daemon.try_wait().unwrap().is_none(),
+        "SIGHUP ended the daemon"
+    );
+    let outcomes: Vec<String> = app.batches().await.into_iter().map(|b| b.1).collect();
+    assert_eq!(outcomes, ["deleted"]);
+
+    // What cannot change live is refused, and so is a file that does not parse.
+    let elsewhere = app.dir.path().join("other.db");
+    let text = config_text(&app.standin.base_url(), &elsewhere, &[]);
+    std::fs::write(&app.config, text).unwrap();
+    signal(&daemon, "HUP");
+    let line = log.until("reload refused").await;
+    assert!(line.contains("database.path cannot change"), "{line}");
+    std::fs::write(&app.config, "[api\nnonsense").unwrap();
+    signal(&daemon, "HUP");
+    let line = log.until("reload refused").await;
+    assert!(line.contains("line 1"), "{line}");
+    assert!(!elsewhere.exists(), "the refused database was opened");
+
+    // A new schedule is armed at once: a tick every second now drains new rows.
+    app.standin.set_latency(Duration::ZERO);
+    app.insert("default", &ids(10, 2)).await;
+    write_config(
+        &app,
+        &[
+            ("schedule", "cron = \"* * * * * *\""),
+            ("log", "level = \"memories_reaper=debug\""),
+        ],
+    );
+    signal(&daemon, "HUP");
+    log.until("schedule armed afresh").await;
+    // The level changed live: debug lines (each tick's), none before.
+    log.until("DEBUG").await;
+    for _ in 0..100 {
+        if app.count("deleted").await == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        app.count("deleted").await,
+        5,
+        "the new schedule did not run"
+    );
+
+    signal(&daemon, "TERM");
+    let status = daemon.wait().await.unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn sighup_during_run_once_is_ignored_not_fatal() {
+    let app = spawn_app(&[]).await;
+    app.insert("default", &ids(0, 3)).await;
+    app.standin.set_latency(Duration::from_millis(1000));
+    let mut daemon = app.spawn(&["run", "--once"]);
+    let mut log = Log::of(&mut daemon);
+    app.wait_for_requests(1).await;
+    signal(&daemon, "HUP");
+    log.until("ignored by `run --once`").await;
+    let status = daemon.wait().await.unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(app.count("deleted").await, 3);
+}
