@@ -1140,3 +1140,102 @@ mod tests {
         assert_eq!(queue.unreadable_due().await.unwrap(), 4);
     }
 }
+
+#[cfg(test)]
+mod due_at_fuzz {
+    //! Any text a producer writes as `due_at`: the schema accepts it only if it is exactly
+    //! a real time in SQLite's format, and an accepted row is due exactly when that time
+    //! has come. Checked against an independent reading (a regex and chrono).
+    use super::*;
+    use chrono::{NaiveDateTime, Utc};
+    use proptest::prelude::*;
+
+    /// Texts near the accepted form: every part in and just out of range, fractions of
+    /// any length, stray spaces, `T`, zones; and anything at all.
+    fn due_text() -> impl Strategy<Value = String> {
+        let near = (
+            0u32..10_000,
+            0u32..14,
+            0u32..33,
+            0u32..26,
+            0u32..62,
+            0u32..62,
+            prop_oneof![Just(String::new()), "\\.[0-9]{1,5}"],
+            prop::sample::select(vec!["", " ", "Z", "+02:00", "T"]),
+            prop::sample::select(vec![" ", "T", "  "]),
+        )
+            .prop_map(|(y, mo, d, h, mi, s, frac, tail, sep)| {
+                format!("{y:04}-{mo:02}-{d:02}{sep}{h:02}:{mi:02}:{s:02}{frac}{tail}")
+            });
+        let recent = (-400_000i64..400_000).prop_map(|offset| {
+            (Utc::now() + chrono::Duration::seconds(offset))
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        });
+        prop_oneof![
+            near,
+            recent,
+            "\\PC{0,24}",
+            "[0-9 :.+-]{0,22}",
+            Just("+30 days".to_owned())
+        ]
+    }
+
+    /// The independent reading: the exact form, naming a real (non-leap) time.
+    fn reads_as(text: &str) -> Option<NaiveDateTime> {
+        let form = regex::Regex::new(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{3})?$").unwrap();
+        if !form.is_match(text) {
+            return None;
+        }
+        let t = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").ok()?;
+        // chrono reads second 60 as a leap second; SQLite moves it to the next minute.
+        (t.and_utc().timestamp_subsec_nanos() < 1_000_000_000).then_some(t)
+    }
+
+    async fn check_all(texts: Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = Queue::open(&dir.path().join("q.db"), Duration::from_secs(5))
+            .await
+            .unwrap();
+        for text in texts {
+            let inserted =
+                sqlx::query("INSERT INTO deletion_queue (video_no, due_at) VALUES ('VI1', ?1)")
+                    .bind(&text)
+                    .execute(&queue.pool)
+                    .await;
+            let expected = reads_as(&text);
+            assert_eq!(
+                inserted.is_ok(),
+                expected.is_some(),
+                "{text:?}: {inserted:?}"
+            );
+            let (Ok(done), Some(at)) = (inserted, expected) else {
+                continue;
+            };
+            let due: bool =
+                sqlx::query_scalar(&format!("SELECT {DUE} FROM deletion_queue WHERE id = ?1"))
+                    .bind(done.last_insert_rowid())
+                    .fetch_one(&queue.pool)
+                    .await
+                    .unwrap();
+            let from_now = at.and_utc() - Utc::now();
+            // Within a few seconds of now, either answer is right by the time it is read.
+            if from_now.num_seconds().abs() > 5 {
+                assert_eq!(due, from_now.num_seconds() < 0, "{text:?}");
+            }
+        }
+        queue.close().await;
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+        #[test]
+        fn only_exact_times_are_accepted_and_none_is_due_early(
+            texts in prop::collection::vec(due_text(), 1..64)
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(check_all(texts));
+        }
+    }
+}
