@@ -349,7 +349,7 @@ impl Config {
              batch.size={} video_no_pattern={:?} retry.max_attempts={} retry.initial_backoff={} \
              retry.max_backoff={} isolation.confirmations={} database.busy_timeout={} retention.keep={}",
             self.api.base_url,
-            self.api.delete_path,
+            printable::escaped(&self.api.delete_path),
             humantime::format_duration(self.api.timeout),
             self.api.requests_per_second.get(),
             self.api.concurrency.get(),
