@@ -116,6 +116,9 @@ async fn soak(args: &Args) -> anyhow::Result<bool> {
     let dir = tempfile::tempdir()?;
     let work = dir.path();
     let standin = standin::Standin::start(KEY, 5).await;
+    for namespace in NAMESPACES {
+        standin.add_namespace(namespace);
+    }
     let log = work.join("requests.jsonl");
     standin.log_to(&log)?;
     standin.set_faults(Some(standin::Faults {

@@ -4,7 +4,9 @@
 //!
 //! `--faults 0.2` makes a fifth of the requests misbehave at random (5xx, 429, `0429`,
 //! hangs, resets, bodies that are not JSON, unknown codes, a refused key), from `--seed`;
-//! `--reject ID` answers `0001` for that id; `--log FILE` writes every request as JSON.
+//! `--reject ID` answers `0001` for that id; `--log FILE` writes every request as JSON;
+//! `--namespace NS` gives the account a namespace besides `default` (lookups find every
+//! video not yet deleted in the account's namespaces, and none elsewhere).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -44,6 +46,10 @@ struct Args {
     /// Append every request to this file as a JSON line.
     #[arg(long)]
     log: Option<PathBuf>,
+    /// A namespace the account has besides `default` (repeatable): its videos are listed
+    /// by `list_videos`; ids queued under any other namespace are not found there.
+    #[arg(long)]
+    namespace: Vec<String>,
 }
 
 #[tokio::main]
@@ -68,6 +74,9 @@ async fn main() {
     }));
     for id in &args.reject {
         standin.reject(id);
+    }
+    for namespace in &args.namespace {
+        standin.add_namespace(namespace);
     }
     if let Some(path) = &args.log {
         if let Err(e) = standin.log_to(path) {

@@ -46,6 +46,8 @@ pub struct Config {
     pub retry: RetryConfig,
     pub retention: RetentionConfig,
     pub isolation: IsolationConfig,
+    pub verify: VerifyConfig,
+    pub lookup: LookupConfig,
     pub log: LogConfig,
 }
 
@@ -116,6 +118,48 @@ impl Default for IsolationConfig {
     fn default() -> Self {
         Self {
             confirmations: Confirmations(DEFAULT_CONFIRMATIONS),
+        }
+    }
+}
+
+/// `[verify]`: proving what a deletion did (see `pass::verify`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VerifyConfig {
+    /// Look each batch up in its namespace before sending it: what is not there is not
+    /// sent, and ends `absent` rather than `deleted`.
+    pub before: bool,
+    /// An id not found is looked up again this much later before it is `absent` (a fresh
+    /// upload may not be listed yet).
+    #[serde(deserialize_with = "at_most::<_, DAY>")]
+    pub absent_after: Duration,
+    /// When the lookups cannot be trusted or are down: `false` sends the batch unverified
+    /// (a warning per pass); `true` keeps its rows pending and stops the pass.
+    pub required: bool,
+}
+
+impl Default for VerifyConfig {
+    fn default() -> Self {
+        Self {
+            before: true,
+            absent_after: Duration::from_secs(5 * MINUTE),
+            required: false,
+        }
+    }
+}
+
+/// `[lookup]`: the listing calls, paced on their own limit (the account's quota for them
+/// is counted apart from Delete Videos).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LookupConfig {
+    pub requests_per_second: RequestsPerSecond,
+}
+
+impl Default for LookupConfig {
+    fn default() -> Self {
+        Self {
+            requests_per_second: RequestsPerSecond(API_REQUESTS_PER_SECOND),
         }
     }
 }
@@ -325,13 +369,23 @@ impl Config {
     /// at start.
     pub fn warnings(&self) -> Vec<String> {
         let mut warnings = Vec::new();
-        let rate = self.api.requests_per_second.get();
-        if rate > API_REQUESTS_PER_SECOND {
-            warnings.push(format!(
-                "api.requests_per_second = {rate} is above the account's documented limit of \
-                 {API_REQUESTS_PER_SECOND}: the API will answer 0429 to the excess (raise it \
-                 only if Memories.ai raised your account's limit)"
-            ));
+        for (key, rate) in [
+            (
+                "api.requests_per_second",
+                self.api.requests_per_second.get(),
+            ),
+            (
+                "lookup.requests_per_second",
+                self.lookup.requests_per_second.get(),
+            ),
+        ] {
+            if rate > API_REQUESTS_PER_SECOND {
+                warnings.push(format!(
+                    "{key} = {rate} is above the account's documented limit of \
+                     {API_REQUESTS_PER_SECOND}: the API will answer 0429 to the excess (raise it \
+                     only if Memories.ai raised your account's limit)"
+                ));
+            }
         }
         warnings
     }
@@ -347,7 +401,8 @@ impl Config {
         format!(
             "base_url={} delete_path={} timeout={} requests_per_second={} concurrency={} cron={:?} timezone={} \
              batch.size={} video_no_pattern={:?} retry.max_attempts={} retry.initial_backoff={} \
-             retry.max_backoff={} isolation.confirmations={} database.busy_timeout={} retention.keep={}",
+             retry.max_backoff={} isolation.confirmations={} verify.before={} verify.absent_after={} \
+             verify.required={} lookup.requests_per_second={} database.busy_timeout={} retention.keep={}",
             self.api.base_url,
             printable::escaped(&self.api.delete_path),
             humantime::format_duration(self.api.timeout),
@@ -361,6 +416,10 @@ impl Config {
             humantime::format_duration(self.retry.initial_backoff),
             humantime::format_duration(self.retry.max_backoff),
             self.isolation.confirmations.get(),
+            self.verify.before,
+            humantime::format_duration(self.verify.absent_after),
+            self.verify.required,
+            self.lookup.requests_per_second.get(),
             humantime::format_duration(self.database.busy_timeout),
             self.retention
                 .keep
@@ -385,6 +444,7 @@ fn default_database_path() -> Option<PathBuf> {
 
 const MINUTE: u64 = 60;
 const HOUR: u64 = 60 * MINUTE;
+const DAY: u64 = 24 * HOUR;
 /// The longest `api.timeout`, in seconds.
 const LONGEST_TIMEOUT: u64 = 10 * MINUTE;
 
@@ -701,7 +761,7 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
 
-        const KEYS: [(&str, &[&str]); 8] = [
+        const KEYS: [(&str, &[&str]); 10] = [
             (
                 "api",
                 &[
@@ -718,6 +778,8 @@ mod tests {
             ("batch", &["size", "video_no_pattern"]),
             ("retry", &["max_attempts", "initial_backoff", "max_backoff"]),
             ("retention", &["keep"]),
+            ("verify", &["before", "absent_after", "required"]),
+            ("lookup", &["requests_per_second"]),
             ("log", &["format", "level"]),
             ("nonsense", &["key"]),
         ];

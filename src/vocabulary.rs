@@ -9,7 +9,7 @@
 //!   `batch_outcome` (an [`Outcome`]), `batch_code`, `batch_duration_ms`;
 //! - a row: `row_id`, `row_status` (a [`RowStatus`]), `video_no`, `batch_namespace`, and
 //!   `batch_id` when a request settled it;
-//! - a pass: `requests`, `deleted`, `failed`, `released`.
+//! - a pass: `requests`, `deleted`, `failed`, `absent`, `released`.
 
 use std::fmt;
 
@@ -24,7 +24,8 @@ pub enum RowStatus {
     Deleted,
     /// Cannot be deleted: invalid, or refused by the API `isolation.confirmations` times.
     Failed,
-    /// Not in its namespace when looked up: nothing to delete (verification, to come).
+    /// Not in its namespace when looked up twice, `verify.absent_after` apart: nothing to
+    /// delete. Proves the API had nothing there to delete, not that anything was deleted.
     Absent,
     /// Kept by a legal hold: never sent while held (lifecycle rules, to come).
     Held,

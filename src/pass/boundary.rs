@@ -3,10 +3,12 @@
 //! modules); tests give the pass a scripted API and drive it in-process; a second queue
 //! backend (PostgreSQL, to come) would implement [`Store`].
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::time::Duration;
 
-use crate::api::Answer;
+use super::verify::{Miss, Settled};
+use crate::api::{Answer, Listing};
 use crate::credentials::ApiKey;
 use crate::queue::{BatchId, Claim, ClaimToken, QueueError, Recorded, RequestRecord, RowsEffect};
 use crate::video::{Namespace, VideoNo};
@@ -38,6 +40,23 @@ pub trait DeleteApi: Send + Sync + 'static {
     /// Counts requests other processes (or a predecessor) sent against the rate limit;
     /// whether any of them was new.
     fn count_others(&self, recorded: Vec<Recorded>) -> bool;
+}
+
+/// The lookup calls as the pass uses them, to look before deleting (`pass::verify`).
+pub trait LookupApi: Send + Sync + 'static {
+    /// Every namespace of the account, or why it cannot be known.
+    fn namespaces(
+        &self,
+        key: &ApiKey,
+    ) -> impl Future<Output = Result<HashSet<String>, String>> + Send;
+
+    /// Which of `ids` the namespace lists (it must exist: listing may create it).
+    fn list(
+        &self,
+        key: &ApiKey,
+        namespace: &Namespace,
+        ids: &[VideoNo],
+    ) -> impl Future<Output = Listing> + Send;
 }
 
 /// The queue as the pass uses it: claims under a lease, the record of every request, and
@@ -88,6 +107,18 @@ pub trait Store: Clone + Send + Sync + 'static {
         token: &ClaimToken,
         last_error: Option<&str>,
     ) -> impl Future<Output = Result<u64, QueueError>> + Send;
+
+    /// Records what a lookup before sending found: `listed` ids were seen in the
+    /// namespace; each missing id is settled (`deleted`, `absent`) or given back to look
+    /// again `absent_after` later, as [`Miss`] says.
+    fn record_lookup(
+        &self,
+        token: &ClaimToken,
+        namespace: &Namespace,
+        listed: &[VideoNo],
+        missing: &[(VideoNo, Miss)],
+        absent_after: Duration,
+    ) -> impl Future<Output = Result<Settled, QueueError>> + Send;
 
     /// Fails rows without sending them (an invalid video number or namespace).
     fn fail_unsent(

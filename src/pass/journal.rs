@@ -2,9 +2,11 @@
 //! `tracing` takes field names as identifiers: keeping every event that carries them here
 //! is what keeps `batch_namespace` from becoming `namespace` in one place and not another.
 
-use tracing::{error, info, warn, Level};
+use std::time::Duration;
 
-use super::{PassEnd, PassReport};
+use tracing::{debug, error, info, warn, Level};
+
+use super::{Miss, PassEnd, PassReport};
 use crate::api::{Answer, Verdict};
 use crate::queue::BatchId;
 use crate::video::{Namespace, VideoNo};
@@ -65,22 +67,73 @@ pub fn claim_lost(namespace: &Namespace, count: usize) {
     );
 }
 
+/// A batch looked up before sending: how many were listed, and what became of the rest.
+pub fn looked_up(
+    namespace: &Namespace,
+    listed: usize,
+    missing: &[(VideoNo, Miss)],
+    again: Duration,
+) {
+    let batch_namespace = namespace.as_str();
+    for (video_no, miss) in missing {
+        let video_no = video_no.as_str();
+        match miss {
+            Miss::Deleted => info!(
+                batch_namespace,
+                video_no,
+                row_status = RowStatus::Deleted.as_str(),
+                "not listed after a request of ours whose answer was lost: that request deleted it"
+            ),
+            Miss::Absent => warn!(
+                batch_namespace,
+                video_no,
+                row_status = RowStatus::Absent.as_str(),
+                "not in its namespace, looked up twice: nothing to delete (queued under the \
+                 wrong namespace? `memories-reaper status` counts absent rows per namespace)"
+            ),
+            Miss::LookAgain => info!(
+                batch_namespace,
+                video_no,
+                "not listed in its namespace: not sent; looked up again in {}",
+                humantime::format_duration(again)
+            ),
+        }
+    }
+    debug!(
+        batch_namespace,
+        listed,
+        missing = missing.len(),
+        "batch looked up"
+    );
+}
+
+/// Lookups could not be used: this pass sends unverified (said once a pass).
+pub fn unverified(namespace: &Namespace, why: &str) {
+    warn!(
+        batch_namespace = namespace.as_str(),
+        "lookups cannot be used ({why}); this pass sends without looking first, and what it \
+         deletes is recorded unverified (verify.required = true would keep the rows pending)"
+    );
+}
+
 pub fn pass_end(end: &PassEnd, report: &PassReport) {
     let PassReport {
         requests,
         deleted,
         failed,
+        absent,
         released,
     } = *report;
     match end {
         PassEnd::Drained => info!(
             requests,
-            deleted, failed, "pass finished: nothing due is left"
+            deleted, failed, absent, "pass finished: nothing due is left"
         ),
         PassEnd::Interrupted => info!(
             requests,
             deleted,
             failed,
+            absent,
             released,
             "pass interrupted by shutdown: unsent rows are pending again"
         ),
@@ -88,6 +141,7 @@ pub fn pass_end(end: &PassEnd, report: &PassReport) {
             requests,
             deleted,
             failed,
+            absent,
             released,
             "pass stopped, rows stay pending for the next pass: {reason}"
         ),

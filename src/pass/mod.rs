@@ -20,9 +20,11 @@ mod journal;
 mod lease;
 #[cfg(test)]
 mod tests;
+mod verify;
 mod window;
 
-pub use boundary::{DeleteApi, Store};
+pub use boundary::{DeleteApi, LookupApi, Store};
+pub use verify::{Miss, Settled};
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -63,6 +65,8 @@ pub struct PassReport {
     pub requests: u64,
     pub deleted: u64,
     pub failed: u64,
+    /// Not in their namespace, looked up twice: nothing to delete.
+    pub absent: u64,
     pub released: u64,
 }
 
@@ -71,6 +75,7 @@ impl PassReport {
         self.requests += other.requests;
         self.deleted += other.deleted;
         self.failed += other.failed;
+        self.absent += other.absent;
         self.released += other.released;
     }
 }
@@ -110,6 +115,8 @@ struct Triage {
     refusals: HashMap<VideoNo, u32>,
     /// Row id and why it fails without being sent.
     invalid: Vec<(i64, String)>,
+    /// What a lookup needs to know of the ids' rows.
+    known: verify::Known,
 }
 
 impl Triage {
@@ -119,6 +126,7 @@ impl Triage {
             ids: Vec::new(),
             refusals: HashMap::new(),
             invalid: rows.iter().map(|r| (r.id, reason.to_owned())).collect(),
+            known: verify::Known::default(),
         }
     }
 }
@@ -140,17 +148,23 @@ pub struct Reaper<A = api::Client, S = Queue> {
     /// worker's claim is renewed by its `Held` guard, whatever it is waiting for.
     lease: Duration,
     api_key_file: Option<std::path::PathBuf>,
+    /// Looking before deleting, and what it keeps for one pass.
+    verify: verify::Verifier,
     /// Touched whenever the pass makes progress; the watchdog reads it.
     liveness: Liveness,
 }
 
 impl Reaper {
     pub fn new(config: &Config, queue: Queue) -> Result<Self, api::ClientError> {
-        Ok(Self::with(config, api::Client::new(&config.api)?, queue))
+        Ok(Self::with(
+            config,
+            api::Client::new(&config.api, &config.lookup)?,
+            queue,
+        ))
     }
 }
 
-impl<A: DeleteApi, S: Store> Reaper<A, S> {
+impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
     /// A reaper over any API and queue: the daemon's, or a test's.
     pub fn with(config: &Config, api: A, store: S) -> Self {
         Self {
@@ -165,6 +179,7 @@ impl<A: DeleteApi, S: Store> Reaper<A, S> {
             backoff: Backoff::new(&config.retry),
             lease: config.lease(),
             api_key_file: config.api.api_key_file.clone(),
+            verify: verify::Verifier::new(&config.verify),
             liveness: Liveness::default(),
         }
     }
@@ -180,6 +195,7 @@ impl<A: DeleteApi, S: Store> Reaper<A, S> {
     /// and give back what they hold.
     pub async fn run_pass(&self, shutdown: &CancellationToken) -> (PassEnd, PassReport) {
         self.liveness.beat();
+        self.verify.begin_pass().await;
         // Cold (the API not heard answering well lately): one request first (a probe), so
         // that a refused key or a dead API sees one request, not `concurrency`; then the
         // first seconds evenly spaced, so that an unknown quota sees one at a time. Warm:
@@ -318,8 +334,22 @@ impl<A: DeleteApi, S: Store> Reaper<A, S> {
                 Err(e) => return Ok(Step::Stopped(e.to_string())),
             },
         };
+        let ids = if self.verify.before() {
+            let looked = self
+                .look_before(held, &namespace, triage.ids, &triage.known, key, report)
+                .await?;
+            match looked {
+                verify::Looked::Send(ids) => ids,
+                verify::Looked::Stop(reason) => return Ok(Step::Stopped(reason)),
+            }
+        } else {
+            triage.ids
+        };
+        if ids.is_empty() {
+            return Ok(Step::Worked);
+        }
         let refusals = triage.refusals;
-        let mut isolation = Isolation::new(triage.ids);
+        let mut isolation = Isolation::new(ids);
         while let Some(next) = isolation.next() {
             if halt.is_cancelled() {
                 return Ok(Step::Interrupted);
@@ -374,6 +404,7 @@ impl<A: DeleteApi, S: Store> Reaper<A, S> {
             ids: Vec::new(),
             refusals: HashMap::new(),
             invalid: Vec::new(),
+            known: verify::Known::default(),
         };
         let mut seen = HashSet::new();
         for row in rows {
@@ -382,6 +413,18 @@ impl<A: DeleteApi, S: Store> Reaper<A, S> {
                     let refusals = u32::try_from(row.refusals.max(0)).unwrap_or(u32::MAX);
                     let most = triage.refusals.entry(id.clone()).or_default();
                     *most = (*most).max(refusals);
+                    // Any row in doubt puts the video in doubt; the earliest miss counts.
+                    if row.in_doubt {
+                        triage.known.in_doubt.insert(id.clone());
+                    }
+                    if let Some(missed) = row.first_missed {
+                        let first = triage
+                            .known
+                            .first_missed
+                            .entry(id.clone())
+                            .or_insert(missed);
+                        *first = (*first).min(missed);
+                    }
                     if seen.insert(id.clone()) {
                         triage.ids.push(id);
                     }

@@ -18,6 +18,8 @@ struct Scripted {
     otherwise: Verdict,
     refused: Option<String>,
     sent: Mutex<Vec<Vec<String>>>,
+    /// Ids the lookups do not list.
+    missing: Mutex<HashSet<String>>,
 }
 
 impl Scripted {
@@ -27,6 +29,7 @@ impl Scripted {
             otherwise,
             refused: None,
             sent: Mutex::default(),
+            missing: Mutex::default(),
         }
     }
 
@@ -80,6 +83,23 @@ impl DeleteApi for Scripted {
     }
 }
 
+/// Every asked id is listed, in the `default` namespace, unless the test says otherwise.
+impl LookupApi for Scripted {
+    async fn namespaces(&self, _: &ApiKey) -> Result<HashSet<String>, String> {
+        Ok(HashSet::from(["default".to_owned()]))
+    }
+
+    async fn list(&self, _: &ApiKey, _: &Namespace, ids: &[VideoNo]) -> crate::api::Listing {
+        let missing = self.missing.lock().unwrap();
+        crate::api::Listing::Listed(
+            ids.iter()
+                .map(|id| id.as_str().to_owned())
+                .filter(|id| !missing.contains(id))
+                .collect(),
+        )
+    }
+}
+
 struct Setup {
     dir: tempfile::TempDir,
     config: Config,
@@ -126,7 +146,7 @@ impl Setup {
     }
 }
 
-async fn drain<A: DeleteApi>(reaper: &Reaper<A, Queue>) -> (PassEnd, PassReport) {
+async fn drain<A: DeleteApi + LookupApi>(reaper: &Reaper<A, Queue>) -> (PassEnd, PassReport) {
     reaper.run_pass(&CancellationToken::new()).await
 }
 
@@ -385,5 +405,82 @@ mod any_type {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             runtime.block_on(case(queue_values, batch_values, lease));
         }
+    }
+}
+
+mod looking_first {
+    //! `[verify] before`: what a lookup's miss does to the rows (see `pass::verify`).
+    use super::*;
+
+    fn missing(api: &Scripted, ids: &[&str]) {
+        api.missing
+            .lock()
+            .unwrap()
+            .extend(ids.iter().map(|id| id.to_string()));
+    }
+
+    #[tokio::test]
+    async fn an_id_not_listed_is_not_sent_and_is_absent_after_a_second_miss() {
+        let mut s = setup(0..3).await;
+        s.config.verify.absent_after = Duration::from_millis(200);
+        let reaper = Reaper::with(
+            &s.config,
+            Scripted::new([], Verdict::Deleted),
+            s.queue.clone(),
+        );
+        missing(&reaper.api, &["VI1"]);
+        let (end, report) = drain(&reaper).await;
+        assert_eq!(end, PassEnd::Drained);
+        assert_eq!(
+            reaper.api.sent(),
+            [vec!["VI0".to_owned(), "VI2".to_owned()]]
+        );
+        assert_eq!((report.deleted, report.absent), (2, 0));
+        assert_eq!(s.rows().await[1].1, "pending", "one miss is not proof");
+        // Not looked up again before absent_after: nothing due.
+        let (_, report) = drain(&reaper).await;
+        assert_eq!(report.absent, 0);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let (end, report) = drain(&reaper).await;
+        assert_eq!(end, PassEnd::Drained);
+        assert_eq!(report.absent, 1);
+        assert_eq!(reaper.api.sent().len(), 1, "an absent id is never sent");
+        assert_eq!(s.rows().await[1].1, "absent");
+    }
+
+    #[tokio::test]
+    async fn an_id_a_lost_answer_may_have_deleted_is_deleted_when_no_longer_listed() {
+        let s = setup(0..1).await;
+        // No API code in the answer (as after a timeout): the request may have deleted it.
+        let reaper = Reaper::with(
+            &s.config,
+            Scripted::new([Verdict::Stop], Verdict::Deleted),
+            s.queue.clone(),
+        );
+        let (end, _) = drain(&reaper).await;
+        assert!(matches!(end, PassEnd::Stopped(_)), "{end:?}");
+        missing(&reaper.api, &["VI0"]);
+        let (_, report) = drain(&reaper).await;
+        assert_eq!((report.deleted, report.absent), (1, 0));
+        assert_eq!(reaper.api.sent().len(), 1, "not sent again");
+        assert!(s.all("deleted").await);
+    }
+
+    #[tokio::test]
+    async fn without_looking_first_every_id_is_sent() {
+        let mut s = setup(0..2).await;
+        s.config.verify.before = false;
+        let reaper = Reaper::with(
+            &s.config,
+            Scripted::new([], Verdict::Deleted),
+            s.queue.clone(),
+        );
+        missing(&reaper.api, &["VI1"]);
+        let (_, report) = drain(&reaper).await;
+        assert_eq!(report.deleted, 2);
+        assert_eq!(
+            reaper.api.sent(),
+            [vec!["VI0".to_owned(), "VI1".to_owned()]]
+        );
     }
 }

@@ -28,7 +28,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, SqlitePool};
 
 use crate::config::LONGEST_LEASE;
-use crate::pass::Store;
+use crate::pass::{Miss, Settled, Store};
 use crate::video::{Namespace, VideoNo};
 use crate::vocabulary::{Outcome, RowStatus};
 
@@ -97,6 +97,10 @@ pub struct ClaimedRow {
     pub video_no: Option<String>,
     /// Times the API refused this row's video as a lone id (`isolation.confirmations`).
     pub refusals: i64,
+    /// A request of ours may have deleted it: its answer was lost (`pass::verify`).
+    pub in_doubt: bool,
+    /// When a lookup first did not list it.
+    pub first_missed: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The id of a `deletion_batches` row: one request.
@@ -132,12 +136,15 @@ pub enum RowsEffect {
 /// SQLite's integers into REAL.
 const MAX_COUNT: i64 = 1_000_000_000;
 
-/// A row is due when its `due_at` is a time at or before now. Compared as times, not as
-/// text: a value SQLite cannot read is NULL here, so it is never due (the schema refuses
-/// such values since migration 0005; this holds even if a producer got one past it).
-const DUE: &str = "julianday(due_at) <= julianday('now')";
+/// A row is due when its `due_at` is a time at or before now, and it is not waiting to be
+/// looked up again (`recheck_at`, `pass::verify`). Compared as times, not as text: a value
+/// SQLite cannot read is NULL here, so it is never due (the schema refuses such values
+/// since migration 0005; this holds even if a producer got one past it).
+const DUE: &str = "julianday(due_at) <= julianday('now')
+    AND (recheck_at IS NULL OR julianday(recheck_at) <= julianday('now'))";
 /// The same, of a table called `d`.
-const DUE_D: &str = "julianday(d.due_at) <= julianday('now')";
+const DUE_D: &str = "julianday(d.due_at) <= julianday('now')
+    AND (d.recheck_at IS NULL OR julianday(d.recheck_at) <= julianday('now'))";
 
 /// How migration 0005 begins the `last_error` of the waiting rows it failed because their
 /// `due_at` could not be read (a LIKE pattern).
@@ -526,7 +533,7 @@ impl Store for Queue {
     /// duplicate of their video numbers, under a lease of `lease`.
     async fn claim(&self, limit: usize, lease: Duration) -> Result<Option<Claim>, QueueError> {
         let token = ClaimToken::new();
-        let lease = lease_modifier(lease);
+        let lease = seconds_from_now(lease);
         let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
         let claimed = sqlx::query(&claim_sql())
@@ -586,7 +593,8 @@ impl Store for Queue {
             .map_err(|e| self.error(e))?
             .rows_affected();
         let rows = sqlx::query(
-            "SELECT id, video_no, unique_id, refusals FROM deletion_queue WHERE claimed_by = ?1 ORDER BY id",
+            "SELECT id, video_no, unique_id, refusals, in_doubt, missed_at
+               FROM deletion_queue WHERE claimed_by = ?1 ORDER BY id",
         )
         .bind(token.as_str())
         .fetch_all(&mut *tx)
@@ -606,6 +614,13 @@ impl Store for Queue {
                 id: row.get("id"),
                 video_no: row.try_get("video_no").ok(),
                 refusals: row.try_get::<i64, _>("refusals").unwrap_or(0),
+                // Anything but a clear 0 is doubt: doubt only ever sends fewer videos to
+                // `absent`.
+                in_doubt: row.try_get::<i64, _>("in_doubt").map_or(true, |d| d != 0),
+                first_missed: row
+                    .try_get::<String, _>("missed_at")
+                    .ok()
+                    .and_then(|t| parse_time(&t)),
             })
             .collect();
         Ok(Some(Claim {
@@ -627,6 +642,104 @@ impl Store for Queue {
     }
 
     /// Marks rows `failed` without sending them (an invalid video number or namespace).
+    async fn record_lookup(
+        &self,
+        token: &ClaimToken,
+        namespace: &Namespace,
+        listed: &[VideoNo],
+        missing: &[(VideoNo, Miss)],
+        absent_after: Duration,
+    ) -> Result<Settled, QueueError> {
+        let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC");
+        let ids = |miss: Miss| -> Vec<VideoNo> {
+            missing
+                .iter()
+                .filter(|(_, m)| *m == miss)
+                .map(|(id, _)| id.clone())
+                .collect()
+        };
+        let again = humantime::format_duration(absent_after);
+        let settle = |status: RowStatus| {
+            format!(
+                "UPDATE deletion_queue
+                    SET status = '{status}', last_error = ?3, settled_at = {NOW}, updated_at = {NOW},
+                        claimed_by = NULL, lease_until = NULL, recheck_at = NULL
+                  WHERE claimed_by = ?1 AND status = 'in_flight'
+                    AND video_no IN (SELECT value FROM json_each(?2))"
+            )
+        };
+        let statements = [
+            (
+                format!(
+                    "UPDATE deletion_queue
+                        SET listed_at = {NOW}, missed_at = NULL, recheck_at = NULL, updated_at = {NOW}
+                      WHERE claimed_by = ?1 AND status = 'in_flight'
+                        AND video_no IN (SELECT value FROM json_each(?2))"
+                ),
+                listed.to_vec(),
+                vec![],
+            ),
+            (
+                settle(RowStatus::Deleted),
+                ids(Miss::Deleted),
+                vec![format!(
+                    "not listed in namespace {namespace} at {now}, after a request of ours whose \
+                     answer was lost: that request deleted it"
+                )],
+            ),
+            (
+                settle(RowStatus::Absent),
+                ids(Miss::Absent),
+                vec![format!(
+                    "not in namespace {namespace} on {now} (not listed twice, at least {again} \
+                     apart): nothing to delete"
+                )],
+            ),
+            (
+                format!(
+                    "UPDATE deletion_queue
+                        SET status = 'pending', last_error = ?3, updated_at = {NOW},
+                            claimed_by = NULL, lease_until = NULL,
+                            missed_at = coalesce(missed_at, {NOW}),
+                            recheck_at = strftime('%Y-%m-%d %H:%M:%f', 'now', ?4)
+                      WHERE claimed_by = ?1 AND status = 'in_flight'
+                        AND video_no IN (SELECT value FROM json_each(?2))"
+                ),
+                ids(Miss::LookAgain),
+                vec![
+                    format!(
+                        "not listed in namespace {namespace} at {now}; looked up again after \
+                         {again} before it is called absent"
+                    ),
+                    seconds_from_now(absent_after),
+                ],
+            ),
+        ];
+        let _turn = self.write_turn().await;
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let mut changed = Vec::with_capacity(statements.len());
+        // Each statement: ?1 the claim, ?2 its ids, then its own parameters.
+        for (sql, video_nos, parameters) in &statements {
+            if video_nos.is_empty() {
+                changed.push(0);
+                continue;
+            }
+            let mut query = sqlx::query(sql)
+                .bind(token.as_str())
+                .bind(json_list(video_nos));
+            for parameter in parameters {
+                query = query.bind(parameter);
+            }
+            let done = query.execute(&mut *tx).await.map_err(|e| self.error(e))?;
+            changed.push(done.rows_affected());
+        }
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(Settled {
+            deleted: changed[1],
+            absent: changed[2],
+        })
+    }
+
     async fn fail_unsent(
         &self,
         token: &ClaimToken,
@@ -727,7 +840,9 @@ impl Store for Queue {
             return Ok(None);
         }
         let sql = format!(
-            "UPDATE deletion_queue SET attempts = min(attempts + 1, {MAX_COUNT}), updated_at = {NOW}
+            "UPDATE deletion_queue
+                SET attempts = min(attempts + 1, {MAX_COUNT}), updated_at = {NOW},
+                    in_doubt = in_doubt | 2
               WHERE claimed_by = ?1 AND status = 'in_flight'
                 AND video_no IN (SELECT value FROM json_each(?2))"
         );
@@ -800,10 +915,14 @@ impl Store for Queue {
                     batch_id = CASE WHEN ?3 = 'in_flight' THEN batch_id ELSE ?5 END,
                     settled_at = CASE WHEN ?3 = 'in_flight' THEN NULL ELSE {NOW} END,
                     claimed_by = CASE WHEN ?3 = 'in_flight' THEN claimed_by END,
-                    lease_until = CASE WHEN ?3 = 'in_flight' THEN lease_until END
+                    lease_until = CASE WHEN ?3 = 'in_flight' THEN lease_until END,
+                    in_doubt = CASE WHEN ?7 THEN 1 ELSE in_doubt & 1 END
               WHERE claimed_by = ?1 AND status = 'in_flight'
                 AND video_no IN (SELECT value FROM json_each(?2))"
         );
+        // An answer without an API code (a timeout, a cut connection, a proxy's page) may
+        // have followed a deletion: the rows stay in doubt. A code says what happened.
+        let lost = record.api_code.is_none() && record.outcome != Outcome::Deleted;
         let changed = sqlx::query(&sql)
             .bind(token.as_str())
             .bind(json_list(video_nos))
@@ -811,6 +930,7 @@ impl Store for Queue {
             .bind(note)
             .bind(batch.0)
             .bind(refused)
+            .bind(lost)
             .execute(&mut *tx)
             .await
             .map_err(|e| self.error(e))?;
@@ -865,15 +985,17 @@ fn claim_sql() -> String {
                 updated_at = {NOW}
           WHERE id IN (
                 SELECT q.id FROM deletion_queue AS q
-                 WHERE q.status = 'pending' AND julianday(q.due_at) <= julianday('now') AND {free_q}
+                 WHERE q.status = 'pending' AND {due_q} AND {free_q}
                    AND q.unique_id = (SELECT p.unique_id
                                         FROM deletion_queue AS p INDEXED BY deletion_queue_pending_order
-                                       WHERE p.status = 'pending' AND julianday(p.due_at) <= julianday('now')
+                                       WHERE p.status = 'pending' AND {due_p}
                                          AND {free_p}
                                        ORDER BY p.id LIMIT 1)
                  ORDER BY q.id LIMIT ?3)",
         free_q = free("q"),
         free_p = free("p"),
+        due_q = DUE_D.replace("d.", "q."),
+        due_p = DUE_D.replace("d.", "p."),
     )
 }
 
@@ -884,12 +1006,19 @@ fn renewal(token: &ClaimToken, lease: Duration) -> Query<'_, Sqlite, SqliteArgum
           WHERE claimed_by = ?1 AND status = 'in_flight'",
     )
     .bind(token.as_str())
-    .bind(lease_modifier(lease))
+    .bind(seconds_from_now(lease))
 }
 
-/// A SQLite date modifier that adds `lease` to a time.
-fn lease_modifier(lease: Duration) -> String {
-    format!("+{:.3} seconds", lease.as_secs_f64())
+/// A time as this module writes them (`NOW`), read back.
+fn parse_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+/// A SQLite date modifier that adds `d` to a time (a lease, a wait), to the millisecond.
+fn seconds_from_now(d: Duration) -> String {
+    format!("+{:.3} seconds", d.as_secs_f64())
 }
 
 fn json_list(video_nos: &[VideoNo]) -> String {

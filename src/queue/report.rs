@@ -154,6 +154,8 @@ impl Queue {
                     id: r.get("id"),
                     video_no: r.try_get("video_no").ok(),
                     refusals: 0,
+                    in_doubt: false,
+                    first_missed: None,
                 };
                 (text(r, "unique_id"), row)
             })

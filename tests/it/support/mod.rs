@@ -152,8 +152,10 @@ impl App {
         self.command(args).spawn().expect("start memories-reaper")
     }
 
-    /// Inserts as a producer does: only the video number and the namespace.
+    /// Inserts as a producer does: only the video number and the namespace, which the
+    /// stand-in's account then has.
     pub async fn insert(&self, namespace: &str, video_nos: &[String]) {
+        self.standin.add_namespace(namespace);
         let mut tx = self.pool.begin().await.expect("begin");
         for v in video_nos {
             sqlx::query("INSERT INTO deletion_queue (video_no, unique_id) VALUES (?1, ?2)")

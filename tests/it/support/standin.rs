@@ -11,7 +11,7 @@
 //! `examples/standin.rs` serves it for people who want to watch the daemon work, and
 //! `examples/soak.rs` runs the daemon against it with faults.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -21,13 +21,35 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 pub const V1_2_PATH: &str = "/serve/api/v1/delete_videos";
 pub const V1_1_PATH: &str = "/serve/api/video/delete_videos";
+pub const LIST_VIDEOS_PATH: &str = "/serve/api/v1/list_videos";
+pub const LIST_UNIQUE_IDS_PATH: &str = "/serve/api/v1/list_unique_ids";
+
+/// One lookup (`list_videos`, `list_unique_ids`) as it arrived.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    pub path: String,
+    pub unique_id: Option<String>,
+    pub ids: Vec<String>,
+    pub at: Instant,
+    pub answered: String,
+}
+
+/// How the lookups misbehave, beyond scripts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Listing {
+    /// As documented: the videos asked for that exist.
+    #[default]
+    Honest,
+    /// The `video_nos` filter ignored: every video of the namespace is listed.
+    IgnoresFilter,
+}
 
 /// One request as it arrived.
 #[derive(Debug, Clone)]
@@ -159,6 +181,26 @@ struct Inner {
     rejected: HashSet<String>,
     /// (namespace, id) deleted so far; deleting one again answers `0409`.
     deleted: HashSet<(String, String)>,
+    /// When each was deleted: a lagging listing shows it for a while after.
+    deleted_at: HashMap<(String, String), Instant>,
+    /// Which videos exist: `None`, every id in every namespace the account has, until it
+    /// is deleted (what the tests before lookups assume); `Some`, only these.
+    catalogue: Option<HashSet<(String, String)>>,
+    /// The account's namespaces, besides `default`.
+    namespaces: HashSet<String>,
+    /// Namespaces `list_videos` created because they did not exist.
+    created: Vec<String>,
+    /// Answers `0000` to deletions and deletes nothing.
+    lying: bool,
+    /// How long a deleted video stays listed.
+    listing_lag: Duration,
+    listing: Listing,
+    /// Lookups per second, counted apart from deletions.
+    lookup_per_second: Option<usize>,
+    lookups: Vec<Lookup>,
+    /// Answered to lookups, in order, before they answer as the catalogue says.
+    lookup_script: VecDeque<Script>,
+    lookup_always: Option<Script>,
     /// Added before every answer.
     latency: Duration,
     faults: Option<(Faults, StdRng)>,
@@ -194,6 +236,8 @@ impl Standin {
         let app = Router::new()
             .route(V1_2_PATH, post(delete))
             .route(V1_1_PATH, post(delete))
+            .route(LIST_VIDEOS_PATH, post(list_videos))
+            .route(LIST_UNIQUE_IDS_PATH, get(list_unique_ids))
             .with_state(standin.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         Ok(standin)
@@ -252,6 +296,55 @@ impl Standin {
         Ok(())
     }
 
+    /// Makes a namespace exist (`default` always does).
+    pub fn add_namespace(&self, namespace: &str) {
+        self.lock().namespaces.insert(namespace.to_owned());
+    }
+
+    /// From now on only these (namespace, id) exist; their namespaces are added.
+    pub fn set_catalogue(&self, videos: impl IntoIterator<Item = (String, String)>) {
+        let mut inner = self.lock();
+        let videos: HashSet<(String, String)> = videos.into_iter().collect();
+        for (namespace, _) in &videos {
+            inner.namespaces.insert(namespace.clone());
+        }
+        inner.catalogue = Some(videos);
+    }
+
+    /// Answer `0000` to deletions and delete nothing (`false` to behave again).
+    pub fn set_lying(&self, lying: bool) {
+        self.lock().lying = lying;
+    }
+
+    pub fn set_listing_lag(&self, lag: Duration) {
+        self.lock().listing_lag = lag;
+    }
+
+    pub fn set_listing(&self, listing: Listing) {
+        self.lock().listing = listing;
+    }
+
+    pub fn set_lookup_per_second(&self, per_second: usize) {
+        self.lock().lookup_per_second = Some(per_second);
+    }
+
+    pub fn script_lookups(&self, answers: impl IntoIterator<Item = Script>) {
+        self.lock().lookup_script.extend(answers);
+    }
+
+    pub fn always_for_lookups(&self, answer: Option<Script>) {
+        self.lock().lookup_always = answer;
+    }
+
+    pub fn lookups(&self) -> Vec<Lookup> {
+        self.lock().lookups.clone()
+    }
+
+    /// Namespaces `list_videos` created because they did not exist.
+    pub fn created_namespaces(&self) -> Vec<String> {
+        self.lock().created.clone()
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.lock().received.clone()
     }
@@ -286,10 +379,7 @@ async fn delete(
         V1_2_PATH => params.unique_id.clone().unwrap_or_else(|| "default".into()),
         _ => "default".into(),
     };
-    let authorized = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == standin.key.as_str());
+    let authorized = authorized(&standin, &headers);
     let ids: Option<Vec<String>> = serde_json::from_slice(&body).ok();
     let now = Instant::now();
 
@@ -338,8 +428,14 @@ async fn delete(
                 ("0409", "duplicate request not allowed".into())
             }
             (None, Some(ids)) => {
+                // Unknown ids, and ids of another namespace, are answered 0000 too; a
+                // lying API deletes nothing.
                 for id in ids {
-                    inner.deleted.insert((namespace.clone(), id.clone()));
+                    let video = (namespace.clone(), id.clone());
+                    if !inner.lying && inner.exists(&video) {
+                        inner.deleted_at.insert(video.clone(), now);
+                        inner.deleted.insert(video);
+                    }
                 }
                 ("0000", "success".into())
             }
@@ -417,6 +513,207 @@ async fn delete(
             response
         }
         None => api(code, &msg),
+    }
+}
+
+impl Inner {
+    fn has_namespace(&self, namespace: &str) -> bool {
+        namespace == "default" || self.namespaces.contains(namespace)
+    }
+
+    /// Whether a video exists now (deleted ones do not).
+    fn exists(&self, video: &(String, String)) -> bool {
+        let known = match &self.catalogue {
+            None => self.has_namespace(&video.0),
+            Some(catalogue) => catalogue.contains(video),
+        };
+        known && !self.deleted.contains(video)
+    }
+
+    /// Whether `list_videos` shows it: it exists, or was deleted within the lag.
+    fn listed(&self, video: &(String, String), now: Instant) -> bool {
+        self.exists(video)
+            || self
+                .deleted_at
+                .get(video)
+                .is_some_and(|at| now.duration_since(*at) < self.listing_lag)
+    }
+
+    /// Records a lookup; the script or the lookups' own rate limit may answer it.
+    fn lookup(&mut self, lookup: Lookup) -> Result<(), Script> {
+        // The lookups' own quota: 5 a second, whatever is left of the deletions'.
+        let per_second = self.lookup_per_second.unwrap_or(5);
+        let recent = self
+            .lookups
+            .iter()
+            .rev()
+            .take(per_second.saturating_add(8))
+            .filter(|l| lookup.at.duration_since(l.at) < Duration::from_secs(1))
+            .count();
+        let scripted = self
+            .lookup_script
+            .pop_front()
+            .or_else(|| self.lookup_always.clone());
+        let answer = match scripted {
+            Some(script) => Err(script),
+            None if recent >= per_second => Err(Script::code("0429")),
+            None => Ok(()),
+        };
+        let answered = match &answer {
+            Ok(()) => "0000".to_owned(),
+            Err(Script::Reply { status, body, .. }) => {
+                serde_json::from_str::<serde_json::Value>(body)
+                    .ok()
+                    .and_then(|v| v.get("code").and_then(|c| c.as_str()).map(str::to_owned))
+                    .unwrap_or_else(|| format!("HTTP {status}"))
+            }
+            Err(Script::Hang(_)) => "hang".into(),
+        };
+        self.lookups.push(Lookup { answered, ..lookup });
+        answer
+    }
+}
+
+fn authorized(standin: &Standin, headers: &HeaderMap) -> bool {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == standin.key.as_str())
+}
+
+async fn scripted(script: Script) -> Response {
+    match script {
+        Script::Hang(duration) => {
+            tokio::time::sleep(duration).await;
+            api("0000", "too late")
+        }
+        Script::Reply { status, body, .. } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (status, body).into_response()
+        }
+    }
+}
+
+/// Listed by a `list_videos` that ignores its filter.
+const STRANGERS: [&str; 2] = ["VI100000000000000001", "VI100000000000000002"];
+
+#[derive(serde::Deserialize)]
+struct ListVideos {
+    #[serde(default)]
+    unique_id: Option<String>,
+    #[serde(default)]
+    video_nos: Option<Vec<String>>,
+    #[serde(default)]
+    page: Option<usize>,
+    #[serde(default)]
+    size: Option<usize>,
+}
+
+/// `POST /list_videos`: the asked videos that exist in the namespace, paged. A namespace
+/// that does not exist is created (as one version of the docs says).
+async fn list_videos(State(standin): State<Standin>, headers: HeaderMap, body: Bytes) -> Response {
+    let asked: Option<ListVideos> = serde_json::from_slice(&body).ok();
+    let now = Instant::now();
+    let (answer, latency) = {
+        let mut inner = standin.lock();
+        let lookup = Lookup {
+            path: LIST_VIDEOS_PATH.into(),
+            unique_id: asked.as_ref().and_then(|a| a.unique_id.clone()),
+            ids: asked
+                .as_ref()
+                .and_then(|a| a.video_nos.clone())
+                .unwrap_or_default(),
+            at: now,
+            answered: String::new(),
+        };
+        let latency = inner.latency;
+        let answer = if !authorized(&standin, &headers) {
+            Err(Script::code("0401"))
+        } else {
+            inner.lookup(lookup)
+        };
+        let answer = answer.map(|()| {
+            let Some(asked) = asked else {
+                return api("0001", "body must be JSON");
+            };
+            let namespace = asked.unique_id.unwrap_or_else(|| "default".into());
+            if !inner.has_namespace(&namespace) {
+                inner.created.push(namespace.clone());
+                inner.namespaces.insert(namespace.clone());
+            }
+            // An ignored filter lists videos nobody asked for.
+            let mut ids = asked.video_nos.unwrap_or_default();
+            if inner.listing == Listing::IgnoresFilter {
+                ids.extend(STRANGERS.map(str::to_owned));
+            }
+            ids.sort();
+            ids.dedup();
+            let listed: Vec<String> = ids
+                .into_iter()
+                .filter(|id| {
+                    STRANGERS.contains(&id.as_str())
+                        || inner.listed(&(namespace.clone(), id.clone()), now)
+                })
+                .collect();
+            let size = asked.size.unwrap_or(20).max(1);
+            let page = asked.page.unwrap_or(1).max(1);
+            let videos: Vec<serde_json::Value> = listed
+                .iter()
+                .skip((page - 1) * size)
+                .take(size)
+                .map(|id| serde_json::json!({"video_no": id, "video_name": id, "status": "PARSE", "duration": "12", "size": "1024", "create_time": "1764000000000"}))
+                .collect();
+            let data = serde_json::json!({
+                "videos": videos, "current_page": page, "page_size": size,
+                "total_count": listed.len().to_string(),
+            });
+            let body = serde_json::json!({
+                "code": "0000", "msg": "success", "data": data, "success": true, "failed": false,
+            });
+            (StatusCode::OK, axum::Json(body)).into_response()
+        });
+        (answer, latency)
+    };
+    tokio::time::sleep(latency).await;
+    match answer {
+        Ok(response) => response,
+        Err(script) => scripted(script).await,
+    }
+}
+
+/// `GET /list_unique_ids`: every namespace of the account.
+async fn list_unique_ids(State(standin): State<Standin>, headers: HeaderMap) -> Response {
+    let answer = {
+        let mut inner = standin.lock();
+        let lookup = Lookup {
+            path: LIST_UNIQUE_IDS_PATH.into(),
+            unique_id: None,
+            ids: Vec::new(),
+            at: Instant::now(),
+            answered: String::new(),
+        };
+        let answer = if !authorized(&standin, &headers) {
+            Err(Script::code("0401"))
+        } else {
+            inner.lookup(lookup)
+        };
+        answer.map(|()| {
+            let mut all: Vec<&String> = inner.namespaces.iter().collect();
+            let default = "default".to_owned();
+            if !inner.namespaces.contains(&default) {
+                all.push(&default);
+            }
+            all.sort();
+            let body = serde_json::json!({
+                "code": "0000", "msg": "success", "success": true, "failed": false,
+                "data": {"unique_ids": all},
+            });
+            (StatusCode::OK, axum::Json(body)).into_response()
+        })
+    };
+    match answer {
+        Ok(response) => response,
+        Err(script) => scripted(script).await,
     }
 }
 

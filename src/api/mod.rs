@@ -12,7 +12,12 @@ use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 use tracing::info;
 
-use crate::config::{ApiConfig, V1_1_DELETE_PATH};
+mod lookup;
+
+pub use lookup::Listing;
+use lookup::Lookups;
+
+use crate::config::{ApiConfig, LookupConfig, V1_1_DELETE_PATH};
 use crate::credentials::ApiKey;
 use crate::pass::DeleteApi;
 use crate::queue::Recorded;
@@ -80,10 +85,12 @@ pub struct Client {
     /// The v1.1 path knows no namespaces: only `default` may be sent through it.
     namespaces: bool,
     limit: RateLimit,
+    /// The lookup calls, on their own limiter.
+    lookups: Lookups,
 }
 
 impl Client {
-    pub fn new(api: &ApiConfig) -> Result<Self, ClientError> {
+    pub fn new(api: &ApiConfig, lookup: &LookupConfig) -> Result<Self, ClientError> {
         let http = reqwest::Client::builder()
             .timeout(api.timeout)
             .connect_timeout(api.timeout)
@@ -98,6 +105,7 @@ impl Client {
             url,
             namespaces: api.delete_path != V1_1_DELETE_PATH,
             limit: RateLimit::new(api.requests_per_second.get()),
+            lookups: Lookups::new(api.base_url.url(), lookup.requests_per_second.get()),
         })
     }
 
@@ -154,18 +162,10 @@ impl DeleteApi for Client {
                 .append_pair("unique_id", namespace.as_str());
         }
         let body: Vec<&str> = ids.iter().map(VideoNo::as_str).collect();
-        let mut request = self.http.post(url).json(&body);
-        match HeaderValue::from_str(key.expose()) {
-            Ok(mut value) => {
-                // Keeps the value out of Debug output, and so out of reqwest/hyper traces.
-                value.set_sensitive(true);
-                request = request.header(AUTHORIZATION, value);
-            }
-            Err(_) => {
-                // Unreachable with keys from `credentials::load`, which checks this.
-                return answer(Verdict::Stop, started, "the API key is not a valid header");
-            }
-        }
+        let Some(request) = authorize(self.http.post(url).json(&body), key) else {
+            // Unreachable with keys from `credentials::load`, which checks this.
+            return answer(Verdict::Stop, started, "the API key is not a valid header");
+        };
         self.limit.mark_sent(turn.0);
         let response = match request.send().await {
             Ok(response) => response,
@@ -185,6 +185,15 @@ impl DeleteApi for Client {
             Err(e) => transport_error(&e, started),
         }
     }
+}
+
+/// The key in the `Authorization` header, marked sensitive; `None` if it cannot be a
+/// header value.
+fn authorize(request: reqwest::RequestBuilder, key: &ApiKey) -> Option<reqwest::RequestBuilder> {
+    let mut value = HeaderValue::from_str(key.expose()).ok()?;
+    // Keeps the value out of Debug output, and so out of reqwest/hyper traces.
+    value.set_sensitive(true);
+    Some(request.header(AUTHORIZATION, value))
 }
 
 async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
@@ -211,6 +220,15 @@ fn answer(verdict: Verdict, started: Instant, reason: &str) -> Answer {
 }
 
 fn transport_error(e: &reqwest::Error, started: Instant) -> Answer {
+    answer(
+        Verdict::Retry { retry_after: None },
+        started,
+        &transport_reason(e),
+    )
+}
+
+/// What went wrong on the wire, in words; names the URL, never a header.
+fn transport_reason(e: &reqwest::Error) -> String {
     let what = if e.is_timeout() {
         "timed out (api.timeout)"
     } else if e.is_connect() {
@@ -222,11 +240,7 @@ fn transport_error(e: &reqwest::Error, started: Instant) -> Answer {
     let detail = std::error::Error::source(e)
         .map(|s| format!("{e}: {s}"))
         .unwrap_or_else(|| e.to_string());
-    answer(
-        Verdict::Retry { retry_after: None },
-        started,
-        &format!("{what}: {detail}"),
-    )
+    format!("{what}: {detail}")
 }
 
 /// The documented answer body. `success` may be absent from some answers.

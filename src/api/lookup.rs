@@ -1,0 +1,381 @@
+//! The lookup calls: which namespaces the account has (`list_unique_ids`) and which of some
+//! video numbers a namespace holds (`list_videos` with a `video_nos` filter). They have a
+//! quota of their own, so they are paced by a limiter of their own (`[lookup]
+//! requests_per_second`), shared by every caller.
+//!
+//! A lookup is trusted only when its answer is exactly what was asked for: the documented
+//! envelope, a `videos` list of objects with a `video_no`, and no video that was not asked
+//! for (a filter the API ignored would make everything else look absent). Anything else,
+//! or lookups still failing after a few tries, is [`Listing::Unavailable`]: never proof
+//! that a video is not there. What an answer means is decided by [`read_videos`] and
+//! [`read_namespaces`], pure and table-tested.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use reqwest::{StatusCode, Url};
+use serde_json::Value;
+use tracing::info;
+
+use super::{authorize, read_body, Client};
+use crate::credentials::ApiKey;
+use crate::pass::LookupApi;
+use crate::rate::RateLimit;
+use crate::video::{Namespace, VideoNo};
+
+pub const LIST_VIDEOS_PATH: &str = "/serve/api/v1/list_videos";
+pub const LIST_UNIQUE_IDS_PATH: &str = "/serve/api/v1/list_unique_ids";
+
+/// Tries per lookup, the first included, when the answer says "again later".
+const ATTEMPTS: u32 = 3;
+/// The wait before the second try; doubled before each next.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// Pages read for one batch at most: a batch is at most 100 ids, asked 100 a page.
+const MAX_PAGES: u32 = 5;
+
+/// What a lookup of some video numbers in a namespace found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listing {
+    /// These of the asked video numbers are listed; the others are not.
+    Listed(HashSet<String>),
+    /// The lookup cannot be trusted, or did not succeed: nothing may be concluded.
+    Unavailable(String),
+}
+
+/// One answer, read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Read<T> {
+    Got(T),
+    /// Worth asking again after a wait (`0429`, 429, 5xx, a connection error).
+    Again(String),
+    /// Not to be trusted, or not to be asked again: the lookup is unavailable.
+    Unusable(String),
+}
+
+/// One page of `list_videos`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub listed: Vec<String>,
+    /// `total_count`, when the answer gives it.
+    pub total: Option<u64>,
+}
+
+/// The lookup calls, with their limiter.
+pub struct Lookups {
+    list_videos: Url,
+    list_unique_ids: Url,
+    limit: RateLimit,
+}
+
+impl Lookups {
+    pub fn new(base: &Url, per_second: u32) -> Self {
+        let at = |path: &str| {
+            let mut url = base.clone();
+            url.set_path(path);
+            url
+        };
+        Self {
+            list_videos: at(LIST_VIDEOS_PATH),
+            list_unique_ids: at(LIST_UNIQUE_IDS_PATH),
+            limit: RateLimit::new(per_second),
+        }
+    }
+}
+
+/// The pass's side of the lookups (`pass::boundary::LookupApi`).
+impl LookupApi for Client {
+    /// Every namespace of the account, or why it cannot be known.
+    async fn namespaces(&self, key: &ApiKey) -> Result<HashSet<String>, String> {
+        let url = self.lookups.list_unique_ids.clone();
+        self.ask(
+            key,
+            "list_unique_ids",
+            |http| http.get(url.clone()),
+            read_namespaces,
+        )
+        .await
+    }
+
+    /// Which of `ids` the namespace holds. The caller checks first that the namespace
+    /// exists: one version of the docs says `list_videos` creates one that does not.
+    async fn list(&self, key: &ApiKey, namespace: &Namespace, ids: &[VideoNo]) -> Listing {
+        let asked: HashSet<&str> = ids.iter().map(VideoNo::as_str).collect();
+        let mut listed = HashSet::new();
+        for page in 1..=MAX_PAGES {
+            let body = serde_json::json!({
+                "unique_id": namespace.as_str(),
+                "video_nos": ids.iter().map(VideoNo::as_str).collect::<Vec<_>>(),
+                "page": page,
+                "size": ids.len().max(1),
+            });
+            let url = self.lookups.list_videos.clone();
+            let read = self
+                .ask(
+                    key,
+                    "list_videos",
+                    |http| http.post(url.clone()).json(&body),
+                    |status, bytes| read_videos(&asked, status, bytes),
+                )
+                .await;
+            let found = match read {
+                Ok(found) => found,
+                Err(why) => return Listing::Unavailable(why),
+            };
+            let complete = found.listed.is_empty()
+                || found
+                    .total
+                    .is_none_or(|total| listed.len() as u64 + found.listed.len() as u64 >= total);
+            listed.extend(found.listed);
+            if complete {
+                return Listing::Listed(listed);
+            }
+        }
+        Listing::Unavailable(format!(
+            "list_videos said more videos matched than {MAX_PAGES} pages held"
+        ))
+    }
+}
+
+impl Client {
+    /// One lookup, paced and tried again while its answer says so.
+    async fn ask<T>(
+        &self,
+        key: &ApiKey,
+        call: &str,
+        request: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+        read: impl Fn(StatusCode, &[u8]) -> Read<T>,
+    ) -> Result<T, String> {
+        let mut wait = FIRST_BACKOFF;
+        let mut last = String::new();
+        for attempt in 1..=ATTEMPTS {
+            if attempt > 1 {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            let slot = self.lookups.limit.acquire().await;
+            let Some(request) = authorize(request(&self.http), key) else {
+                return Err("the API key is not a valid header".into());
+            };
+            self.lookups.limit.mark_sent(slot);
+            let answer = match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    match read_body(response).await {
+                        Ok(body) => read(status, &body),
+                        Err(e) => Read::Again(format!("{call}: the answer was cut: {e}")),
+                    }
+                }
+                Err(e) => Read::Again(format!("{call}: {}", super::transport_reason(&e))),
+            };
+            match answer {
+                Read::Got(found) => {
+                    self.lookups.limit.speed_up();
+                    return Ok(found);
+                }
+                Read::Again(why) => {
+                    if why.contains("0429") || why.contains("HTTP 429") {
+                        let rate = self.lookups.limit.slow_down();
+                        info!("lookups: too many requests, pace now {rate:.2} a second");
+                    }
+                    last = why;
+                }
+                Read::Unusable(why) => return Err(format!("{call}: {why}")),
+            }
+        }
+        Err(format!("{last} (after {ATTEMPTS} tries)"))
+    }
+}
+
+/// The documented envelope: `data` when the answer is a success, else what to do.
+fn envelope(status: StatusCode, body: &[u8]) -> Read<Value> {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let code = parsed
+        .as_ref()
+        .and_then(|v| v.get("code"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    match (status.as_u16(), code.as_deref()) {
+        (429, _) | (_, Some("0429")) => Read::Again("HTTP 429 / 0429: rate limited".into()),
+        (500..=599, _) => Read::Again(format!("HTTP {status}: server error")),
+        (401 | 403, _) | (_, Some("0401" | "9009")) => {
+            Read::Unusable("the API key was refused".into())
+        }
+        (200..=299, Some("0000")) => {
+            let success = parsed.as_ref().and_then(|v| v.get("success"));
+            if success.is_some_and(|s| s != &Value::Bool(true)) {
+                return Read::Unusable("answered 0000 but success is not true".into());
+            }
+            match parsed.and_then(|mut v| v.get_mut("data").map(Value::take)) {
+                Some(data) => Read::Got(data),
+                None => Read::Unusable("answered 0000 without data".into()),
+            }
+        }
+        (200..=299, Some(code)) => Read::Unusable(format!("answered {code}")),
+        (200..=299, None) => Read::Unusable("a body that is not the documented JSON".into()),
+        _ => Read::Unusable(format!("HTTP {status}")),
+    }
+}
+
+/// Reads one `list_videos` page: the listed video numbers, every one of which must have
+/// been asked for.
+pub fn read_videos(asked: &HashSet<&str>, status: StatusCode, body: &[u8]) -> Read<Page> {
+    let data = match envelope(status, body) {
+        Read::Got(data) => data,
+        Read::Again(why) => return Read::Again(why),
+        Read::Unusable(why) => return Read::Unusable(why),
+    };
+    let Some(videos) = data.get("videos").and_then(Value::as_array) else {
+        return Read::Unusable("data.videos is not a list: not the documented answer".into());
+    };
+    let mut listed = Vec::with_capacity(videos.len());
+    for video in videos {
+        let Some(no) = video.get("video_no").and_then(Value::as_str) else {
+            return Read::Unusable(
+                "a listed video has no video_no: not the documented answer".into(),
+            );
+        };
+        if !asked.contains(no) {
+            return Read::Unusable(format!(
+                "listed {} which was not asked for: the video_nos filter was ignored",
+                crate::printable::quoted(no, 40)
+            ));
+        }
+        listed.push(no.to_owned());
+    }
+    let total = match data.get("total_count") {
+        None | Some(Value::Null) => None,
+        Some(count) => match number(count) {
+            Some(n) => Some(n),
+            None => return Read::Unusable("total_count is not a number".into()),
+        },
+    };
+    Read::Got(Page { listed, total })
+}
+
+/// Reads `list_unique_ids`: every namespace of the account.
+pub fn read_namespaces(status: StatusCode, body: &[u8]) -> Read<HashSet<String>> {
+    let data = match envelope(status, body) {
+        Read::Got(data) => data,
+        Read::Again(why) => return Read::Again(why),
+        Read::Unusable(why) => return Read::Unusable(why),
+    };
+    let Some(list) = data.get("unique_ids").and_then(Value::as_array) else {
+        return Read::Unusable("data.unique_ids is not a list: not the documented answer".into());
+    };
+    let mut namespaces = HashSet::with_capacity(list.len());
+    for namespace in list {
+        match namespace.as_str() {
+            Some(ns) => namespaces.insert(ns.to_owned()),
+            None => return Read::Unusable("a namespace that is not a string".into()),
+        };
+    }
+    Read::Got(namespaces)
+}
+
+/// A count as the docs show it: an integer, or a string of digits.
+fn number(value: &Value) -> Option<u64> {
+    match value {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(status: u16, body: &str) -> Read<Page> {
+        let asked: HashSet<&str> = ["VI1", "VI2", "VI3"].into_iter().collect();
+        read_videos(
+            &asked,
+            StatusCode::from_u16(status).unwrap(),
+            body.as_bytes(),
+        )
+    }
+
+    fn ok(data: &str) -> String {
+        format!(r#"{{"code":"0000","msg":"success","success":true,"failed":false,"data":{data}}}"#)
+    }
+
+    #[test]
+    fn a_listing_is_trusted_only_when_it_is_what_was_asked() {
+        let got = |listed: &[&str], total: Option<u64>| {
+            Read::Got(Page {
+                listed: listed.iter().map(|s| s.to_string()).collect(),
+                total,
+            })
+        };
+        let unusable = |r: &Read<Page>| matches!(r, Read::Unusable(_));
+        let again = |r: &Read<Page>| matches!(r, Read::Again(_));
+        // Numbers as strings or integers, as the two versions of the docs show them.
+        assert_eq!(
+            page(
+                200,
+                &ok(r#"{"videos":[{"video_no":"VI1","duration":"12"}],"total_count":"1"}"#)
+            ),
+            got(&["VI1"], Some(1))
+        );
+        assert_eq!(
+            page(
+                200,
+                &ok(r#"{"videos":[{"video_no":"VI2"},{"video_no":"VI3"}],"total_count":2}"#)
+            ),
+            got(&["VI2", "VI3"], Some(2))
+        );
+        assert_eq!(page(200, &ok(r#"{"videos":[]}"#)), got(&[], None));
+        for (status, body, judged) in [
+            // The filter ignored: a video nobody asked for.
+            (
+                200,
+                ok(r#"{"videos":[{"video_no":"VI9"}]}"#),
+                unusable as fn(&Read<Page>) -> bool,
+            ),
+            (200, ok(r#"{"videos":[{"name":"VI1"}]}"#), unusable),
+            (200, ok(r#"{"videos":[{"video_no":1}]}"#), unusable),
+            (200, ok(r#"{"videos":{"video_no":"VI1"}}"#), unusable),
+            (200, ok("null"), unusable),
+            (200, ok(r#"{"videos":[],"total_count":"many"}"#), unusable),
+            (
+                200,
+                r#"{"code":"0000","success":false,"data":{"videos":[]}}"#.into(),
+                unusable,
+            ),
+            (200, r#"{"code":"0000","success":true}"#.into(), unusable),
+            (200, "<html>proxy</html>".into(), unusable),
+            (200, r#"{"code":"0001","msg":"bad"}"#.into(), unusable),
+            (200, r#"{"code":"0401","msg":"no"}"#.into(), unusable),
+            (401, String::new(), unusable),
+            (404, String::new(), unusable),
+            (200, r#"{"code":"0429","msg":"busy"}"#.into(), again),
+            (429, String::new(), again),
+            (503, "down".into(), again),
+        ] {
+            let read = page(status, &body);
+            assert!(judged(&read), "{status} {body}: {read:?}");
+        }
+    }
+
+    #[test]
+    fn namespaces_are_read_as_a_list_of_strings() {
+        let read = |body: &str| read_namespaces(StatusCode::OK, body.as_bytes());
+        assert_eq!(
+            read(&ok(r#"{"unique_ids":["default","Tenant A"]}"#)),
+            Read::Got(
+                ["default", "Tenant A"]
+                    .into_iter()
+                    .map(String::from)
+                    .collect()
+            )
+        );
+        assert!(matches!(
+            read(&ok(r#"{"unique_ids":"default"}"#)),
+            Read::Unusable(_)
+        ));
+        assert!(matches!(
+            read(&ok(r#"{"unique_ids":[1]}"#)),
+            Read::Unusable(_)
+        ));
+        assert!(matches!(read(r#"{"code":"0429"}"#), Read::Again(_)));
+    }
+}

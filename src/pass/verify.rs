@@ -1,0 +1,212 @@
+//! Looking before deleting (`[verify] before`): the API answers `0000` for a video that
+//! does not exist or lives in another namespace, so a batch is looked up in its namespace
+//! first. Ids listed are sent; an id not listed is not sent, and what that means is
+//! decided by [`on_miss`], pure and table-tested:
+//! - this program sent it before in a request whose answer was lost (`in_doubt`): that
+//!   request deleted it, and it is `deleted`;
+//! - missed once: looked up again `verify.absent_after` later (a fresh upload may not be
+//!   listed yet);
+//! - missed again after that: `absent`, "nothing to delete".
+//!
+//! A lookup that cannot be trusted concludes nothing ([`Listing::Unavailable`]): the batch
+//! is sent unverified (one warning per pass), or with `verify.required` the pass stops and
+//! its rows wait.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Mutex;
+
+use super::boundary::{DeleteApi, LookupApi, Store};
+use super::lease::Held;
+use super::{journal, PassReport, Reaper};
+use crate::api::Listing;
+use crate::config::VerifyConfig;
+use crate::credentials::ApiKey;
+use crate::queue::QueueError;
+use crate::video::{Namespace, VideoNo};
+
+/// What becomes of an id its namespace does not list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Miss {
+    /// A request of ours whose answer was lost deleted it.
+    Deleted,
+    /// Not there, twice, `absent_after` apart: nothing to delete.
+    Absent,
+    /// Look again after `absent_after`.
+    LookAgain,
+}
+
+/// The one place that decides what a lookup's miss means.
+pub fn on_miss(
+    in_doubt: bool,
+    first_missed: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    absent_after: Duration,
+) -> Miss {
+    if in_doubt {
+        return Miss::Deleted;
+    }
+    match first_missed {
+        Some(at) if (now - at).to_std().is_ok_and(|since| since >= absent_after) => Miss::Absent,
+        _ => Miss::LookAgain,
+    }
+}
+
+/// What the rows of a claim need from a lookup: per id, whether a request of ours with a
+/// lost answer may have deleted it, and when a lookup first missed it.
+#[derive(Debug, Default)]
+pub struct Known {
+    pub in_doubt: HashSet<VideoNo>,
+    pub first_missed: HashMap<VideoNo, DateTime<Utc>>,
+}
+
+/// How a look before sending ended.
+pub enum Looked {
+    /// Send these (all of them when the lookup was unavailable and not required).
+    Send(Vec<VideoNo>),
+    /// `verify.required` and the lookups unavailable: the pass stops, the rows wait.
+    Stop(String),
+}
+
+/// Verification's settings and what it keeps for one pass: the account's namespaces
+/// (looked up once a pass), and whether the pass has warned about unverified sends.
+pub struct Verifier {
+    config: VerifyConfig,
+    namespaces: Mutex<Option<Result<Arc<HashSet<String>>, String>>>,
+    warned: AtomicBool,
+}
+
+impl Verifier {
+    pub fn new(config: &VerifyConfig) -> Self {
+        Self {
+            config: config.clone(),
+            namespaces: Mutex::default(),
+            warned: AtomicBool::new(false),
+        }
+    }
+
+    pub fn before(&self) -> bool {
+        self.config.before
+    }
+
+    /// Forgets what the last pass learnt.
+    pub async fn begin_pass(&self) {
+        *self.namespaces.lock().await = None;
+        self.warned.store(false, Ordering::Relaxed);
+    }
+}
+
+impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
+    /// Looks `ids` up in their namespace and settles those it does not list; returns what
+    /// to send.
+    pub(super) async fn look_before(
+        &self,
+        held: &Held<S>,
+        namespace: &Namespace,
+        ids: Vec<VideoNo>,
+        known: &Known,
+        key: &ApiKey,
+        report: &mut PassReport,
+    ) -> Result<Looked, QueueError> {
+        let listing = match self.namespaces(key).await {
+            Err(why) => Listing::Unavailable(why),
+            // A namespace that does not exist holds nothing; listing it might create it.
+            Ok(all) if !all.contains(namespace.as_str()) => Listing::Listed(HashSet::new()),
+            Ok(_) => self.api.list(key, namespace, &ids).await,
+        };
+        let found = match listing {
+            Listing::Listed(found) => found,
+            Listing::Unavailable(why) => {
+                let verify = &self.verify.config;
+                if verify.required {
+                    return Ok(Looked::Stop(format!(
+                        "the lookups cannot be used ({why}); verify.required keeps the rows pending"
+                    )));
+                }
+                if !self.verify.warned.swap(true, Ordering::Relaxed) {
+                    journal::unverified(namespace, &why);
+                }
+                return Ok(Looked::Send(ids));
+            }
+        };
+        let now = Utc::now();
+        let absent_after = self.verify.config.absent_after;
+        let (send, missing): (Vec<VideoNo>, Vec<VideoNo>) =
+            ids.into_iter().partition(|id| found.contains(id.as_str()));
+        let missing: Vec<(VideoNo, Miss)> = missing
+            .into_iter()
+            .map(|id| {
+                let miss = on_miss(
+                    known.in_doubt.contains(&id),
+                    known.first_missed.get(&id).copied(),
+                    now,
+                    absent_after,
+                );
+                (id, miss)
+            })
+            .collect();
+        let settled = self
+            .store
+            .record_lookup(held.token(), namespace, &send, &missing, absent_after)
+            .await?;
+        report.deleted += settled.deleted;
+        report.absent += settled.absent;
+        journal::looked_up(namespace, send.len(), &missing, absent_after);
+        self.liveness.beat();
+        Ok(Looked::Send(send))
+    }
+
+    /// The account's namespaces, looked up once a pass.
+    async fn namespaces(&self, key: &ApiKey) -> Result<Arc<HashSet<String>>, String> {
+        let mut cached = self.verify.namespaces.lock().await;
+        if let Some(known) = &*cached {
+            return known.clone();
+        }
+        let known = self.api.namespaces(key).await.map(Arc::new);
+        *cached = Some(known.clone());
+        known
+    }
+}
+
+/// What `record_lookup` settled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Settled {
+    pub deleted: u64,
+    pub absent: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_miss_means() {
+        let now = Utc::now();
+        let after = Duration::from_secs(300);
+        let ago = |s: i64| Some(now - chrono::Duration::seconds(s));
+        for (in_doubt, first_missed, expected) in [
+            // A request of ours whose answer was lost: it deleted the video.
+            (true, None, Miss::Deleted),
+            (true, ago(3600), Miss::Deleted),
+            // First miss: look again later.
+            (false, None, Miss::LookAgain),
+            // Missed before, but not long enough ago (claimed again early).
+            (false, ago(299), Miss::LookAgain),
+            // A first miss in the future (a clock stepped back): look again.
+            (false, ago(-600), Miss::LookAgain),
+            // Missed twice, far enough apart.
+            (false, ago(300), Miss::Absent),
+            (false, ago(86_400), Miss::Absent),
+        ] {
+            assert_eq!(
+                on_miss(in_doubt, first_missed, now, after),
+                expected,
+                "in_doubt {in_doubt}, first missed {first_missed:?}"
+            );
+        }
+    }
+}
