@@ -8,3 +8,4 @@ mod pipeline;
 mod reload;
 mod support;
 mod systemd;
+mod verify;

@@ -410,7 +410,10 @@ async fn an_id_deleted_before_is_isolated_and_counts_as_deleted() {
     // Without looking first (a look would not list it, and not send it: see verify.rs).
     let app = spawn_app_with(
         50,
-        &[("api", "requests_per_second = 50"), ("verify", "before = false")],
+        &[
+            ("api", "requests_per_second = 50"),
+            ("verify", "before = false"),
+        ],
     )
     .await;
     let all = ids(0, 100);

@@ -1,0 +1,151 @@
+//! Looking before deleting (`[verify] before`), against the real binary and a stand-in
+//! that knows which videos exist in which namespace: a wrong namespace ends `absent`,
+//! never `deleted`; a namespace the account lacks is neither listed nor created; a lookup
+//! that cannot be trusted concludes nothing; a request whose answer was lost is what
+//! deleted a video no longer listed.
+
+use std::time::Duration;
+
+use crate::support::*;
+
+/// Looked up again a second after a first miss.
+const QUICK: &[(&str, &str)] = &[("verify", "absent_after = \"1s\"")];
+
+/// (namespace, id) pairs for the stand-in's catalogue.
+fn videos(namespace: &str, ids: &[String]) -> Vec<(String, String)> {
+    ids.iter()
+        .map(|id| (namespace.to_owned(), id.clone()))
+        .collect()
+}
+
+/// Runs `run --once` twice, a little more than `absent_after` apart.
+async fn two_passes(app: &App) {
+    for pass in 0..2 {
+        if pass > 0 {
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+        }
+        let out = app.reaper(&["run", "--once"]).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+}
+
+#[tokio::test]
+async fn ids_queued_under_the_wrong_namespace_end_absent_never_deleted() {
+    let app = spawn_app(QUICK).await;
+    let real = ids(0, 5);
+    let elsewhere = ids(100, 2);
+    let mut catalogue = videos("tenant-a", &real);
+    catalogue.extend(videos("tenant-b", &elsewhere));
+    app.standin.set_catalogue(catalogue);
+    app.insert("tenant-a", &real[..3]).await;
+    // A producer's mistake: these two live in tenant-a.
+    app.insert("tenant-b", &real[3..]).await;
+
+    two_passes(&app).await;
+    let rows = app.rows().await;
+    for (video_no, namespace, status, ..) in &rows {
+        let expected = if namespace == "tenant-a" {
+            "deleted"
+        } else {
+            "absent"
+        };
+        assert_eq!(status, expected, "{video_no} in {namespace}");
+    }
+    let absent = rows.iter().find(|r| r.2 == "absent").unwrap();
+    let note = absent.4.as_deref().unwrap_or("");
+    assert!(note.contains("not in namespace tenant-b on"), "{note}");
+    assert!(
+        app.standin
+            .received()
+            .iter()
+            .all(|r| r.unique_id.as_deref() == Some("tenant-a")),
+        "a request was sent for ids not in their namespace"
+    );
+    let status = stdout(&app.reaper(&["status"]).await);
+    assert!(
+        status.lines().any(|l| l.contains("tenant-b")
+            && l.contains("absent")
+            && l.trim_end().ends_with(" 2")),
+        "{status}"
+    );
+}
+
+#[tokio::test]
+async fn a_namespace_the_account_lacks_is_neither_listed_nor_created() {
+    let app = spawn_app(QUICK).await;
+    // Not through `app.insert`, which gives the stand-in's account the namespace.
+    for id in ids(0, 2) {
+        sqlx::query("INSERT INTO deletion_queue (video_no, unique_id) VALUES (?1, 'tenant-typo')")
+            .bind(id)
+            .execute(&app.pool)
+            .await
+            .unwrap();
+    }
+    two_passes(&app).await;
+    assert_eq!(app.count("absent").await, 2);
+    assert!(app.standin.received().is_empty());
+    assert!(app.standin.created_namespaces().is_empty());
+    assert!(app
+        .standin
+        .lookups()
+        .iter()
+        .all(|l| l.unique_id.as_deref() != Some("tenant-typo")));
+}
+
+#[tokio::test]
+async fn a_listing_that_ignores_its_filter_marks_nothing_absent() {
+    let app = spawn_app(&[]).await;
+    app.insert("default", &ids(0, 3)).await;
+    app.standin.set_listing(Listing::IgnoresFilter);
+    // By default the batch goes unverified, with one warning for the pass.
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(app.count("deleted").await, 3);
+    let err = stderr(&out);
+    assert_eq!(err.matches("lookups cannot be used").count(), 1, "{err}");
+    assert!(err.contains("video_nos filter was ignored"), "{err}");
+
+    // Required: the rows wait, nothing is sent.
+    let app = spawn_app(&[("verify", "required = true")]).await;
+    app.insert("default", &ids(0, 3)).await;
+    app.standin.set_listing(Listing::IgnoresFilter);
+    let out = app.reaper(&["run", "--once"]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(app.count("pending").await, 3);
+    assert!(app.standin.received().is_empty());
+    assert_eq!(app.count("absent").await, 0);
+}
+
+#[tokio::test]
+async fn lookups_that_fail_past_their_tries_conclude_nothing() {
+    let app = spawn_app(&[]).await;
+    app.insert("default", &ids(0, 3)).await;
+    app.standin
+        .always_for_lookups(Some(Script::status(503, "lookups down")));
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(app.count("deleted").await, 3, "sent unverified");
+    assert!(stderr(&out).contains("after 3 tries"), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn a_video_no_longer_listed_after_our_lost_answer_is_deleted_not_absent() {
+    let app = spawn_app(&[("api", "timeout = \"1s\""), ("retry", "max_attempts = 1")]).await;
+    let id = ids(0, 1);
+    app.insert("default", &id).await;
+    // The request's answer never comes (the client times out)...
+    app.standin.script([Script::Hang(Duration::from_secs(3))]);
+    let out = app.reaper(&["run", "--once"]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(app.count("pending").await, 1);
+    // ... but the API carried it out.
+    app.standin.mark_deleted("default", &id[0]);
+
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows = app.rows().await;
+    assert_eq!(rows[0].2, "deleted");
+    let note = rows[0].4.as_deref().unwrap_or("");
+    assert!(note.contains("whose answer was lost"), "{note}");
+    assert_eq!(app.standin.received().len(), 1, "not sent again");
+}
