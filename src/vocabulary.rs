@@ -41,6 +41,18 @@ impl RowStatus {
         Self::Held,
     ];
 
+    /// The statuses a row ends in: what `prune` and retention may remove once old.
+    pub const SETTLED: [RowStatus; 3] = [Self::Deleted, Self::Failed, Self::Absent];
+
+    /// Statuses as an SQL list (`'deleted', 'failed'`), for `IN (…)`.
+    pub fn sql_list(statuses: &[RowStatus]) -> String {
+        statuses
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Where a stored status comes in a row's life (for listing them in that order); an
     /// unknown one comes last.
     pub fn rank(stored: &str) -> usize {

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Queue, QueueError, NOW, UNREADABLE_DUE_MARK};
 use crate::video::Namespace;
+use crate::vocabulary::RowStatus;
 
 /// Rows or batch records removed per transaction.
 const PRUNE_CHUNK: i64 = 1000;
@@ -72,16 +73,18 @@ impl Queue {
         let mut pruned = Pruned::default();
         loop {
             let _turn = self.write_turn().await;
-            let done = sqlx::query(
+            let sql = format!(
                 "DELETE FROM deletion_queue WHERE id IN (
                     SELECT id FROM deletion_queue
-                     WHERE status IN ('deleted', 'failed') AND settled_at < ?1 LIMIT ?2)",
-            )
-            .bind(&before)
-            .bind(PRUNE_CHUNK)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.error(e))?;
+                     WHERE status IN ({}) AND settled_at < ?1 LIMIT ?2)",
+                RowStatus::sql_list(&RowStatus::SETTLED)
+            );
+            let done = sqlx::query(&sql)
+                .bind(&before)
+                .bind(PRUNE_CHUNK)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| self.error(e))?;
             pruned.rows += done.rows_affected();
             if done.rows_affected() < PRUNE_CHUNK as u64 {
                 break;

@@ -64,7 +64,13 @@ async fn prune_removes_old_settled_rows_and_unreferenced_batches() {
     let app = spawn_app(&[]).await;
     app.insert("default", &ids(0, 4)).await;
     app.reaper(&["run", "--once"]).await;
+    // One of them found absent, as long ago.
+    sqlx::query("UPDATE deletion_queue SET status = 'absent' WHERE id = 1")
+        .execute(&app.pool)
+        .await
+        .unwrap();
     settled_days_ago(&app, "deleted", 40).await;
+    settled_days_ago(&app, "absent", 40).await;
     app.insert("default", &ids(100, 2)).await; // pending: never pruned
     app.insert("default", &ids(200, 3)).await;
     sqlx::query("UPDATE deletion_queue SET due_at = datetime('now', '+1 day') WHERE video_no = ?1")
@@ -81,7 +87,7 @@ async fn prune_removes_old_settled_rows_and_unreferenced_batches() {
         stdout(&out)
     );
     assert_eq!(app.rows().await.len(), 5);
-    assert_eq!(app.count("deleted").await, 0);
+    assert_eq!(app.count("deleted").await + app.count("absent").await, 0);
 }
 
 #[tokio::test]

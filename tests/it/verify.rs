@@ -149,3 +149,32 @@ async fn a_video_no_longer_listed_after_our_lost_answer_is_deleted_not_absent() 
     assert!(note.contains("whose answer was lost"), "{note}");
     assert_eq!(app.standin.received().len(), 1, "not sent again");
 }
+
+#[tokio::test]
+async fn lookups_are_paced_on_their_own_quota() {
+    // Deletions may go at 50 a second; lookups get 2.
+    let app = spawn_app_with(
+        50,
+        &[
+            ("api", "requests_per_second = 50"),
+            ("batch", "size = 10"),
+            ("lookup", "requests_per_second = 2"),
+        ],
+    )
+    .await;
+    app.standin.set_lookup_per_second(2);
+    app.insert("default", &ids(0, 100)).await;
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(app.count("deleted").await, 100);
+    let lookups = app.standin.lookups();
+    // One list of namespaces and a listing per batch, none refused for the rate, none
+    // skipped: every batch was looked up.
+    assert_eq!(lookups.len(), 11, "{lookups:?}");
+    assert!(lookups.iter().all(|l| l.answered == "0000"), "{lookups:?}");
+    assert!(
+        !stderr(&out).contains("lookups cannot be used"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -11,7 +11,7 @@
 //! `examples/standin.rs` serves it for people who want to watch the daemon work, and
 //! `examples/soak.rs` runs the daemon against it with faults.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -34,9 +34,8 @@ pub const LIST_UNIQUE_IDS_PATH: &str = "/serve/api/v1/list_unique_ids";
 /// One lookup (`list_videos`, `list_unique_ids`) as it arrived.
 #[derive(Debug, Clone)]
 pub struct Lookup {
-    pub path: String,
+    /// `list_videos`'s namespace.
     pub unique_id: Option<String>,
-    pub ids: Vec<String>,
     pub at: Instant,
     pub answered: String,
 }
@@ -181,8 +180,6 @@ struct Inner {
     rejected: HashSet<String>,
     /// (namespace, id) deleted so far; deleting one again answers `0409`.
     deleted: HashSet<(String, String)>,
-    /// When each was deleted: a lagging listing shows it for a while after.
-    deleted_at: HashMap<(String, String), Instant>,
     /// Which videos exist: `None`, every id in every namespace the account has, until it
     /// is deleted (what the tests before lookups assume); `Some`, only these.
     catalogue: Option<HashSet<(String, String)>>,
@@ -190,16 +187,11 @@ struct Inner {
     namespaces: HashSet<String>,
     /// Namespaces `list_videos` created because they did not exist.
     created: Vec<String>,
-    /// Answers `0000` to deletions and deletes nothing.
-    lying: bool,
-    /// How long a deleted video stays listed.
-    listing_lag: Duration,
     listing: Listing,
     /// Lookups per second, counted apart from deletions.
     lookup_per_second: Option<usize>,
     lookups: Vec<Lookup>,
-    /// Answered to lookups, in order, before they answer as the catalogue says.
-    lookup_script: VecDeque<Script>,
+    /// Answered to every lookup while set.
     lookup_always: Option<Script>,
     /// Added before every answer.
     latency: Duration,
@@ -311,25 +303,12 @@ impl Standin {
         inner.catalogue = Some(videos);
     }
 
-    /// Answer `0000` to deletions and delete nothing (`false` to behave again).
-    pub fn set_lying(&self, lying: bool) {
-        self.lock().lying = lying;
-    }
-
-    pub fn set_listing_lag(&self, lag: Duration) {
-        self.lock().listing_lag = lag;
-    }
-
     pub fn set_listing(&self, listing: Listing) {
         self.lock().listing = listing;
     }
 
     pub fn set_lookup_per_second(&self, per_second: usize) {
         self.lock().lookup_per_second = Some(per_second);
-    }
-
-    pub fn script_lookups(&self, answers: impl IntoIterator<Item = Script>) {
-        self.lock().lookup_script.extend(answers);
     }
 
     pub fn always_for_lookups(&self, answer: Option<Script>) {
@@ -428,12 +407,10 @@ async fn delete(
                 ("0409", "duplicate request not allowed".into())
             }
             (None, Some(ids)) => {
-                // Unknown ids, and ids of another namespace, are answered 0000 too; a
-                // lying API deletes nothing.
+                // Unknown ids, and ids of another namespace, are answered 0000 too.
                 for id in ids {
                     let video = (namespace.clone(), id.clone());
-                    if !inner.lying && inner.exists(&video) {
-                        inner.deleted_at.insert(video.clone(), now);
+                    if inner.exists(&video) {
                         inner.deleted.insert(video);
                     }
                 }
@@ -530,15 +507,6 @@ impl Inner {
         known && !self.deleted.contains(video)
     }
 
-    /// Whether `list_videos` shows it: it exists, or was deleted within the lag.
-    fn listed(&self, video: &(String, String), now: Instant) -> bool {
-        self.exists(video)
-            || self
-                .deleted_at
-                .get(video)
-                .is_some_and(|at| now.duration_since(*at) < self.listing_lag)
-    }
-
     /// Records a lookup; the script or the lookups' own rate limit may answer it.
     fn lookup(&mut self, lookup: Lookup) -> Result<(), Script> {
         // The lookups' own quota: 5 a second, whatever is left of the deletions'.
@@ -550,11 +518,7 @@ impl Inner {
             .take(per_second.saturating_add(8))
             .filter(|l| lookup.at.duration_since(l.at) < Duration::from_secs(1))
             .count();
-        let scripted = self
-            .lookup_script
-            .pop_front()
-            .or_else(|| self.lookup_always.clone());
-        let answer = match scripted {
+        let answer = match self.lookup_always.clone() {
             Some(script) => Err(script),
             None if recent >= per_second => Err(Script::code("0429")),
             None => Ok(()),
@@ -617,12 +581,7 @@ async fn list_videos(State(standin): State<Standin>, headers: HeaderMap, body: B
     let (answer, latency) = {
         let mut inner = standin.lock();
         let lookup = Lookup {
-            path: LIST_VIDEOS_PATH.into(),
             unique_id: asked.as_ref().and_then(|a| a.unique_id.clone()),
-            ids: asked
-                .as_ref()
-                .and_then(|a| a.video_nos.clone())
-                .unwrap_or_default(),
             at: now,
             answered: String::new(),
         };
@@ -652,7 +611,7 @@ async fn list_videos(State(standin): State<Standin>, headers: HeaderMap, body: B
                 .into_iter()
                 .filter(|id| {
                     STRANGERS.contains(&id.as_str())
-                        || inner.listed(&(namespace.clone(), id.clone()), now)
+                        || inner.exists(&(namespace.clone(), id.clone()))
                 })
                 .collect();
             let size = asked.size.unwrap_or(20).max(1);
@@ -686,9 +645,7 @@ async fn list_unique_ids(State(standin): State<Standin>, headers: HeaderMap) -> 
     let answer = {
         let mut inner = standin.lock();
         let lookup = Lookup {
-            path: LIST_UNIQUE_IDS_PATH.into(),
             unique_id: None,
-            ids: Vec::new(),
             at: Instant::now(),
             answered: String::new(),
         };
