@@ -9,6 +9,7 @@ use chrono::Utc;
 
 use crate::config::Config;
 use crate::credentials;
+use crate::printable;
 use crate::queue::Queue;
 use crate::schedule;
 
@@ -16,7 +17,7 @@ use crate::schedule;
 pub async fn check(config: &Config, config_path: Option<&Path>, next: Option<usize>) -> u8 {
     let mut problems = Vec::new();
     match config_path {
-        Some(path) => say!("config: {} is valid", path.display()),
+        Some(path) => say!("config: {} is valid", printable::path(path)),
         None => say!("config: built-in defaults (no --config)"),
     }
     say!("  {}", config.summary());
@@ -26,7 +27,7 @@ pub async fn check(config: &Config, config_path: Option<&Path>, next: Option<usi
 
     match config.database_path() {
         Ok(path) => match Queue::inspect(&path, config.database.busy_timeout).await {
-            Ok(state) => say!("database: {}: {state}", path.display()),
+            Ok(state) => say!("database: {}: {state}", printable::path(&path)),
             Err(e) => problems.push(e.to_string()),
         },
         Err(e) => problems.push(e.to_string()),

@@ -7,7 +7,7 @@ use std::io::BufRead;
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
-use crate::config::{parse_duration_at_most, Config, LONGEST_AGO};
+use crate::config::{parse_duration_at_most, Config, LONGEST_AGO, SHORTEST_KEEP};
 use crate::enqueue::enqueue;
 use crate::queue::Queue;
 use crate::status;
@@ -31,7 +31,7 @@ async fn open_existing(config: &Config) -> anyhow::Result<Queue> {
         anyhow::bail!(
             "database {}: does not exist yet; start the daemon or run `memories-reaper migrate` \
              (as the service's user) to create it, or give the --config that names it",
-            path.display()
+            crate::printable::path(&path)
         );
     }
     Ok(Queue::open(&path, config.database.busy_timeout).await?)
@@ -52,7 +52,8 @@ pub async fn enqueue_ids(
             Box::new(std::io::BufReader::new(std::io::stdin())),
         )),
         Some(path) => {
-            let f = std::fs::File::open(path).with_context(|| format!("cannot open {path}"))?;
+            let f = std::fs::File::open(path)
+                .with_context(|| format!("cannot open {}", crate::printable::escaped(path)))?;
             Some((path.to_owned(), Box::new(std::io::BufReader::new(f))))
         }
     };
@@ -89,10 +90,13 @@ pub async fn show_status(config: &Config, json: bool, last: u32) -> anyhow::Resu
 pub async fn migrate(config: &Config) -> anyhow::Result<u8> {
     let queue = open(config).await?;
     match queue.applied().as_slice() {
-        [] => say!("database {} is up to date", queue.path().display()),
+        [] => say!(
+            "database {} is up to date",
+            crate::printable::path(queue.path())
+        ),
         applied => say!(
             "database {}: applied {}; it is up to date",
-            queue.path().display(),
+            crate::printable::path(queue.path()),
             applied.join(", ")
         ),
     }
@@ -138,9 +142,22 @@ pub async fn prune(config: &Config, older_than: std::time::Duration) -> anyhow::
     Ok(0)
 }
 
-/// `--older-than`: a duration, at most [`LONGEST_AGO`].
-pub fn parse_age(raw: &str) -> Result<std::time::Duration, String> {
+/// A duration back from now, at most [`LONGEST_AGO`].
+fn parse_age(raw: &str) -> Result<std::time::Duration, String> {
     parse_duration_at_most(raw, LONGEST_AGO)
+}
+
+/// `prune --older-than`: 1h ([`SHORTEST_KEEP`], as for `retention.keep`) to a century.
+pub fn parse_older_than(raw: &str) -> Result<std::time::Duration, String> {
+    let age = parse_age(raw)?;
+    if age < SHORTEST_KEEP {
+        return Err(format!(
+            "{} is less than an hour: records younger than that are kept, they are what \
+             shows a deletion happened (and a request may still be in flight)",
+            crate::printable::quoted(raw, 40)
+        ));
+    }
+    Ok(age)
 }
 
 /// `--since`: a duration back from now (`24h`, `7d`; at most [`LONGEST_AGO`]), or a UTC
@@ -181,6 +198,10 @@ mod tests {
         let err = parse_since("99999999999999d").unwrap_err();
         assert!(err.contains("longer than the limit of 100years"), "{err}");
         assert!(parse_age("101y").unwrap_err().contains("limit"));
+        assert!(parse_older_than("59m")
+            .unwrap_err()
+            .contains("less than an hour"));
+        assert_eq!(parse_older_than("1h").unwrap(), SHORTEST_KEEP);
         assert_eq!(
             parse_age("100y").unwrap(),
             LONGEST_AGO,

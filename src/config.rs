@@ -241,9 +241,9 @@ impl Default for LogConfig {
 /// Why the configuration cannot be used; each is one line naming the file or key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {}: {source}", printable::path(path))]
     Read { path: PathBuf, source: FileError },
-    #[error("config file {path}, line {line}: {message}")]
+    #[error("config file {}, line {line}: {message}", printable::path(path))]
     Parse {
         path: PathBuf,
         line: usize,
@@ -274,19 +274,26 @@ impl Config {
         Ok(config)
     }
 
-    /// Parses TOML text; the error is the line it points at and a one-line message that
-    /// quotes that line, so a bad value is seen with its key.
+    /// Parses TOML text; the error is the line it points at and a one-line message naming
+    /// the key on that line. Only the key is quoted from the file, never the rest of the
+    /// line: `--config` pointed at the key file by mistake must not print the key.
     fn parse(text: &str) -> Result<Self, (usize, String)> {
         toml::from_str(text).map_err(|e: toml::de::Error| {
             let start = e.span().map_or(0, |span| span.start.min(text.len()));
             let line = text[..start].matches('\n').count() + 1;
-            let message = e.message().replace('\n', " ");
-            match text.lines().nth(line - 1).map(str::trim) {
-                Some(quoted) if !quoted.is_empty() => {
-                    let quoted = printable::cut(quoted, printable::QUOTED);
-                    (line, format!("{quoted}: {message}"))
+            let message = printable::cut(&e.message().replace('\n', " "), 2 * printable::QUOTED);
+            let key = text
+                .lines()
+                .nth(line - 1)
+                .and_then(|l| l.split_once('='))
+                .map(|(key, _)| key.trim())
+                .filter(|key| !key.is_empty());
+            match key {
+                Some(key) => {
+                    let key = printable::cut(key, printable::QUOTED / 2);
+                    (line, format!("{key}: {message}"))
                 }
-                _ => (line, message),
+                None => (line, message),
             }
         })
     }
@@ -327,11 +334,7 @@ impl Config {
                 printable::quoted(&self.log.level, printable::QUOTED)
             )));
         }
-        if self
-            .retention
-            .keep
-            .is_some_and(|d| d < Duration::from_secs(3600))
-        {
+        if self.retention.keep.is_some_and(|d| d < SHORTEST_KEEP) {
             return Err(ConfigError::Invalid(
                 "retention.keep must be at least 1h: the records are what shows a deletion happened".into(),
             ));
@@ -354,6 +357,16 @@ impl Config {
     /// `StateDirectory=`), else the user's state directory.
     pub fn database_path(&self) -> Result<PathBuf, ConfigError> {
         if let Some(path) = &self.database.path {
+            // SQLite reads "" and ":memory:" as a database that vanishes at close, and
+            // "file:…" as a URI: rows "enqueued" there are lost.
+            let text = path.to_string_lossy();
+            if text.is_empty() || text == ":memory:" || text.starts_with("file:") {
+                return Err(ConfigError::Invalid(format!(
+                    "database.path {} is not a file path; give the queue file's path, e.g. \
+                     \"/var/lib/memories-reaper/queue.db\"",
+                    printable::quoted(&text, printable::QUOTED)
+                )));
+            }
             return Ok(path.clone());
         }
         default_database_path().ok_or_else(|| {
@@ -464,6 +477,9 @@ pub const LONGEST_LEASE: Duration = lease_for(Duration::from_secs(LONGEST_TIMEOU
 /// The furthest back a record is ever looked for (`retention.keep`, `prune --older-than`,
 /// `retry-failed --since`): a century. Beyond it a value is a typo, and time arithmetic
 /// overflows (`keep = "300000y"` passed `check` and then panicked after every pass).
+/// The youngest records `prune` and retention remove: an hour old.
+pub const SHORTEST_KEEP: Duration = Duration::from_secs(HOUR);
+
 /// (100 years of 365.25 days, as humantime counts a year.)
 pub const LONGEST_AGO: Duration = Duration::from_secs(36_525 * 24 * 3600);
 
@@ -625,10 +641,14 @@ bounded!(
     "batch size {n} is out of range: the API takes 1 to {API_MAX_BATCH} ids a request"
 );
 
+/// The most requests a second any limiter is set to: 200 times the documented 5. (The
+/// limiter keeps a second's sends; unbounded, 4294967295 asked for 100 GB at start.)
+const MAX_REQUESTS_PER_SECOND: u32 = 1000;
+
 bounded!(
-    /// `api.requests_per_second`: at least 1.
-    RequestsPerSecond(u32) in 1..,
-    "requests_per_second {n} must be at least 1 (the account's limit is {API_REQUESTS_PER_SECOND})"
+    /// `api.requests_per_second`, `lookup.requests_per_second`: 1 to 1000.
+    RequestsPerSecond(u32) in 1..=MAX_REQUESTS_PER_SECOND,
+    "requests_per_second {n} is out of range: 1 to {MAX_REQUESTS_PER_SECOND} (the account's limit is {API_REQUESTS_PER_SECOND})"
 );
 
 /// The default `api.concurrency`: enough to keep 5 requests a second going at up to
@@ -698,7 +718,7 @@ mod tests {
             ("[retention]\nkeep = \"300000y\"", "100years"),
         ] {
             let err = parse(text).unwrap_err();
-            let key = text.split('\n').nth(1).unwrap();
+            let key = text.split('\n').nth(1).unwrap().split(" =").next().unwrap();
             assert!(err.starts_with(&format!("line 2: {key}: ")), "{err}");
             assert!(err.ends_with(&format!("limit of {limit}")), "{err}");
         }
@@ -707,6 +727,24 @@ mod tests {
         assert_eq!(c.retention.keep, Some(LONGEST_AGO));
         let err = parse("[api]\ntimeout = \"soon\"").unwrap_err();
         assert!(err.contains("is not a duration"), "{err}");
+    }
+
+    #[test]
+    fn a_parse_error_quotes_the_key_never_the_rest_of_the_line() {
+        let err = parse("sk-live-SECRET-KEY\n").unwrap_err();
+        assert!(!err.contains("SECRET"), "{err}");
+        let err = parse("MEMORIES_API_KEY=sk-live-SECRET-KEY\n").unwrap_err();
+        assert!(!err.contains("SECRET"), "{err}");
+        assert!(err.starts_with("line 1: MEMORIES_API_KEY: "), "{err}");
+        let err = parse("[api]\n\"ev\\u202eil\\u001b[31m\" = 1").unwrap_err();
+        assert!(
+            !err.contains('\u{202e}') && !err.contains('\u{1b}'),
+            "{err}"
+        );
+        let huge = "k".repeat(200_000);
+        assert!(parse(&format!("[api]\n{huge} = 1")).unwrap_err().len() < 500);
+        let err = parse("[api]\nrequests_per_second = 4294967295").unwrap_err();
+        assert!(err.contains("out of range: 1 to 1000"), "{err}");
     }
 
     #[test]

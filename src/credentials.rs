@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::files::{read_regular, FileError};
+use crate::printable;
 
 pub const ENV_VAR: &str = "MEMORIES_API_KEY";
 
@@ -43,7 +44,7 @@ impl fmt::Display for KeySource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Env => write!(f, "${ENV_VAR}"),
-            Self::File(path) => write!(f, "{}", path.display()),
+            Self::File(path) => f.write_str(&printable::path(path)),
         }
     }
 }
@@ -55,7 +56,7 @@ pub enum KeyError {
          with LoadCredential=api_key:…"
     )]
     Missing,
-    #[error("cannot read the API key from {path}: {source}")]
+    #[error("cannot read the API key from {}: {source}", printable::path(path))]
     Unreadable { path: PathBuf, source: FileError },
     #[error("the API key from {0} is empty")]
     Empty(KeySource),
@@ -99,7 +100,7 @@ pub fn exposure_warning(source: &KeySource) -> Option<String> {
     (mode & 0o004 != 0).then(|| {
         format!(
             "the API key file {} is readable by every user (mode {:o}); chmod o-r it",
-            path.display(),
+            printable::path(path),
             mode & 0o777
         )
     })

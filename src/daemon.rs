@@ -56,7 +56,7 @@ pub async fn run(
     let path = config.database_path()?;
     let queue = Queue::open(&path, config.database.busy_timeout).await?;
     info!(
-        database = %path.display(),
+        database = %crate::printable::path(&path),
         next_wake = if options.once { "none (--once)".into() } else { next_wake(config) },
         dry_run = options.dry_run,
         "memories-reaper {} starting: {}",

@@ -68,8 +68,8 @@ enum Command {
     },
     /// Remove settled rows and batch records older than a duration.
     Prune {
-        /// e.g. `30d`; at most a century.
-        #[arg(long, value_parser = commands::parse_age)]
+        /// e.g. `30d`; 1h to a century.
+        #[arg(long, value_parser = commands::parse_older_than)]
         older_than: Duration,
     },
     /// Check the configuration, the database and the key's source; change nothing.
@@ -82,6 +82,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Run { .. }) {
+        shutdown::ignore_hangups_until_listening();
+    }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(e) => return fail(e),

@@ -38,6 +38,11 @@ fn shown(s: &str, max: usize, in_quotes: bool) -> String {
     out
 }
 
+/// A path as text, escaped (a path may hold a newline or a direction override).
+pub fn path(path: &std::path::Path) -> String {
+    escaped(&path.to_string_lossy())
+}
+
 /// `s` escaped, whole: for values already bounded (a namespace is at most 128 characters).
 pub fn escaped(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

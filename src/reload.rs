@@ -111,7 +111,7 @@ fn reload(path: Option<&std::path::Path>, current: &Config) -> Result<Config, St
     }
     info!(
         "SIGHUP: configuration reloaded from {}, in effect from the next pass: {}",
-        path.display(),
+        crate::printable::path(path),
         new.summary()
     );
     Ok(new)

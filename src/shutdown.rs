@@ -8,6 +8,16 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+/// Ignores SIGHUP from the very start of `run` until `reload` listens for it: its default
+/// action would kill the daemon (exit 129) in the moment before the listener exists.
+pub fn ignore_hangups_until_listening() {
+    // SAFETY: sets the disposition of one signal to "ignore", before the runtime and its
+    // threads exist; no handler runs Rust code. tokio installs its own handler over it.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+    }
+}
+
 /// Listens for SIGTERM and SIGINT; the token is cancelled on the first one.
 pub fn on_signals() -> std::io::Result<CancellationToken> {
     let token = CancellationToken::new();

@@ -44,7 +44,7 @@ pub enum InvalidVideoNo {
     BadCharacter,
     #[error("invalid video number: longer than {MAX_VIDEO_NO_LEN} characters")]
     TooLong,
-    #[error("invalid video number: does not match the pattern {0}")]
+    #[error("invalid video number: does not match the pattern {}", printable::quoted(.0, printable::QUOTED))]
     Pattern(String),
 }
 

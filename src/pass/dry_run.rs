@@ -25,7 +25,7 @@ impl Reaper {
             for group in page.chunk_by(|a, b| a.0 == b.0) {
                 let namespace = &group[0].0;
                 let rows: Vec<_> = group.iter().map(|(_, row)| row.clone()).collect();
-                let triage = self.triage(namespace, &rows);
+                let triage = self.triage(Some(namespace), &rows);
                 for (row_id, reason) in &triage.invalid {
                     warn!(
                         row_id,

@@ -275,7 +275,8 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
         if taken > 0 {
             tracing::warn!(
                 rows = taken,
-                "took back rows whose lease expired: their holder stopped"
+                "took back rows whose lease expired (their holder stopped) or was never \
+                 granted by memories-reaper (see their last_error)"
             );
         }
         let Some(claim) = self.store.claim(self.batch_size, self.lease).await? else {
@@ -291,7 +292,14 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
             self.liveness.beat();
         }
         let step = self
-            .work(&held, &claim.namespace, &claim.rows, key, halt, report)
+            .work(
+                &held,
+                claim.namespace.as_deref(),
+                &claim.rows,
+                key,
+                halt,
+                report,
+            )
             .await?;
         let reason = match &step {
             Step::Stopped(reason) => Some(reason.as_str()),
@@ -307,7 +315,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
     async fn work(
         &self,
         held: &Held<S>,
-        namespace: &str,
+        namespace: Option<&str>,
         rows: &[ClaimedRow],
         key: &mut Option<ApiKey>,
         halt: &CancellationToken,
@@ -319,7 +327,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
                 .fail_unsent(held.token(), &triage.invalid)
                 .await?;
             for (row, reason) in &triage.invalid {
-                journal::row_failed_unsent(*row, namespace, reason);
+                journal::row_failed_unsent(*row, namespace.unwrap_or("(not valid text)"), reason);
             }
             report.failed += triage.invalid.len() as u64;
             self.liveness.beat();
@@ -387,8 +395,11 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
 
     /// Sorts the rows of one namespace into the distinct ids to send and the rows to fail
     /// unsent (an invalid video number, or a namespace that cannot be addressed).
-    fn triage(&self, namespace: &str, rows: &[ClaimedRow]) -> Triage {
-        let namespace = match Namespace::parse(namespace) {
+    fn triage(&self, namespace: Option<&str>, rows: &[ClaimedRow]) -> Triage {
+        let parsed = namespace
+            .ok_or_else(|| "invalid namespace: unique_id is not valid text".to_owned())
+            .and_then(Namespace::parse);
+        let namespace = match parsed {
             Ok(ns) if self.api.can_address(&ns) => ns,
             Ok(ns) => {
                 let reason = format!(

@@ -29,6 +29,7 @@ use sqlx::{Row, Sqlite, SqlitePool};
 
 use crate::config::LONGEST_LEASE;
 use crate::pass::{Miss, Settled, Store};
+use crate::printable;
 use crate::video::{Namespace, VideoNo};
 use crate::vocabulary::{Outcome, RowStatus};
 
@@ -46,7 +47,7 @@ const MAX_DUPLICATES: usize = 1000;
 /// A database failure, described for an operator: what went wrong with which file, and
 /// what to do about it.
 #[derive(Debug, thiserror::Error)]
-#[error("database {path}: {problem}")]
+#[error("database {}: {problem}", printable::path(path))]
 pub struct QueueError {
     path: PathBuf,
     problem: String,
@@ -83,7 +84,8 @@ impl Default for ClaimToken {
 #[derive(Debug)]
 pub struct Claim {
     pub token: ClaimToken,
-    pub namespace: String,
+    /// `None` when the stored value is not valid UTF-8 text.
+    pub namespace: Option<String>,
     /// The rows to work; may be empty when every claimed row was settled from history.
     pub rows: Vec<ClaimedRow>,
     /// Rows queued again for a video already deleted, settled as deleted without sending.
@@ -139,11 +141,13 @@ const MAX_COUNT: i64 = 1_000_000_000;
 /// A row is due when its `due_at` is a time at or before now, and it is not waiting to be
 /// looked up again (`recheck_at`, `pass::verify`). Compared as times, not as text: a value
 /// SQLite cannot read is NULL here, so it is never due (the schema refuses such values
-/// since migration 0005; this holds even if a producer got one past it).
-const DUE: &str = "julianday(due_at) <= julianday('now')
+/// since migration 0005; this holds even if a producer got one past it). A value must also
+/// start like a date (`YYYY-`): `julianday('2099')` reads a bare number as a Julian day
+/// number, in 4707 BC.
+const DUE: &str = "substr(due_at, 5, 1) = '-' AND julianday(due_at) <= julianday('now')
     AND (recheck_at IS NULL OR julianday(recheck_at) <= julianday('now'))";
 /// The same, of a table called `d`.
-const DUE_D: &str = "julianday(d.due_at) <= julianday('now')
+const DUE_D: &str = "substr(d.due_at, 5, 1) = '-' AND julianday(d.due_at) <= julianday('now')
     AND (d.recheck_at IS NULL OR julianday(d.recheck_at) <= julianday('now'))";
 
 /// How migration 0005 begins the `last_error` of the waiting rows it failed because their
@@ -153,7 +157,8 @@ const UNREADABLE_DUE_MARK: &str = "unreadable due_at %";
 /// Counts the rows whose `due_at` could not be read as a time: waiting ones (never due),
 /// and those migration 0005 failed.
 const COUNT_UNREADABLE_DUE: &str = "SELECT count(*) FROM deletion_queue
-    WHERE (status IN ('pending', 'in_flight') AND julianday(due_at) IS NULL)
+    WHERE (status IN ('pending', 'in_flight')
+           AND (julianday(due_at) IS NULL OR substr(due_at, 5, 1) IS NOT '-'))
        OR (status = 'failed' AND last_error LIKE 'unreadable due_at %')";
 
 /// A lease that has run out, or that this program could not have granted: one that
@@ -208,11 +213,12 @@ impl Queue {
             path: path.to_owned(),
             problem,
         };
+        not_a_special_file(path).map_err(fail)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
                 fail(format!(
                     "cannot create its directory {}: {e}; create it or set database.path",
-                    dir.display()
+                    printable::path(dir)
                 ))
             })?;
         }
@@ -275,6 +281,10 @@ impl Queue {
         if !path.exists() {
             return Ok("does not exist yet; `run` or `migrate` creates it".into());
         }
+        not_a_special_file(path).map_err(|problem| QueueError {
+            path: path.to_owned(),
+            problem,
+        })?;
         let fail = |e: sqlx::Error| QueueError {
             path: path.to_owned(),
             problem: describe(&e),
@@ -606,8 +616,7 @@ impl Store for Queue {
         // pass, not decoded here with a panic.
         let namespace = rows
             .first()
-            .and_then(|first| first.try_get::<String, _>("unique_id").ok())
-            .unwrap_or_default();
+            .and_then(|first| first.try_get::<String, _>("unique_id").ok());
         let rows = rows
             .iter()
             .map(|row| ClaimedRow {
@@ -1009,6 +1018,31 @@ fn renewal(token: &ClaimToken, lease: Duration) -> Query<'_, Sqlite, SqliteArgum
     .bind(seconds_from_now(lease))
 }
 
+/// The database must be a file: SQLite would open a device (`/dev/null`: "disk I/O error",
+/// and a world-writable `/dev/null-journal` beside it) or a FIFO. Asked of the path, with
+/// no descriptor of ours on the file (closing one would drop SQLite's locks).
+fn not_a_special_file(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    let kind = meta.file_type();
+    let what = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else {
+        "not a regular file"
+    };
+    Err(format!(
+        "is {what}, not a database file; point database.path at the queue file"
+    ))
+}
+
 /// A time as this module writes them (`NOW`), read back.
 fn parse_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
@@ -1248,6 +1282,10 @@ mod tests {
             "",
             " 2000-01-01 00:00:00",
             "2026-13-45 00:00:00",
+            // Bare numbers: julianday reads them as Julian day numbers, long past.
+            "2099",
+            "30",
+            "now",
         ] {
             sqlx::query("INSERT INTO deletion_queue (video_no, due_at) VALUES ('VI1', ?1)")
                 .bind(bad)
@@ -1266,7 +1304,7 @@ mod tests {
             .unwrap()
             .is_none());
         assert_eq!(queue.due_pending().await.unwrap(), 0);
-        assert_eq!(queue.unreadable_due().await.unwrap(), 4);
+        assert_eq!(queue.unreadable_due().await.unwrap(), 7);
     }
 }
 

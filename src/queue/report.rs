@@ -26,7 +26,8 @@ pub struct Report {
 #[derive(Debug, Serialize)]
 pub struct Count {
     pub unique_id: Cell,
-    pub status: String,
+    /// Checked by the schema, but a producer can switch CHECKs off.
+    pub status: Cell,
     pub rows: i64,
 }
 
@@ -115,12 +116,14 @@ impl Cell {
 /// (a producer's 10 MB value is shown as its start).
 impl fmt::Display for Cell {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Null => f.write_str("-"),
-            Self::Integer(n) => write!(f, "{n}"),
-            Self::Real(x) => write!(f, "{x}"),
-            Self::Text(s) => f.write_str(&printable::cut(s, SHOWN)),
-        }
+        // `pad`, so that a width (`{:<24}`) lines the columns up.
+        let shown = match self {
+            Self::Null => "-".to_owned(),
+            Self::Integer(n) => n.to_string(),
+            Self::Real(x) => x.to_string(),
+            Self::Text(s) => printable::cut(s, SHOWN),
+        };
+        f.pad(&shown)
     }
 }
 
@@ -173,13 +176,16 @@ impl Queue {
         .iter()
         .map(|r| Count {
             unique_id: Cell::read(r, "unique_id"),
-            status: r.get("status"),
+            status: Cell::read(r, "status"),
             rows: r.get("n"),
         })
         .collect::<Vec<_>>();
         // Statuses in the order a row goes through them, not alphabetically.
         let mut counts = counts;
-        counts.sort_by_key(|c| (c.unique_id.to_string(), RowStatus::rank(&c.status)));
+        counts.sort_by_key(|c| {
+            let status = c.status.to_string();
+            (c.unique_id.to_string(), RowStatus::rank(&status))
+        });
         let oldest_pending = sqlx::query(
             "SELECT id, video_no, unique_id, enqueued_at, due_at, attempts, last_error
                FROM deletion_queue WHERE status = 'pending' ORDER BY id LIMIT 1",

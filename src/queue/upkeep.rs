@@ -93,9 +93,11 @@ impl Queue {
         loop {
             let _turn = self.write_turn().await;
             let done = sqlx::query(
+                // Never a request still awaiting its answer (a worker would record it), nor
+                // one whose answer was never recorded (what it did is unknown).
                 "DELETE FROM deletion_batches WHERE id IN (
                     SELECT b.id FROM deletion_batches b
-                     WHERE b.started_at < ?1
+                     WHERE b.started_at < ?1 AND b.outcome <> 'sending'
                        AND NOT EXISTS (SELECT 1 FROM deletion_queue q WHERE q.batch_id = b.id)
                      LIMIT ?2)",
             )

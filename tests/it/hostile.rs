@@ -247,7 +247,7 @@ async fn durations_past_their_limits_are_one_line_errors() {
     };
     configure(&[("retention", "keep = \"300000y\"")]);
     let err = one_line_error(&app, &["check"], 1).await;
-    assert!(err.contains("keep = \"300000y\""), "{err}");
+    assert!(err.contains(": keep: \"300000y\""), "{err}");
     assert!(err.contains("limit of 100years"), "{err}");
     configure(&[("api", "timeout = \"99999999999999d\"")]);
     let err = one_line_error(&app, &["run", "--once"], 1).await;
@@ -370,4 +370,39 @@ async fn a_lease_memories_reaper_never_grants_is_reported_and_taken_back() {
         (app.count("deleted").await, app.count("in_flight").await),
         (3, 1)
     );
+}
+
+#[tokio::test]
+async fn a_database_path_that_is_not_a_file_is_refused() {
+    let app = spawn_app(&[]).await;
+    let base = app.standin.base_url();
+    for (path, says) in [
+        (":memory:", "is not a file path"),
+        ("", "is not a file path"),
+        ("/dev/null", "is a device"),
+        ("/tmp", "is a directory"),
+    ] {
+        let text = config_text(&base, std::path::Path::new(path), &[]);
+        std::fs::write(&app.config, text).unwrap();
+        for args in [&["enqueue", "VI1"][..], &["status"], &["run", "--once"]] {
+            let err = one_line_error(&app, args, 1).await;
+            assert!(err.contains(says), "{path:?} {args:?}: {err}");
+        }
+    }
+    assert!(!std::path::Path::new("/dev/null-journal").exists());
+}
+
+#[tokio::test]
+async fn a_rate_beyond_any_limiter_is_refused_at_load() {
+    let app = spawn_app(&[]).await;
+    for key in ["api", "lookup"] {
+        let text = config_text(
+            &app.standin.base_url(),
+            &app.db,
+            &[(key, "requests_per_second = 4294967295")],
+        );
+        std::fs::write(&app.config, text).unwrap();
+        let err = one_line_error(&app, &["check"], 1).await;
+        assert!(err.contains("out of range: 1 to 1000"), "{err}");
+    }
 }

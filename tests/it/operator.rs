@@ -71,6 +71,14 @@ async fn prune_removes_old_settled_rows_and_unreferenced_batches() {
         .unwrap();
     settled_days_ago(&app, "deleted", 40).await;
     settled_days_ago(&app, "absent", 40).await;
+    // A request sent long ago whose answer was never recorded: what it did is unknown.
+    sqlx::query(
+        "INSERT INTO deletion_batches (unique_id, ids_count, attempt, started_at)
+         VALUES ('default', 1, 1, strftime('%Y-%m-%d %H:%M:%f', 'now', '-40 days'))",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
     app.insert("default", &ids(100, 2)).await; // pending: never pruned
     app.insert("default", &ids(200, 3)).await;
     sqlx::query("UPDATE deletion_queue SET due_at = datetime('now', '+1 day') WHERE video_no = ?1")
@@ -88,6 +96,15 @@ async fn prune_removes_old_settled_rows_and_unreferenced_batches() {
     );
     assert_eq!(app.rows().await.len(), 5);
     assert_eq!(app.count("deleted").await + app.count("absent").await, 0);
+    let sending = app
+        .batches()
+        .await
+        .into_iter()
+        .filter(|b| b.1 == "sending")
+        .count();
+    assert_eq!(sending, 1, "a request awaiting its answer is never pruned");
+    let out = app.reaper(&["prune", "--older-than", "0s"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
 
 #[tokio::test]
