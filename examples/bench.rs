@@ -7,6 +7,7 @@
 //! cargo build --release --bins --examples
 //! target/release/examples/bench                  # the full run, about 16 minutes
 //! target/release/examples/bench --squeeze-only   # the squeezed-quota table alone
+//! target/release/examples/bench --verify-only    # looking first, on and off
 //! target/release/examples/bench --quick    # the smoke check CI runs: small sizes
 //! ```
 
@@ -40,6 +41,9 @@ struct Args {
     /// Only the squeezed-quota section (about two minutes).
     #[arg(long)]
     squeeze_only: bool,
+    /// Only the looking-first section (about two minutes).
+    #[arg(long)]
+    verify_only: bool,
 }
 
 struct Bench {
@@ -67,6 +71,9 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let q = |full: usize, quick: usize| if args.quick { quick } else { full };
     if args.squeeze_only {
         return squeeze_section(&mut b, q(6_000, 600)).await;
+    }
+    if args.verify_only {
+        return verify_section(&mut b, q(20_000, 600)).await;
     }
 
     println!(
@@ -128,6 +135,9 @@ async fn bench(args: Args) -> anyhow::Result<()> {
 
     println!();
     squeeze_section(&mut b, q(6_000, 600)).await?;
+
+    println!();
+    verify_section(&mut b, q(20_000, 600)).await?;
 
     println!();
     println!(
@@ -193,6 +203,33 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `[verify] before` on and off at 300 ms of latency: the lookups have their own quota of
+/// 5 a second, and must cost the deletions nothing.
+async fn verify_section(b: &mut Bench, n: usize) -> anyhow::Result<()> {
+    let latency = Duration::from_millis(300);
+    println!("## Looking first: {n} ids at 300 ms latency, lookups on their own 5/s quota");
+    println!();
+    println!(
+        "| verify.before | deletions: ids/s over the drain | % of 500 | after the first answer | % of 500 | lookups | lookups/s | 0429 answers (deletions) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for before in [false, true] {
+        let setting = format!("before = {before}");
+        let drain = b.drain(n, latency, 5, &[("verify", &setting)]).await?;
+        println!(
+            "| {before} | {:.0} | {:.1}% | {:.0} | {:.1}% | {} | {:.1} | {} |",
+            drain.sustained,
+            drain.sustained / CEILING * 100.0,
+            drain.steady,
+            drain.steady / CEILING * 100.0,
+            drain.lookups,
+            drain.lookups as f64 / drain.wall.as_secs_f64(),
+            drain.too_many
+        );
+    }
+    Ok(())
+}
+
 /// Someone else uses all but 1 request a second of the account's quota; leases are short
 /// (`api.timeout = "1s"`). Before the claim's guard, workers waiting for their rate turn
 /// lost their claims and the same ids were deleted thousands of times over.
@@ -246,6 +283,8 @@ struct Drain {
     wall: Duration,
     too_many: usize,
     peak_rss_kib: u64,
+    /// Lookups the stand-in answered (`[verify] before`).
+    lookups: usize,
 }
 
 impl Bench {
@@ -265,15 +304,18 @@ impl Bench {
         if !extra.iter().any(|(_, line)| line.starts_with("timeout")) {
             api.push_str("timeout = \"10s\"\n");
         }
-        for (_, line) in extra {
-            api.push_str(line);
-            api.push('\n');
+        let mut others = String::new();
+        for (table, line) in extra {
+            match *table {
+                "api" => api.push_str(&format!("{line}\n")),
+                table => others.push_str(&format!("[{table}]\n{line}\n")),
+            }
         }
         std::fs::write(
             &config,
             format!(
                 "[api]\n{api}[database]\npath = {:?}\n[schedule]\ncron = \"0 0 1 1 *\"\n\
-                 [retry]\nmax_attempts = 10\ninitial_backoff = \"100ms\"\nmax_backoff = \"2s\"\n",
+                 [retry]\nmax_attempts = 10\ninitial_backoff = \"100ms\"\nmax_backoff = \"2s\"\n{others}",
                 db.display().to_string()
             ),
         )?;
@@ -321,13 +363,16 @@ impl Bench {
         let child = self.command(&config, &["run", "--once"]).spawn()?;
         let peak_rss_kib = watch_rss(child).await?;
         let wall = started.elapsed();
-        Ok(summarize(
-            &standin.received(),
-            per_second <= 5,
-            latency,
-            wall,
-            peak_rss_kib,
-        ))
+        Ok(Drain {
+            lookups: standin.lookups().len(),
+            ..summarize(
+                &standin.received(),
+                per_second <= 5,
+                latency,
+                wall,
+                peak_rss_kib,
+            )
+        })
     }
 
     /// `run --once` over `n` rows right after a pass over 100 others that the API answered
@@ -595,6 +640,7 @@ fn summarize(
         wall,
         too_many,
         peak_rss_kib,
+        lookups: 0,
     }
 }
 
