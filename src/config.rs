@@ -136,6 +136,12 @@ pub struct VerifyConfig {
     /// When the lookups cannot be trusted or are down: `false` sends the batch unverified
     /// (a warning per pass); `true` keeps its rows pending and stops the pass.
     pub required: bool,
+    /// Look deleted videos up again, `after_delay` after the API answered for them: one
+    /// still listed is sent again, and `failed` after `after_rounds` such rounds.
+    pub after: bool,
+    #[serde(deserialize_with = "at_most::<_, DAY>")]
+    pub after_delay: Duration,
+    pub after_rounds: AfterRounds,
 }
 
 impl Default for VerifyConfig {
@@ -144,6 +150,9 @@ impl Default for VerifyConfig {
             before: true,
             absent_after: Duration::from_secs(5 * MINUTE),
             required: false,
+            after: false,
+            after_delay: Duration::from_secs(MINUTE),
+            after_rounds: AfterRounds(3),
         }
     }
 }
@@ -415,7 +424,8 @@ impl Config {
             "base_url={} delete_path={} timeout={} requests_per_second={} concurrency={} cron={:?} timezone={} \
              batch.size={} video_no_pattern={:?} retry.max_attempts={} retry.initial_backoff={} \
              retry.max_backoff={} isolation.confirmations={} verify.before={} verify.absent_after={} \
-             verify.required={} lookup.requests_per_second={} database.busy_timeout={} retention.keep={}",
+             verify.required={} verify.after={} verify.after_delay={} verify.after_rounds={} \
+             lookup.requests_per_second={} database.busy_timeout={} retention.keep={}",
             self.api.base_url,
             printable::escaped(&self.api.delete_path),
             humantime::format_duration(self.api.timeout),
@@ -432,6 +442,9 @@ impl Config {
             self.verify.before,
             humantime::format_duration(self.verify.absent_after),
             self.verify.required,
+            self.verify.after,
+            humantime::format_duration(self.verify.after_delay),
+            self.verify.after_rounds.get(),
             self.lookup.requests_per_second.get(),
             humantime::format_duration(self.database.busy_timeout),
             self.retention
@@ -672,6 +685,12 @@ bounded!(
     "isolation.confirmations {n} is out of range: 1 to {MAX_CONFIRMATIONS} refusals"
 );
 
+bounded!(
+    /// `verify.after_rounds`: 1 to 20 times still listed before a row fails.
+    AfterRounds(u32) in 1..=20,
+    "verify.after_rounds {n} is out of range: 1 to 20 rounds"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -816,7 +835,17 @@ mod tests {
             ("batch", &["size", "video_no_pattern"]),
             ("retry", &["max_attempts", "initial_backoff", "max_backoff"]),
             ("retention", &["keep"]),
-            ("verify", &["before", "absent_after", "required"]),
+            (
+                "verify",
+                &[
+                    "before",
+                    "absent_after",
+                    "required",
+                    "after",
+                    "after_delay",
+                    "after_rounds",
+                ],
+            ),
             ("lookup", &["requests_per_second"]),
             ("log", &["format", "level"]),
             ("nonsense", &["key"]),

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::time::Duration;
 
-use super::verify::{Miss, Settled};
+use super::verify::{Check, Checked, Miss, Settled, Unchecked};
 use crate::api::{Answer, Listing};
 use crate::credentials::ApiKey;
 use crate::queue::{BatchId, Claim, ClaimToken, QueueError, Recorded, RequestRecord, RowsEffect};
@@ -119,6 +119,23 @@ pub trait Store: Clone + Send + Sync + 'static {
         missing: &[(VideoNo, Miss)],
         absent_after: Duration,
     ) -> impl Future<Output = Result<Settled, QueueError>> + Send;
+
+    /// Takes deleted rows of one namespace whose lookup after the deletion is due (at most
+    /// `limit`), holding them from other daemons for `lease`.
+    fn claim_unchecked(
+        &self,
+        limit: usize,
+        lease: Duration,
+    ) -> impl Future<Output = Result<Option<Unchecked>, QueueError>> + Send;
+
+    /// Records a lookup after deleting, row by row (see [`Check`]); a row still listed
+    /// `rounds` times fails.
+    fn record_check(
+        &self,
+        namespace: &Namespace,
+        rows: &[(i64, Check)],
+        rounds: u32,
+    ) -> impl Future<Output = Result<Checked, QueueError>> + Send;
 
     /// Fails rows without sending them (an invalid video number or namespace).
     fn fail_unsent(

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tracing::{debug, error, info, warn, Level};
 
-use super::{Miss, PassEnd, PassReport};
+use super::{Checked, Miss, PassEnd, PassReport};
 use crate::api::{Answer, Verdict};
 use crate::queue::BatchId;
 use crate::video::{Namespace, VideoNo};
@@ -105,6 +105,33 @@ pub fn looked_up(
         missing = missing.len(),
         "batch looked up"
     );
+}
+
+/// A lookup after deleting: what it verified, what goes back to be sent again.
+pub fn checked(namespace: &Namespace, checked: &Checked) {
+    let Checked {
+        verified,
+        resent,
+        failed,
+        postponed,
+    } = *checked;
+    let batch_namespace = namespace.as_str();
+    if resent + failed > 0 {
+        warn!(
+            batch_namespace,
+            verified,
+            resent,
+            failed,
+            "looked up after deleting: the API answered for {} videos and still lists them \
+             (sent again, or failed after verify.after_rounds)",
+            resent + failed
+        );
+    } else {
+        info!(
+            batch_namespace,
+            verified, postponed, "looked up after deleting"
+        );
+    }
 }
 
 /// Lookups could not be used: this pass sends unverified (said once a pass).

@@ -24,7 +24,7 @@ mod verify;
 mod window;
 
 pub use boundary::{DeleteApi, LookupApi, Store};
-pub use verify::{Miss, Settled};
+pub use verify::{Check, Checked, Miss, Settled, Unchecked};
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -207,10 +207,22 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
                 self.api.cold_start();
             }
         }
-        let halt = shutdown.child_token();
-        let ends = join_all((0..self.concurrency).map(|_| self.worker(&halt))).await;
         let mut report = PassReport::default();
         let mut stopped = None;
+        // First the deletions due a second look (`[verify] after`); without a key the
+        // workers stop the pass and say why.
+        if self.verify.check_after().is_some() {
+            if let Ok((key, _)) = credentials::load(self.api_key_file.as_deref()) {
+                if let Err(e) = self.look_after(&key, &mut report).await {
+                    stopped = Some(e.to_string());
+                }
+            }
+        }
+        let halt = shutdown.child_token();
+        if stopped.is_some() {
+            halt.cancel();
+        }
+        let ends = join_all((0..self.concurrency).map(|_| self.worker(&halt))).await;
         for (end, worked) in ends {
             report.add(&worked);
             if let PassEnd::Stopped(reason) = end {
@@ -490,7 +502,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
             let answer = self.api.delete(turn, key, namespace, ids).await;
             self.liveness.beat();
             let action = decide(&answer.verdict, &situation);
-            let effect = effect(action, &answer, &situation);
+            let effect = effect(action, &answer, &situation, self.verify.check_after());
             let rows = self
                 .store
                 .finish_request(held.token(), batch, ids, &record(&answer), &effect)
@@ -583,11 +595,16 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
 }
 
 /// What an action does to the rows of the request.
-fn effect(action: Action, answer: &Answer, situation: &Situation) -> RowsEffect {
+fn effect(
+    action: Action,
+    answer: &Answer,
+    situation: &Situation,
+    check_after: Option<Duration>,
+) -> RowsEffect {
     let refused = action.counts_refusal(situation, &answer.verdict);
     let times = situation.refusals.saturating_add(1);
     match action {
-        Action::Deleted => RowsEffect::Deleted,
+        Action::Deleted => RowsEffect::Deleted { check_after },
         Action::Failed => RowsEffect::Failed(format!("{} (refused {times} times)", answer.reason)),
         Action::Confirm if refused => RowsEffect::Held {
             note: format!(

@@ -484,3 +484,71 @@ mod looking_first {
         );
     }
 }
+
+mod looking_after {
+    //! `[verify] after`: deleted rows looked up again; the scripted API lists every id not
+    //! marked missing, so without marking it "keeps" what it deleted (a lying API).
+    use super::*;
+
+    async fn checked_at(s: &Setup) -> Vec<Option<String>> {
+        let url = format!("sqlite://{}", s.dir.path().join("queue.db").display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query_scalar("SELECT checked_at FROM deletion_queue ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+    }
+
+    fn after(s: &mut Setup) {
+        s.config.verify.after = true;
+        s.config.verify.after_delay = Duration::from_millis(50);
+        s.config.verify.after_rounds = 2.try_into().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_deletion_no_longer_listed_is_verified() {
+        let mut s = setup(0..2).await;
+        after(&mut s);
+        let reaper = Reaper::with(
+            &s.config,
+            Scripted::new([], Verdict::Deleted),
+            s.queue.clone(),
+        );
+        drain(&reaper).await;
+        assert_eq!(checked_at(&s).await, [None, None], "not before after_delay");
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        reaper
+            .api
+            .missing
+            .lock()
+            .unwrap()
+            .extend(["VI0".to_owned(), "VI1".to_owned()]);
+        drain(&reaper).await;
+        assert!(checked_at(&s).await.iter().all(Option::is_some));
+        assert!(s.all("deleted").await);
+        assert_eq!(reaper.api.sent().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_video_still_listed_after_its_deletion_is_sent_again_then_failed() {
+        let mut s = setup(0..1).await;
+        after(&mut s);
+        let reaper = Reaper::with(
+            &s.config,
+            Scripted::new([], Verdict::Deleted),
+            s.queue.clone(),
+        );
+        drain(&reaper).await;
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        // Round 1: still listed: pending again, and sent again in the same pass.
+        drain(&reaper).await;
+        assert_eq!(reaper.api.sent().len(), 2);
+        assert!(s.all("deleted").await);
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        // Round 2 of 2: failed, not sent again.
+        let (_, report) = drain(&reaper).await;
+        assert_eq!(report.failed, 1);
+        assert_eq!(reaper.api.sent().len(), 2);
+        assert!(s.all("failed").await);
+    }
+}

@@ -93,6 +93,11 @@ impl Verifier {
         self.config.before
     }
 
+    /// How long after a deletion its rows are looked up again; `None` when not.
+    pub fn check_after(&self) -> Option<Duration> {
+        self.config.after.then_some(self.config.after_delay)
+    }
+
     /// Forgets what the last pass learnt.
     pub async fn begin_pass(&self) {
         *self.namespaces.lock().await = None;
@@ -160,6 +165,91 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
         Ok(Looked::Send(send))
     }
 
+    /// Looks up again the deleted rows whose check is due (`[verify] after`): those no
+    /// longer listed are verified; those still listed go back to be sent again, and fail
+    /// after `verify.after_rounds` rounds. Runs at the start of a pass, before its claims.
+    pub(super) async fn look_after(
+        &self,
+        key: &ApiKey,
+        report: &mut PassReport,
+    ) -> Result<(), QueueError> {
+        let Some(delay) = self.verify.check_after() else {
+            return Ok(());
+        };
+        let rounds = self.verify.config.after_rounds.get();
+        while let Some(batch) = self
+            .store
+            .claim_unchecked(self.batch_size, self.lease)
+            .await?
+        {
+            // Rows that cannot be looked up (a namespace or an id that no longer parses,
+            // under a changed config) keep their deletion unverified.
+            let namespace = batch
+                .namespace
+                .as_deref()
+                .map(Namespace::parse)
+                .and_then(Result::ok);
+            let mut ids = Vec::new();
+            let mut unknowable = Vec::new();
+            for (row, id) in &batch.rows {
+                match (&namespace, id.as_deref().map(|id| self.rule.parse(id))) {
+                    (Some(_), Some(Ok(id))) => ids.push((*row, id)),
+                    _ => unknowable.push(*row),
+                }
+            }
+            let namespace = namespace.unwrap_or_default();
+            let distinct: Vec<VideoNo> = ids
+                .iter()
+                .map(|(_, id)| id.clone())
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            let listing = if distinct.is_empty() {
+                Listing::Listed(HashSet::new())
+            } else {
+                match self.namespaces(key).await {
+                    Err(why) => Listing::Unavailable(why),
+                    Ok(all) if !all.contains(namespace.as_str()) => Listing::Listed(HashSet::new()),
+                    Ok(_) => self.api.list(key, &namespace, &distinct).await,
+                }
+            };
+            let found = match listing {
+                Listing::Listed(found) => found,
+                Listing::Unavailable(why) => {
+                    if !self.verify.warned.swap(true, Ordering::Relaxed) {
+                        journal::unverified(&namespace, &why);
+                    }
+                    let rows: Vec<(i64, Check)> = batch
+                        .rows
+                        .iter()
+                        .map(|(r, _)| (*r, Check::Later(delay)))
+                        .collect();
+                    let checked = self.store.record_check(&namespace, &rows, rounds).await?;
+                    journal::checked(&namespace, &checked);
+                    // Nothing more can be checked this pass.
+                    return Ok(());
+                }
+            };
+            let mut rows: Vec<(i64, Check)> = ids
+                .iter()
+                .map(|(row, id)| {
+                    let check = if found.contains(id.as_str()) {
+                        Check::Listed
+                    } else {
+                        Check::Gone
+                    };
+                    (*row, check)
+                })
+                .collect();
+            rows.extend(unknowable.into_iter().map(|row| (row, Check::Unknowable)));
+            let checked = self.store.record_check(&namespace, &rows, rounds).await?;
+            journal::checked(&namespace, &checked);
+            report.failed += checked.failed;
+            self.liveness.beat();
+        }
+        Ok(())
+    }
+
     /// The account's namespaces, looked up once a pass.
     async fn namespaces(&self, key: &ApiKey) -> Result<Arc<HashSet<String>>, String> {
         let mut cached = self.verify.namespaces.lock().await;
@@ -170,6 +260,40 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
         *cached = Some(known.clone());
         known
     }
+}
+
+/// Deleted rows whose lookup after the deletion is due: their namespace (`None` when not
+/// valid text), and each row's id and video number.
+#[derive(Debug)]
+pub struct Unchecked {
+    pub namespace: Option<String>,
+    pub rows: Vec<(i64, Option<String>)>,
+}
+
+/// What a lookup after deleting found for one row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// No longer listed: the deletion is verified.
+    Gone,
+    /// Still listed: the API answered for it and kept it.
+    Listed,
+    /// The lookup could not be used: look again this much later.
+    Later(Duration),
+    /// Cannot be looked up any more (its namespace or id no longer parses).
+    Unknowable,
+}
+
+/// What `record_check` did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Checked {
+    /// No longer listed: the deletion verified.
+    pub verified: u64,
+    /// Still listed: pending again, to be sent again.
+    pub resent: u64,
+    /// Still listed after `verify.after_rounds` rounds.
+    pub failed: u64,
+    /// The lookup could not be used: looked up again later.
+    pub postponed: u64,
 }
 
 /// What `record_lookup` settled.

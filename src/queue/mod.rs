@@ -28,7 +28,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, SqlitePool};
 
 use crate::config::LONGEST_LEASE;
-use crate::pass::{Miss, Settled, Store};
+use crate::pass::{Check, Checked, Miss, Settled, Store, Unchecked};
 use crate::printable;
 use crate::video::{Namespace, VideoNo};
 use crate::vocabulary::{Outcome, RowStatus};
@@ -123,15 +123,13 @@ pub struct RequestRecord {
 /// What a recorded answer does to the rows of the request.
 #[derive(Debug, Clone)]
 pub enum RowsEffect {
-    Deleted,
+    /// Deleted; looked up again this much later (`[verify] after`), when given.
+    Deleted { check_after: Option<Duration> },
     /// A lone id refused often enough: failed, the refusal counted.
     Failed(String),
     /// The rows stay held by the claim; the note becomes their `last_error`, and a
     /// refusal of a lone id is counted on them.
-    Held {
-        note: String,
-        refused: bool,
-    },
+    Held { note: String, refused: bool },
 }
 
 /// The daemon's own counters (`attempts`, `refusals`) stop here rather than overflow
@@ -749,6 +747,122 @@ impl Store for Queue {
         })
     }
 
+    async fn claim_unchecked(
+        &self,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Option<Unchecked>, QueueError> {
+        // The claim is the pushed `check_at`: another daemon does not take these rows until
+        // it passes, and if this one dies they come due again.
+        let sql = "UPDATE deletion_queue SET check_at = strftime('%Y-%m-%d %H:%M:%f', 'now', ?1)
+              WHERE id IN (
+                    SELECT c.id FROM deletion_queue AS c INDEXED BY deletion_queue_check
+                     WHERE c.check_at IS NOT NULL AND c.status = 'deleted'
+                       AND julianday(c.check_at) <= julianday('now')
+                       AND c.unique_id = (
+                           SELECT f.unique_id FROM deletion_queue AS f INDEXED BY deletion_queue_check
+                            WHERE f.check_at IS NOT NULL AND f.status = 'deleted'
+                              AND julianday(f.check_at) <= julianday('now')
+                            ORDER BY f.check_at LIMIT 1)
+                     ORDER BY c.check_at LIMIT ?2)
+              RETURNING id, video_no, unique_id";
+        let _turn = self.write_turn().await;
+        let rows = sqlx::query(sql)
+            .bind(seconds_from_now(lease))
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        Ok(Some(Unchecked {
+            namespace: first.try_get::<String, _>("unique_id").ok(),
+            rows: rows
+                .iter()
+                .map(|row| (row.get("id"), row.try_get("video_no").ok()))
+                .collect(),
+        }))
+    }
+
+    async fn record_check(
+        &self,
+        namespace: &Namespace,
+        rows: &[(i64, Check)],
+        rounds: u32,
+    ) -> Result<Checked, QueueError> {
+        let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC");
+        let of = |wanted: fn(&Check) -> bool| -> String {
+            let ids: Vec<i64> = rows
+                .iter()
+                .filter(|(_, c)| wanted(c))
+                .map(|(r, _)| *r)
+                .collect();
+            serde_json::Value::from(ids).to_string()
+        };
+        let later = rows.iter().find_map(|(_, c)| match c {
+            Check::Later(after) => Some(seconds_from_now(*after)),
+            _ => None,
+        });
+        let _turn = self.write_turn().await;
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let verified = format!(
+            "UPDATE deletion_queue SET checked_at = {NOW}, check_at = NULL, updated_at = {NOW}
+              WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'deleted'
+              RETURNING status"
+        );
+        let postponed =
+            "UPDATE deletion_queue SET check_at = strftime('%Y-%m-%d %H:%M:%f', 'now', ?2)
+              WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'deleted'
+              RETURNING status";
+        let unknowable = format!(
+            "UPDATE deletion_queue SET check_at = NULL, updated_at = {NOW}
+              WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'deleted'
+              RETURNING status"
+        );
+        // Still listed: the API answered for it and kept it. Sent again (in doubt, so that a
+        // lookup that then misses it counts it deleted, not absent), or failed after
+        // `rounds` such rounds.
+        let relisted = format!(
+            "UPDATE deletion_queue
+                SET relisted = min(relisted + 1, {MAX_COUNT}), check_at = NULL, updated_at = {NOW},
+                    status = CASE WHEN relisted + 1 >= {rounds} THEN 'failed' ELSE 'pending' END,
+                    settled_at = CASE WHEN relisted + 1 >= {rounds} THEN {NOW} END,
+                    in_doubt = 1, checked_at = NULL, claimed_by = NULL, lease_until = NULL,
+                    last_error = ?2 || CASE WHEN relisted + 1 >= {rounds}
+                                            THEN ' (' || (relisted + 1) || ' times): failed'
+                                            ELSE ' (round ' || (relisted + 1) || ' of ' || {rounds} || '): sent again' END
+              WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'deleted'
+              RETURNING status"
+        );
+        let note = format!(
+            "the API accepted the deletion but still listed the video in namespace {namespace} at {now}"
+        );
+        let mut checked = Checked::default();
+        let mut fetch =
+            async |sql: &str, ids: String, extra: &[String]| -> Result<Vec<String>, QueueError> {
+                let mut query = sqlx::query_scalar::<_, String>(sql).bind(ids);
+                for parameter in extra {
+                    query = query.bind(parameter);
+                }
+                query.fetch_all(&mut *tx).await.map_err(|e| self.error(e))
+            };
+        checked.verified = fetch(&verified, of(|c| *c == Check::Gone), &[])
+            .await?
+            .len() as u64;
+        if let Some(later) = later {
+            checked.postponed = fetch(postponed, of(|c| matches!(c, Check::Later(_))), &[later])
+                .await?
+                .len() as u64;
+        }
+        fetch(&unknowable, of(|c| *c == Check::Unknowable), &[]).await?;
+        let statuses = fetch(&relisted, of(|c| *c == Check::Listed), &[note]).await?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        checked.failed = statuses.iter().filter(|s| *s == "failed").count() as u64;
+        checked.resent = statuses.len() as u64 - checked.failed;
+        Ok(checked)
+    }
+
     async fn fail_unsent(
         &self,
         token: &ClaimToken,
@@ -911,7 +1025,7 @@ impl Store for Queue {
             .await
             .map_err(|e| self.error(e))?;
         let (status, note, refused) = match effect {
-            RowsEffect::Deleted => (RowStatus::Deleted, None, false),
+            RowsEffect::Deleted { .. } => (RowStatus::Deleted, None, false),
             RowsEffect::Failed(reason) => (RowStatus::Failed, Some(reason), true),
             RowsEffect::Held { note, refused } => (RowStatus::InFlight, Some(note), *refused),
         };
@@ -925,10 +1039,18 @@ impl Store for Queue {
                     settled_at = CASE WHEN ?3 = 'in_flight' THEN NULL ELSE {NOW} END,
                     claimed_by = CASE WHEN ?3 = 'in_flight' THEN claimed_by END,
                     lease_until = CASE WHEN ?3 = 'in_flight' THEN lease_until END,
-                    in_doubt = CASE WHEN ?7 THEN 1 ELSE in_doubt & 1 END
+                    in_doubt = CASE WHEN ?7 THEN 1 ELSE in_doubt & 1 END,
+                    check_at = CASE WHEN ?3 = 'deleted' AND ?8 IS NOT NULL
+                                    THEN strftime('%Y-%m-%d %H:%M:%f', 'now', ?8) END
               WHERE claimed_by = ?1 AND status = 'in_flight'
                 AND video_no IN (SELECT value FROM json_each(?2))"
         );
+        let check_after = match effect {
+            RowsEffect::Deleted {
+                check_after: Some(after),
+            } => Some(seconds_from_now(*after)),
+            _ => None,
+        };
         // An answer without an API code (a timeout, a cut connection, a proxy's page) may
         // have followed a deletion: the rows stay in doubt. A code says what happened.
         let lost = record.api_code.is_none() && record.outcome != Outcome::Deleted;
@@ -940,6 +1062,7 @@ impl Store for Queue {
             .bind(batch.0)
             .bind(refused)
             .bind(lost)
+            .bind(check_after)
             .execute(&mut *tx)
             .await
             .map_err(|e| self.error(e))?;

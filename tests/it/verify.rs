@@ -178,3 +178,76 @@ async fn lookups_are_paced_on_their_own_quota() {
         stderr(&out)
     );
 }
+
+/// Looks deleted videos up again a second after their deletion, and fails them after two
+/// rounds of still being listed.
+const AFTER: &[(&str, &str)] = &[(
+    "verify",
+    "after = true\nafter_delay = \"1s\"\nafter_rounds = 2",
+)];
+
+/// (status, checked_at, relisted) of every row.
+async fn checks(app: &App) -> Vec<(String, Option<String>, i64)> {
+    sqlx::query_as("SELECT status, checked_at, relisted FROM deletion_queue ORDER BY id")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_lying_api_is_caught_by_looking_after() {
+    let app = spawn_app(AFTER).await;
+    app.insert("default", &ids(0, 3)).await;
+    app.standin.set_lying(true);
+    two_passes(&app).await;
+    // Sent, still listed a second later: sent again in the second pass.
+    assert_eq!(app.standin.received().len(), 2);
+    assert!(checks(&app)
+        .await
+        .iter()
+        .all(|(s, c, r)| s == "deleted" && c.is_none() && *r == 1));
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        app.count("failed").await,
+        3,
+        "still listed after two rounds"
+    );
+    let note = app.rows().await[0].4.clone().unwrap_or_default();
+    assert!(note.contains("still listed the video"), "{note}");
+    assert!(
+        stderr(&out).contains("still lists them"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test]
+async fn a_listing_that_lags_behind_a_deletion_is_settled_by_a_later_lookup_not_a_0409() {
+    let app = spawn_app(AFTER).await;
+    app.insert("default", &ids(0, 2)).await;
+    app.standin.set_listing_lag(Duration::from_millis(1500));
+    two_passes(&app).await;
+    // Listed a second after the deletion: sent again, answered 0409, and not settled by it.
+    let codes: Vec<String> = app
+        .standin
+        .received()
+        .iter()
+        .map(|r| r.answered.clone())
+        .collect();
+    assert_eq!(codes[0], "0000");
+    assert!(codes[1..].iter().all(|c| c == "0409"), "{codes:?}");
+    assert!(checks(&app)
+        .await
+        .iter()
+        .all(|(_, checked, _)| checked.is_none()));
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The listing caught up: verified by the lookup.
+    assert!(checks(&app)
+        .await
+        .iter()
+        .all(|(s, c, _)| s == "deleted" && c.is_some()));
+}

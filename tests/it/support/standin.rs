@@ -11,7 +11,7 @@
 //! `examples/standin.rs` serves it for people who want to watch the daemon work, and
 //! `examples/soak.rs` runs the daemon against it with faults.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -180,6 +180,12 @@ struct Inner {
     rejected: HashSet<String>,
     /// (namespace, id) deleted so far; deleting one again answers `0409`.
     deleted: HashSet<(String, String)>,
+    /// When each was deleted: a lagging listing shows it for a while after.
+    deleted_at: HashMap<(String, String), Instant>,
+    /// Answers `0000` to deletions and deletes nothing.
+    lying: bool,
+    /// How long a deleted video stays listed.
+    listing_lag: Duration,
     /// Which videos exist: `None`, every id in every namespace the account has, until it
     /// is deleted (what the tests before lookups assume); `Some`, only these.
     catalogue: Option<HashSet<(String, String)>>,
@@ -307,6 +313,16 @@ impl Standin {
         self.lock().listing = listing;
     }
 
+    /// Answer `0000` to deletions and delete nothing (`false` to behave again).
+    pub fn set_lying(&self, lying: bool) {
+        self.lock().lying = lying;
+    }
+
+    /// A deleted video stays listed this long.
+    pub fn set_listing_lag(&self, lag: Duration) {
+        self.lock().listing_lag = lag;
+    }
+
     pub fn set_lookup_per_second(&self, per_second: usize) {
         self.lock().lookup_per_second = Some(per_second);
     }
@@ -407,10 +423,12 @@ async fn delete(
                 ("0409", "duplicate request not allowed".into())
             }
             (None, Some(ids)) => {
-                // Unknown ids, and ids of another namespace, are answered 0000 too.
+                // Unknown ids, and ids of another namespace, are answered 0000 too; a
+                // lying API deletes nothing.
                 for id in ids {
                     let video = (namespace.clone(), id.clone());
-                    if inner.exists(&video) {
+                    if !inner.lying && inner.exists(&video) {
+                        inner.deleted_at.insert(video.clone(), now);
                         inner.deleted.insert(video);
                     }
                 }
@@ -505,6 +523,15 @@ impl Inner {
             Some(catalogue) => catalogue.contains(video),
         };
         known && !self.deleted.contains(video)
+    }
+
+    /// Whether `list_videos` shows it: it exists, or was deleted within the lag.
+    fn listed(&self, video: &(String, String), now: Instant) -> bool {
+        self.exists(video)
+            || self
+                .deleted_at
+                .get(video)
+                .is_some_and(|at| now.duration_since(*at) < self.listing_lag)
     }
 
     /// Records a lookup; the script or the lookups' own rate limit may answer it.
@@ -611,7 +638,7 @@ async fn list_videos(State(standin): State<Standin>, headers: HeaderMap, body: B
                 .into_iter()
                 .filter(|id| {
                     STRANGERS.contains(&id.as_str())
-                        || inner.exists(&(namespace.clone(), id.clone()))
+                        || inner.listed(&(namespace.clone(), id.clone()), now)
                 })
                 .collect();
             let size = asked.size.unwrap_or(20).max(1);
