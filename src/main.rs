@@ -47,6 +47,14 @@ enum Command {
         #[arg(long, default_value = "default")]
         namespace: String,
     },
+    /// Find which namespaces of the account hold these videos (a video queued under the
+    /// wrong namespace ends `absent`: this says where it really is).
+    Locate {
+        video_nos: Vec<String>,
+        /// Read video numbers from this file, or from stdin with `-`.
+        #[arg(long, value_name = "PATH|-")]
+        file: Option<String>,
+    },
     /// Show counts by status and namespace, the oldest pending row and the last batches.
     Status {
         #[arg(long)]
@@ -133,6 +141,9 @@ async fn dispatch(
             file,
             namespace,
         } => commands::enqueue_ids(config, &namespace, &video_nos, file.as_deref()).await,
+        Command::Locate { video_nos, file } => {
+            commands::locate(config, &video_nos, file.as_deref()).await
+        }
         Command::Status { json, last } => commands::show_status(config, json, last).await,
         Command::Migrate => commands::migrate(config).await,
         Command::RetryFailed { namespace, since } => {

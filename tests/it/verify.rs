@@ -251,3 +251,38 @@ async fn a_listing_that_lags_behind_a_deletion_is_settled_by_a_later_lookup_not_
         .iter()
         .all(|(s, c, _)| s == "deleted" && c.is_some()));
 }
+
+#[tokio::test]
+async fn locate_names_the_namespaces_that_hold_each_video() {
+    let app = spawn_app(&[]).await;
+    let v = ids(0, 4);
+    let mut catalogue = videos("tenant-a", &v[..2]);
+    catalogue.extend(videos("tenant-b", &v[1..3]));
+    app.standin.set_catalogue(catalogue);
+    let file = app.dir.path().join("ids.txt");
+    std::fs::write(&file, format!("{}\n\nnot-an-id\n{}\n", v[2], v[3])).unwrap();
+    let out = app
+        .reaper(&["locate", &v[0], &v[1], "--file", file.to_str().unwrap()])
+        .await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "one not found, one invalid: {}",
+        stderr(&out)
+    );
+    let lines: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+    assert_eq!(
+        lines,
+        [
+            format!("{}\ttenant-a", v[0]),
+            format!("{}\ttenant-a,tenant-b", v[1]),
+            format!("{}\ttenant-b", v[2]),
+            format!("{}\t-", v[3]),
+        ]
+    );
+    let err = stderr(&out);
+    assert!(err.contains("ids.txt:3: \"not-an-id\""), "{err}");
+    assert!(err.contains("3 of 4 ids found, in 3 namespaces"), "{err}");
+    assert!(app.standin.received().is_empty(), "locate deletes nothing");
+    assert!(app.standin.created_namespaces().is_empty());
+}
