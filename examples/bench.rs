@@ -8,6 +8,7 @@
 //! target/release/examples/bench                  # the full run, about 16 minutes
 //! target/release/examples/bench --squeeze-only   # the squeezed-quota table alone
 //! target/release/examples/bench --verify-only    # looking first, on and off
+//! target/release/examples/bench --receipts-only  # receipts of 10,000 and 1,000,000 rows
 //! target/release/examples/bench --quick    # the smoke check CI runs: small sizes
 //! ```
 
@@ -44,6 +45,9 @@ struct Args {
     /// Only the looking-first section (about two minutes).
     #[arg(long)]
     verify_only: bool,
+    /// Only the receipts figures (about a minute).
+    #[arg(long)]
+    receipts_only: bool,
 }
 
 struct Bench {
@@ -71,6 +75,11 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let q = |full: usize, quick: usize| if args.quick { quick } else { full };
     if args.squeeze_only {
         return squeeze_section(&mut b, q(6_000, 600)).await;
+    }
+    if args.receipts_only {
+        println!("| measure | figure |");
+        println!("|---|---|");
+        return receipts_rows(&mut b, q(1_000_000, 100_000)).await;
     }
     if args.verify_only {
         return verify_section(&mut b, q(20_000, 600)).await;
@@ -194,12 +203,28 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         "| the same: the longest of the {claims} claims that settle the rest from its deletion | {:.1} ms |",
         longest.as_secs_f64() * 1000.0
     );
+    receipts_rows(&mut b, q(1_000_000, 100_000)).await?;
     let (n, took) = b.enqueue(q(1_000_000, 100_000)).await?;
     println!(
         "| `enqueue` of {n} ids from a file | {:.1} s ({:.0} ids/s) |",
         took.as_secs_f64(),
         n as f64 / took.as_secs_f64()
     );
+    Ok(())
+}
+
+/// Rows of the local-cost table: `receipts` of 10,000 and of `large` settled rows (the
+/// same memory at both: it streams).
+async fn receipts_rows(b: &mut Bench, large: usize) -> anyhow::Result<()> {
+    for n in [10_000, large] {
+        let (took, peak) = b.receipts(n).await?;
+        println!(
+            "| `receipts` of {n} settled rows to a file | {:.1} s ({:.0} rows/s), peak memory {:.1} MiB |",
+            took.as_secs_f64(),
+            n as f64 / took.as_secs_f64(),
+            peak as f64 / 1024.0
+        );
+    }
     Ok(())
 }
 
@@ -586,6 +611,33 @@ impl Bench {
             .await?;
         anyhow::ensure!(status.success(), "enqueue failed");
         Ok((n, started.elapsed()))
+    }
+
+    /// `receipts` of `n` settled rows to a file: how long, and the peak memory.
+    async fn receipts(&mut self, n: usize) -> anyhow::Result<(Duration, u64)> {
+        let (db, config) = self.setup(n, "http://127.0.0.1:9", &[]).await?;
+        let pool = common::producer_pool(&db).await?;
+        sqlx::query(
+            "UPDATE deletion_queue SET status = 'deleted', attempts = 1,
+                    settled_at = strftime('%Y-%m-%d %H:%M:%f', 'now'),
+                    listed_at = strftime('%Y-%m-%d %H:%M:%f', 'now')",
+        )
+        .execute(&pool)
+        .await?;
+        pool.close().await;
+        let file = self.dir.path().join("receipts.csv");
+        let started = Instant::now();
+        let child = self
+            .command(
+                &config,
+                &["receipts", "--output", &file.display().to_string()],
+            )
+            .spawn()?;
+        let peak_rss_kib = watch_rss(child).await?;
+        let took = started.elapsed();
+        let lines = std::fs::read_to_string(&file)?.lines().count();
+        anyhow::ensure!(lines == n + 1, "receipts wrote {lines} lines for {n} rows");
+        Ok((took, peak_rss_kib))
     }
 }
 

@@ -14,9 +14,11 @@ use crate::enqueue::enqueue;
 use crate::ids::{Ids, Read};
 use crate::pass::LookupApi;
 use crate::progress::Progress;
+use crate::queue::receipts::Filter;
 use crate::queue::Queue;
 use crate::status;
 use crate::video::{Namespace, VideoNo};
+use crate::vocabulary::RowStatus;
 
 /// Exit codes beyond 0 and 1.
 pub const EXIT_PENDING: u8 = 3;
@@ -252,6 +254,68 @@ pub async fn prune(config: &Config, older_than: std::time::Duration) -> anyhow::
 /// A duration back from now, at most [`LONGEST_AGO`].
 fn parse_age(raw: &str) -> Result<std::time::Duration, String> {
     parse_duration_at_most(raw, LONGEST_AGO)
+}
+
+/// `receipts`: the settled rows `filter` selects, to `output` (a file, created or
+/// truncated) or stdout.
+pub async fn receipts(
+    config: &Config,
+    selected: Selected<'_>,
+    format: crate::receipts::Format,
+    output: Option<&std::path::Path>,
+) -> anyhow::Result<u8> {
+    let filter = &Filter {
+        since: selected.since,
+        until: selected.until,
+        namespace: selected
+            .namespace
+            .map(Namespace::parse)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
+        status: selected
+            .status
+            .map(parse_settled)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
+    };
+    let queue = open_existing(config).await?;
+    let mut out: Box<dyn std::io::Write> = match output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", crate::printable::path(path)))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let result = crate::receipts::write(&queue, filter, format, &mut out).await;
+    drop(out);
+    queue.close().await;
+    let written = result?;
+    if let Some(path) = output {
+        say!(
+            "wrote {written} receipts to {}",
+            crate::printable::path(path)
+        );
+    }
+    Ok(0)
+}
+
+/// Which settled rows `receipts` writes, as given on the command line.
+pub struct Selected<'a> {
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub namespace: Option<&'a str>,
+    pub status: Option<&'a str>,
+}
+
+/// `--status` of `receipts`: a status a row ends in.
+fn parse_settled(raw: &str) -> Result<RowStatus, String> {
+    RowStatus::SETTLED
+        .into_iter()
+        .find(|s| s.as_str() == raw)
+        .ok_or_else(|| {
+            let names: Vec<&str> = RowStatus::SETTLED.iter().map(|s| s.as_str()).collect();
+            format!("not a status rows end in; one of {}", names.join(", "))
+        })
 }
 
 /// `prune --older-than`: 1h ([`SHORTEST_KEEP`], as for `retention.keep`) to a century.

@@ -41,6 +41,7 @@ mod printable;
 mod progress;
 pub mod queue;
 mod rate;
+pub mod receipts;
 mod reload;
 mod schedule;
 pub mod shutdown;

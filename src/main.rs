@@ -63,6 +63,26 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         last: u32,
     },
+    /// Write one record per settled row (what was deleted, found absent or failed, when,
+    /// by which request, and what the lookups found), as CSV or JSON lines.
+    Receipts {
+        /// Rows settled since then: a duration back (`24h`, `7d`) or a UTC date.
+        #[arg(long, value_parser = commands::parse_since)]
+        since: Option<DateTime<Utc>>,
+        /// Rows settled before then: a duration back or a UTC date.
+        #[arg(long, value_parser = commands::parse_since)]
+        until: Option<DateTime<Utc>>,
+        #[arg(long)]
+        namespace: Option<String>,
+        /// A status rows end in: deleted, failed or absent.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: memories_reaper::receipts::Format,
+        /// Write to this file (created or truncated) instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Create or upgrade the database schema (`run` does it too).
     Migrate,
     /// Put failed rows back to pending.
@@ -145,6 +165,22 @@ async fn dispatch(
             commands::locate(config, &video_nos, file.as_deref()).await
         }
         Command::Status { json, last } => commands::show_status(config, json, last).await,
+        Command::Receipts {
+            since,
+            until,
+            namespace,
+            status,
+            format,
+            output,
+        } => {
+            let selected = commands::Selected {
+                since,
+                until,
+                namespace: namespace.as_deref(),
+                status: status.as_deref(),
+            };
+            commands::receipts(config, selected, format, output.as_deref()).await
+        }
         Command::Migrate => commands::migrate(config).await,
         Command::RetryFailed { namespace, since } => {
             commands::retry_failed(config, namespace.as_deref(), since).await

@@ -10,6 +10,7 @@
 //! (the claim's guard: worked out, shutdown, a stopped pass), `take_back_expired` (its
 //! holder stopped renewing the lease), or migration 0005 (a due_at it could not read).
 
+pub mod receipts;
 pub mod report;
 mod upkeep;
 

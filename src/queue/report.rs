@@ -75,7 +75,7 @@ pub enum Cell {
 const BLOB_SHOWN: usize = 32;
 
 impl Cell {
-    fn read(row: &SqliteRow, column: &str) -> Self {
+    pub(super) fn read(row: &SqliteRow, column: &str) -> Self {
         use sqlx::{TypeInfo, ValueRef};
         // The type of the value stored, not the column's declared type.
         let kind = match row.try_get_raw(column) {
@@ -101,6 +101,17 @@ impl Cell {
             }),
         };
         read.unwrap_or_else(|_| Self::Text("(unreadable)".into()))
+    }
+
+    /// The value as it is, unescaped and whole (a BLOB as its hex, as shown): for files
+    /// that quote it themselves (CSV). `None` for NULL.
+    pub fn plain(&self) -> Option<String> {
+        match self {
+            Self::Null => None,
+            Self::Integer(n) => Some(n.to_string()),
+            Self::Real(x) => Some(x.to_string()),
+            Self::Text(s) => Some(s.clone()),
+        }
     }
 
     /// The value when it is a whole number.

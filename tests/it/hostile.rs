@@ -176,6 +176,7 @@ async fn a_closed_stdout_is_not_an_error_and_a_committed_change_stays_committed(
         &["check", "--next", "5"],
         &["migrate"],
         &["retry-failed"],
+        &["receipts"],
         &["enqueue", "VI606404158946579999"],
     ] {
         let out = with_closed_stdout(&app, args);

@@ -286,3 +286,68 @@ async fn locate_names_the_namespaces_that_hold_each_video() {
     assert!(app.standin.received().is_empty(), "locate deletes nothing");
     assert!(app.standin.created_namespaces().is_empty());
 }
+
+#[tokio::test]
+async fn receipts_say_what_became_of_each_settled_row() {
+    let app = spawn_app(QUICK).await;
+    let v = ids(0, 3);
+    app.standin.set_catalogue(videos("default", &v[..2]));
+    app.insert("default", &v).await;
+    app.insert("default", &["not-an-id".to_owned()]).await;
+    two_passes(&app).await;
+    app.insert("default", &ids(10, 1)).await; // pending: no receipt
+
+    let out = app.reaper(&["receipts"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("row_id,video_no,namespace,status,queued_at"),
+        "{text}"
+    );
+    assert_eq!(lines.len(), 1 + 4, "{text}");
+    let line = |id: &str| lines.iter().find(|l| l.contains(id)).copied().unwrap_or("");
+    let deleted: Vec<&str> = line(&v[0]).split(',').collect();
+    assert_eq!(deleted[3], "deleted");
+    assert_eq!(deleted[11], "0000", "the API's code: {deleted:?}");
+    assert!(
+        !deleted[13].is_empty(),
+        "listed before it was sent: {deleted:?}"
+    );
+    assert!(line(&v[2]).contains(",absent,"), "{text}");
+    assert!(line("not-an-id").contains(",failed,"), "{text}");
+
+    let out = app
+        .reaper(&["receipts", "--format", "jsonl", "--status", "absent"])
+        .await;
+    let json: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(json.len(), 1);
+    assert_eq!(json[0]["video_no"], v[2].as_str());
+    assert!(json[0]["missed_at"].is_string());
+
+    let file = app.dir.path().join("receipts.csv");
+    let out = app
+        .reaper(&[
+            "receipts",
+            "--namespace",
+            "tenant-x",
+            "--output",
+            file.to_str().unwrap(),
+        ])
+        .await;
+    assert!(
+        stdout(&out).contains("wrote 0 receipts"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap().lines().count(),
+        1,
+        "the header"
+    );
+    let out = app.reaper(&["receipts", "--status", "pending"]).await;
+    assert_eq!(out.status.code(), Some(1));
+}
