@@ -299,6 +299,32 @@ pub async fn receipts(
     Ok(0)
 }
 
+/// `receipts --verify`: the settlement chain recomputed and compared with the tables.
+pub async fn verify_chain(config: &Config) -> anyhow::Result<u8> {
+    let queue = open_existing(config).await?;
+    let verdict = queue.verify_chain().await;
+    queue.close().await;
+    let verdict = verdict?;
+    for problem in &verdict.problems {
+        complain!("memories-reaper: mismatch: {problem}");
+    }
+    if verdict.mismatches > 0 {
+        say!(
+            "settlement chain: {} mismatches in {} entries ({} described above)",
+            verdict.mismatches,
+            verdict.entries,
+            verdict.problems.len()
+        );
+        return Ok(1);
+    }
+    say!(
+        "settlement chain: {} entries verified, and the tables agree with them; head {}",
+        verdict.entries,
+        verdict.head
+    );
+    Ok(0)
+}
+
 /// Which settled rows `receipts` writes, as given on the command line.
 pub struct Selected<'a> {
     pub since: Option<DateTime<Utc>>,

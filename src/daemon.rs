@@ -276,6 +276,10 @@ impl Pass {
                 None
             }
         };
+        // A copy of the chain's head outside the database (journald can seal its files).
+        if let Ok((chain_seq, chain_head)) = self.queue.chain_head().await {
+            info!(chain_seq, chain_head, "settlement chain head");
+        }
         if let (Some(keep), false) = (self.config.retention.keep, self.dry_run) {
             match self.queue.prune(Utc::now() - keep).await {
                 Ok(p) if p.rows + p.batches > 0 => info!(

@@ -82,6 +82,10 @@ enum Command {
         /// Write to this file (created or truncated) instead of stdout.
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Instead: recompute the settlement chain and compare it with the tables; names
+        /// each mismatch and exits 1 if any.
+        #[arg(long, conflicts_with_all = ["since", "until", "namespace", "status", "format", "output"])]
+        verify: bool,
     },
     /// Create or upgrade the database schema (`run` does it too).
     Migrate,
@@ -172,7 +176,11 @@ async fn dispatch(
             status,
             format,
             output,
+            verify,
         } => {
+            if verify {
+                return commands::verify_chain(config).await;
+            }
             let selected = commands::Selected {
                 since,
                 until,

@@ -9,7 +9,8 @@
 //!   `batch_outcome` (an [`Outcome`]), `batch_code`, `batch_duration_ms`;
 //! - a row: `row_id`, `row_status` (a [`RowStatus`]), `video_no`, `batch_namespace`, and
 //!   `batch_id` when a request settled it;
-//! - a pass: `requests`, `deleted`, `failed`, `absent`, `released`.
+//! - a pass: `requests`, `deleted`, `failed`, `absent`, `released`; after it, the
+//!   settlement chain's `chain_seq` and `chain_head`.
 
 use std::fmt;
 

@@ -552,3 +552,50 @@ mod looking_after {
         assert!(s.all("failed").await);
     }
 }
+
+#[tokio::test]
+async fn the_settlement_chain_survives_pruning_through_its_anchor() {
+    let s = setup(0..5).await;
+    let reaper = Reaper::with(
+        &s.config,
+        Scripted::new([], Verdict::Deleted),
+        s.queue.clone(),
+    );
+    drain(&reaper).await;
+    let before = s.queue.verify_chain().await.unwrap();
+    assert_eq!(
+        (before.entries, before.mismatches),
+        (1, 0),
+        "{:?}",
+        before.problems
+    );
+    // Everything settled so far goes; the last entry removed becomes the anchor.
+    s.queue
+        .prune(chrono::Utc::now() + chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    let pruned = s.queue.verify_chain().await.unwrap();
+    assert_eq!(
+        (pruned.entries, pruned.mismatches),
+        (0, 0),
+        "{:?}",
+        pruned.problems
+    );
+    assert_eq!(
+        pruned.head, before.head,
+        "the anchor is the last entry removed"
+    );
+    let rule = VideoNoRule::default();
+    let more: Vec<VideoNo> = (10..13)
+        .map(|n| rule.parse(&format!("VI{n}")).unwrap())
+        .collect();
+    s.queue.insert(&Namespace::default(), &more).await.unwrap();
+    drain(&reaper).await;
+    let after = s.queue.verify_chain().await.unwrap();
+    assert_eq!(
+        (after.entries, after.mismatches),
+        (1, 0),
+        "{:?}",
+        after.problems
+    );
+}

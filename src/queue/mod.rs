@@ -10,6 +10,7 @@
 //! (the claim's guard: worked out, shutdown, a stopped pass), `take_back_expired` (its
 //! holder stopped renewing the lease), or migration 0005 (a due_at it could not read).
 
+mod chain;
 pub mod receipts;
 pub mod report;
 mod upkeep;
@@ -465,24 +466,53 @@ impl Queue {
                         ON d.unique_id = (SELECT unique_id FROM deletion_batches WHERE id = ?1)
                            AND d.video_no = j.value AND d.status = 'pending'
                      WHERE {DUE_D}
-                     LIMIT ?4)"
+                     LIMIT ?4)
+              RETURNING id, video_no, status"
         );
         let mut failed = 0;
         loop {
             let _turn = self.write_turn().await;
+            let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
             let done = sqlx::query(&sql)
                 .bind(batch.0)
                 .bind(json_list(video_nos))
                 .bind(reason)
                 .bind(MAX_DUPLICATES as i64)
-                .execute(&self.pool)
+                .fetch_all(&mut *tx)
                 .await
                 .map_err(|e| self.error(e))?;
-            failed += done.rows_affected();
-            if done.rows_affected() < MAX_DUPLICATES as u64 {
+            let entry = chain::Entry {
+                kind: chain::Kind::Duplicates,
+                batch_id: Some(batch.0),
+                namespace: &self.batch_namespace(&mut tx, batch).await?,
+                rows: chain::returned(&done),
+                code: None,
+                msg: Some(reason),
+            };
+            chain::append(&mut tx, entry)
+                .await
+                .map_err(|e| self.error(e))?;
+            tx.commit().await.map_err(|e| self.error(e))?;
+            failed += done.len() as u64;
+            if done.len() < MAX_DUPLICATES {
                 return Ok(failed);
             }
         }
+    }
+
+    /// The namespace a request was sent to, as recorded.
+    async fn batch_namespace(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        batch: BatchId,
+    ) -> Result<String, QueueError> {
+        let namespace: Option<String> =
+            sqlx::query_scalar("SELECT unique_id FROM deletion_batches WHERE id = ?1")
+                .bind(batch.0)
+                .fetch_optional(conn)
+                .await
+                .map_err(|e| self.error(e))?;
+        Ok(namespace.unwrap_or_default())
     }
 
     /// SQLite's plan for the claim's query, one line per step: it must use the indexes, so
@@ -593,14 +623,28 @@ impl Store for Queue {
               WHERE q.claimed_by = ?1
                 AND EXISTS (SELECT 1 FROM deletion_queue AS d INDEXED BY deletion_queue_video
                              WHERE d.unique_id = q.unique_id AND d.video_no = q.video_no
-                               AND d.status = 'deleted')"
+                               AND d.status = 'deleted')
+              RETURNING id, video_no, status, unique_id"
         );
-        let settled_before = sqlx::query(&settled)
+        let settled = sqlx::query(&settled)
             .bind(token.as_str())
-            .execute(&mut *tx)
+            .fetch_all(&mut *tx)
             .await
-            .map_err(|e| self.error(e))?
-            .rows_affected();
+            .map_err(|e| self.error(e))?;
+        let settled_before = settled.len() as u64;
+        if let Some(first) = settled.first() {
+            let entry = chain::Entry {
+                kind: chain::Kind::History,
+                batch_id: None,
+                namespace: &first.try_get::<String, _>("unique_id").unwrap_or_default(),
+                rows: chain::returned(&settled),
+                code: None,
+                msg: None,
+            };
+            chain::append(&mut tx, entry)
+                .await
+                .map_err(|e| self.error(e))?;
+        }
         let rows = sqlx::query(
             "SELECT id, video_no, unique_id, refusals, in_doubt, missed_at
                FROM deletion_queue WHERE claimed_by = ?1 ORDER BY id",
@@ -673,7 +717,8 @@ impl Store for Queue {
                     SET status = '{status}', last_error = ?3, settled_at = {NOW}, updated_at = {NOW},
                         claimed_by = NULL, lease_until = NULL, recheck_at = NULL
                   WHERE claimed_by = ?1 AND status = 'in_flight'
-                    AND video_no IN (SELECT value FROM json_each(?2))"
+                    AND video_no IN (SELECT value FROM json_each(?2))
+                  RETURNING id, video_no, status"
             )
         };
         let statements = [
@@ -729,7 +774,7 @@ impl Store for Queue {
         // Each statement: ?1 the claim, ?2 its ids, then its own parameters.
         for (sql, video_nos, parameters) in &statements {
             if video_nos.is_empty() {
-                changed.push(0);
+                changed.push(Vec::new());
                 continue;
             }
             let mut query = sqlx::query(sql)
@@ -738,14 +783,28 @@ impl Store for Queue {
             for parameter in parameters {
                 query = query.bind(parameter);
             }
-            let done = query.execute(&mut *tx).await.map_err(|e| self.error(e))?;
-            changed.push(done.rows_affected());
+            let done = query.fetch_all(&mut *tx).await.map_err(|e| self.error(e))?;
+            changed.push(done);
         }
+        let settled = Settled {
+            deleted: changed[1].len() as u64,
+            absent: changed[2].len() as u64,
+        };
+        let mut rows = chain::returned(&changed[1]);
+        rows.extend(chain::returned(&changed[2]));
+        let entry = chain::Entry {
+            kind: chain::Kind::Lookup,
+            batch_id: None,
+            namespace: namespace.as_str(),
+            rows,
+            code: None,
+            msg: None,
+        };
+        chain::append(&mut tx, entry)
+            .await
+            .map_err(|e| self.error(e))?;
         tx.commit().await.map_err(|e| self.error(e))?;
-        Ok(Settled {
-            deleted: changed[1],
-            absent: changed[2],
-        })
+        Ok(settled)
     }
 
     async fn claim_unchecked(
@@ -834,7 +893,7 @@ impl Store for Queue {
                                             THEN ' (' || (relisted + 1) || ' times): failed'
                                             ELSE ' (round ' || (relisted + 1) || ' of ' || {rounds} || '): sent again' END
               WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'deleted'
-              RETURNING status"
+              RETURNING id, video_no, status"
         );
         let note = format!(
             "the API accepted the deletion but still listed the video in namespace {namespace} at {now}"
@@ -857,10 +916,27 @@ impl Store for Queue {
                 .len() as u64;
         }
         fetch(&unknowable, of(|c| *c == Check::Unknowable), &[]).await?;
-        let statuses = fetch(&relisted, of(|c| *c == Check::Listed), &[note]).await?;
+        let relisted = sqlx::query(&relisted)
+            .bind(of(|c| *c == Check::Listed))
+            .bind(note)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        let relisted = chain::returned(&relisted);
+        checked.failed = relisted.iter().filter(|(_, _, s)| s == "failed").count() as u64;
+        checked.resent = relisted.len() as u64 - checked.failed;
+        let entry = chain::Entry {
+            kind: chain::Kind::Check,
+            batch_id: None,
+            namespace: namespace.as_str(),
+            rows: relisted,
+            code: None,
+            msg: None,
+        };
+        chain::append(&mut tx, entry)
+            .await
+            .map_err(|e| self.error(e))?;
         tx.commit().await.map_err(|e| self.error(e))?;
-        checked.failed = statuses.iter().filter(|s| *s == "failed").count() as u64;
-        checked.resent = statuses.len() as u64 - checked.failed;
         Ok(checked)
     }
 
@@ -875,14 +951,30 @@ impl Store for Queue {
             "UPDATE deletion_queue
                 SET status = 'failed', last_error = ?3, settled_at = {NOW}, updated_at = {NOW},
                     claimed_by = NULL, lease_until = NULL
-              WHERE id = ?2 AND claimed_by = ?1"
+              WHERE id = ?2 AND claimed_by = ?1
+              RETURNING id, video_no, status, unique_id"
         );
+        let mut failed = Vec::new();
         for (id, reason) in failures {
-            sqlx::query(&sql)
+            let row = sqlx::query(&sql)
                 .bind(token.as_str())
                 .bind(id)
                 .bind(reason)
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| self.error(e))?;
+            failed.extend(row);
+        }
+        if let Some(first) = failed.first() {
+            let entry = chain::Entry {
+                kind: chain::Kind::Unsent,
+                batch_id: None,
+                namespace: &first.try_get::<String, _>("unique_id").unwrap_or_default(),
+                rows: chain::returned(&failed),
+                code: None,
+                msg: None,
+            };
+            chain::append(&mut tx, entry)
                 .await
                 .map_err(|e| self.error(e))?;
         }
@@ -1044,7 +1136,8 @@ impl Store for Queue {
                     check_at = CASE WHEN ?3 = 'deleted' AND ?8 IS NOT NULL
                                     THEN strftime('%Y-%m-%d %H:%M:%f', 'now', ?8) END
               WHERE claimed_by = ?1 AND status = 'in_flight'
-                AND video_no IN (SELECT value FROM json_each(?2))"
+                AND video_no IN (SELECT value FROM json_each(?2))
+              RETURNING id, video_no, status"
         );
         let check_after = match effect {
             RowsEffect::Deleted {
@@ -1064,12 +1157,25 @@ impl Store for Queue {
             .bind(refused)
             .bind(lost)
             .bind(check_after)
-            .execute(&mut *tx)
+            .fetch_all(&mut *tx)
             .await
             .map_err(|e| self.error(e))?;
+        if status != RowStatus::InFlight {
+            let entry = chain::Entry {
+                kind: chain::Kind::Answer,
+                batch_id: Some(batch.0),
+                namespace: &self.batch_namespace(&mut tx, batch).await?,
+                rows: chain::returned(&changed),
+                code: record.api_code.as_deref(),
+                msg: record.api_msg.as_deref(),
+            };
+            chain::append(&mut tx, entry)
+                .await
+                .map_err(|e| self.error(e))?;
+        }
         tx.commit().await.map_err(|e| self.error(e))?;
         drop(_turn);
-        let mut changed = changed.rows_affected();
+        let mut changed = changed.len() as u64;
         if let RowsEffect::Failed(reason) = effect {
             changed += self.fail_duplicates(batch, video_nos, reason).await?;
         }

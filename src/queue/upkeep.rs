@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Queue, QueueError, NOW, UNREADABLE_DUE_MARK};
+use super::{chain, Queue, QueueError, NOW, UNREADABLE_DUE_MARK};
 use crate::video::Namespace;
 use crate::vocabulary::RowStatus;
 
@@ -45,12 +45,26 @@ impl Queue {
                 SET status = 'pending', settled_at = NULL, batch_id = NULL, due_at = {NOW},
                     refusals = 0, updated_at = {NOW}
               WHERE {chosen}
-                AND (last_error IS NULL OR last_error NOT LIKE '{UNREADABLE_DUE_MARK}')"
+                AND (last_error IS NULL OR last_error NOT LIKE '{UNREADABLE_DUE_MARK}')
+              RETURNING id, video_no, status"
         );
         let done = sqlx::query(&sql)
             .bind(namespace.map(Namespace::as_str))
             .bind(since.map(sql_time))
-            .execute(&mut *tx)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        let reopened = done.len() as u64;
+        let entry = chain::Entry {
+            kind: chain::Kind::Reopen,
+            batch_id: None,
+            // Rows of every namespace, when none was given.
+            namespace: namespace.map_or("*", Namespace::as_str),
+            rows: chain::returned(&done),
+            code: None,
+            msg: None,
+        };
+        chain::append(&mut tx, entry)
             .await
             .map_err(|e| self.error(e))?;
         let left: i64 = sqlx::query_scalar(&format!(
@@ -63,7 +77,7 @@ impl Queue {
         .await
         .map_err(|e| self.error(e))?;
         tx.commit().await.map_err(|e| self.error(e))?;
-        Ok((done.rows_affected(), left.unsigned_abs()))
+        Ok((reopened, left.unsigned_abs()))
     }
 
     /// Removes rows settled (deleted or failed) before `before`, then the records of
@@ -111,6 +125,28 @@ impl Queue {
                 break;
             }
         }
+        // The settlement chain's entries of the same time go too: the last one removed
+        // becomes the anchor that the first one kept points at.
+        let _turn = self.write_turn().await;
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        sqlx::query(
+            "UPDATE settlement_anchor
+                SET (seq, hash) = (SELECT seq, hash FROM settlement_chain WHERE settled_at < ?1
+                                    ORDER BY seq DESC LIMIT 1),
+                    since = ?1
+              WHERE EXISTS (SELECT 1 FROM settlement_chain WHERE settled_at < ?1)",
+        )
+        .bind(&before)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        sqlx::query(
+            "DELETE FROM settlement_chain WHERE seq <= (SELECT seq FROM settlement_anchor)",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        tx.commit().await.map_err(|e| self.error(e))?;
         Ok(pruned)
     }
 }

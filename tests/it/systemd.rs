@@ -227,8 +227,25 @@ async fn under_systemd_logs_go_to_the_journal_with_fields_and_priorities() {
     let mut cmd = app.command(&["run", "--once"]);
     cmd.env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
         .stderr(stderr_file);
+    // Read while the daemon writes: a datagram socket holds only a few unread entries, and
+    // a writer facing a full one waits (as it would for a stalled journald).
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = std::thread::spawn({
+        let socket = socket.try_clone().unwrap();
+        let done = done.clone();
+        move || {
+            let mut quiet_after_end = 0;
+            collect(&socket, Duration::from_secs(60), |_| {
+                if done.load(std::sync::atomic::Ordering::Relaxed) {
+                    quiet_after_end += 1;
+                }
+                quiet_after_end > 20
+            })
+        }
+    });
     let out = run(cmd).await;
-    let got = collect(&socket, Duration::from_secs(2), |_| false);
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let got = reader.join().unwrap();
     assert!(out.status.success());
 
     let entries: Vec<Vec<(String, String)>> = got

@@ -351,3 +351,99 @@ async fn receipts_say_what_became_of_each_settled_row() {
     let out = app.reaper(&["receipts", "--status", "pending"]).await;
     assert_eq!(out.status.code(), Some(1));
 }
+
+async fn edit(app: &App, sql: &str) {
+    sqlx::query(sql).execute(&app.pool).await.expect(sql);
+}
+
+#[tokio::test]
+async fn the_settlement_chain_verifies_and_finds_one_edited_byte() {
+    let app = spawn_app(QUICK).await;
+    let v = ids(0, 250);
+    app.standin.set_catalogue(videos("default", &v[..240]));
+    app.insert("default", &v).await;
+    app.insert("default", &["not-an-id".to_owned()]).await;
+    two_passes(&app).await;
+    assert!(app.reaper(&["retry-failed"]).await.status.success());
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The head the daemon logs after a pass.
+    let logged = stderr(&out)
+        .lines()
+        .find(|l| l.contains("settlement chain head"))
+        .and_then(|l| l.split("chain_head=").nth(1))
+        .map(|h| h.trim_matches('"').to_owned())
+        .unwrap_or_default();
+
+    let verify = || app.reaper(&["receipts", "--verify"]);
+    let out = verify().await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let said = stdout(&out);
+    assert!(said.contains("entries verified"), "{said}");
+    assert!(
+        said.trim_end().ends_with(&logged) && logged.len() == 64,
+        "{said} / {logged}"
+    );
+
+    // One byte of one request's message.
+    edit(&app, "UPDATE deletion_batches SET api_msg = 'Success' WHERE id = (SELECT min(id) FROM deletion_batches WHERE api_code = '0000')").await;
+    let out = verify().await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("deletion_batches was edited"),
+        "{}",
+        stderr(&out)
+    );
+    edit(
+        &app,
+        "UPDATE deletion_batches SET api_msg = 'success' WHERE api_msg = 'Success'",
+    )
+    .await;
+    assert_eq!(verify().await.status.code(), Some(0));
+
+    // A row's status, by hand: absent made deleted.
+    let row: i64 = sqlx::query_scalar("SELECT min(id) FROM deletion_queue WHERE status = 'absent'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    edit(
+        &app,
+        &format!("UPDATE deletion_queue SET status = 'deleted' WHERE id = {row}"),
+    )
+    .await;
+    let out = verify().await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!(
+            "row {row} is deleted but the chain says otherwise"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    edit(
+        &app,
+        &format!("UPDATE deletion_queue SET status = 'absent' WHERE id = {row}"),
+    )
+    .await;
+    assert_eq!(verify().await.status.code(), Some(0));
+
+    // One byte of the chain itself.
+    edit(
+        &app,
+        "UPDATE settlement_chain SET namespace = 'defaulT' WHERE seq = 1",
+    )
+    .await;
+    let out = verify().await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("entry 1 does not match"),
+        "{}",
+        stderr(&out)
+    );
+}

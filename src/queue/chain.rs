@@ -1,0 +1,298 @@
+//! The settlement chain: tamper evidence for the record of what was deleted.
+//!
+//! Every transaction that settles rows (or puts settled rows back) appends one entry to
+//! `settlement_chain`, in commit order (SQLite has one writer, and the entry is written in
+//! the same transaction, after the write lock is taken). An entry holds the rows with their
+//! new status, the request and the API's answer, and `hash` = SHA-256 of
+//! `[prev, seq, settled_at, kind, batch_id, namespace, rows, code, msg]` as compact JSON,
+//! `prev` being the previous entry's hash (the anchor's for the first). Editing an entry,
+//! removing one, or editing what it vouches for in `deletion_queue` or `deletion_batches`
+//! is found by [`Queue::verify_chain`]. The head is logged after every pass, so a copy of
+//! it lives outside the database.
+
+use std::collections::HashMap;
+
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use sqlx::{Row, SqliteConnection};
+
+use super::{Queue, QueueError};
+use crate::vocabulary::RowStatus;
+
+/// What settled the rows of an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The API's answer to a request (`batch_id`).
+    Answer,
+    /// Duplicate rows of a video the API refused for good (`batch_id`).
+    Duplicates,
+    /// Failed without being sent (an invalid id or namespace).
+    Unsent,
+    /// Settled from an earlier deletion of the video, without being sent.
+    History,
+    /// A lookup before sending: absent, or deleted by a request whose answer was lost.
+    Lookup,
+    /// A lookup after deleting found the video still listed: pending again, or failed.
+    Check,
+    /// `retry-failed` put failed rows back to pending.
+    Reopen,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Answer => "answer",
+            Self::Duplicates => "duplicates",
+            Self::Unsent => "unsent",
+            Self::History => "history",
+            Self::Lookup => "lookup",
+            Self::Check => "check",
+            Self::Reopen => "reopen",
+        }
+    }
+}
+
+/// One settlement, before it is chained.
+pub struct Entry<'a> {
+    pub kind: Kind,
+    pub batch_id: Option<i64>,
+    pub namespace: &'a str,
+    /// (row id, video number, new status).
+    pub rows: Vec<(i64, String, String)>,
+    pub code: Option<&'a str>,
+    pub msg: Option<&'a str>,
+}
+
+/// The rows an `UPDATE … RETURNING id, video_no, status` changed.
+pub fn returned(rows: &[sqlx::sqlite::SqliteRow]) -> Vec<(i64, String, String)> {
+    rows.iter()
+        .map(|row| {
+            (
+                row.get::<i64, _>("id"),
+                row.try_get::<String, _>("video_no").unwrap_or_default(),
+                row.try_get::<String, _>("status").unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// Appends `entry` in the caller's transaction, which must already hold the write lock
+/// (it has written): the head it reads is then the true last one.
+pub async fn append(conn: &mut SqliteConnection, entry: Entry<'_>) -> Result<(), sqlx::Error> {
+    let Entry {
+        kind,
+        batch_id,
+        namespace,
+        mut rows,
+        code,
+        msg,
+    } = entry;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    rows.sort();
+    let (last, prev) = head(conn).await?;
+    let seq = last + 1;
+    let settled_at = chrono::Utc::now()
+        .format("%Y-%m-%d %H:%M:%S%.3f")
+        .to_string();
+    let rows = serde_json::to_string(&rows).unwrap_or_default();
+    let hash = digest(
+        &prev,
+        seq,
+        &settled_at,
+        kind.as_str(),
+        batch_id,
+        namespace,
+        &rows,
+        code,
+        msg,
+    );
+    sqlx::query(
+        "INSERT INTO settlement_chain
+            (seq, settled_at, kind, batch_id, namespace, rows, code, msg, prev, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )
+    .bind(seq)
+    .bind(settled_at)
+    .bind(kind.as_str())
+    .bind(batch_id)
+    .bind(namespace)
+    .bind(rows)
+    .bind(code)
+    .bind(msg)
+    .bind(prev)
+    .bind(hash)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// The last entry's sequence number and hash, or the anchor's.
+async fn head(conn: &mut SqliteConnection) -> Result<(i64, String), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT seq, hash FROM (SELECT seq, hash FROM settlement_chain ORDER BY seq DESC LIMIT 1)
+         UNION ALL SELECT seq, hash FROM settlement_anchor
+         LIMIT 1",
+    )
+    .fetch_one(conn)
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+fn digest(
+    prev: &str,
+    seq: i64,
+    settled_at: &str,
+    kind: &str,
+    batch_id: Option<i64>,
+    namespace: &str,
+    rows: &str,
+    code: Option<&str>,
+    msg: Option<&str>,
+) -> String {
+    let fields =
+        serde_json::json!([prev, seq, settled_at, kind, batch_id, namespace, rows, code, msg]);
+    let hash = Sha256::digest(fields.to_string().as_bytes());
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What `verify_chain` found.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    pub entries: u64,
+    /// The last entry's hash (the anchor's when the chain is empty).
+    pub head: String,
+    /// Each mismatch, in words; the first few only.
+    pub problems: Vec<String>,
+    /// Mismatches found in all.
+    pub mismatches: u64,
+}
+
+/// How many mismatches are described; the rest are counted.
+const DESCRIBED: usize = 20;
+
+impl Verdict {
+    fn problem(&mut self, what: String) {
+        self.mismatches += 1;
+        if self.problems.len() < DESCRIBED {
+            self.problems.push(what);
+        }
+    }
+}
+
+impl Queue {
+    /// The chain's head: the last entry's sequence number and hash.
+    pub async fn chain_head(&self) -> Result<(i64, String), QueueError> {
+        let mut conn = self.pool.acquire().await.map_err(|e| self.error(e))?;
+        head(&mut conn).await.map_err(|e| self.error(e))
+    }
+
+    /// Recomputes the chain from its anchor, and compares it with the tables: every entry's
+    /// hash, every request's code and message, every settled row's status.
+    pub async fn verify_chain(&self) -> Result<Verdict, QueueError> {
+        let mut verdict = Verdict::default();
+        let (anchor_seq, anchor_hash, since): (i64, String, String) =
+            sqlx::query_as("SELECT seq, hash, since FROM settlement_anchor")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| self.error(e))?;
+        let mut expected = (anchor_seq + 1, anchor_hash);
+        // Each row's latest status in the chain (a byte a row: a million rows, a few MB).
+        let mut latest: HashMap<i64, u8> = HashMap::new();
+        let mut answers: Vec<(i64, i64, Option<String>, Option<String>)> = Vec::new();
+        let mut entries = sqlx::query(
+            "SELECT seq, settled_at, kind, batch_id, namespace, rows, code, msg, prev, hash
+               FROM settlement_chain ORDER BY seq",
+        )
+        .fetch(&self.pool);
+        while let Some(entry) = entries.next().await {
+            let entry = entry.map_err(|e| self.error(e))?;
+            let text = |column: &str| entry.try_get::<String, _>(column).unwrap_or_default();
+            let seq: i64 = entry.try_get("seq").unwrap_or(-1);
+            let batch_id: Option<i64> = entry.try_get("batch_id").unwrap_or(None);
+            let code: Option<String> = entry.try_get("code").unwrap_or(None);
+            let msg: Option<String> = entry.try_get("msg").unwrap_or(None);
+            let (want_seq, want_prev) = &expected;
+            if seq != *want_seq {
+                verdict.problem(format!(
+                    "entry {want_seq} is missing (the next is {seq}): entries were removed"
+                ));
+            }
+            let recomputed = digest(
+                &text("prev"),
+                seq,
+                &text("settled_at"),
+                &text("kind"),
+                batch_id,
+                &text("namespace"),
+                &text("rows"),
+                code.as_deref(),
+                msg.as_deref(),
+            );
+            if text("prev") != *want_prev || recomputed != text("hash") {
+                verdict.problem(format!(
+                    "entry {seq} does not match its hash or its predecessor's: the chain was edited"
+                ));
+            }
+            let rows: Vec<(i64, String, String)> =
+                serde_json::from_str(&text("rows")).unwrap_or_default();
+            for (row, _, status) in rows {
+                latest.insert(row, RowStatus::rank(&status) as u8);
+            }
+            if let Some(batch) = batch_id {
+                answers.push((seq, batch, code, msg));
+            }
+            expected = (seq + 1, text("hash"));
+            verdict.entries += 1;
+        }
+        drop(entries);
+        verdict.head = expected.1;
+        for (seq, batch, code, msg) in answers {
+            let found: Option<(Option<String>, Option<String>)> =
+                sqlx::query_as("SELECT api_code, api_msg FROM deletion_batches WHERE id = ?1")
+                    .bind(batch)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| self.error(e))?;
+            match found {
+                Some(recorded) if recorded == (code, msg) => {}
+                Some(_) => verdict.problem(format!(
+                    "request {batch}: its code or message differs from chain entry {seq}: \
+                     deletion_batches was edited"
+                )),
+                None => verdict.problem(format!(
+                    "request {batch} of chain entry {seq} is missing from deletion_batches"
+                )),
+            }
+        }
+        let settled = RowStatus::sql_list(&RowStatus::SETTLED);
+        let sql = format!(
+            "SELECT id, status, status IN ({settled}) AND settled_at >= ?1 AS covered
+               FROM deletion_queue ORDER BY id"
+        );
+        let mut rows = sqlx::query(&sql).bind(&since).fetch(&self.pool);
+        let pending = RowStatus::rank(RowStatus::Pending.as_str()) as u8;
+        while let Some(row) = rows.next().await {
+            let row = row.map_err(|e| self.error(e))?;
+            let id: i64 = row.get("id");
+            let status = row.try_get::<String, _>("status").unwrap_or_default();
+            let covered = row.try_get::<bool, _>("covered").unwrap_or(true);
+            let now = RowStatus::rank(&status) as u8;
+            let settled = RowStatus::SETTLED.iter().any(|s| s.as_str() == status);
+            match latest.get(&id) {
+                Some(chained) if *chained == now => {}
+                // Put back by a reopen or a lookup, then claimed again: not settled.
+                Some(chained) if *chained == pending && !settled => {}
+                None if !covered => {}
+                Some(_) => verdict.problem(format!(
+                    "row {id} is {status} but the chain says otherwise: deletion_queue was edited"
+                )),
+                None => verdict.problem(format!(
+                    "row {id} is {status} with no chain entry: deletion_queue was edited"
+                )),
+            }
+        }
+        Ok(verdict)
+    }
+}
