@@ -84,6 +84,10 @@ impl Lookups {
 
 /// The pass's side of the lookups (`pass::boundary::LookupApi`).
 impl LookupApi for Client {
+    fn cold_start_lookups(&self) {
+        self.lookups.limit.cold_start();
+    }
+
     /// Every namespace of the account, or why it cannot be known.
     async fn namespaces(&self, key: &ApiKey) -> Result<HashSet<String>, String> {
         let url = self.lookups.list_unique_ids.clone();

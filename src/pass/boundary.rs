@@ -50,6 +50,9 @@ pub trait LookupApi: Send + Sync + 'static {
         key: &ApiKey,
     ) -> impl Future<Output = Result<HashSet<String>, String>> + Send;
 
+    /// The first seconds of lookups spaced evenly (at a pass's start).
+    fn cold_start_lookups(&self);
+
     /// Which of `ids` the namespace lists (it must exist: listing may create it).
     fn list(
         &self,

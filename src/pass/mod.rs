@@ -207,13 +207,18 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
                 self.api.cold_start();
             }
         }
+        // The lookups' first seconds spaced evenly too: eight workers looking up at once
+        // met the quota in a burst, before any answer had shown the pace it takes.
+        if self.verify.looks() {
+            self.api.cold_start_lookups();
+        }
         let mut report = PassReport::default();
         let mut stopped = None;
         // First the deletions due a second look (`[verify] after`); without a key the
         // workers stop the pass and say why.
         if self.verify.check_after().is_some() {
             if let Ok((key, _)) = credentials::load(self.api_key_file.as_deref()) {
-                if let Err(e) = self.look_after(&key, &mut report).await {
+                if let Err(e) = self.look_after(&key, shutdown, &mut report).await {
                     stopped = Some(e.to_string());
                 }
             }
@@ -356,11 +361,20 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
         };
         let ids = if self.verify.before() {
             let looked = self
-                .look_before(held, &namespace, triage.ids, &triage.known, key, report)
+                .look_before(
+                    held,
+                    &namespace,
+                    triage.ids,
+                    &triage.known,
+                    key,
+                    halt,
+                    report,
+                )
                 .await?;
             match looked {
                 verify::Looked::Send(ids) => ids,
                 verify::Looked::Stop(reason) => return Ok(Step::Stopped(reason)),
+                verify::Looked::Interrupted => return Ok(Step::Interrupted),
             }
         } else {
             triage.ids

@@ -20,6 +20,8 @@ struct Scripted {
     sent: Mutex<Vec<Vec<String>>>,
     /// Ids the lookups do not list.
     missing: Mutex<HashSet<String>>,
+    /// Lookups never answer (a pace slowed to a crawl, a hung call).
+    stalled: bool,
 }
 
 impl Scripted {
@@ -30,6 +32,7 @@ impl Scripted {
             refused: None,
             sent: Mutex::default(),
             missing: Mutex::default(),
+            stalled: false,
         }
     }
 
@@ -85,11 +88,16 @@ impl DeleteApi for Scripted {
 
 /// Every asked id is listed, in the `default` namespace, unless the test says otherwise.
 impl LookupApi for Scripted {
+    fn cold_start_lookups(&self) {}
+
     async fn namespaces(&self, _: &ApiKey) -> Result<HashSet<String>, String> {
         Ok(HashSet::from(["default".to_owned()]))
     }
 
     async fn list(&self, _: &ApiKey, _: &Namespace, ids: &[VideoNo]) -> crate::api::Listing {
+        if self.stalled {
+            std::future::pending::<()>().await;
+        }
         let missing = self.missing.lock().unwrap();
         crate::api::Listing::Listed(
             ids.iter()
@@ -464,6 +472,28 @@ mod looking_first {
         assert_eq!((report.deleted, report.absent), (1, 0));
         assert_eq!(reaper.api.sent().len(), 1, "not sent again");
         assert!(s.all("deleted").await);
+    }
+
+    #[tokio::test]
+    async fn shutdown_does_not_wait_for_a_lookup() {
+        let s = setup(0..3).await;
+        let api = Scripted {
+            stalled: true,
+            ..Scripted::new([], Verdict::Deleted)
+        };
+        let reaper = Reaper::with(&s.config, api, s.queue.clone());
+        let shutdown = CancellationToken::new();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            stop.cancel();
+        });
+        // The guard only turns a hang into a failure; it measures nothing.
+        let ran = tokio::time::timeout(Duration::from_secs(30), reaper.run_pass(&shutdown)).await;
+        let (end, _) = ran.expect("the pass waited for the lookup past shutdown");
+        assert_eq!(end, PassEnd::Interrupted);
+        assert!(reaper.api.sent().is_empty());
+        assert!(s.all("pending").await);
     }
 
     #[tokio::test]

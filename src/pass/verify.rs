@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
 
 use super::boundary::{DeleteApi, LookupApi, Store};
 use super::lease::Held;
@@ -70,6 +71,8 @@ pub enum Looked {
     Send(Vec<VideoNo>),
     /// `verify.required` and the lookups unavailable: the pass stops, the rows wait.
     Stop(String),
+    /// Shutdown (or a halted pass) came first: nothing settled, the rows go back.
+    Interrupted,
 }
 
 /// Verification's settings and what it keeps for one pass: the account's namespaces
@@ -91,6 +94,11 @@ impl Verifier {
 
     pub fn before(&self) -> bool {
         self.config.before
+    }
+
+    /// Whether a pass looks anything up.
+    pub fn looks(&self) -> bool {
+        self.config.before || self.config.after
     }
 
     /// How long after a deletion its rows are looked up again; `None` when not.
@@ -115,13 +123,15 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
         ids: Vec<VideoNo>,
         known: &Known,
         key: &ApiKey,
+        halt: &CancellationToken,
         report: &mut PassReport,
     ) -> Result<Looked, QueueError> {
-        let listing = match self.namespaces(key).await {
-            Err(why) => Listing::Unavailable(why),
-            // A namespace that does not exist holds nothing; listing it might create it.
-            Ok(all) if !all.contains(namespace.as_str()) => Listing::Listed(HashSet::new()),
-            Ok(_) => self.api.list(key, namespace, &ids).await,
+        // A lookup waits for its turn on the lookups' own pace, which a squeezed quota can
+        // make slow: shutdown must not wait for it.
+        let listing = tokio::select! {
+            biased;
+            _ = halt.cancelled() => return Ok(Looked::Interrupted),
+            listing = self.listing(key, namespace, &ids) => listing,
         };
         let found = match listing {
             Listing::Listed(found) => found,
@@ -171,6 +181,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
     pub(super) async fn look_after(
         &self,
         key: &ApiKey,
+        shutdown: &CancellationToken,
         report: &mut PassReport,
     ) -> Result<(), QueueError> {
         let Some(delay) = self.verify.check_after() else {
@@ -204,14 +215,12 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
                 .collect::<HashSet<_>>()
                 .into_iter()
                 .collect();
-            let listing = if distinct.is_empty() {
-                Listing::Listed(HashSet::new())
-            } else {
-                match self.namespaces(key).await {
-                    Err(why) => Listing::Unavailable(why),
-                    Ok(all) if !all.contains(namespace.as_str()) => Listing::Listed(HashSet::new()),
-                    Ok(_) => self.api.list(key, &namespace, &distinct).await,
-                }
+            // Interrupted, the rows claimed come due again when their claim (`check_at`
+            // pushed a lease ahead) runs out.
+            let listing = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return Ok(()),
+                listing = self.listing(key, &namespace, &distinct) => listing,
             };
             let found = match listing {
                 Listing::Listed(found) => found,
@@ -248,6 +257,16 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
             self.liveness.beat();
         }
         Ok(())
+    }
+
+    /// What the namespace lists of `ids`; nothing, without asking, when the account has
+    /// no such namespace (listing it might create it).
+    async fn listing(&self, key: &ApiKey, namespace: &Namespace, ids: &[VideoNo]) -> Listing {
+        match self.namespaces(key).await {
+            Err(why) => Listing::Unavailable(why),
+            Ok(all) if !all.contains(namespace.as_str()) => Listing::Listed(HashSet::new()),
+            Ok(_) => self.api.list(key, namespace, ids).await,
+        }
     }
 
     /// The account's namespaces, looked up once a pass.
