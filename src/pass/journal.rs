@@ -82,7 +82,8 @@ pub fn looked_up(
                 batch_namespace,
                 video_no,
                 row_status = RowStatus::Deleted.as_str(),
-                "not listed after a request of ours whose answer was lost: that request deleted it"
+                "not listed after a request of ours that may have deleted it (its answer lost, or \
+                 the video still listed after a 0000): that request deleted it"
             ),
             Miss::Absent => warn!(
                 batch_namespace,

@@ -116,6 +116,7 @@ impl Verifier {
 impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
     /// Looks `ids` up in their namespace and settles those it does not list; returns what
     /// to send.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn look_before(
         &self,
         held: &Held<S>,

@@ -711,11 +711,19 @@ impl Store for Queue {
                 .collect()
         };
         let again = humantime::format_duration(absent_after);
+        // A lookup that no longer lists a video a request of ours may have deleted also
+        // verifies that deletion (`checked_at`).
         let settle = |status: RowStatus| {
+            let checked = if status == RowStatus::Deleted {
+                NOW
+            } else {
+                "checked_at"
+            };
             format!(
                 "UPDATE deletion_queue
                     SET status = '{status}', last_error = ?3, settled_at = {NOW}, updated_at = {NOW},
-                        claimed_by = NULL, lease_until = NULL, recheck_at = NULL
+                        claimed_by = NULL, lease_until = NULL, recheck_at = NULL,
+                        check_at = NULL, checked_at = {checked}
                   WHERE claimed_by = ?1 AND status = 'in_flight'
                     AND video_no IN (SELECT value FROM json_each(?2))
                   RETURNING id, video_no, status"
@@ -736,8 +744,9 @@ impl Store for Queue {
                 settle(RowStatus::Deleted),
                 ids(Miss::Deleted),
                 vec![format!(
-                    "not listed in namespace {namespace} at {now}, after a request of ours whose \
-                     answer was lost: that request deleted it"
+                    "not listed in namespace {namespace} at {now}, after a request of ours that \
+                     may have deleted it (its answer lost, or the video still listed after a \
+                     0000): that request deleted it"
                 )],
             ),
             (
