@@ -19,6 +19,8 @@ CREATE TABLE settlement_chain (
     hash       TEXT    NOT NULL
 );
 CREATE INDEX settlement_chain_settled ON settlement_chain (settled_at);
+-- Prune keeps the request records that kept entries point at.
+CREATE INDEX settlement_chain_batch ON settlement_chain (batch_id);
 
 -- Where the chain starts: its first entry's `prev`, and the time from which every settled
 -- row must have an entry. Rows settled before this migration are outside the chain; prune

@@ -64,7 +64,8 @@ fn open_ids_file(file: Option<&str>) -> anyhow::Result<Option<(String, Box<dyn B
 const LOCATE_MAX: usize = 10_000;
 
 /// `locate`: every namespace of the account holding each id, one line per id
-/// (`VIDEO_NO<TAB>NAMESPACE[,NAMESPACE…]`, or `-` when none). 0 when every id was found,
+/// (`VIDEO_NO<TAB>NAMESPACE[<TAB>NAMESPACE…]`, or `-` when none: a namespace may hold a
+/// comma, never a tab, which is escaped). 0 when every id was found,
 /// 1 when some were not (or were invalid).
 pub async fn locate(
     config: &Config,
@@ -107,6 +108,7 @@ pub async fn locate(
     let chunks = ids.len().div_ceil(crate::config::API_MAX_BATCH);
     let mut progress = Progress::new("looking up", (namespaces.len() * chunks) as u64);
     let mut found: HashMap<VideoNo, Vec<String>> = HashMap::new();
+    let mut looked = 0usize;
     for name in &namespaces {
         // A namespace the API lists but this program would not send to: skipped, said.
         let Ok(namespace) = Namespace::parse(name) else {
@@ -116,6 +118,7 @@ pub async fn locate(
             );
             continue;
         };
+        looked += 1;
         for chunk in ids.chunks(crate::config::API_MAX_BATCH) {
             match client.list(&key, &namespace, chunk).await {
                 Listing::Listed(listed) => {
@@ -140,7 +143,7 @@ pub async fn locate(
                     .iter()
                     .map(|p| crate::printable::escaped(p))
                     .collect();
-                say!("{id}\t{}", places.join(","));
+                say!("{id}\t{}", places.join("\t"));
             }
             None => {
                 missing += 1;
@@ -152,7 +155,7 @@ pub async fn locate(
         "memories-reaper: {} of {} ids found, in {} namespaces looked through; {missing} not found; {rejected} rejected",
         ids.len() as u64 - missing,
         ids.len(),
-        namespaces.len()
+        looked
     );
     Ok(u8::from(missing + rejected > 0))
 }
@@ -264,6 +267,15 @@ pub async fn receipts(
     format: crate::receipts::Format,
     output: Option<&std::path::Path>,
 ) -> anyhow::Result<u8> {
+    if let (Some(since), Some(until)) = (selected.since, selected.until) {
+        if since >= until {
+            anyhow::bail!(
+                "--since ({}) is not before --until ({}): no row can be in between",
+                since.format("%Y-%m-%d %H:%M:%S UTC"),
+                until.format("%Y-%m-%d %H:%M:%S UTC")
+            );
+        }
+    }
     let filter = &Filter {
         since: selected.since,
         until: selected.until,
@@ -280,9 +292,19 @@ pub async fn receipts(
     };
     let queue = open_existing(config).await?;
     let mut out: Box<dyn std::io::Write> = match output {
+        // A new file only: `--output` pointed at the queue (or the config) by mistake
+        // truncated it.
         Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path)
-                .with_context(|| format!("cannot create {}", crate::printable::path(path)))?,
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+                .with_context(|| {
+                    format!(
+                        "cannot create {} (receipts write a new file: remove it or give another name)",
+                        crate::printable::path(path)
+                    )
+                })?,
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };

@@ -30,8 +30,9 @@ pub const LIST_UNIQUE_IDS_PATH: &str = "/serve/api/v1/list_unique_ids";
 const ATTEMPTS: u32 = 3;
 /// The wait before the second try; doubled before each next.
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
-/// Pages read for one batch at most: a batch is at most 100 ids, asked 100 a page.
-const MAX_PAGES: u32 = 5;
+/// Pages read for one batch at most: a batch is at most 100 ids, and an API that pages
+/// them one at a time still answers within this.
+const MAX_PAGES: u32 = 100;
 
 /// What a lookup of some video numbers in a namespace found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +59,8 @@ pub struct Page {
     pub listed: Vec<String>,
     /// `total_count`, when the answer gives it.
     pub total: Option<u64>,
+    /// `page_size`, when the answer gives it: the size it used, maybe less than asked.
+    pub page_size: Option<u64>,
 }
 
 /// The lookup calls, with their limiter.
@@ -125,11 +128,19 @@ impl LookupApi for Client {
                 Ok(found) => found,
                 Err(why) => return Listing::Unavailable(why),
             };
-            let complete = found.listed.is_empty()
-                || found
-                    .total
-                    .is_none_or(|total| listed.len() as u64 + found.listed.len() as u64 >= total);
+            // Done when every id asked for is listed, or the total says so; without a total,
+            // when a page was not full (an API may cap a page below what was asked, and say
+            // so only in `page_size`): a short listing must never pass for a complete one.
+            let page_size = found.page_size.unwrap_or(ids.len() as u64).max(1);
+            let full = found.listed.len() as u64 >= page_size;
+            let empty = found.listed.is_empty();
             listed.extend(found.listed);
+            let complete = empty
+                || listed.len() >= asked.len()
+                || match found.total {
+                    Some(total) => listed.len() as u64 >= total,
+                    None => !full,
+                };
             if complete {
                 return Listing::Listed(listed);
             }
@@ -246,14 +257,22 @@ pub fn read_videos(asked: &HashSet<&str>, status: StatusCode, body: &[u8]) -> Re
         }
         listed.push(no.to_owned());
     }
-    let total = match data.get("total_count") {
-        None | Some(Value::Null) => None,
-        Some(count) => match number(count) {
-            Some(n) => Some(n),
-            None => return Read::Unusable("total_count is not a number".into()),
-        },
-    };
-    Read::Got(Page { listed, total })
+    let mut counts = [None, None];
+    for (slot, name) in counts.iter_mut().zip(["total_count", "page_size"]) {
+        *slot = match data.get(name) {
+            None | Some(Value::Null) => None,
+            Some(count) => match number(count) {
+                Some(n) => Some(n),
+                None => return Read::Unusable(format!("{name} is not a number")),
+            },
+        };
+    }
+    let [total, page_size] = counts;
+    Read::Got(Page {
+        listed,
+        total,
+        page_size,
+    })
 }
 
 /// Reads `list_unique_ids`: every namespace of the account.
@@ -272,6 +291,11 @@ pub fn read_namespaces(status: StatusCode, body: &[u8]) -> Read<HashSet<String>>
             Some(ns) => namespaces.insert(ns.to_owned()),
             None => return Read::Unusable("a namespace that is not a string".into()),
         };
+    }
+    // An account always has the namespace requests without one go to: a list without it
+    // (an empty one, say) would make every row of it absent without a lookup.
+    if !namespaces.contains("default") {
+        return Read::Unusable("the list of namespaces lacks \"default\": not believable".into());
     }
     Read::Got(namespaces)
 }
@@ -308,6 +332,7 @@ mod tests {
             Read::Got(Page {
                 listed: listed.iter().map(|s| s.to_string()).collect(),
                 total,
+                page_size: None,
             })
         };
         let unusable = |r: &Read<Page>| matches!(r, Read::Unusable(_));
@@ -328,6 +353,18 @@ mod tests {
             got(&["VI2", "VI3"], Some(2))
         );
         assert_eq!(page(200, &ok(r#"{"videos":[]}"#)), got(&[], None));
+        // The size the API used, which may be less than asked: the pager reads on.
+        assert_eq!(
+            page(
+                200,
+                &ok(r#"{"videos":[{"video_no":"VI1"}],"page_size":"1"}"#)
+            ),
+            Read::Got(Page {
+                listed: vec!["VI1".into()],
+                total: None,
+                page_size: Some(1),
+            })
+        );
         for (status, body, judged) in [
             // The filter ignored: a video nobody asked for.
             (
@@ -381,5 +418,14 @@ mod tests {
             Read::Unusable(_)
         ));
         assert!(matches!(read(r#"{"code":"0429"}"#), Read::Again(_)));
+        // Without `default`, no list of the account's namespaces is believable.
+        assert!(matches!(
+            read(&ok(r#"{"unique_ids":[]}"#)),
+            Read::Unusable(_)
+        ));
+        assert!(matches!(
+            read(&ok(r#"{"unique_ids":["tenant"]}"#)),
+            Read::Unusable(_)
+        ));
     }
 }

@@ -189,11 +189,15 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
             return Ok(());
         };
         let rounds = self.verify.config.after_rounds.get();
-        while let Some(batch) = self
-            .store
-            .claim_unchecked(self.batch_size, self.lease)
-            .await?
-        {
+        // Shutdown stops it between batches too: a backlog of checks must not hold it.
+        while !shutdown.is_cancelled() {
+            let Some(batch) = self
+                .store
+                .claim_unchecked(self.batch_size, self.lease)
+                .await?
+            else {
+                break;
+            };
             // Rows that cannot be looked up (a namespace or an id that no longer parses,
             // under a changed config) keep their deletion unverified.
             let namespace = batch

@@ -157,6 +157,14 @@ fn digest(
     hash.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A row's video number and namespace, as 8 bytes of their SHA-256.
+fn fingerprint(video_no: &str, namespace: &str) -> u64 {
+    let hash = Sha256::digest(format!("{video_no}\n{namespace}").as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&hash[..8]);
+    u64::from_le_bytes(bytes)
+}
+
 /// What `verify_chain` found.
 #[derive(Debug, Default)]
 pub struct Verdict {
@@ -198,8 +206,9 @@ impl Queue {
                 .await
                 .map_err(|e| self.error(e))?;
         let mut expected = (anchor_seq + 1, anchor_hash);
-        // Each row's latest status in the chain (a byte a row: a million rows, a few MB).
-        let mut latest: HashMap<i64, u8> = HashMap::new();
+        // Each row's latest status in the chain, with a fingerprint of its video number and
+        // namespace (a million rows: some tens of MB).
+        let mut latest: HashMap<i64, (u8, Option<u64>)> = HashMap::new();
         let mut answers: Vec<(i64, i64, Option<String>, Option<String>)> = Vec::new();
         let mut entries = sqlx::query(
             "SELECT seq, settled_at, kind, batch_id, namespace, rows, code, msg, prev, hash
@@ -237,10 +246,19 @@ impl Queue {
             }
             let rows: Vec<(i64, String, String)> =
                 serde_json::from_str(&text("rows")).unwrap_or_default();
-            for (row, _, status) in rows {
-                latest.insert(row, RowStatus::rank(&status) as u8);
+            let namespace = text("namespace");
+            for (row, video_no, status) in rows {
+                let status = RowStatus::rank(&status) as u8;
+                // A `reopen` of every namespace (`*`) keeps what it knew of the row.
+                let print = match namespace.as_str() {
+                    "*" => latest.get(&row).and_then(|(_, print)| *print),
+                    _ => Some(fingerprint(&video_no, &namespace)),
+                };
+                latest.insert(row, (status, print));
             }
-            if let Some(batch) = batch_id {
+            // What the API answered is in `answer` entries; a `duplicates` entry carries
+            // the request that refused the video, and the refusal's reason.
+            if let (Some(batch), "answer") = (batch_id, text("kind").as_str()) {
                 answers.push((seq, batch, code, msg));
             }
             expected = (seq + 1, text("hash"));
@@ -268,7 +286,8 @@ impl Queue {
         }
         let settled = RowStatus::sql_list(&RowStatus::SETTLED);
         let sql = format!(
-            "SELECT id, status, status IN ({settled}) AND settled_at >= ?1 AS covered
+            "SELECT id, status, video_no, unique_id,
+                    status IN ({settled}) AND settled_at >= ?1 AS covered
                FROM deletion_queue ORDER BY id"
         );
         let mut rows = sqlx::query(&sql).bind(&since).fetch(&self.pool);
@@ -280,10 +299,18 @@ impl Queue {
             let covered = row.try_get::<bool, _>("covered").unwrap_or(true);
             let now = RowStatus::rank(&status) as u8;
             let settled = RowStatus::SETTLED.iter().any(|s| s.as_str() == status);
-            match latest.get(&id) {
-                Some(chained) if *chained == now => {}
+            let print = fingerprint(
+                &row.try_get::<String, _>("video_no").unwrap_or_default(),
+                &row.try_get::<String, _>("unique_id").unwrap_or_default(),
+            );
+            match latest.remove(&id) {
+                Some((_, Some(chained))) if chained != print => verdict.problem(format!(
+                    "row {id}: its video number or namespace differs from the chain: \
+                         deletion_queue was edited"
+                )),
+                Some((chained, _)) if chained == now => {}
                 // Put back by a reopen or a lookup, then claimed again: not settled.
-                Some(chained) if *chained == pending && !settled => {}
+                Some((chained, _)) if chained == pending && !settled => {}
                 None if !covered => {}
                 Some(_) => verdict.problem(format!(
                     "row {id} is {status} but the chain says otherwise: deletion_queue was edited"
@@ -292,6 +319,19 @@ impl Queue {
                     "row {id} is {status} with no chain entry: deletion_queue was edited"
                 )),
             }
+        }
+        // Rows the chain settled that the table no longer holds: prune removes a row only
+        // with its entries (the same cutoff), so any left were deleted by hand.
+        let mut gone: Vec<i64> = latest
+            .into_iter()
+            .filter(|(_, (status, _))| *status != pending)
+            .map(|(id, _)| id)
+            .collect();
+        gone.sort_unstable();
+        for id in gone {
+            verdict.problem(format!(
+                "row {id} is settled in the chain but missing from deletion_queue: it was deleted"
+            ));
         }
         Ok(verdict)
     }

@@ -104,27 +104,6 @@ impl Queue {
                 break;
             }
         }
-        loop {
-            let _turn = self.write_turn().await;
-            let done = sqlx::query(
-                // Never a request still awaiting its answer (a worker would record it), nor
-                // one whose answer was never recorded (what it did is unknown).
-                "DELETE FROM deletion_batches WHERE id IN (
-                    SELECT b.id FROM deletion_batches b
-                     WHERE b.started_at < ?1 AND b.outcome <> 'sending'
-                       AND NOT EXISTS (SELECT 1 FROM deletion_queue q WHERE q.batch_id = b.id)
-                     LIMIT ?2)",
-            )
-            .bind(&before)
-            .bind(PRUNE_CHUNK)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.error(e))?;
-            pruned.batches += done.rows_affected();
-            if done.rows_affected() < PRUNE_CHUNK as u64 {
-                break;
-            }
-        }
         // The settlement chain's entries of the same time go too: the last one removed
         // becomes the anchor that the first one kept points at.
         let _turn = self.write_turn().await;
@@ -147,6 +126,31 @@ impl Queue {
         .await
         .map_err(|e| self.error(e))?;
         tx.commit().await.map_err(|e| self.error(e))?;
+        drop(_turn);
+        // Then the records of requests: never one a kept chain entry vouches for.
+        loop {
+            let _turn = self.write_turn().await;
+            let done = sqlx::query(
+                // Never a request still awaiting its answer (a worker would record it), nor
+                // one whose answer was never recorded (what it did is unknown), nor one a
+                // row or a kept chain entry points at.
+                "DELETE FROM deletion_batches WHERE id IN (
+                    SELECT b.id FROM deletion_batches b
+                     WHERE b.started_at < ?1 AND b.outcome <> 'sending'
+                       AND NOT EXISTS (SELECT 1 FROM deletion_queue q WHERE q.batch_id = b.id)
+                       AND NOT EXISTS (SELECT 1 FROM settlement_chain c WHERE c.batch_id = b.id)
+                     LIMIT ?2)",
+            )
+            .bind(&before)
+            .bind(PRUNE_CHUNK)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+            pruned.batches += done.rows_affected();
+            if done.rows_affected() < PRUNE_CHUNK as u64 {
+                break;
+            }
+        }
         Ok(pruned)
     }
 }

@@ -22,6 +22,13 @@ async fn settled_days_ago(app: &App, status: &str, days: i64) {
     .execute(&app.pool)
     .await
     .unwrap();
+    // Their settlement chain's entries too (which no longer verify: prune does not check).
+    sqlx::query(&format!(
+        "UPDATE settlement_chain SET settled_at = strftime('%Y-%m-%d %H:%M:%f', 'now', '-{days} days')"
+    ))
+    .execute(&app.pool)
+    .await
+    .unwrap();
 }
 
 #[tokio::test]

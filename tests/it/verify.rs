@@ -286,7 +286,7 @@ async fn locate_names_the_namespaces_that_hold_each_video() {
         lines,
         [
             format!("{}\ttenant-a", v[0]),
-            format!("{}\ttenant-a,tenant-b", v[1]),
+            format!("{}\ttenant-a\ttenant-b", v[1]),
             format!("{}\ttenant-b", v[2]),
             format!("{}\t-", v[3]),
         ]
@@ -359,6 +359,11 @@ async fn receipts_say_what_became_of_each_settled_row() {
         1,
         "the header"
     );
+    // Never over an existing file: pointed at the queue by mistake, it truncated it.
+    let db = app.db.to_str().unwrap();
+    let out = app.reaper(&["receipts", "--output", db]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(app.count("deleted").await > 0, "the queue is intact");
     let out = app.reaper(&["receipts", "--status", "pending"]).await;
     assert_eq!(out.status.code(), Some(1));
 }
@@ -457,4 +462,20 @@ async fn the_settlement_chain_verifies_and_finds_one_edited_byte() {
         "{}",
         stderr(&out)
     );
+}
+
+#[tokio::test]
+async fn a_listing_in_short_pages_is_read_to_its_end() {
+    let app = spawn_app(&[]).await;
+    app.standin.set_page_cap(20);
+    app.insert("default", &ids(0, 100)).await;
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        app.count("deleted").await,
+        100,
+        "a short page passed for the whole listing"
+    );
+    // One list of namespaces, then pages of 20 until every id asked for is listed.
+    assert_eq!(app.standin.lookups().len(), 1 + 5);
 }

@@ -186,6 +186,9 @@ struct Inner {
     lying: bool,
     /// How long a deleted video stays listed.
     listing_lag: Duration,
+    /// The most videos a `list_videos` page holds, whatever was asked; the answer then
+    /// says its `page_size` and no `total_count`.
+    page_cap: Option<usize>,
     /// Which videos exist: `None`, every id in every namespace the account has, until it
     /// is deleted (what the tests before lookups assume); `Some`, only these.
     catalogue: Option<HashSet<(String, String)>>,
@@ -321,6 +324,11 @@ impl Standin {
     /// A deleted video stays listed this long.
     pub fn set_listing_lag(&self, lag: Duration) {
         self.lock().listing_lag = lag;
+    }
+
+    /// Pages of at most `cap` videos, without a `total_count`.
+    pub fn set_page_cap(&self, cap: usize) {
+        self.lock().page_cap = Some(cap);
     }
 
     pub fn set_lookup_per_second(&self, per_second: usize) {
@@ -641,7 +649,7 @@ async fn list_videos(State(standin): State<Standin>, headers: HeaderMap, body: B
                         || inner.listed(&(namespace.clone(), id.clone()), now)
                 })
                 .collect();
-            let size = asked.size.unwrap_or(20).max(1);
+            let size = asked.size.unwrap_or(20).max(1).min(inner.page_cap.unwrap_or(usize::MAX));
             let page = asked.page.unwrap_or(1).max(1);
             let videos: Vec<serde_json::Value> = listed
                 .iter()
@@ -649,10 +657,15 @@ async fn list_videos(State(standin): State<Standin>, headers: HeaderMap, body: B
                 .take(size)
                 .map(|id| serde_json::json!({"video_no": id, "video_name": id, "status": "PARSE", "duration": "12", "size": "1024", "create_time": "1764000000000"}))
                 .collect();
-            let data = serde_json::json!({
+            let mut data = serde_json::json!({
                 "videos": videos, "current_page": page, "page_size": size,
                 "total_count": listed.len().to_string(),
             });
+            if inner.page_cap.is_some() {
+                if let Some(data) = data.as_object_mut() {
+                    data.remove("total_count");
+                }
+            }
             let body = serde_json::json!({
                 "code": "0000", "msg": "success", "data": data, "success": true, "failed": false,
             });
