@@ -154,6 +154,15 @@ impl Setup {
     }
 }
 
+/// A reaper over the setup's queue and an API that deletes whatever it is sent.
+fn honest(s: &Setup) -> Reaper<Scripted, Queue> {
+    Reaper::with(
+        &s.config,
+        Scripted::new([], Verdict::Deleted),
+        s.queue.clone(),
+    )
+}
+
 async fn drain<A: DeleteApi + LookupApi>(reaper: &Reaper<A, Queue>) -> (PassEnd, PassReport) {
     reaper.run_pass(&CancellationToken::new()).await
 }
@@ -388,11 +397,7 @@ mod any_type {
         let _ = crate::status::text(&report);
         let _ = crate::status::json(&report);
 
-        let reaper = Reaper::with(
-            &s.config,
-            Scripted::new([], Verdict::Deleted),
-            s.queue.clone(),
-        );
+        let reaper = honest(&s);
         let (end, _) = drain(&reaper).await;
         assert_eq!(end, PassEnd::Drained);
         let rows = s.rows().await;
@@ -431,11 +436,7 @@ mod looking_first {
     async fn an_id_not_listed_is_not_sent_and_is_absent_after_a_second_miss() {
         let mut s = setup(0..3).await;
         s.config.verify.absent_after = Duration::from_millis(200);
-        let reaper = Reaper::with(
-            &s.config,
-            Scripted::new([], Verdict::Deleted),
-            s.queue.clone(),
-        );
+        let reaper = honest(&s);
         missing(&reaper.api, &["VI1"]);
         let (end, report) = drain(&reaper).await;
         assert_eq!(end, PassEnd::Drained);
@@ -500,11 +501,7 @@ mod looking_first {
     async fn without_looking_first_every_id_is_sent() {
         let mut s = setup(0..2).await;
         s.config.verify.before = false;
-        let reaper = Reaper::with(
-            &s.config,
-            Scripted::new([], Verdict::Deleted),
-            s.queue.clone(),
-        );
+        let reaper = honest(&s);
         missing(&reaper.api, &["VI1"]);
         let (_, report) = drain(&reaper).await;
         assert_eq!(report.deleted, 2);
@@ -539,11 +536,7 @@ mod looking_after {
     async fn a_deletion_no_longer_listed_is_verified() {
         let mut s = setup(0..2).await;
         after(&mut s);
-        let reaper = Reaper::with(
-            &s.config,
-            Scripted::new([], Verdict::Deleted),
-            s.queue.clone(),
-        );
+        let reaper = honest(&s);
         drain(&reaper).await;
         assert_eq!(checked_at(&s).await, [None, None], "not before after_delay");
         tokio::time::sleep(Duration::from_millis(80)).await;
@@ -563,11 +556,7 @@ mod looking_after {
     async fn a_video_still_listed_after_its_deletion_is_sent_again_then_failed() {
         let mut s = setup(0..1).await;
         after(&mut s);
-        let reaper = Reaper::with(
-            &s.config,
-            Scripted::new([], Verdict::Deleted),
-            s.queue.clone(),
-        );
+        let reaper = honest(&s);
         drain(&reaper).await;
         tokio::time::sleep(Duration::from_millis(80)).await;
         // Round 1: still listed: pending again, and sent again in the same pass.

@@ -63,6 +63,24 @@ pub struct Entry<'a> {
     pub msg: Option<&'a str>,
 }
 
+impl<'a> Entry<'a> {
+    /// Rows of one namespace settled without a request (a lookup's findings).
+    pub fn without_request(
+        kind: Kind,
+        namespace: &'a str,
+        rows: Vec<(i64, String, String)>,
+    ) -> Self {
+        Self {
+            kind,
+            batch_id: None,
+            namespace,
+            rows,
+            code: None,
+            msg: None,
+        }
+    }
+}
+
 /// The rows an `UPDATE … RETURNING id, video_no, status` changed.
 pub fn returned(rows: &[sqlx::sqlite::SqliteRow]) -> Vec<(i64, String, String)> {
     rows.iter()
@@ -74,6 +92,24 @@ pub fn returned(rows: &[sqlx::sqlite::SqliteRow]) -> Vec<(i64, String, String)> 
             )
         })
         .collect()
+}
+
+/// Appends an entry for rows settled without a request, as an `UPDATE … RETURNING id,
+/// video_no, status, unique_id` returned them (rows of one claim: one namespace).
+pub async fn append_settled(
+    conn: &mut SqliteConnection,
+    kind: Kind,
+    rows: &[sqlx::sqlite::SqliteRow],
+) -> Result<(), sqlx::Error> {
+    let Some(first) = rows.first() else {
+        return Ok(());
+    };
+    let namespace = first.try_get::<String, _>("unique_id").unwrap_or_default();
+    append(
+        conn,
+        Entry::without_request(kind, &namespace, returned(rows)),
+    )
+    .await
 }
 
 /// Appends `entry` in the caller's transaction, which must already hold the write lock

@@ -632,19 +632,9 @@ impl Store for Queue {
             .await
             .map_err(|e| self.error(e))?;
         let settled_before = settled.len() as u64;
-        if let Some(first) = settled.first() {
-            let entry = chain::Entry {
-                kind: chain::Kind::History,
-                batch_id: None,
-                namespace: &first.try_get::<String, _>("unique_id").unwrap_or_default(),
-                rows: chain::returned(&settled),
-                code: None,
-                msg: None,
-            };
-            chain::append(&mut tx, entry)
-                .await
-                .map_err(|e| self.error(e))?;
-        }
+        chain::append_settled(&mut tx, chain::Kind::History, &settled)
+            .await
+            .map_err(|e| self.error(e))?;
         let rows = sqlx::query(
             "SELECT id, video_no, unique_id, refusals, in_doubt, missed_at
                FROM deletion_queue WHERE claimed_by = ?1 ORDER BY id",
@@ -801,14 +791,7 @@ impl Store for Queue {
         };
         let mut rows = chain::returned(&changed[1]);
         rows.extend(chain::returned(&changed[2]));
-        let entry = chain::Entry {
-            kind: chain::Kind::Lookup,
-            batch_id: None,
-            namespace: namespace.as_str(),
-            rows,
-            code: None,
-            msg: None,
-        };
+        let entry = chain::Entry::without_request(chain::Kind::Lookup, namespace.as_str(), rows);
         chain::append(&mut tx, entry)
             .await
             .map_err(|e| self.error(e))?;
@@ -934,14 +917,7 @@ impl Store for Queue {
         let relisted = chain::returned(&relisted);
         checked.failed = relisted.iter().filter(|(_, _, s)| s == "failed").count() as u64;
         checked.resent = relisted.len() as u64 - checked.failed;
-        let entry = chain::Entry {
-            kind: chain::Kind::Check,
-            batch_id: None,
-            namespace: namespace.as_str(),
-            rows: relisted,
-            code: None,
-            msg: None,
-        };
+        let entry = chain::Entry::without_request(chain::Kind::Check, namespace.as_str(), relisted);
         chain::append(&mut tx, entry)
             .await
             .map_err(|e| self.error(e))?;
@@ -974,19 +950,9 @@ impl Store for Queue {
                 .map_err(|e| self.error(e))?;
             failed.extend(row);
         }
-        if let Some(first) = failed.first() {
-            let entry = chain::Entry {
-                kind: chain::Kind::Unsent,
-                batch_id: None,
-                namespace: &first.try_get::<String, _>("unique_id").unwrap_or_default(),
-                rows: chain::returned(&failed),
-                code: None,
-                msg: None,
-            };
-            chain::append(&mut tx, entry)
-                .await
-                .map_err(|e| self.error(e))?;
-        }
+        chain::append_settled(&mut tx, chain::Kind::Unsent, &failed)
+            .await
+            .map_err(|e| self.error(e))?;
         tx.commit().await.map_err(|e| self.error(e))
     }
 

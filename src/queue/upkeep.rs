@@ -55,15 +55,12 @@ impl Queue {
             .await
             .map_err(|e| self.error(e))?;
         let reopened = done.len() as u64;
-        let entry = chain::Entry {
-            kind: chain::Kind::Reopen,
-            batch_id: None,
-            // Rows of every namespace, when none was given.
-            namespace: namespace.map_or("*", Namespace::as_str),
-            rows: chain::returned(&done),
-            code: None,
-            msg: None,
-        };
+        // Rows of every namespace (`*`), when none was given.
+        let entry = chain::Entry::without_request(
+            chain::Kind::Reopen,
+            namespace.map_or("*", Namespace::as_str),
+            chain::returned(&done),
+        );
         chain::append(&mut tx, entry)
             .await
             .map_err(|e| self.error(e))?;

@@ -356,12 +356,7 @@ async fn a_lease_memories_reaper_never_grants_is_reported_and_taken_back() {
     assert!(check.contains("3 in flight under a lease"), "{check}");
     let out = app.reaper(&["run", "--once"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
-    let sent: Vec<String> = app
-        .standin
-        .received()
-        .into_iter()
-        .flat_map(|r| r.ids)
-        .collect();
+    let sent = app.sent_ids();
     assert_eq!(sent.len(), 3, "{sent:?}");
     assert!(
         !sent.contains(&ids(3, 1)[0]),

@@ -455,12 +455,7 @@ async fn invalid_video_numbers_fail_without_being_sent() {
     let out = app.reaper(&["run", "--once"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
 
-    let sent: Vec<String> = app
-        .standin
-        .received()
-        .into_iter()
-        .flat_map(|r| r.ids)
-        .collect();
+    let sent = app.sent_ids();
     assert_eq!(sent.iter().collect::<HashSet<_>>(), good.iter().collect());
     for (video_no, _, status, _, last_error, _) in app.rows().await {
         if good.contains(&video_no) {

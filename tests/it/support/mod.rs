@@ -224,6 +224,15 @@ impl App {
             .collect()
     }
 
+    /// Every id the stand-in was sent, in order, repeats included.
+    pub fn sent_ids(&self) -> Vec<String> {
+        self.standin
+            .received()
+            .into_iter()
+            .flat_map(|r| r.ids)
+            .collect()
+    }
+
     /// Waits until the stand-in has received `n` requests (at most 30 s).
     pub async fn wait_for_requests(&self, n: usize) {
         for _ in 0..300 {
