@@ -150,7 +150,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
 
     println!();
     println!(
-        "## Local cost (stand-in without a limit, requests_per_second = 1000, concurrency = 16)"
+        "## Local cost (stand-in without a limit, requests_per_second = 1000 for deletions and lookups, concurrency = 16)"
     );
     println!();
     println!("| measure | figure |");
@@ -158,6 +158,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let unlimited = [
         ("api", "requests_per_second = 1000"),
         ("api", "concurrency = 16"),
+        ("lookup", "requests_per_second = 1000"),
     ];
     let drain = b
         .drain(q(200_000, 20_000), Duration::ZERO, 1_000_000, &unlimited)
@@ -383,6 +384,8 @@ impl Bench {
     ) -> anyhow::Result<Drain> {
         let standin = standin::Standin::start(KEY, per_second).await;
         standin.set_latency(latency);
+        // Lookups have a quota of their own, 5 a second; unlimited with the deletions.
+        standin.set_lookup_per_second(per_second.max(5));
         let (_, config) = self.setup(n, &standin.base_url(), extra).await?;
         let started = Instant::now();
         let child = self.command(&config, &["run", "--once"]).spawn()?;
@@ -625,7 +628,8 @@ impl Bench {
         .execute(&pool)
         .await?;
         pool.close().await;
-        let file = self.dir.path().join("receipts.csv");
+        // A new file each time: `receipts --output` never overwrites one.
+        let file = self.dir.path().join(format!("receipts-{}.csv", self.runs));
         let started = Instant::now();
         let child = self
             .command(
