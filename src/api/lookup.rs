@@ -171,7 +171,7 @@ impl Client {
             let Some(request) = authorize(request(&self.http), key) else {
                 return Err("the API key is not a valid header".into());
             };
-            self.lookups.limit.mark_sent(slot);
+            self.lookups.limit.go(slot).await;
             let answer = match request.send().await {
                 Ok(response) => {
                     let status = response.status();

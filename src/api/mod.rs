@@ -132,8 +132,8 @@ impl DeleteApi for Client {
     }
 
     /// Waits until the rate limit lets one more request out. Taken before the request is
-    /// recorded, so that the record's start is within a commit of the send: a restarted
-    /// process counts from those records (`count_others`).
+    /// recorded, so that the record's start is within a commit (and `rate::LEAD`) of the
+    /// send: a restarted process counts from those records (`count_others`).
     async fn wait_turn(&self) -> Turn {
         Turn(self.limit.acquire().await)
     }
@@ -166,7 +166,7 @@ impl DeleteApi for Client {
             // Unreachable with keys from `credentials::load`, which checks this.
             return answer(Verdict::Stop, started, "the API key is not a valid header");
         };
-        self.limit.mark_sent(turn.0);
+        self.limit.go(turn.0).await;
         let response = match request.send().await {
             Ok(response) => response,
             Err(e) => return transport_error(&e, started),
