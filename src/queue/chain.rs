@@ -1,14 +1,16 @@
 //! The settlement chain: tamper evidence for the record of what was deleted.
 //!
-//! Every transaction that settles rows (or puts settled rows back) appends one entry to
-//! `settlement_chain`, in commit order (SQLite has one writer, and the entry is written in
-//! the same transaction, after the write lock is taken). An entry holds the rows with their
-//! new status, the request and the API's answer, and `hash` = SHA-256 of
-//! `[prev, seq, settled_at, kind, batch_id, namespace, rows, code, msg]` as compact JSON,
-//! `prev` being the previous entry's hash (the anchor's for the first). Editing an entry,
-//! removing one, or editing what it vouches for in `deletion_queue` or `deletion_batches`
-//! is found by [`Queue::verify_chain`]. The head is logged after every pass, so a copy of
-//! it lives outside the database.
+//! Every transaction that records a request, or settles rows (or puts settled rows back),
+//! appends one entry to `settlement_chain`, in commit order (SQLite has one writer, and the
+//! entry is written in the same transaction, after the write lock is taken). An entry holds
+//! the rows with their new status, the request's whole record as it then stood and the
+//! API's answer, and `hash` = SHA-256 of
+//! `[prev, seq, settled_at, kind, batch_id, namespace, rows, code, msg, request]` as compact
+//! JSON (`request` left out of entries written before it existed), `prev` being the
+//! previous entry's hash (the anchor's for the first). Editing an entry, removing one, or
+//! editing what it vouches for in `deletion_queue` or `deletion_batches` is found by
+//! [`Queue::verify_chain`]. The head is logged after every pass, so a copy of it lives
+//! outside the database.
 
 use std::collections::HashMap;
 
@@ -22,6 +24,8 @@ use crate::vocabulary::RowStatus;
 /// What settled the rows of an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// A request recorded just before it is sent (`batch_id`): its rows are in flight.
+    Request,
     /// The API's answer to a request (`batch_id`).
     Answer,
     /// Duplicate rows of a video the API refused for good (`batch_id`).
@@ -41,6 +45,7 @@ pub enum Kind {
 impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Request => "request",
             Self::Answer => "answer",
             Self::Duplicates => "duplicates",
             Self::Unsent => "unsent",
@@ -64,6 +69,14 @@ pub struct Entry<'a> {
 }
 
 impl<'a> Entry<'a> {
+    /// A request recorded just before it is sent, with the rows it carries.
+    pub fn request(batch: i64, namespace: &'a str, rows: Vec<(i64, String, String)>) -> Self {
+        Self {
+            batch_id: Some(batch),
+            ..Self::without_request(Kind::Request, namespace, rows)
+        }
+    }
+
     /// Rows of one namespace settled without a request (a lookup's findings).
     pub fn without_request(
         kind: Kind,
@@ -127,6 +140,10 @@ pub async fn append(conn: &mut SqliteConnection, entry: Entry<'_>) -> Result<(),
         return Ok(());
     }
     rows.sort();
+    let request = match batch_id {
+        Some(batch) => request_record(conn, batch).await?,
+        None => None,
+    };
     let (last, prev) = head(conn).await?;
     let seq = last + 1;
     let settled_at = chrono::Utc::now()
@@ -143,11 +160,12 @@ pub async fn append(conn: &mut SqliteConnection, entry: Entry<'_>) -> Result<(),
         &rows,
         code,
         msg,
+        request.as_deref(),
     );
     sqlx::query(
         "INSERT INTO settlement_chain
-            (seq, settled_at, kind, batch_id, namespace, rows, code, msg, prev, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            (seq, settled_at, kind, batch_id, namespace, rows, code, msg, prev, hash, request)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )
     .bind(seq)
     .bind(settled_at)
@@ -159,9 +177,27 @@ pub async fn append(conn: &mut SqliteConnection, entry: Entry<'_>) -> Result<(),
     .bind(msg)
     .bind(prev)
     .bind(hash)
+    .bind(request)
     .execute(conn)
     .await
     .map(drop)
+}
+
+/// Every column of a request's record, as one JSON array written by SQLite: the same text
+/// when the chain is written and when it is verified, unless a byte of the record changed.
+const RECORD: &str = "json_array(id, unique_id, ids_count, attempt, outcome, http_status, \
+     api_code, api_msg, error, started_at, finished_at, duration_ms, sender)";
+
+async fn request_record(
+    conn: &mut SqliteConnection,
+    batch: i64,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "SELECT {RECORD} FROM deletion_batches WHERE id = ?1"
+    ))
+    .bind(batch)
+    .fetch_optional(conn)
+    .await
 }
 
 /// The last entry's sequence number and hash, or the anchor's.
@@ -176,7 +212,7 @@ async fn head(conn: &mut SqliteConnection) -> Result<(i64, String), sqlx::Error>
 }
 
 #[allow(clippy::too_many_arguments)]
-fn digest(
+pub(super) fn digest(
     prev: &str,
     seq: i64,
     settled_at: &str,
@@ -186,9 +222,13 @@ fn digest(
     rows: &str,
     code: Option<&str>,
     msg: Option<&str>,
+    request: Option<&str>,
 ) -> String {
-    let fields =
+    let mut fields =
         serde_json::json!([prev, seq, settled_at, kind, batch_id, namespace, rows, code, msg]);
+    if let (Some(request), Some(fields)) = (request, fields.as_array_mut()) {
+        fields.push(request.into());
+    }
     let hash = Sha256::digest(fields.to_string().as_bytes());
     hash.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -213,6 +253,14 @@ pub struct Verdict {
     pub mismatches: u64,
 }
 
+/// What an entry says of the request it names.
+enum Vouched {
+    /// Its whole record (`RECORD`), as it stood when the entry was written.
+    Record(String),
+    /// An answer's code and message (entries written before they held the record).
+    Answer(Option<String>, Option<String>),
+}
+
 /// How many mismatches are described; the rest are counted.
 const DESCRIBED: usize = 20;
 
@@ -233,24 +281,28 @@ impl Queue {
     }
 
     /// Recomputes the chain from its anchor, and compares it with the tables: every entry's
-    /// hash, every request's code and message, every settled row's status.
+    /// hash, every request's record, every settled row's status. One read transaction: a
+    /// daemon at work meanwhile changes nothing it sees.
     pub async fn verify_chain(&self) -> Result<Verdict, QueueError> {
         let mut verdict = Verdict::default();
-        let (anchor_seq, anchor_hash, since): (i64, String, String) =
-            sqlx::query_as("SELECT seq, hash, since FROM settlement_anchor")
-                .fetch_one(&self.pool)
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let (anchor_seq, anchor_hash, since, requests_from): (i64, String, String, i64) =
+            sqlx::query_as("SELECT seq, hash, since, requests_from FROM settlement_anchor")
+                .fetch_one(&mut *tx)
                 .await
                 .map_err(|e| self.error(e))?;
         let mut expected = (anchor_seq + 1, anchor_hash);
         // Each row's latest status in the chain, with a fingerprint of its video number and
         // namespace (a million rows: some tens of MB).
         let mut latest: HashMap<i64, (u8, Option<u64>)> = HashMap::new();
-        let mut answers: Vec<(i64, i64, Option<String>, Option<String>)> = Vec::new();
+        // What the latest entry naming each request says of its record.
+        let mut vouched: HashMap<i64, (i64, Vouched)> = HashMap::new();
         let mut entries = sqlx::query(
-            "SELECT seq, settled_at, kind, batch_id, namespace, rows, code, msg, prev, hash
+            "SELECT seq, settled_at, kind, batch_id, namespace, rows, code, msg, prev, hash,
+                    request
                FROM settlement_chain ORDER BY seq",
         )
-        .fetch(&self.pool);
+        .fetch(&mut *tx);
         while let Some(entry) = entries.next().await {
             let entry = entry.map_err(|e| self.error(e))?;
             let text = |column: &str| entry.try_get::<String, _>(column).unwrap_or_default();
@@ -258,6 +310,8 @@ impl Queue {
             let batch_id: Option<i64> = entry.try_get("batch_id").unwrap_or(None);
             let code: Option<String> = entry.try_get("code").unwrap_or(None);
             let msg: Option<String> = entry.try_get("msg").unwrap_or(None);
+            let request: Option<String> = entry.try_get("request").unwrap_or(None);
+            let kind = text("kind");
             let (want_seq, want_prev) = &expected;
             if seq != *want_seq {
                 verdict.problem(format!(
@@ -268,57 +322,104 @@ impl Queue {
                 &text("prev"),
                 seq,
                 &text("settled_at"),
-                &text("kind"),
+                &kind,
                 batch_id,
                 &text("namespace"),
                 &text("rows"),
                 code.as_deref(),
                 msg.as_deref(),
+                request.as_deref(),
             );
             if text("prev") != *want_prev || recomputed != text("hash") {
                 verdict.problem(format!(
                     "entry {seq} does not match its hash or its predecessor's: the chain was edited"
                 ));
             }
-            let rows: Vec<(i64, String, String)> =
-                serde_json::from_str(&text("rows")).unwrap_or_default();
-            let namespace = text("namespace");
-            for (row, video_no, status) in rows {
-                let status = RowStatus::rank(&status) as u8;
-                // A `reopen` of every namespace (`*`) keeps what it knew of the row.
-                let print = match namespace.as_str() {
-                    "*" => latest.get(&row).and_then(|(_, print)| *print),
-                    _ => Some(fingerprint(&video_no, &namespace)),
-                };
-                latest.insert(row, (status, print));
+            // A request's entry settles nothing: its rows are only in flight.
+            if kind != Kind::Request.as_str() {
+                let rows: Vec<(i64, String, String)> =
+                    serde_json::from_str(&text("rows")).unwrap_or_default();
+                let namespace = text("namespace");
+                for (row, video_no, status) in rows {
+                    let status = RowStatus::rank(&status) as u8;
+                    // A `reopen` of every namespace (`*`) keeps what it knew of the row.
+                    let print = match namespace.as_str() {
+                        "*" => latest.get(&row).and_then(|(_, print)| *print),
+                        _ => Some(fingerprint(&video_no, &namespace)),
+                    };
+                    latest.insert(row, (status, print));
+                }
             }
-            // What the API answered is in `answer` entries; a `duplicates` entry carries
-            // the request that refused the video, and the refusal's reason.
-            if let (Some(batch), "answer") = (batch_id, text("kind").as_str()) {
-                answers.push((seq, batch, code, msg));
+            // The whole record since entries held it; before that, the answer's code and
+            // message (a `duplicates` entry carries the refusal's reason instead).
+            match (batch_id, request) {
+                (Some(batch), Some(record)) => {
+                    vouched.insert(batch, (seq, Vouched::Record(record)));
+                }
+                (Some(batch), None) if kind == Kind::Answer.as_str() => {
+                    vouched.insert(batch, (seq, Vouched::Answer(code, msg)));
+                }
+                _ => {}
             }
             expected = (seq + 1, text("hash"));
             verdict.entries += 1;
         }
         drop(entries);
         verdict.head = expected.1;
-        for (seq, batch, code, msg) in answers {
-            let found: Option<(Option<String>, Option<String>)> =
-                sqlx::query_as("SELECT api_code, api_msg FROM deletion_batches WHERE id = ?1")
-                    .bind(batch)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(|e| self.error(e))?;
-            match found {
-                Some(recorded) if recorded == (code, msg) => {}
-                Some(_) => verdict.problem(format!(
-                    "request {batch}: its code or message differs from chain entry {seq}: \
-                     deletion_batches was edited"
+        // Every request record against what the chain says of it; and every record written
+        // since the chain held requests (and not pruned with its entries) must be in it.
+        let sql = format!(
+            "SELECT id, {RECORD} AS record, api_code, api_msg,
+                    id >= ?1 AND started_at >= ?2 AS must
+               FROM deletion_batches ORDER BY id"
+        );
+        let mut requests = sqlx::query(&sql)
+            .bind(requests_from)
+            .bind(&since)
+            .fetch(&mut *tx);
+        while let Some(request) = requests.next().await {
+            let request = request.map_err(|e| self.error(e))?;
+            let batch: i64 = request.get("id");
+            let must = request.try_get::<bool, _>("must").unwrap_or(true);
+            let matches = match vouched.remove(&batch) {
+                Some((seq, Vouched::Record(record))) => Some((
+                    seq,
+                    request.try_get::<String, _>("record").ok() == Some(record),
                 )),
-                None => verdict.problem(format!(
-                    "request {batch} of chain entry {seq} is missing from deletion_batches"
+                Some((seq, Vouched::Answer(code, msg))) => {
+                    let recorded = (
+                        request
+                            .try_get::<Option<String>, _>("api_code")
+                            .unwrap_or(None),
+                        request
+                            .try_get::<Option<String>, _>("api_msg")
+                            .unwrap_or(None),
+                    );
+                    Some((seq, recorded == (code, msg)))
+                }
+                None => None,
+            };
+            match matches {
+                Some((_, true)) => {}
+                Some((seq, false)) => verdict.problem(format!(
+                    "request {batch} differs from chain entry {seq}: deletion_batches was edited"
                 )),
+                None if must => verdict.problem(format!(
+                    "request {batch} has no chain entry: deletion_batches was edited"
+                )),
+                None => {}
             }
+        }
+        drop(requests);
+        let mut missing: Vec<(i64, i64)> = vouched
+            .into_iter()
+            .map(|(batch, (seq, _))| (batch, seq))
+            .collect();
+        missing.sort_unstable();
+        for (batch, seq) in missing {
+            verdict.problem(format!(
+                "request {batch} of chain entry {seq} is missing from deletion_batches"
+            ));
         }
         let settled = RowStatus::sql_list(&RowStatus::SETTLED);
         let sql = format!(
@@ -326,7 +427,7 @@ impl Queue {
                     status IN ({settled}) AND settled_at >= ?1 AS covered
                FROM deletion_queue ORDER BY id"
         );
-        let mut rows = sqlx::query(&sql).bind(&since).fetch(&self.pool);
+        let mut rows = sqlx::query(&sql).bind(&since).fetch(&mut *tx);
         let pending = RowStatus::rank(RowStatus::Pending.as_str()) as u8;
         while let Some(row) = rows.next().await {
             let row = row.map_err(|e| self.error(e))?;

@@ -1035,12 +1035,13 @@ impl Store for Queue {
                 SET attempts = min(attempts + 1, {MAX_COUNT}), updated_at = {NOW},
                     in_doubt = in_doubt | 2
               WHERE claimed_by = ?1 AND status = 'in_flight'
-                AND video_no IN (SELECT value FROM json_each(?2))"
+                AND video_no IN (SELECT value FROM json_each(?2))
+              RETURNING id, video_no, status"
         );
-        sqlx::query(&sql)
+        let sent = sqlx::query(&sql)
             .bind(token.as_str())
             .bind(json_list(video_nos))
-            .execute(&mut *tx)
+            .fetch_all(&mut *tx)
             .await
             .map_err(|e| self.error(e))?;
         // The whole claim's lease, not only this request's rows: while a refused batch is
@@ -1059,6 +1060,11 @@ impl Store for Queue {
         .execute(&mut *tx)
         .await
         .map_err(|e| self.error(e))?;
+        // The chain vouches for the record as it stands now (and for its answer later).
+        let entry = chain::Entry::request(id, namespace.as_str(), chain::returned(&sent));
+        chain::append(&mut tx, entry)
+            .await
+            .map_err(|e| self.error(e))?;
         tx.commit().await.map_err(|e| self.error(e))?;
         Ok(Some(BatchId(id)))
     }
@@ -1379,10 +1385,10 @@ mod tests {
     use super::*;
     use std::borrow::Cow;
 
-    /// A database as the releases before migration 0005 left it, holding what their
+    /// A database as the releases before migration `version` left it, holding what their
     /// schema let through (which values that is depends on the SQLite version: its CHECK
     /// is switched off here, so that the test holds them all).
-    async fn before_0005(path: &Path) -> SqlitePool {
+    async fn before(version: usize, path: &Path) -> SqlitePool {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -1393,7 +1399,7 @@ mod tests {
             .await
             .unwrap();
         let old = sqlx::migrate::Migrator {
-            migrations: Cow::Owned(MIGRATOR.migrations[..4].to_vec()),
+            migrations: Cow::Owned(MIGRATOR.migrations[..version - 1].to_vec()),
             ..sqlx::migrate::Migrator::DEFAULT
         };
         old.run(&pool).await.unwrap();
@@ -1414,7 +1420,7 @@ mod tests {
     async fn migration_0005_keeps_every_row_and_fails_the_waiting_ones_it_cannot_date() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("queue.db");
-        let pool = before_0005(&path).await;
+        let pool = before(5, &path).await;
         for (video_no, due_at, status) in [
             ("VI1", "+30 days", "pending"),
             ("VI2", "tomorrow", "pending"),
@@ -1510,6 +1516,67 @@ mod tests {
             .is_none());
         assert_eq!(queue.due_pending().await.unwrap(), 0);
         assert_eq!(queue.unreadable_due().await.unwrap(), 7);
+    }
+    #[tokio::test]
+    async fn migration_0008_keeps_older_chain_entries_verifiable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("queue.db");
+        let pool = before(8, &path).await;
+        // A request answered and settled, and one retried, as releases before 0008 left
+        // them: the answer's entry holds no request record.
+        for sql in [
+            "INSERT INTO deletion_batches (id, unique_id, ids_count, attempt, outcome, http_status, api_code, api_msg)
+             VALUES (1, 'default', 1, 1, 'retry', 200, '0001', 'busy'),
+                    (2, 'default', 1, 2, 'deleted', 200, '0000', 'success')",
+            "INSERT INTO deletion_queue (id, video_no, status, batch_id, settled_at)
+             VALUES (7, 'VI1', 'deleted', 2, strftime('%Y-%m-%d %H:%M:%f', 'now', '+1 second'))",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        let zeros = "0".repeat(64);
+        let rows = r#"[[7,"VI1","deleted"]]"#;
+        let at = "2026-11-29 00:00:00.000";
+        let hash = chain::digest(
+            &zeros,
+            1,
+            at,
+            "answer",
+            Some(2),
+            "default",
+            rows,
+            Some("0000"),
+            Some("success"),
+            None,
+        );
+        sqlx::query(
+            "INSERT INTO settlement_chain (seq, settled_at, kind, batch_id, namespace, rows, code, msg, prev, hash)
+             VALUES (1, ?1, 'answer', 2, 'default', ?2, '0000', 'success', ?3, ?4)",
+        )
+        .bind(at)
+        .bind(rows)
+        .bind(&zeros)
+        .bind(hash)
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+
+        let queue = Queue::open(&path, Duration::from_secs(5)).await.unwrap();
+        let verdict = queue.verify_chain().await.unwrap();
+        assert_eq!(
+            (verdict.entries, verdict.mismatches),
+            (1, 0),
+            "{:?}",
+            verdict.problems
+        );
+        // What the older entry held (the answer) is still checked.
+        sqlx::query("UPDATE deletion_batches SET api_msg = 'Success' WHERE id = 2")
+            .execute(&queue.pool)
+            .await
+            .unwrap();
+        let verdict = queue.verify_chain().await.unwrap();
+        assert_eq!(verdict.mismatches, 1, "{:?}", verdict.problems);
+        assert!(verdict.problems[0].starts_with("request 2 differs from chain entry 1"));
     }
 }
 

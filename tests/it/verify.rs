@@ -407,21 +407,48 @@ async fn the_settlement_chain_verifies_and_finds_one_edited_byte() {
         "{said} / {logged}"
     );
 
-    // One byte of one request's message.
-    edit(&app, "UPDATE deletion_batches SET api_msg = 'Success' WHERE id = (SELECT min(id) FROM deletion_batches WHERE api_code = '0000')").await;
-    let out = verify().await;
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("deletion_batches was edited"),
-        "{}",
-        stderr(&out)
-    );
-    edit(
-        &app,
-        "UPDATE deletion_batches SET api_msg = 'success' WHERE api_msg = 'Success'",
-    )
-    .await;
-    assert_eq!(verify().await.status.code(), Some(0));
+    // One byte of any column of a request's record, and a record added by hand: each
+    // found, and undone.
+    let first = "(SELECT min(id) FROM deletion_batches WHERE api_code = '0000')";
+    let last = "(SELECT max(id) FROM deletion_batches)";
+    for (change, undo, found) in [
+        (
+            format!("UPDATE deletion_batches SET api_msg = 'Success' WHERE id = {first}"),
+            "UPDATE deletion_batches SET api_msg = 'success' WHERE api_msg = 'Success'".to_owned(),
+            "differs from chain entry",
+        ),
+        (
+            format!("UPDATE deletion_batches SET started_at = replace(started_at, '.', ',') WHERE id = {first}"),
+            "UPDATE deletion_batches SET started_at = replace(started_at, ',', '.')".to_owned(),
+            "differs from chain entry",
+        ),
+        (
+            format!("UPDATE deletion_batches SET http_status = 201 WHERE id = {last}"),
+            "UPDATE deletion_batches SET http_status = 200 WHERE http_status = 201".to_owned(),
+            "differs from chain entry",
+        ),
+        (
+            format!("UPDATE deletion_batches SET sender = sender || 'x' WHERE id = {first}"),
+            "UPDATE deletion_batches SET sender = substr(sender, 1, length(sender) - 1) WHERE sender LIKE '%x'".to_owned(),
+            "differs from chain entry",
+        ),
+        (
+            "INSERT INTO deletion_batches (unique_id, ids_count, attempt, outcome, api_code) VALUES ('default', 1, 1, 'deleted', '0000')".to_owned(),
+            format!("DELETE FROM deletion_batches WHERE id = {last}"),
+            "has no chain entry",
+        ),
+    ] {
+        edit(&app, &change).await;
+        let out = verify().await;
+        assert_eq!(out.status.code(), Some(1), "{change}");
+        assert!(
+            stderr(&out).contains(found) && stderr(&out).contains("deletion_batches was edited"),
+            "{change}: {}",
+            stderr(&out)
+        );
+        edit(&app, &undo).await;
+        assert_eq!(verify().await.status.code(), Some(0), "{undo}");
+    }
 
     // A row's status, by hand: absent made deleted.
     let row: i64 = sqlx::query_scalar("SELECT min(id) FROM deletion_queue WHERE status = 'absent'")
