@@ -251,6 +251,9 @@ pub async fn prune(config: &Config, older_than: std::time::Duration) -> anyhow::
         pruned.batches,
         before.format("%Y-%m-%d %H:%M:%S UTC")
     );
+    if let Some((seq, hash)) = pruned.anchor {
+        say!("the settlement chain now starts after entry {seq}, whose hash was {hash}");
+    }
     Ok(0)
 }
 
@@ -339,8 +342,10 @@ pub async fn verify_chain(config: &Config) -> anyhow::Result<u8> {
         );
         return Ok(1);
     }
+    let (anchor_seq, anchor_hash) = &verdict.anchor;
     say!(
-        "settlement chain: {} entries verified, and the tables agree with them; head {}",
+        "settlement chain: {} entries verified after entry {anchor_seq} (hash {anchor_hash}), \
+         and the tables agree with them; head {}",
         verdict.entries,
         verdict.head
     );

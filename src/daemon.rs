@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::credentials;
 use crate::notify::Notifier;
 use crate::pass::{PassEnd, PassReport, Reaper};
-use crate::queue::Queue;
+use crate::queue::{Pruned, Queue};
 use crate::reload;
 use crate::schedule::Ticks;
 
@@ -281,15 +281,30 @@ impl Pass {
             info!(chain_seq, chain_head, "settlement chain head");
         }
         if let (Some(keep), false) = (self.config.retention.keep, self.dry_run) {
-            match self.queue.prune(Utc::now() - keep).await {
+            let pruned = self.queue.prune(Utc::now() - keep).await;
+            match &pruned {
                 Ok(p) if p.rows + p.batches > 0 => info!(
                     rows = p.rows,
                     batches = p.batches,
-                    "retention: removed settled rows and batch records older than {}",
+                    "retention: removed {} settled rows and {} batch records older than {}",
+                    p.rows,
+                    p.batches,
                     humantime::format_duration(keep)
                 ),
                 Ok(_) => {}
                 Err(e) => warn!("retention: {e}"),
+            }
+            if let Ok(Pruned {
+                anchor: Some((chain_seq, chain_head)),
+                ..
+            }) = &pruned
+            {
+                info!(
+                    chain_seq,
+                    chain_head,
+                    "retention: the settlement chain now starts after entry {chain_seq}, \
+                     whose hash was {chain_head}"
+                );
             }
         }
         end

@@ -590,10 +590,16 @@ async fn the_settlement_chain_survives_pruning_through_its_anchor() {
         before.problems
     );
     // Everything settled so far goes; the last entry removed becomes the anchor.
-    s.queue
+    let moved = s
+        .queue
         .prune(chrono::Utc::now() + chrono::Duration::hours(1))
         .await
         .unwrap();
+    assert_eq!(
+        moved.anchor,
+        Some((2, before.head.clone())),
+        "prune says where the chain now starts"
+    );
     let pruned = s.queue.verify_chain().await.unwrap();
     assert_eq!(
         (pruned.entries, pruned.mismatches),
@@ -602,7 +608,8 @@ async fn the_settlement_chain_survives_pruning_through_its_anchor() {
         pruned.problems
     );
     assert_eq!(
-        pruned.head, before.head,
+        (pruned.head.clone(), pruned.anchor),
+        (before.head.clone(), (2, before.head)),
         "the anchor is the last entry removed"
     );
     let rule = VideoNoRule::default();

@@ -244,6 +244,8 @@ fn fingerprint(video_no: &str, namespace: &str) -> u64 {
 /// What `verify_chain` found.
 #[derive(Debug, Default)]
 pub struct Verdict {
+    /// Where the chain starts: the last entry pruned (0 and zeros before any prune).
+    pub anchor: (i64, String),
     pub entries: u64,
     /// The last entry's hash (the anchor's when the chain is empty).
     pub head: String,
@@ -291,6 +293,7 @@ impl Queue {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(|e| self.error(e))?;
+        verdict.anchor = (anchor_seq, anchor_hash.clone());
         let mut expected = (anchor_seq + 1, anchor_hash);
         // Each row's latest status in the chain, with a fingerprint of its video number and
         // namespace (a million rows: some tens of MB).

@@ -15,6 +15,9 @@ const PRUNE_CHUNK: i64 = 1000;
 pub struct Pruned {
     pub rows: u64,
     pub batches: u64,
+    /// The chain's new anchor (the last entry removed), when entries were removed: the
+    /// hash an auditor's copy of the chain must reach at that entry.
+    pub anchor: Option<(i64, String)>,
 }
 
 /// A time as the tables write it (UTC, SQLite's format).
@@ -116,12 +119,18 @@ impl Queue {
         .execute(&mut *tx)
         .await
         .map_err(|e| self.error(e))?;
-        sqlx::query(
+        let removed = sqlx::query(
             "DELETE FROM settlement_chain WHERE seq <= (SELECT seq FROM settlement_anchor)",
         )
         .execute(&mut *tx)
         .await
         .map_err(|e| self.error(e))?;
+        if removed.rows_affected() > 0 {
+            pruned.anchor = sqlx::query_as("SELECT seq, hash FROM settlement_anchor")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| self.error(e))?;
+        }
         tx.commit().await.map_err(|e| self.error(e))?;
         drop(_turn);
         // Then the records of requests: never one a kept chain entry vouches for.
