@@ -3,7 +3,8 @@
 //! then run the daemon with `config/standin.toml` and `MEMORIES_API_KEY=standin-key`.
 //!
 //! `--faults 0.2` makes a fifth of the requests misbehave at random (5xx, 429, `0429`,
-//! hangs, resets, bodies that are not JSON, unknown codes, a refused key), from `--seed`;
+//! hangs, resets, bodies that are not JSON, unknown codes, a refused key: `--help` says
+//! what the daemon does with each), from `--seed`;
 //! `--reject ID` answers `0001` for that id; `--log FILE` writes every request as JSON;
 //! `--namespace NS` gives the account a namespace besides `default` (lookups find every
 //! video not yet deleted in the account's namespaces, and none elsewhere).
@@ -27,7 +28,15 @@ struct Args {
     /// Requests per second allowed before answering 0429, as the account limit does.
     #[arg(long, default_value_t = 5)]
     per_second: usize,
-    /// The share of requests, 0 to 1, that misbehave at random.
+    /// The share of requests, 0 to 1, that misbehave at random, each fault as likely:
+    /// http-503 (a server error: retried), http-429 and http-429-retry-after (too many:
+    /// retried, slower), 0429 (the API's own "too busy": retried, slower), hang (no answer
+    /// until --hang: the daemon's api.timeout, then retried), reset (the connection cut
+    /// after the deletion: the rows stay in doubt, settled by a lookup or a resend),
+    /// not-json (a proxy's page: retried), unknown-code (an undocumented code: retried),
+    /// key-refused (the API's 0401: the daemon stops the pass and logs a refused key; this is
+    /// the stand-in's fault, not your key: the next pass goes on). These show retries and
+    /// backoff; isolation of a refused id needs --reject.
     #[arg(long, default_value_t = 0.0)]
     faults: f64,
     #[arg(long, default_value_t = 1)]

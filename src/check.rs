@@ -40,6 +40,22 @@ pub async fn check(config: &Config, config_path: Option<&Path>, next: Option<usi
                 problems.push(warning);
             }
         }
+        // Outside the unit there is no $CREDENTIALS_DIRECTORY: say how to look where the
+        // service will (the installed unit's LoadCredential= reads this file).
+        Err(credentials::KeyError::Missing)
+            if std::env::var_os("CREDENTIALS_DIRECTORY").is_none()
+                && Path::new(credentials::INSTALLED_KEY).exists() =>
+        {
+            problems.push(format!(
+                "{}; the service reads {} through LoadCredential=: to check as it will, run \
+                 CREDENTIALS_DIRECTORY={} memories-reaper … check",
+                credentials::KeyError::Missing,
+                credentials::INSTALLED_KEY,
+                Path::new(credentials::INSTALLED_KEY)
+                    .parent()
+                    .map_or(String::new(), printable::path)
+            ))
+        }
         Err(e) => problems.push(e.to_string()),
     }
 

@@ -23,15 +23,15 @@ use crate::vocabulary::RowStatus;
 /// Exit codes beyond 0 and 1.
 pub const EXIT_PENDING: u8 = 3;
 
-/// Opens the database, creating it if need be: for `run`, `migrate` and `enqueue`.
+/// Opens the database, creating it if need be: for `run` and `migrate`.
 pub async fn open(config: &Config) -> anyhow::Result<Queue> {
     let path = config.database_path()?;
     Ok(Queue::open(&path, config.database.busy_timeout).await?)
 }
 
-/// Opens a database that must exist already: `status`, `retry-failed` and `prune` would
-/// otherwise create one as whoever ran them (root, say), with the wrong owner, or in the
-/// wrong place when `--config` was forgotten.
+/// Opens a database that must exist already: `status`, `enqueue`, `retry-failed` and
+/// `prune` would otherwise create one as whoever ran them (root, say), with the wrong
+/// owner, or in the wrong place when `--config` was forgotten.
 async fn open_existing(config: &Config) -> anyhow::Result<Queue> {
     let path = config.database_path()?;
     if !path.exists() {
@@ -172,7 +172,7 @@ pub async fn enqueue_ids(
     if video_nos.is_empty() && file.is_none() {
         anyhow::bail!("nothing to enqueue: give video numbers, or --file PATH (- for stdin)");
     }
-    let queue = open(config).await?;
+    let queue = open_existing(config).await?;
     let mut report = |line: String| complain!("memories-reaper: rejected {line}");
     let ids = Ids::new(&config.batch.video_no_pattern, video_nos, file);
     let result = enqueue(&queue, &namespace, ids, &mut report).await;

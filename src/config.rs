@@ -272,15 +272,32 @@ impl Config {
                     path: path.to_owned(),
                     source,
                 })?;
-                Self::parse(&text).map_err(|(line, message)| ConfigError::Parse {
-                    path: path.to_owned(),
-                    line,
-                    message,
-                })?
+                let mut config =
+                    Self::parse(&text).map_err(|(line, message)| ConfigError::Parse {
+                        path: path.to_owned(),
+                        line,
+                        message,
+                    })?;
+                config.resolve_against(path.parent().unwrap_or(Path::new("")));
+                config
             }
         };
         config.check()?;
         Ok(config)
+    }
+
+    /// Relative paths in a config file are taken from the file's folder, not from wherever
+    /// the command runs: from another folder, `status` refused and `enqueue` created a
+    /// second, empty queue.
+    fn resolve_against(&mut self, folder: &Path) {
+        for path in [&mut self.database.path, &mut self.api.api_key_file]
+            .into_iter()
+            .flatten()
+        {
+            if path.is_relative() && !path.as_os_str().is_empty() {
+                *path = folder.join(&*path);
+            }
+        }
     }
 
     /// Parses TOML text; the error is the line it points at and a one-line message naming

@@ -15,6 +15,9 @@ use crate::printable;
 
 pub const ENV_VAR: &str = "MEMORIES_API_KEY";
 
+/// Where the installed unit's `LoadCredential=api_key:…` reads the key from.
+pub const INSTALLED_KEY: &str = "/etc/memories-reaper/api_key";
+
 /// The largest key file read: a key is a few dozen characters.
 const KEY_CAP: u64 = 64 * 1024;
 
@@ -121,6 +124,15 @@ fn check(value: String, source: KeySource) -> Result<(ApiKey, KeySource), KeyErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_installed_key_is_the_one_the_unit_loads() {
+        let unit = include_str!("../systemd/memories-reaper.service");
+        assert!(
+            unit.contains(&format!("LoadCredential=api_key:{INSTALLED_KEY}\n")),
+            "check's hint must name the file the unit reads"
+        );
+    }
 
     #[test]
     fn a_key_file_is_trimmed() {

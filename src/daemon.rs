@@ -74,7 +74,8 @@ pub async fn run(
             }
         }
         Err(e) if !options.dry_run => warn!("{e}; passes will stop before sending anything"),
-        Err(_) => {}
+        // Sends nothing anyway; but a dry run is how a setup is tried before the real one.
+        Err(e) => warn!("{e}; this dry run needs none, a real run would stop before sending"),
     }
     match queue.unreadable_due().await {
         Ok(0) => {}

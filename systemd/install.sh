@@ -12,12 +12,18 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=/
 action=install
+usage() { sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; }
 while [ $# -gt 0 ]; do
   case "$1" in
-    --root) root=$2; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    --root)
+      if [ $# -lt 2 ] || [ -z "$2" ]; then
+        echo "install.sh: --root needs a folder (--root DIR); see --help" >&2; exit 2
+      fi
+      root=$2; shift 2 ;;
     --uninstall) action=uninstall; shift ;;
     --purge) action=purge; shift ;;
-    *) echo "install.sh: unknown argument $1 (see the comment at the top)" >&2; exit 2 ;;
+    *) echo "install.sh: unknown argument $1; see --help" >&2; exit 2 ;;
   esac
 done
 live=false

@@ -10,7 +10,15 @@ standin=$PWD/target/debug/examples/standin
 [ -x "$bin" ] && [ -x "$standin" ] || cargo build --quiet --bins --examples
 
 group=mr-test-group
-for u in mr-test-daemon mr-test-producer mr-test-outsider; do
+users="mr-test-daemon mr-test-producer mr-test-outsider"
+# The users and the group are this test's own: removed at the end, whatever happened.
+remove_users() {
+  for u in $users; do userdel "$u" 2>/dev/null || true; done
+  # useradd's own group of each (one user's primary group was changed, so userdel kept it).
+  for g in $users "$group"; do groupdel "$g" 2>/dev/null || true; done
+}
+trap remove_users EXIT
+for u in $users; do
   id "$u" >/dev/null 2>&1 || useradd --no-create-home --shell /usr/sbin/nologin "$u"
 done
 getent group "$group" >/dev/null || groupadd "$group"
@@ -38,7 +46,7 @@ standin_pid=$!
 runuser -u mr-test-daemon -- env MEMORIES_API_KEY=standin-key \
   sh -c "umask 0007; exec $bin --config $scratch/config.toml run" 2> "$scratch/daemon.log" &
 daemon_pid=$!
-cleanup() { kill "$daemon_pid" "$standin_pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$scratch"; }
+cleanup() { kill "$daemon_pid" "$standin_pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$scratch"; remove_users; }
 trap cleanup EXIT
 
 for _ in $(seq 50); do [ -e "$state/queue.db" ] && grep -q "waiting for the next tick" "$scratch/daemon.log" && break; sleep 0.2; done

@@ -69,6 +69,15 @@ expect_files absent /usr/local/bin/memories-reaper /etc/systemd/system/memories-
 expect_files present /etc/memories-reaper/config.toml /etc/memories-reaper/api_key
 systemd/install.sh --root "$root" --purge > /dev/null
 expect_files absent /etc/memories-reaper
+# Its own help, and a clear error for --root without a folder (not an unbound variable).
+if systemd/install.sh --help | grep -q -- '--uninstall'; then pass "install.sh --help prints its usage"; else fail "install.sh --help"; fi
+if out=$(systemd/install.sh --root 2>&1); then
+  fail "install.sh --root without a folder succeeded"
+elif echo "$out" | grep -q 'needs a folder'; then
+  pass "install.sh --root without a folder says what is missing"
+else
+  fail "install.sh --root without a folder: $out"
+fi
 
 echo "systemd-unit: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -20,6 +20,7 @@ use lookup::Lookups;
 use crate::config::{ApiConfig, LookupConfig, V1_1_DELETE_PATH};
 use crate::credentials::ApiKey;
 use crate::pass::DeleteApi;
+use crate::printable;
 use crate::queue::Recorded;
 use crate::rate::{RateLimit, Slot};
 use crate::video::{Namespace, VideoNo};
@@ -236,11 +237,19 @@ fn transport_reason(e: &reqwest::Error) -> String {
     } else {
         "transport error"
     };
-    // reqwest's message names the URL, never a header.
-    let detail = std::error::Error::source(e)
-        .map(|s| format!("{e}: {s}"))
-        .unwrap_or_else(|| e.to_string());
-    format!("{what}: {detail}")
+    // The whole chain of causes (name not resolved, refused, TLS), on one line: the outer
+    // ones alone said only "client error (Connect)". reqwest's message names the URL,
+    // never a header; a cause that repeats its predecessor is said once.
+    let mut detail = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(inner) = cause {
+        let said = inner.to_string().replace('\n', " ");
+        if !detail.ends_with(&said) {
+            detail = format!("{detail}: {said}");
+        }
+        cause = inner.source();
+    }
+    format!("{what}: {}", printable::cut(&detail, 4 * printable::QUOTED))
 }
 
 /// The documented answer body. `success` may be absent from some answers.
@@ -337,6 +346,24 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_failed_connection_names_its_cause() {
+        // A port nothing listens on, and a name that cannot resolve.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed = format!("http://{}/", listener.local_addr().unwrap());
+        drop(listener);
+        for (url, cause) in [
+            (closed.as_str(), "Connection refused"),
+            ("http://no-such-host.invalid/", "dns error"),
+        ] {
+            let e = reqwest::Client::new().get(url).send().await.unwrap_err();
+            let reason = transport_reason(&e);
+            assert!(reason.starts_with("connection failed: "), "{reason}");
+            assert!(reason.contains(cause), "{reason}");
+            assert!(!reason.contains('\n'), "one line: {reason}");
+        }
+    }
 
     fn judge(status: u16, body: &str) -> Verdict {
         classify(

@@ -207,6 +207,11 @@ async fn dry_run_sends_and_changes_nothing() {
     let out = run(cmd).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let logs = stderr(&out);
+    // Tried before the real run: it says what the real run would miss, as check does.
+    assert!(
+        logs.contains("no API key") && logs.contains("a real run would stop before sending"),
+        "{logs}"
+    );
     assert_eq!(logs.matches("would send").count(), 4, "{logs}"); // 40 + 40 + 20, then 10
     assert!(logs.contains("would fail without sending"), "{logs}");
     assert!(logs.contains("requests=4 ids=110 failing=1"), "{logs}");
@@ -223,8 +228,9 @@ async fn reading_commands_refuse_a_database_that_does_not_exist() {
     let db = dir.path().join("state").join("queue.db");
     let config = dir.path().join("config.toml");
     std::fs::write(&config, config_text("http://127.0.0.1:9", &db, &[])).expect("config");
-    let commands: [&[&str]; 3] = [
+    let commands: [&[&str]; 4] = [
         &["status"],
+        &["enqueue", "VI606404158946574336"],
         &["retry-failed"],
         &["prune", "--older-than", "30d"],
     ];
@@ -314,4 +320,52 @@ async fn a_rate_above_the_accounts_limit_is_warned_about_and_still_allowed() {
     let app = spawn_app(&[]).await;
     let out = app.reaper(&["check"]).await;
     assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn relative_paths_in_a_config_are_taken_from_its_folder() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let folder = dir.path().join("etc");
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&folder).expect("folder");
+    std::fs::create_dir_all(&elsewhere).expect("folder");
+    let config = folder.join("config.toml");
+    std::fs::write(
+        &config,
+        "[database]\npath = \"queue.db\"\n[api]\napi_key_file = \"key\"\n",
+    )
+    .expect("config");
+    std::fs::write(folder.join("key"), "a-key").expect("key");
+    let reaper = |args: &[&str]| {
+        let mut cmd = tokio::process::Command::new(BIN);
+        cmd.arg("--config")
+            .arg(&config)
+            .args(args)
+            .current_dir(&elsewhere)
+            .env_remove("MEMORIES_API_KEY")
+            .env_remove("CREDENTIALS_DIRECTORY")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        run(cmd)
+    };
+    assert!(reaper(&["migrate"]).await.status.success());
+    assert!(folder.join("queue.db").exists(), "beside the config");
+    let out = reaper(&["enqueue", &ids(0, 1)[0]]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = reaper(&["check"]).await;
+    let key = folder.join("key");
+    assert!(
+        stdout(&out).contains(&format!("api key: found in {}", key.display())),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let pool = producer_pool(&folder.join("queue.db")).await;
+    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM deletion_queue")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(queued, 1, "enqueued into the queue beside the config");
+    let stray: Vec<_> = std::fs::read_dir(&elsewhere).expect("list").collect();
+    assert!(stray.is_empty(), "nothing where the command ran: {stray:?}");
 }
