@@ -433,3 +433,15 @@ mod tests {
         );
     }
 }
+
+/// `manpage --dir DIR`: the manual pages of `command` and each of its subcommands.
+pub fn manpages(command: clap::Command, dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .and_then(|()| clap_mangen::generate_to(command, dir))
+        .with_context(|| {
+            format!(
+                "cannot write the manual pages into {}",
+                crate::printable::path(dir)
+            )
+        })
+}

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use memories_reaper::check::check;
 use memories_reaper::commands::{self, EXIT_PENDING};
 use memories_reaper::config::{Config, LogFormat};
@@ -14,7 +14,11 @@ use memories_reaper::daemon::{self, RunEnd, RunOptions};
 use memories_reaper::{complain, shutdown, telemetry};
 
 #[derive(Parser)]
-#[command(version, about = "Deletes Memories.ai videos queued in a SQLite table")]
+#[command(
+    version,
+    about = "Deletes Memories.ai videos queued in a SQLite table",
+    after_long_help = MANUAL
+)]
 struct Cli {
     /// TOML configuration file; without it, the built-in defaults.
     #[arg(long, global = true, value_name = "FILE")]
@@ -110,10 +114,56 @@ enum Command {
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
         next: Option<u16>,
     },
+    /// Write the manual pages (memories-reaper.1, and memories-reaper-COMMAND.1 for each
+    /// command) into a folder, from the same definitions as this help.
+    Manpage {
+        /// The folder, created if need be (e.g. /usr/share/man/man1).
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Print the shell completion script for a shell, from the same definitions.
+    Completions { shell: clap_complete::Shell },
 }
+
+/// The manual's sections beyond the options: what an operator looks up in `man`.
+const MANUAL: &str = "\
+Environment:
+  MEMORIES_API_KEY        the API key (else api.api_key_file, else
+                          $CREDENTIALS_DIRECTORY/api_key); never logged
+  CREDENTIALS_DIRECTORY   set by systemd's LoadCredential=
+  STATE_DIRECTORY         set by systemd's StateDirectory=: the default queue is
+                          $STATE_DIRECTORY/queue.db
+  RUST_LOG                overrides log.level
+
+Files:
+  /etc/memories-reaper/config.toml   the service's configuration
+  /etc/memories-reaper/api_key       the key the unit hands over (LoadCredential=)
+  /var/lib/memories-reaper/queue.db  the service's queue
+
+Exit status:
+  0 success; 1 an error (one line on stderr says what and what to do); 2 a usage error;
+  3 (run --once) the pass stopped with due rows still pending.
+
+The README and ARCHITECTURE.md in the source describe the queue table, the outcomes
+(deleted, absent, failed) and what each proves.";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Generated from the definitions above: no config, no runtime.
+    match &cli.command {
+        Command::Manpage { dir } => {
+            return match commands::manpages(Cli::command().name(NAME), dir) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(format!("{e:#}")),
+            }
+        }
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            clap_complete::generate(*shell, &mut command, NAME, &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
     if matches!(cli.command, Command::Run { .. }) {
         shutdown::ignore_hangups_until_listening();
     }
@@ -134,6 +184,8 @@ fn main() -> ExitCode {
         Err(e) => fail(format!("{e:#}")),
     }
 }
+
+const NAME: &str = "memories-reaper";
 
 fn fail(e: impl std::fmt::Display) -> ExitCode {
     complain!("memories-reaper: {e}");
@@ -195,5 +247,6 @@ async fn dispatch(
         }
         Command::Prune { older_than } => commands::prune(config, older_than).await,
         Command::Check { next } => Ok(check(config, config_path, next.map(usize::from)).await),
+        Command::Manpage { .. } | Command::Completions { .. } => Ok(0),
     }
 }

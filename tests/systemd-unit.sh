@@ -20,7 +20,7 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
 # verify looks for ExecStart's binary: point it at the one just built.
-sed "s|/usr/local/bin/memories-reaper|$bin|" "$unit" > "$scratch/memories-reaper.service"
+sed "s|^ExecStart=memories-reaper |ExecStart=$bin |" "$unit" > "$scratch/memories-reaper.service"
 if out=$(systemd-analyze verify --recursive-errors=no "$scratch/memories-reaper.service" 2>&1) && [ -z "$out" ]; then
   pass "systemd-analyze verify is clean"
 else
@@ -45,7 +45,11 @@ expect_files() {
   pass "$want: $*"
 }
 installed=(/usr/local/bin/memories-reaper /etc/systemd/system/memories-reaper.service
-  /usr/lib/sysusers.d/memories-reaper.conf /etc/memories-reaper/config.toml)
+  /usr/lib/sysusers.d/memories-reaper.conf /etc/memories-reaper/config.toml
+  /usr/local/share/man/man1/memories-reaper.1 /usr/local/share/man/man1/memories-reaper-run.1
+  /usr/local/share/bash-completion/completions/memories-reaper
+  /usr/local/share/zsh/site-functions/_memories-reaper
+  /usr/local/share/fish/vendor_completions.d/memories-reaper.fish)
 expect_files present "${installed[@]}"
 # `check` may fail on this machine's key and database; the config line is what counts.
 checked=$("$root/usr/local/bin/memories-reaper" --config "$root/etc/memories-reaper/config.toml" check 2>&1 || true)
@@ -65,7 +69,8 @@ fi
 
 echo key > "$root/etc/memories-reaper/api_key"
 systemd/install.sh --root "$root" --uninstall > /dev/null
-expect_files absent /usr/local/bin/memories-reaper /etc/systemd/system/memories-reaper.service /usr/lib/sysusers.d/memories-reaper.conf
+expect_files absent /usr/local/bin/memories-reaper /etc/systemd/system/memories-reaper.service /usr/lib/sysusers.d/memories-reaper.conf \
+  /usr/local/share/man/man1/memories-reaper.1 /usr/local/share/bash-completion/completions/memories-reaper
 expect_files present /etc/memories-reaper/config.toml /etc/memories-reaper/api_key
 systemd/install.sh --root "$root" --purge > /dev/null
 expect_files absent /etc/memories-reaper

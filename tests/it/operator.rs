@@ -369,3 +369,75 @@ async fn relative_paths_in_a_config_are_taken_from_its_folder() {
     let stray: Vec<_> = std::fs::read_dir(&elsewhere).expect("list").collect();
     assert!(stray.is_empty(), "nothing where the command ran: {stray:?}");
 }
+
+/// The subcommands `--help` lists.
+async fn subcommands() -> Vec<String> {
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.arg("--help")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let help = stdout(&run(cmd).await);
+    help.split("Commands:")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_manual_and_the_completions_cover_every_command() {
+    let commands = subcommands().await;
+    assert!(commands.len() >= 10, "{commands:?}");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.args(["manpage", "--dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let main = std::fs::read_to_string(dir.path().join("memories-reaper.1")).expect("main page");
+    assert!(
+        main.contains("MEMORIES_API_KEY"),
+        "the environment is in the manual"
+    );
+    for command in &commands {
+        let page = dir.path().join(format!("memories-reaper-{command}.1"));
+        let text = std::fs::read_to_string(&page).unwrap_or_else(|_| panic!("{page:?}"));
+        // roff escapes each dash as \-.
+        let named = format!("memories-reaper-{command}").replace('-', "\\-");
+        assert!(main.contains(&named), "the main page lists {command}");
+        // Each page carries its command's own options, as `--help` lists them.
+        let mut help = tokio::process::Command::new(BIN);
+        help.args([command.as_str(), "--help"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let help = stdout(&run(help).await);
+        for option in help
+            .split_whitespace()
+            .filter(|w| w.starts_with("--") && w.len() > 2)
+            .map(|w| w.trim_end_matches([',', '.', ')']))
+        {
+            assert!(
+                text.contains(&option.replace('-', "\\-")),
+                "{command}'s page lacks {option}"
+            );
+        }
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let mut cmd = tokio::process::Command::new(BIN);
+        cmd.args(["completions", shell])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let out = run(cmd).await;
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        let script = stdout(&out);
+        for command in &commands {
+            assert!(script.contains(command.as_str()), "{shell} lacks {command}");
+        }
+    }
+}
