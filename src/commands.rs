@@ -401,6 +401,18 @@ pub fn parse_since(raw: &str) -> Result<DateTime<Utc>, String> {
     ))
 }
 
+/// `manpage --dir DIR`: the manual pages of `command` and each of its subcommands.
+pub fn manpages(command: clap::Command, dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .and_then(|()| clap_mangen::generate_to(command, dir))
+        .with_context(|| {
+            format!(
+                "cannot write the manual pages into {}",
+                crate::printable::path(dir)
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,16 +444,4 @@ mod tests {
             "the limit itself is allowed"
         );
     }
-}
-
-/// `manpage --dir DIR`: the manual pages of `command` and each of its subcommands.
-pub fn manpages(command: clap::Command, dir: &std::path::Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)
-        .and_then(|()| clap_mangen::generate_to(command, dir))
-        .with_context(|| {
-            format!(
-                "cannot write the manual pages into {}",
-                crate::printable::path(dir)
-            )
-        })
 }
