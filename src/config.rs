@@ -294,7 +294,9 @@ impl Config {
             .into_iter()
             .flatten()
         {
-            if path.is_relative() && !path.as_os_str().is_empty() {
+            // What SQLite reads as no file at all stays as written, for `database_path`
+            // to refuse by name.
+            if path.is_relative() && !names_no_file(&path.to_string_lossy()) {
                 *path = folder.join(&*path);
             }
         }
@@ -383,10 +385,9 @@ impl Config {
     /// `StateDirectory=`), else the user's state directory.
     pub fn database_path(&self) -> Result<PathBuf, ConfigError> {
         if let Some(path) = &self.database.path {
-            // SQLite reads "" and ":memory:" as a database that vanishes at close, and
-            // "file:…" as a URI: rows "enqueued" there are lost.
+            // Rows "enqueued" in a database that is no file are lost.
             let text = path.to_string_lossy();
-            if text.is_empty() || text == ":memory:" || text.starts_with("file:") {
+            if names_no_file(&text) {
                 return Err(ConfigError::Invalid(format!(
                     "database.path {} is not a file path; give the queue file's path, e.g. \
                      \"/var/lib/memories-reaper/queue.db\"",
@@ -470,6 +471,12 @@ impl Config {
                     .to_string()),
         )
     }
+}
+
+/// SQLite reads "" and ":memory:" as a database that vanishes at close, and "file:…" as a
+/// URI: not a queue file.
+fn names_no_file(path: &str) -> bool {
+    path.is_empty() || path == ":memory:" || path.starts_with("file:")
 }
 
 fn default_database_path() -> Option<PathBuf> {

@@ -133,8 +133,12 @@ impl DeleteApi for Client {
     }
 
     /// Waits until the rate limit lets one more request out. Taken before the request is
-    /// recorded, so that the record's start is within a commit (and `rate::LEAD`) of the
-    /// send: a restarted process counts from those records (`count_others`).
+    /// recorded, so that the record's start is usually within a commit (and `rate::LEAD`)
+    /// of the send: a restarted process, or another daemon on the database, counts from
+    /// those records (`count_others`). Not always: when another daemon's sends arrive
+    /// between the turn and the send, the send waits for the window (up to a second) after
+    /// its record, and that daemon counts it early. Sharing the rate through records is
+    /// approximate for several daemons at once (see ARCHITECTURE.md).
     async fn wait_turn(&self) -> Turn {
         Turn(self.limit.acquire().await)
     }
@@ -156,7 +160,6 @@ impl DeleteApi for Client {
         namespace: &Namespace,
         ids: &[VideoNo],
     ) -> Answer {
-        let started = Instant::now();
         let mut url = self.url.clone();
         if self.namespaces {
             url.query_pairs_mut()
@@ -165,9 +168,12 @@ impl DeleteApi for Client {
         let body: Vec<&str> = ids.iter().map(VideoNo::as_str).collect();
         let Some(request) = authorize(self.http.post(url).json(&body), key) else {
             // Unreachable with keys from `credentials::load`, which checks this.
-            return answer(Verdict::Stop, started, "the API key is not a valid header");
+            let reason = "the API key is not a valid header";
+            return answer(Verdict::Stop, Instant::now(), reason);
         };
         self.limit.go(turn.0).await;
+        // The request's duration counts from here: not the wait for the window.
+        let started = Instant::now();
         let response = match request.send().await {
             Ok(response) => response,
             Err(e) => return transport_error(&e, started),

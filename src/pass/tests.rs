@@ -626,3 +626,87 @@ async fn the_settlement_chain_survives_pruning_through_its_anchor() {
         after.problems
     );
 }
+
+#[tokio::test]
+async fn every_answer_is_chained_and_prune_carries_what_it_keeps() {
+    let s = setup(0..20).await;
+    let clean = |what: &'static str| {
+        let queue = s.queue.clone();
+        async move {
+            let verdict = queue.verify_chain().await.unwrap();
+            assert_eq!(verdict.mismatches, 0, "{what}: {:?}", verdict.problems);
+        }
+    };
+    // Answers that settle nothing (a retry, then a refused key) still change the
+    // requests' records: each is chained.
+    let reaper = Reaper::with(
+        &s.config,
+        Scripted::new([Verdict::Retry { retry_after: None }], Verdict::Stop),
+        s.queue.clone(),
+    );
+    let (end, _) = drain(&reaper).await;
+    assert!(matches!(end, PassEnd::Stopped(_)), "{end:?}");
+    clean("a retry and a stop").await;
+    // A refused id, isolated and confirmed over passes: splits and held rows.
+    let reaper = Reaper::with(&s.config, Scripted::refusing("VI3"), s.queue.clone());
+    for _ in 0..s.config.isolation.confirmations.get() {
+        drain(&reaper).await;
+    }
+    assert!(s
+        .rows()
+        .await
+        .iter()
+        .any(|(v, status, _)| v == "VI3" && status == "failed"));
+    clean("a refusal isolated and confirmed").await;
+
+    // A request whose answer was never recorded: prune keeps its record (what it did is
+    // unknown), and with it an entry that vouches for it.
+    let rule = VideoNoRule::default();
+    let lone = rule.parse("VI99").unwrap();
+    s.queue
+        .insert(&Namespace::default(), std::slice::from_ref(&lone))
+        .await
+        .unwrap();
+    let claim = s
+        .queue
+        .claim(1, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    s.queue
+        .start_request(
+            &claim.token,
+            &Namespace::default(),
+            &[lone],
+            1,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let moved = s
+        .queue
+        .prune(chrono::Utc::now() + chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    assert!(moved.anchor.is_some());
+    clean("after prune").await;
+    let verdict = s.queue.verify_chain().await.unwrap();
+    assert_eq!(verdict.entries, 1, "the carried record's entry");
+
+    // A record nobody sent, added by hand, is found (dated after the last prune's cutoff,
+    // an hour ahead here: one dated before it, that no row points at, looks like a record
+    // that prune is still removing, and the next prune removes it).
+    let url = format!("sqlite://{}", s.dir.path().join("queue.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO deletion_batches (unique_id, ids_count, attempt, outcome, api_code, started_at)
+         VALUES ('default', 1, 1, 'deleted', '0000', strftime('%Y-%m-%d %H:%M:%f', 'now', '+2 hours'))",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let verdict = s.queue.verify_chain().await.unwrap();
+    assert_eq!(verdict.mismatches, 1, "{:?}", verdict.problems);
+    assert!(verdict.problems[0].contains("has no chain entry"));
+}

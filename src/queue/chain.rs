@@ -40,6 +40,9 @@ pub enum Kind {
     Check,
     /// `retry-failed` put failed rows back to pending.
     Reopen,
+    /// A request record prune keeps (an answer never recorded, a row still points at it)
+    /// while it removes the entries that named it: vouched for again.
+    Carry,
 }
 
 impl Kind {
@@ -53,6 +56,7 @@ impl Kind {
             Self::Lookup => "lookup",
             Self::Check => "check",
             Self::Reopen => "reopen",
+            Self::Carry => "carry",
         }
     }
 }
@@ -69,11 +73,17 @@ pub struct Entry<'a> {
 }
 
 impl<'a> Entry<'a> {
-    /// A request recorded just before it is sent, with the rows it carries.
-    pub fn request(batch: i64, namespace: &'a str, rows: Vec<(i64, String, String)>) -> Self {
+    /// An entry that names request `batch` (and so vouches for its record), without the
+    /// API's answer: the request recorded (its rows in flight), or carried by prune.
+    pub fn naming(
+        kind: Kind,
+        batch: i64,
+        namespace: &'a str,
+        rows: Vec<(i64, String, String)>,
+    ) -> Self {
         Self {
             batch_id: Some(batch),
-            ..Self::without_request(Kind::Request, namespace, rows)
+            ..Self::without_request(kind, namespace, rows)
         }
     }
 
@@ -136,7 +146,9 @@ pub async fn append(conn: &mut SqliteConnection, entry: Entry<'_>) -> Result<(),
         code,
         msg,
     } = entry;
-    if rows.is_empty() {
+    // A settlement of nothing is no entry; a request and its answer always are (the
+    // entry vouches for the request's record).
+    if rows.is_empty() && !matches!(kind, Kind::Request | Kind::Answer | Kind::Carry) {
         return Ok(());
     }
     rows.sort();
@@ -185,8 +197,21 @@ pub async fn append(conn: &mut SqliteConnection, entry: Entry<'_>) -> Result<(),
 
 /// Every column of a request's record, as one JSON array written by SQLite: the same text
 /// when the chain is written and when it is verified, unless a byte of the record changed.
-const RECORD: &str = "json_array(id, unique_id, ids_count, attempt, outcome, http_status, \
-     api_code, api_msg, error, started_at, finished_at, duration_ms, sender)";
+/// Whether `prune` with `cutoff` (an SQL parameter) removes a request record (once no chain
+/// entry names it): started before the cutoff, answered, and no row points at it. For
+/// `deletion_batches` aliased `b`.
+pub(super) fn prunable(cutoff: &str) -> String {
+    format!(
+        "b.started_at < {cutoff} AND b.outcome <> 'sending'
+         AND NOT EXISTS (SELECT 1 FROM deletion_queue q WHERE q.batch_id = b.id)"
+    )
+}
+
+/// Each value as SQLite's `quote()` writes it (text quoted, numbers bare, a BLOB as
+/// `X'…'`, NULL): its type is part of what is vouched for, and no value can fail it.
+const RECORD: &str = "json_array(quote(id), quote(unique_id), quote(ids_count), \
+     quote(attempt), quote(outcome), quote(http_status), quote(api_code), quote(api_msg), \
+     quote(error), quote(started_at), quote(finished_at), quote(duration_ms), quote(sender))";
 
 async fn request_record(
     conn: &mut SqliteConnection,
@@ -370,11 +395,13 @@ impl Queue {
         drop(entries);
         verdict.head = expected.1;
         // Every request record against what the chain says of it; and every record written
-        // since the chain held requests (and not pruned with its entries) must be in it.
+        // since the chain held requests must be in it, but for one the last prune is still
+        // removing (its entries gone, the record next: see `prune`).
         let sql = format!(
             "SELECT id, {RECORD} AS record, api_code, api_msg,
-                    id >= ?1 AND started_at >= ?2 AS must
-               FROM deletion_batches ORDER BY id"
+                    (id >= ?1 OR id < 1) AND NOT ({}) AS must
+               FROM deletion_batches b ORDER BY id",
+            prunable("?2")
         );
         let mut requests = sqlx::query(&sql)
             .bind(requests_from)

@@ -1061,7 +1061,12 @@ impl Store for Queue {
         .await
         .map_err(|e| self.error(e))?;
         // The chain vouches for the record as it stands now (and for its answer later).
-        let entry = chain::Entry::request(id, namespace.as_str(), chain::returned(&sent));
+        let entry = chain::Entry::naming(
+            chain::Kind::Request,
+            id,
+            namespace.as_str(),
+            chain::returned(&sent),
+        );
         chain::append(&mut tx, entry)
             .await
             .map_err(|e| self.error(e))?;
@@ -1141,19 +1146,22 @@ impl Store for Queue {
             .fetch_all(&mut *tx)
             .await
             .map_err(|e| self.error(e))?;
-        if status != RowStatus::InFlight {
-            let entry = chain::Entry {
-                kind: chain::Kind::Answer,
-                batch_id: Some(batch.0),
-                namespace: &self.batch_namespace(&mut tx, batch).await?,
-                rows: chain::returned(&changed),
-                code: record.api_code.as_deref(),
-                msg: record.api_msg.as_deref(),
-            };
-            chain::append(&mut tx, entry)
-                .await
-                .map_err(|e| self.error(e))?;
-        }
+        // Every answer is chained, as the request's record now holds it; rows only when it
+        // settled them (held rows are still in flight: a later entry settles them).
+        let entry = chain::Entry {
+            kind: chain::Kind::Answer,
+            batch_id: Some(batch.0),
+            namespace: &self.batch_namespace(&mut tx, batch).await?,
+            rows: match status {
+                RowStatus::InFlight => Vec::new(),
+                _ => chain::returned(&changed),
+            },
+            code: record.api_code.as_deref(),
+            msg: record.api_msg.as_deref(),
+        };
+        chain::append(&mut tx, entry)
+            .await
+            .map_err(|e| self.error(e))?;
         tx.commit().await.map_err(|e| self.error(e))?;
         drop(_turn);
         let mut changed = changed.len() as u64;

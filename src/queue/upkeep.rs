@@ -119,12 +119,36 @@ impl Queue {
         .execute(&mut *tx)
         .await
         .map_err(|e| self.error(e))?;
+        let carried: Vec<(i64, String)> = sqlx::query_as(&format!(
+            "SELECT b.id, b.unique_id FROM deletion_batches b
+              WHERE b.id IN (SELECT batch_id FROM settlement_chain
+                              WHERE seq <= (SELECT seq FROM settlement_anchor))
+                AND NOT EXISTS (SELECT 1 FROM settlement_chain c
+                                 WHERE c.batch_id = b.id
+                                   AND c.seq > (SELECT seq FROM settlement_anchor))
+                AND NOT ({})
+              ORDER BY b.id",
+            chain::prunable("?1")
+        ))
+        .bind(&before)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
         let removed = sqlx::query(
             "DELETE FROM settlement_chain WHERE seq <= (SELECT seq FROM settlement_anchor)",
         )
         .execute(&mut *tx)
         .await
         .map_err(|e| self.error(e))?;
+        // Records kept while the entries naming them go: vouched for again, so that
+        // every record since the chain held requests keeps an entry. (Chosen before the
+        // removal, among the records it leaves without one; never a record that had none.)
+        for (batch, namespace) in carried {
+            let entry = chain::Entry::naming(chain::Kind::Carry, batch, &namespace, Vec::new());
+            chain::append(&mut tx, entry)
+                .await
+                .map_err(|e| self.error(e))?;
+        }
         if removed.rows_affected() > 0 {
             pruned.anchor = sqlx::query_as("SELECT seq, hash FROM settlement_anchor")
                 .fetch_optional(&mut *tx)
@@ -140,12 +164,15 @@ impl Queue {
                 // Never a request still awaiting its answer (a worker would record it), nor
                 // one whose answer was never recorded (what it did is unknown), nor one a
                 // row or a kept chain entry points at.
-                "DELETE FROM deletion_batches WHERE id IN (
-                    SELECT b.id FROM deletion_batches b
-                     WHERE b.started_at < ?1 AND b.outcome <> 'sending'
-                       AND NOT EXISTS (SELECT 1 FROM deletion_queue q WHERE q.batch_id = b.id)
-                       AND NOT EXISTS (SELECT 1 FROM settlement_chain c WHERE c.batch_id = b.id)
-                     LIMIT ?2)",
+                &format!(
+                    "DELETE FROM deletion_batches WHERE id IN (
+                        SELECT b.id FROM deletion_batches b
+                         WHERE {}
+                           AND NOT EXISTS (SELECT 1 FROM settlement_chain c
+                                            WHERE c.batch_id = b.id)
+                         LIMIT ?2)",
+                    chain::prunable("?1")
+                ),
             )
             .bind(&before)
             .bind(PRUNE_CHUNK)

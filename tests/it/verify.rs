@@ -423,6 +423,12 @@ async fn the_settlement_chain_verifies_and_finds_one_edited_byte() {
             "differs from chain entry",
         ),
         (
+            // The same bytes, another type: a BLOB once stopped the check itself.
+            format!("UPDATE deletion_batches SET api_msg = CAST(api_msg AS BLOB) WHERE id = {first}"),
+            "UPDATE deletion_batches SET api_msg = CAST(api_msg AS TEXT) WHERE typeof(api_msg) = 'blob'".to_owned(),
+            "differs from chain entry",
+        ),
+        (
             format!("UPDATE deletion_batches SET http_status = 201 WHERE id = {last}"),
             "UPDATE deletion_batches SET http_status = 200 WHERE http_status = 201".to_owned(),
             "differs from chain entry",
