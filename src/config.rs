@@ -48,7 +48,19 @@ pub struct Config {
     pub isolation: IsolationConfig,
     pub verify: VerifyConfig,
     pub lookup: LookupConfig,
+    pub metrics: MetricsConfig,
     pub log: LogConfig,
+}
+
+/// `[metrics]`: Prometheus metrics, off unless `listen` is set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Where `GET /metrics` is served, e.g. `127.0.0.1:9842`; unset: no metrics served.
+    pub listen: Option<std::net::SocketAddr>,
+    /// Also rows by namespace: one series per namespace and status (thousands of
+    /// namespaces make thousands of series).
+    pub by_namespace: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -427,6 +439,13 @@ impl Config {
                 ));
             }
         }
+        if let Some(listen) = self.metrics.listen.filter(|a| !a.ip().is_loopback()) {
+            warnings.push(format!(
+                "metrics.listen = {listen} is reachable from other hosts: the metrics carry no \
+                 secret, but namespaces (metrics.by_namespace) and queue sizes are the \
+                 operator's business; a firewall, or 127.0.0.1 and a local Prometheus"
+            ));
+        }
         warnings
     }
 
@@ -443,7 +462,8 @@ impl Config {
              batch.size={} video_no_pattern={:?} retry.max_attempts={} retry.initial_backoff={} \
              retry.max_backoff={} isolation.confirmations={} verify.before={} verify.absent_after={} \
              verify.required={} verify.after={} verify.after_delay={} verify.after_rounds={} \
-             lookup.requests_per_second={} database.busy_timeout={} retention.keep={}",
+             lookup.requests_per_second={} database.busy_timeout={} retention.keep={} \
+             metrics.listen={} metrics.by_namespace={}",
             self.api.base_url,
             printable::escaped(&self.api.delete_path),
             humantime::format_duration(self.api.timeout),
@@ -469,6 +489,10 @@ impl Config {
                 .keep
                 .map_or("forever".into(), |d| humantime::format_duration(d)
                     .to_string()),
+            self.metrics
+                .listen
+                .map_or("off".into(), |a| a.to_string()),
+            self.metrics.by_namespace,
         )
     }
 }

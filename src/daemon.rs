@@ -13,6 +13,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::Config;
 use crate::credentials;
+use crate::metrics;
 use crate::notify::Notifier;
 use crate::pass::{PassEnd, PassReport, Reaper};
 use crate::queue::{Pruned, Queue};
@@ -113,6 +114,15 @@ pub async fn run(
         });
     }
 
+    // Bound before READY: a port in use fails the start, with one line.
+    if let Some(listen) = config.metrics.listen {
+        metrics::Server::bind(listen).await?.serve(
+            queue.clone(),
+            config.metrics.by_namespace,
+            shutdown.clone(),
+        );
+        info!("metrics served at http://{listen}/metrics");
+    }
     let running = Arc::new(Mutex::new(()));
     let schedule = &config.schedule;
     let mut ticks = Ticks::start(
@@ -121,6 +131,7 @@ pub async fn run(
         running.clone(),
     )
     .await?;
+    metrics::schedule(&schedule.cron, schedule.timezone.zone());
     info!(
         cron = schedule.cron.as_written(),
         timezone = %schedule.timezone.zone(),
@@ -225,6 +236,7 @@ impl Pass {
         match Ticks::start(new.cron.clone(), new.timezone.zone(), running.clone()).await {
             Ok(rearmed) => {
                 ticks.stop().await;
+                metrics::schedule(&new.cron, new.timezone.zone());
                 info!(cron = new.cron.as_written(), timezone = %new.timezone.zone(), "schedule armed afresh");
                 rearmed
             }

@@ -135,8 +135,8 @@ impl RateLimit {
         }
     }
 
-    #[cfg(test)]
-    fn rate(&self) -> f64 {
+    /// The pace allowed now, requests a second (to a thousandth).
+    pub fn rate(&self) -> f64 {
         (self.inner().rate * 1000.0).round() / 1000.0
     }
 

@@ -31,7 +31,7 @@ type Reading = fn(&Config) -> String;
 /// The settings a reload cannot change, each with how it reads: the database (the queue
 /// the daemon holds open), how long it waits for a writer (set when it was opened), and
 /// the log format (the log's writer is built once).
-const FIXED: [(&str, Reading); 3] = [
+const FIXED: [(&str, Reading); 5] = [
     ("database.path", |c| {
         c.database_path()
             .map(|p| p.display().to_string())
@@ -41,6 +41,11 @@ const FIXED: [(&str, Reading); 3] = [
         humantime::format_duration(c.database.busy_timeout).to_string()
     }),
     ("log.format", |c| format!("{:?}", c.log.format)),
+    // The metrics server is bound once, at start.
+    ("metrics.listen", |c| format!("{:?}", c.metrics.listen)),
+    ("metrics.by_namespace", |c| {
+        c.metrics.by_namespace.to_string()
+    }),
 ];
 
 /// Whether `new` may replace `current`; the error names what cannot change.

@@ -73,6 +73,24 @@ pub struct Answer {
     pub duration: Duration,
 }
 
+/// The answers that refuse the key: the one problem only a new key fixes.
+const KEY_REFUSED_STATUS: [u16; 2] = [401, 403];
+const KEY_REFUSED_CODES: [&str; 2] = ["0401", "9009"];
+
+impl Answer {
+    /// Whether the API refused the key (HTTP 401 or 403, `0401` or `9009`).
+    pub fn refuses_key(&self) -> bool {
+        self.verdict == Verdict::Stop
+            && (self
+                .http_status
+                .is_some_and(|s| KEY_REFUSED_STATUS.contains(&s))
+                || self
+                    .code
+                    .as_deref()
+                    .is_some_and(|c| KEY_REFUSED_CODES.contains(&c)))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("cannot build the HTTP client: {0}")]
 pub struct ClientError(#[from] reqwest::Error);
@@ -120,6 +138,7 @@ impl Client {
         } else if !matches!(answer.verdict, Verdict::Retry { .. } | Verdict::Stop) {
             self.limit.speed_up();
         }
+        crate::metrics::pace(self.limit.rate());
     }
 }
 
@@ -282,14 +301,21 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Answer 
         (Some(code), None) => format!("API answered {code}"),
         _ => format!("HTTP {status}"),
     };
+    let key_refused = format!(
+        "{said}: the API key was refused; check the key (MEMORIES_API_KEY, api.api_key_file \
+         or the api_key credential)"
+    );
     let (verdict, reason) = match status.as_u16() {
-        401 | 403 => (
-            Verdict::Stop,
-            format!("{said}: the API key was refused; check the key (MEMORIES_API_KEY, api.api_key_file or the api_key credential)"),
-        ),
+        s if KEY_REFUSED_STATUS.contains(&s) => (Verdict::Stop, key_refused),
         400 => (Verdict::Rejected, said),
-        429 => (Verdict::Retry { retry_after }, format!("{said}: rate limited")),
-        500..=599 => (Verdict::Retry { retry_after }, format!("{said}: server error")),
+        429 => (
+            Verdict::Retry { retry_after },
+            format!("{said}: rate limited"),
+        ),
+        500..=599 => (
+            Verdict::Retry { retry_after },
+            format!("{said}: server error"),
+        ),
         300..=399 => (
             Verdict::Stop,
             format!("{said}: the API redirected; check api.base_url and api.delete_path"),
@@ -306,11 +332,11 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Answer 
             ),
             (_, Some("0001" | "0003")) => (Verdict::Rejected, said),
             (_, Some("0409")) => (Verdict::Duplicate, said),
-            (_, Some("0429")) => (Verdict::Retry { retry_after }, format!("{said}: rate limited")),
-            (_, Some("0401" | "9009")) => (
-                Verdict::Stop,
-                format!("{said}: the API key was refused; check the key (MEMORIES_API_KEY, api.api_key_file or the api_key credential)"),
+            (_, Some("0429")) => (
+                Verdict::Retry { retry_after },
+                format!("{said}: rate limited"),
             ),
+            (_, Some(c)) if KEY_REFUSED_CODES.contains(&c) => (Verdict::Stop, key_refused),
             (_, Some("0402")) => (
                 Verdict::Stop,
                 format!("{said}: the account has not enough credits; top it up"),
@@ -319,7 +345,10 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Answer 
                 Verdict::Stop,
                 format!("{said}: the account is disabled; contact Memories.ai"),
             ),
-            (_, _) => (Verdict::Retry { retry_after }, format!("{said}: unknown code")),
+            (_, _) => (
+                Verdict::Retry { retry_after },
+                format!("{said}: unknown code"),
+            ),
         },
         _ => (
             Verdict::Stop,

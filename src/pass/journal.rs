@@ -1,6 +1,10 @@
 //! The pass's log events, each written once, with the field names `vocabulary` lists.
 //! `tracing` takes field names as identifiers: keeping every event that carries them here
 //! is what keeps `batch_namespace` from becoming `namespace` in one place and not another.
+//!
+//! Each message also reads on its own, with the facts in words: journald's default output
+//! (`journalctl -u memories-reaper`, `-o cat`) shows the message only, not the fields.
+//! The metrics are fed here too (`crate::metrics`), so a counter and its line agree.
 
 use std::time::Duration;
 
@@ -8,6 +12,7 @@ use tracing::{debug, error, info, warn, Level};
 
 use super::{Checked, Miss, PassEnd, PassReport};
 use crate::api::{Answer, Verdict};
+use crate::printable;
 use crate::queue::BatchId;
 use crate::video::{Namespace, VideoNo};
 use crate::vocabulary::RowStatus;
@@ -30,11 +35,16 @@ pub fn request(batch: BatchId, namespace: &Namespace, count: usize, attempt: u32
             )
         };
     }
+    let said = format!(
+        "batch {batch_id}: {batch_count} ids in namespace {namespace}, attempt {batch_attempt}, \
+         {batch_outcome} (code {batch_code}) in {batch_duration_ms} ms"
+    );
     match answer.verdict {
-        Verdict::Deleted => line!(Level::INFO, "batch sent"),
-        Verdict::Stop => line!(Level::ERROR, "batch refused: {}", answer.reason),
-        _ => line!(Level::WARN, "batch not deleted: {}", answer.reason),
+        Verdict::Deleted => line!(Level::INFO, "{said}"),
+        Verdict::Stop => line!(Level::ERROR, "{said}: refused: {}", answer.reason),
+        _ => line!(Level::WARN, "{said}: not deleted: {}", answer.reason),
     }
+    crate::metrics::request(answer);
 }
 
 /// A row failed without being sent (an invalid video number or namespace).
@@ -43,7 +53,8 @@ pub fn row_failed_unsent(row_id: i64, namespace: &str, reason: &str) {
         row_id,
         row_status = RowStatus::Failed.as_str(),
         batch_namespace = namespace,
-        "row failed without being sent: {reason}"
+        "row {row_id} in namespace {} failed without being sent: {reason}",
+        printable::escaped(namespace)
     );
 }
 
@@ -54,7 +65,9 @@ pub fn video_failed(batch: BatchId, namespace: &Namespace, video_no: &VideoNo, r
         batch_namespace = namespace.as_str(),
         row_status = RowStatus::Failed.as_str(),
         video_no = video_no.as_str(),
-        "video refused by the API, its rows failed: {reason}"
+        "video {video_no} in namespace {namespace}, refused by the API in batch {}: its rows \
+         failed: {reason}",
+        batch.0
     );
 }
 
@@ -63,7 +76,8 @@ pub fn claim_lost(namespace: &Namespace, count: usize) {
     warn!(
         batch_namespace = namespace.as_str(),
         batch_count = count,
-        "a claim's lease ran out before its request went out; not sent (another worker holds the rows)"
+        "{count} ids in namespace {namespace}: the claim's lease ran out before the request \
+         went out; not sent (another worker holds the rows)"
     );
 }
 
@@ -82,20 +96,23 @@ pub fn looked_up(
                 batch_namespace,
                 video_no,
                 row_status = RowStatus::Deleted.as_str(),
-                "not listed after a request of ours that may have deleted it (its answer lost, or \
-                 the video still listed after a 0000): that request deleted it"
+                "video {video_no} in namespace {namespace}: deleted: not listed after a request \
+                 of ours that may have deleted it (its answer lost, or the video still listed \
+                 after a 0000)"
             ),
             Miss::Absent => warn!(
                 batch_namespace,
                 video_no,
                 row_status = RowStatus::Absent.as_str(),
-                "not in its namespace, looked up twice: nothing to delete (queued under the \
-                 wrong namespace? `memories-reaper status` counts absent rows per namespace)"
+                "video {video_no} in namespace {namespace}: absent: not there, looked up twice; \
+                 nothing to delete (queued under the wrong namespace? `memories-reaper status` \
+                 counts absent rows per namespace)"
             ),
             Miss::LookAgain => info!(
                 batch_namespace,
                 video_no,
-                "not listed in its namespace: not sent; looked up again in {}",
+                "video {video_no} not listed in namespace {namespace}: not sent; looked up \
+                 again in {}",
                 humantime::format_duration(again)
             ),
         }
@@ -104,7 +121,8 @@ pub fn looked_up(
         batch_namespace,
         listed,
         missing = missing.len(),
-        "batch looked up"
+        "looked up {} ids in namespace {namespace}: {listed} listed",
+        listed + missing.len()
     );
 }
 
@@ -123,14 +141,18 @@ pub fn checked(namespace: &Namespace, checked: &Checked) {
             verified,
             resent,
             failed,
-            "looked up after deleting: the API answered for {} videos and still lists them \
-             (sent again, or failed after verify.after_rounds)",
+            "looked up after deleting, namespace {namespace}: {verified} verified gone; the \
+             API answered for {} videos and still lists them ({resent} sent again, {failed} \
+             failed after verify.after_rounds)",
             resent + failed
         );
     } else {
         info!(
             batch_namespace,
-            verified, postponed, "looked up after deleting"
+            verified,
+            postponed,
+            "looked up after deleting, namespace {namespace}: {verified} verified gone, \
+             {postponed} to look up later"
         );
     }
 }
@@ -139,12 +161,15 @@ pub fn checked(namespace: &Namespace, checked: &Checked) {
 pub fn unverified(namespace: &Namespace, why: &str) {
     warn!(
         batch_namespace = namespace.as_str(),
-        "lookups cannot be used ({why}); this pass sends without looking first, and what it \
-         deletes is recorded unverified (verify.required = true would keep the rows pending)"
+        "namespace {namespace}: lookups cannot be used ({why}); this pass sends without \
+         looking first, and what it deletes is recorded unverified (verify.required = true \
+         would keep the rows pending)"
     );
+    crate::metrics::lookups_unavailable();
 }
 
-pub fn pass_end(end: &PassEnd, report: &PassReport) {
+pub fn pass_end(end: &PassEnd, report: &PassReport, took: Duration) {
+    crate::metrics::pass_end(end, report, took);
     let PassReport {
         requests,
         deleted,
@@ -152,10 +177,14 @@ pub fn pass_end(end: &PassEnd, report: &PassReport) {
         absent,
         released,
     } = *report;
+    let totals = format!(
+        "{requests} requests, {deleted} deleted, {failed} failed, {absent} absent in {:.1} s",
+        took.as_secs_f64()
+    );
     match end {
         PassEnd::Drained => info!(
             requests,
-            deleted, failed, absent, "pass finished: nothing due is left"
+            deleted, failed, absent, "pass finished: nothing due is left; {totals}"
         ),
         PassEnd::Interrupted => info!(
             requests,
@@ -163,7 +192,7 @@ pub fn pass_end(end: &PassEnd, report: &PassReport) {
             failed,
             absent,
             released,
-            "pass interrupted by shutdown: unsent rows are pending again"
+            "pass interrupted by shutdown: {totals}; {released} unsent rows are pending again"
         ),
         PassEnd::Stopped(reason) => error!(
             requests,
@@ -171,7 +200,7 @@ pub fn pass_end(end: &PassEnd, report: &PassReport) {
             failed,
             absent,
             released,
-            "pass stopped, rows stay pending for the next pass: {reason}"
+            "pass stopped, rows stay pending for the next pass: {reason}; {totals}"
         ),
     }
 }

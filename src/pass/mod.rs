@@ -194,6 +194,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
     /// refused, outage, database) halts the others: they finish the request in flight
     /// and give back what they hold.
     pub async fn run_pass(&self, shutdown: &CancellationToken) -> (PassEnd, PassReport) {
+        let started = std::time::Instant::now();
         self.liveness.beat();
         self.verify.begin_pass().await;
         // Cold (the API not heard answering well lately): one request first (a probe), so
@@ -239,7 +240,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
             None if shutdown.is_cancelled() => PassEnd::Interrupted,
             None => PassEnd::Drained,
         };
-        journal::pass_end(&end, &report);
+        journal::pass_end(&end, &report, started.elapsed());
         (end, report)
     }
 

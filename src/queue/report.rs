@@ -1,7 +1,8 @@
 //! What `status` shows: counts by namespace and status, the oldest pending row, and the
-//! last requests with their outcomes. Read-only.
+//! last requests with their outcomes; and what the metrics read. Read-only.
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::Serialize;
 use sqlx::sqlite::SqliteRow;
@@ -138,6 +139,14 @@ impl fmt::Display for Cell {
     }
 }
 
+/// The queue's gauges for the metrics (`Queue::gauges`).
+pub struct Gauges {
+    /// (namespace, status, rows).
+    pub counts: Vec<(String, String, i64)>,
+    /// How long the oldest due pending row has been due; `None` when no row is due.
+    pub oldest_due: Option<Duration>,
+}
+
 /// How many characters of a text cell `status` shows.
 const SHOWN: usize = 200;
 
@@ -246,6 +255,32 @@ impl Queue {
                 .await
                 .map_err(|e| self.error(e))?,
             last_batches,
+        })
+    }
+
+    /// What the metrics read at each scrape: rows by namespace and status, and how long
+    /// the oldest due pending row has been due.
+    pub async fn gauges(&self) -> Result<Gauges, QueueError> {
+        let counts = sqlx::query(
+            "SELECT unique_id, status, count(*) AS n FROM deletion_queue GROUP BY unique_id, status",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?
+        .iter()
+        .map(|r| (text(r, "unique_id"), text(r, "status"), r.get("n")))
+        .collect();
+        let sql = format!(
+            "SELECT (julianday('now') - min(julianday(due_at))) * 86400.0
+               FROM deletion_queue WHERE status = 'pending' AND {DUE}"
+        );
+        let oldest: Option<f64> = sqlx::query_scalar(&sql)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(Gauges {
+            counts,
+            oldest_due: oldest.map(|s| Duration::from_secs_f64(s.clamp(0.0, 1e12))),
         })
     }
 

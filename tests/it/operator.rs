@@ -1,6 +1,7 @@
 //! The operator's commands: retry-failed, prune and retention, check, run --dry-run.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use crate::support::*;
 
@@ -440,4 +441,60 @@ async fn the_manual_and_the_completions_cover_every_command() {
             assert!(script.contains(command.as_str()), "{shell} lacks {command}");
         }
     }
+}
+
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    listener.local_addr().expect("its address").port()
+}
+
+#[tokio::test]
+async fn metrics_are_served_and_say_what_the_queue_and_the_api_did() {
+    let port = free_port();
+    let listen = format!("listen = \"127.0.0.1:{port}\"");
+    let app = spawn_app(&[
+        ("schedule", "cron = \"* * * * * *\""),
+        ("metrics", listen.as_str()),
+    ])
+    .await;
+    let mut daemon = app.spawn(&["run"]);
+    wait_for_line(&mut daemon, "metrics served at").await;
+    app.insert("default", &ids(0, 3)).await;
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = reqwest::get(&url)
+            .await
+            .expect("scrape")
+            .text()
+            .await
+            .expect("body");
+        if text.contains("memories_reaper_rows{status=\"deleted\"} 3") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for line in [
+        "memories_reaper_rows{status=\"deleted\"} 3",
+        "memories_reaper_rows{status=\"pending\"} 0",
+        "memories_reaper_requests_total{outcome=\"deleted\",code=\"0000\"} 1",
+        "memories_reaper_api_key_refused 0",
+        "memories_reaper_oldest_due_pending_age_seconds 0",
+        "memories_reaper_schedule_interval_seconds 1",
+        "# TYPE memories_reaper_request_duration_seconds histogram",
+    ] {
+        assert!(text.contains(line), "{line} not in:\n{text}");
+    }
+    assert!(!text.contains(KEY), "the key is in the metrics");
+    // A second daemon on the same port: a one-line error at start, before any pass.
+    let out = app.reaper(&["run"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("metrics.listen 127.0.0.1:{port}: cannot listen")),
+        "{err}"
+    );
+    signal(&daemon, "TERM");
+    assert!(daemon.wait().await.expect("wait").success());
 }

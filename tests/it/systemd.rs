@@ -274,6 +274,22 @@ async fn under_systemd_logs_go_to_the_journal_with_fields_and_priorities() {
         field(deleted[0], "SYSLOG_IDENTIFIER").as_deref(),
         Some("memories-reaper")
     );
+    // journalctl's default output shows MESSAGE alone: it must carry the facts itself.
+    let message = field(deleted[0], "MESSAGE").unwrap_or_default();
+    let batch = field(deleted[0], "BATCH_ID").unwrap_or_default();
+    let count = field(deleted[0], "BATCH_COUNT").unwrap_or_default();
+    assert!(
+        message.starts_with(&format!("batch {batch}: {count} ids in namespace tenant-a"))
+            && message.contains("deleted (code 0000)"),
+        "{message}"
+    );
+    let pass = find("DELETED", &count);
+    assert!(
+        pass.iter().any(|e| field(e, "MESSAGE")
+            .unwrap_or_default()
+            .contains(&format!("{count} deleted"))),
+        "a pass's MESSAGE carries its totals: {entries:?}"
+    );
     let failed = find("ROW_STATUS", "failed");
     assert_eq!(failed.len(), 1, "{entries:?}");
     assert_eq!(field(failed[0], "PRIORITY").as_deref(), Some("4"));
@@ -284,5 +300,5 @@ async fn under_systemd_logs_go_to_the_journal_with_fields_and_priorities() {
     assert!(!got.concat().windows(KEY.len()).any(|w| w == KEY.as_bytes()));
     // Nothing went to the stream itself: the journal got it all, once.
     let stream = std::fs::read_to_string(&stderr_path).unwrap();
-    assert!(!stream.contains("batch sent"), "{stream}");
+    assert!(!stream.contains("deleted (code 0000)"), "{stream}");
 }

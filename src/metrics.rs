@@ -1,0 +1,265 @@
+//! Prometheus metrics: what an operator is paged on, served at `[metrics] listen`.
+//!
+//! The counters are fed where the events are logged (`pass::journal`, the API client's
+//! pace), so a metric and its log line cannot disagree; the queue's gauges (rows by
+//! status, the age of the oldest due row) are read from the database at each scrape, so
+//! they are true even while no pass runs. Names follow Prometheus's conventions
+//! (`memories_reaper_…_total`, `_seconds`); `tests/monitoring.sh` holds them to
+//! `promtool check metrics`, and `monitoring/` alerts on them.
+//!
+//! The recorder is process-wide, like the log, and installed only when metrics are served;
+//! without it every update is a no-op.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+use crate::api::Answer;
+use crate::pass::{PassEnd, PassReport};
+use crate::queue::Queue;
+use crate::schedule::{self, CronRule};
+use crate::vocabulary::{Outcome, RowStatus};
+
+const ROWS: &str = "memories_reaper_rows";
+const NAMESPACE_ROWS: &str = "memories_reaper_namespace_rows";
+const OLDEST_DUE: &str = "memories_reaper_oldest_due_pending_age_seconds";
+const REQUESTS: &str = "memories_reaper_requests_total";
+const REQUEST_DURATION: &str = "memories_reaper_request_duration_seconds";
+const SETTLED: &str = "memories_reaper_rows_settled_total";
+const PASSES: &str = "memories_reaper_passes_total";
+const PASS_DURATION: &str = "memories_reaper_pass_duration_seconds";
+const LAST_PASS_END: &str = "memories_reaper_last_pass_end_timestamp_seconds";
+const LAST_PASS: &str = "memories_reaper_last_pass";
+const PACE: &str = "memories_reaper_pace_requests_per_second";
+const KEY_REFUSED: &str = "memories_reaper_api_key_refused";
+const LOOKUPS_UNAVAILABLE: &str = "memories_reaper_lookups_unavailable_total";
+const BUILD_INFO: &str = "memories_reaper_build_info";
+const SCHEDULE_INTERVAL: &str = "memories_reaper_schedule_interval_seconds";
+
+/// The codes the API documents; any other is counted as `other`, so that an unknown code
+/// cannot mint a new series with every answer.
+const CODES: [&str; 9] = [
+    "0000", "0001", "0003", "0401", "0402", "0403", "0409", "0429", "9009",
+];
+
+/// How a pass ended, as the `end` label says it.
+const ENDS: [&str; 3] = ["drained", "interrupted", "stopped"];
+
+/// Installs the process's recorder, describes every metric, and returns what renders them.
+/// Without it (no `metrics.listen`) the updates below cost nothing and go nowhere.
+fn install() -> anyhow::Result<PrometheusHandle> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(REQUEST_DURATION.into()),
+            &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0],
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full(PASS_DURATION.into()),
+            &[1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 4.0 * 3600.0],
+        )?
+        .install_recorder()?;
+    describe_gauge!(ROWS, "Rows of the queue by status, read at each scrape");
+    describe_gauge!(
+        NAMESPACE_ROWS,
+        "Rows of the queue by namespace and status (metrics.by_namespace = true only)"
+    );
+    describe_gauge!(
+        OLDEST_DUE,
+        "How long the oldest due pending row has been due, 0 when none is: deletions stall \
+         when this grows"
+    );
+    describe_counter!(REQUESTS, "Delete Videos requests by outcome and API code");
+    describe_histogram!(
+        REQUEST_DURATION,
+        "Delete Videos requests, from the send to the answer"
+    );
+    describe_counter!(
+        SETTLED,
+        "Rows settled by final status (deleted, failed, absent), counted at each pass's end"
+    );
+    describe_counter!(PASSES, "Passes by how they ended");
+    describe_histogram!(PASS_DURATION, "Passes, from the first claim to the end");
+    describe_gauge!(LAST_PASS_END, "When the last pass ended, Unix time");
+    describe_gauge!(
+        LAST_PASS,
+        "How the last pass ended: 1 for its end, 0 for the others"
+    );
+    describe_gauge!(
+        PACE,
+        "The pace the rate limit allows Delete Videos requests now: below the configured \
+         rate after the API answered too many requests"
+    );
+    describe_gauge!(
+        KEY_REFUSED,
+        "1 when the API's last answer refused the key (0401, 9009, HTTP 401 or 403), until a \
+         request is accepted"
+    );
+    describe_counter!(
+        LOOKUPS_UNAVAILABLE,
+        "Passes that could not look before deleting (lookups failing or untrustworthy): what \
+         they deleted is recorded unverified"
+    );
+    describe_gauge!(BUILD_INFO, "The running version, as a label");
+    describe_gauge!(
+        SCHEDULE_INTERVAL,
+        "The time between the cron rule's next two wake times: a pass should end at least \
+         this often"
+    );
+    gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    // Every series an alert reads exists from the start, at 0.
+    gauge!(KEY_REFUSED).set(0.0);
+    counter!(LOOKUPS_UNAVAILABLE).absolute(0);
+    for status in RowStatus::SETTLED {
+        counter!(SETTLED, "status" => status.as_str()).absolute(0);
+    }
+    for end in ENDS {
+        counter!(PASSES, "end" => end).absolute(0);
+    }
+    Ok(handle)
+}
+
+/// A request's answer (`pass::journal::request`).
+pub fn request(answer: &Answer) {
+    let code = match answer.code.as_deref() {
+        None => "none",
+        Some(code) => CODES
+            .iter()
+            .find(|c| **c == code)
+            .copied()
+            .unwrap_or("other"),
+    };
+    let outcome = answer.verdict.outcome();
+    counter!(REQUESTS, "outcome" => outcome.as_str(), "code" => code).increment(1);
+    histogram!(REQUEST_DURATION).record(answer.duration.as_secs_f64());
+    if answer.refuses_key() {
+        gauge!(KEY_REFUSED).set(1.0);
+    } else if outcome == Outcome::Deleted {
+        gauge!(KEY_REFUSED).set(0.0);
+    }
+}
+
+/// A pass's end (`pass::journal::pass_end`).
+pub fn pass_end(end: &PassEnd, report: &PassReport, took: Duration) {
+    let end = match end {
+        PassEnd::Drained => ENDS[0],
+        PassEnd::Interrupted => ENDS[1],
+        PassEnd::Stopped(_) => ENDS[2],
+    };
+    counter!(PASSES, "end" => end).increment(1);
+    for other in ENDS {
+        gauge!(LAST_PASS, "end" => other).set(f64::from(u8::from(other == end)));
+    }
+    histogram!(PASS_DURATION).record(took.as_secs_f64());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    gauge!(LAST_PASS_END).set(now.as_secs_f64());
+    for (status, rows) in [
+        (RowStatus::Deleted, report.deleted),
+        (RowStatus::Failed, report.failed),
+        (RowStatus::Absent, report.absent),
+    ] {
+        counter!(SETTLED, "status" => status.as_str()).increment(rows);
+    }
+}
+
+/// A pass that could not look before deleting (`pass::journal::unverified`).
+pub fn lookups_unavailable() {
+    counter!(LOOKUPS_UNAVAILABLE).increment(1);
+}
+
+/// The schedule armed: how far apart its next two wake times are.
+pub fn schedule(rule: &CronRule, zone: chrono_tz::Tz) {
+    if let [first, second] = schedule::next_times(rule, chrono::Utc::now(), zone, 2)[..] {
+        let apart = (second - first).num_milliseconds() as f64 / 1000.0;
+        gauge!(SCHEDULE_INTERVAL).set(apart);
+    }
+}
+
+/// The pace the rate limit now allows, requests a second.
+pub fn pace(per_second: f64) {
+    gauge!(PACE).set(per_second);
+}
+
+/// Reads the queue's gauges, then renders every metric in Prometheus's text format.
+async fn scrape(handle: &PrometheusHandle, queue: &Queue, by_namespace: bool) -> String {
+    match queue.gauges().await {
+        Ok(gauges) => {
+            let mut rows: Vec<(String, f64)> = RowStatus::ALL
+                .iter()
+                .map(|s| (s.as_str().to_owned(), 0.0))
+                .collect();
+            for (namespace, status, n) in gauges.counts {
+                let n = n as f64;
+                match rows.iter_mut().find(|(s, _)| *s == status) {
+                    Some((_, total)) => *total += n,
+                    None => rows.push((status.clone(), n)),
+                }
+                if by_namespace {
+                    gauge!(NAMESPACE_ROWS, "namespace" => namespace, "status" => status).set(n);
+                }
+            }
+            for (status, n) in rows {
+                gauge!(ROWS, "status" => status).set(n);
+            }
+            gauge!(OLDEST_DUE).set(gauges.oldest_due.map_or(0.0, |age| age.as_secs_f64()));
+        }
+        // The rest is still worth serving; the gauges keep their last values.
+        Err(e) => debug!("metrics: cannot read the queue's gauges: {e}"),
+    }
+    handle.run_upkeep();
+    handle.render()
+}
+
+/// Where the metrics are served, bound before the daemon says it is ready: a port in use
+/// is an error at start, not a silent absence.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    handle: PrometheusHandle,
+}
+
+impl Server {
+    pub async fn bind(addr: SocketAddr) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            anyhow::anyhow!(
+                "metrics.listen {addr}: cannot listen ({e}); choose a free port, or leave \
+                 metrics.listen out"
+            )
+        })?;
+        let handle =
+            install().map_err(|e| anyhow::anyhow!("metrics: cannot start the recorder: {e}"))?;
+        Ok(Self { listener, handle })
+    }
+
+    /// Serves `GET /metrics` until `shutdown`.
+    pub fn serve(self, queue: Queue, by_namespace: bool, shutdown: CancellationToken) {
+        let handle = self.handle;
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let (queue, handle) = (queue.clone(), handle.clone());
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        scrape(&handle, &queue, by_namespace).await,
+                    )
+                }
+            }),
+        );
+        tokio::spawn(async move {
+            let served = axum::serve(self.listener, app)
+                .with_graceful_shutdown(async move { shutdown.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                tracing::warn!("metrics: the server stopped: {e}");
+            }
+        });
+    }
+}
