@@ -136,7 +136,9 @@ pub async fn run(
         cron = schedule.cron.as_written(),
         timezone = %schedule.timezone.zone(),
         watchdog = ?notifier.ping_every().map(|p| p * 2),
-        "schedule armed; running the start-up pass"
+        "schedule armed ({:?} in {}); running the start-up pass",
+        schedule.cron.as_written(),
+        schedule.timezone.zone()
     );
     notifier.ready();
     {
@@ -146,10 +148,8 @@ pub async fn run(
     // Idle, the loop itself pings the watchdog: it is what would notice a tick.
     let mut watchdog = ping_timer(&notifier);
     loop {
-        info!(
-            next_wake = next_wake(&pass.config),
-            "waiting for the next tick"
-        );
+        let next = next_wake(&pass.config);
+        info!(next_wake = next, "waiting for the next tick, at {next}");
         let tick = loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break None,
@@ -158,7 +158,8 @@ pub async fn run(
                 Ok(()) = configs.changed() => {
                     let config = configs.borrow_and_update().clone();
                     ticks = pass.reconfigure(config, ticks, &running).await;
-                    info!(next_wake = next_wake(&pass.config), "waiting for the next tick");
+                    let next = next_wake(&pass.config);
+                    info!(next_wake = next, "waiting for the next tick, at {next}");
                 }
                 tick = ticks.next() => break tick,
             }
@@ -237,7 +238,13 @@ impl Pass {
             Ok(rearmed) => {
                 ticks.stop().await;
                 metrics::schedule(&new.cron, new.timezone.zone());
-                info!(cron = new.cron.as_written(), timezone = %new.timezone.zone(), "schedule armed afresh");
+                info!(
+                    cron = new.cron.as_written(),
+                    timezone = %new.timezone.zone(),
+                    "schedule armed afresh: {:?} in {}",
+                    new.cron.as_written(),
+                    new.timezone.zone()
+                );
                 rearmed
             }
             Err(e) => {
@@ -291,7 +298,10 @@ impl Pass {
         };
         // A copy of the chain's head outside the database (journald can seal its files).
         if let Ok((chain_seq, chain_head)) = self.queue.chain_head().await {
-            info!(chain_seq, chain_head, "settlement chain head");
+            info!(
+                chain_seq,
+                chain_head, "settlement chain head: entry {chain_seq}, hash {chain_head}"
+            );
         }
         if let (Some(keep), false) = (self.config.retention.keep, self.dry_run) {
             let pruned = self.queue.prune(Utc::now() - keep).await;

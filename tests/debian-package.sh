@@ -3,16 +3,13 @@
 # remaining tag explained in packaging/deb/lintian-overrides), then installed, upgraded
 # over itself with an edited conffile, removed and purged in a throwaway Debian root
 # (debootstrap, never this machine's own system), checking what is there after each step.
-# Needs root; installs lintian and debootstrap if missing. The root is built once per
-# machine (about 35 s) and kept as a tarball in /var/cache/memories-reaper-ci.
+# Needs root; installs lintian if missing. The root: tests/lib/debian-root.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-missing=()
-command -v lintian >/dev/null 2>&1 || missing+=(lintian)
-command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
-if [ ${#missing[@]} -gt 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+. tests/lib/debian-root.sh
+command -v lintian >/dev/null 2>&1 || {
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lintian >/dev/null
+}
 
 passed=0
 failed=0
@@ -38,17 +35,7 @@ else
   fail "lintian: $out"
 fi
 
-cache=/var/cache/memories-reaper-ci/bookworm-root.tar
-if [ ! -s "$cache" ]; then
-  mkdir -p "$(dirname "$cache")" "$scratch/fresh"
-  debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus bookworm "$scratch/fresh" \
-    http://deb.debian.org/debian > "$scratch/debootstrap.log" 2>&1 \
-    || { tail -20 "$scratch/debootstrap.log"; exit 1; }
-  tar -C "$scratch/fresh" -cf "$cache.new" . && mv "$cache.new" "$cache"
-  rm -rf "$scratch/fresh"
-fi
-mkdir -p "$root"
-tar -C "$root" -xf "$cache"
+debian_root "$root"
 mount -t proc proc "$root/proc"
 cp "$deb" "$root/tmp/package.deb"
 cp "$next" "$root/tmp/next.deb"

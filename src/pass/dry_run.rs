@@ -30,7 +30,9 @@ impl Reaper {
                     warn!(
                         row_id,
                         batch_namespace = namespace,
-                        "dry run: would fail without sending: {reason}"
+                        "dry run: row {row_id} in namespace {}: would fail without sending: \
+                         {reason}",
+                        crate::printable::escaped(namespace)
                     );
                 }
                 failing += triage.invalid.len() as u64;
@@ -40,7 +42,11 @@ impl Reaper {
                         batch_count = batch.len(),
                         first = %batch[0],
                         last = %batch[batch.len() - 1],
-                        "dry run: would send"
+                        "dry run: would send {} ids in namespace {}, {} to {}",
+                        batch.len(),
+                        crate::printable::escaped(namespace),
+                        batch[0],
+                        batch[batch.len() - 1]
                     );
                     requests += 1;
                     ids += batch.len() as u64;
@@ -49,7 +55,10 @@ impl Reaper {
         }
         info!(
             requests,
-            ids, failing, "dry run finished: nothing was claimed or sent"
+            ids,
+            failing,
+            "dry run finished: nothing was claimed or sent; {requests} requests of {ids} ids \
+             would be sent, {failing} rows would fail"
         );
         Ok((requests, ids, failing))
     }

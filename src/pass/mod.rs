@@ -293,8 +293,8 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
         if taken > 0 {
             tracing::warn!(
                 rows = taken,
-                "took back rows whose lease expired (their holder stopped) or was never \
-                 granted by memories-reaper (see their last_error)"
+                "took back {taken} rows whose lease expired (their holder stopped) or was \
+                 never granted by memories-reaper (see their last_error)"
             );
         }
         let Some(claim) = self.store.claim(self.batch_size, self.lease).await? else {
@@ -304,7 +304,9 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
         if claim.settled_before > 0 {
             tracing::info!(
                 rows = claim.settled_before,
-                "rows queued again for videos already deleted: settled from that deletion, not sent"
+                "{} rows queued again for videos already deleted: settled from that deletion, \
+                 not sent",
+                claim.settled_before
             );
             report.deleted += claim.settled_before;
             self.liveness.beat();
