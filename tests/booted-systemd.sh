@@ -204,6 +204,11 @@ check "it cannot write outside its state directory" bash -c "! nsenter -t $pid1 
 check "it can write its state directory" inside test -w /var/lib/memories-reaper
 check "/home is empty to it (alice's home exists)" bash -c "[ -d $root/home/alice ] && [ -z \"\$(nsenter -t $pid1 -a nsenter -t $main_pid -m ls -A /home 2>/dev/null)\" ]"
 check "its /proc hides other processes" bash -c "nsenter -t $pid1 -a nsenter -t $main_pid -m grep -q ' /proc proc .*hidepid=invisible' /proc/self/mounts"
+# As its user in its mount namespace: the container's init (root's) is invisible to it.
+check "as its user it cannot see init (pid 1), which root there sees" bash -c "
+  nsenter -t $pid1 -a test -d /proc/1 &&
+  ! nsenter -t $pid1 -a nsenter -t $main_pid -m setpriv --reuid memories-reaper \
+      --regid memories-reaper --clear-groups test -d /proc/1"
 exposure=$(c systemd-analyze security memories-reaper --no-pager 2>/dev/null | tail -1)
 check "systemd-analyze security on the running unit: $exposure" \
   python3 -c "import re,sys; m=re.search(r'level for \S+: (\d+\.\d+)', sys.argv[1]); sys.exit(0 if m and float(m.group(1)) <= 2.0 else 1)" "$exposure"
