@@ -72,15 +72,16 @@ scrape_until() {
   return 1
 }
 ids() { for i in $(seq "$1" "$2"); do echo "VI$((606404158946574336 + i))"; done; }
+# expect_scrape PATTERN WHAT SHOWN: passes WHAT once a scrape matches PATTERN; else fails,
+# showing the scrape's lines that match SHOWN.
+expect_scrape() {
+  if scrape_until "$1"; then pass "$2"; else fail "$2: $(grep "$3" "$scratch/scrape.txt" || true)"; fi
+}
 
 start_standin
 start_daemon standin-key
 ids 1 5 | "$bin" --config "$scratch/config.toml" enqueue --file - > /dev/null
-if scrape_until '^memories_reaper_rows\{status="deleted"\} 5$'; then
-  pass "the scrape counts the deleted rows"
-else
-  fail "no deletion in the scrape: $(grep rows "$scratch/scrape.txt" || true)"
-fi
+expect_scrape '^memories_reaper_rows\{status="deleted"\} 5$' "the scrape counts the deleted rows" rows
 scrape_until '^memories_reaper_passes_total\{end="drained"\} [1-9]' || true
 if out=$(promtool check metrics < "$scratch/scrape.txt" 2>&1); then
   pass "promtool check metrics is clean"
@@ -135,11 +136,8 @@ fi
 kill "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true
 start_daemon wrong-key
 ids 6 6 | "$bin" --config "$scratch/config.toml" enqueue --file - > /dev/null
-if scrape_until '^memories_reaper_api_key_refused 1$'; then
-  pass "a refused key sets memories_reaper_api_key_refused to 1"
-else
-  fail "key refused not seen: $(grep key_refused "$scratch/scrape.txt" || true)"
-fi
+expect_scrape '^memories_reaper_api_key_refused 1$' \
+  "a refused key sets memories_reaper_api_key_refused to 1" key_refused
 if grep -Eq '^memories_reaper_passes_total\{end="stopped"\} [1-9]' "$scratch/scrape.txt"; then
   pass "the stopped passes are counted"
 else
@@ -150,11 +148,8 @@ fi
 kill "$daemon_pid" "$standin_pid"; wait "$daemon_pid" "$standin_pid" 2>/dev/null || true
 start_daemon standin-key
 sleep 2.5
-if scrape_until '^memories_reaper_oldest_due_pending_age_seconds [1-9]'; then
-  pass "with the API down, the oldest due row's age grows"
-else
-  fail "oldest due age: $(grep oldest "$scratch/scrape.txt" || true)"
-fi
+expect_scrape '^memories_reaper_oldest_due_pending_age_seconds [1-9]' \
+  "with the API down, the oldest due row's age grows" oldest
 
 echo "monitoring: $passed passed, $failed failed"
 [ "$failed" = 0 ]
