@@ -38,7 +38,7 @@ mod ids;
 mod metrics;
 mod notify;
 pub mod pass;
-mod printable;
+pub mod printable;
 mod progress;
 pub mod queue;
 mod rate;

@@ -11,7 +11,7 @@ use memories_reaper::check::check;
 use memories_reaper::commands::{self, EXIT_PENDING};
 use memories_reaper::config::{Config, LogFormat};
 use memories_reaper::daemon::{self, RunEnd, RunOptions};
-use memories_reaper::{complain, shutdown, telemetry};
+use memories_reaper::{complain, printable, shutdown, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -148,7 +148,19 @@ The README and ARCHITECTURE.md in the source describe the queue table, the outco
 (deleted, absent, failed) and what each proves.";
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version as clap writes them; a usage error quotes what was typed,
+        // escaped line by line (a direction override in an argument must not reach the
+        // terminal as one).
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            let text = e.render().to_string();
+            let lines: Vec<String> = text.lines().map(printable::escaped).collect();
+            complain!("{}", lines.join("\n"));
+            return ExitCode::from(2);
+        }
+    };
     // Generated from the definitions above: no config, no runtime.
     match &cli.command {
         Command::Manpage { dir } => {

@@ -402,3 +402,14 @@ async fn a_rate_beyond_any_limiter_is_refused_at_load() {
         assert!(err.contains("out of range: 1 to 1000"), "{err}");
     }
 }
+
+#[tokio::test]
+async fn a_usage_error_escapes_what_was_typed() {
+    let app = spawn_app(&[]).await;
+    // A direction override: clap quotes it as typed.
+    let out = app.reaper(&["status", "--last", "1\u{202e}"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("'1\\u{202e}'"), "{err}");
+    assert!(!err.contains('\u{202e}'), "{err:?}");
+}
