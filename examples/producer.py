@@ -19,6 +19,8 @@ def main() -> int:
     parser.add_argument("--namespace", default="default")
     parser.add_argument("--in-days", type=int, default=0, help="due this many days from now")
     args = parser.parse_args()
+    if args.in_days < 0:
+        parser.error("--in-days must be 0 or more: a video is never due before it is queued")
 
     # mode=rw: never create a second, empty queue by mistake.
     uri = "file:" + args.database + "?mode=rw"

@@ -16,7 +16,14 @@ version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$top/Cargo.toml" | head -1)
 version=${DEB_VERSION:-$version}
 arch=$(dpkg --print-architecture)
 if [ -z "${BIN:-}" ]; then
-  (cd "$top" && cargo build --release --locked --quiet)
+  # With cargo-auditable the binary carries its dependency list (`cargo audit bin`), as
+  # the README's security section says; strip below keeps that section.
+  if cargo auditable --version >/dev/null 2>&1; then
+    (cd "$top" && cargo auditable build --release --locked --quiet)
+  else
+    echo "build-deb: cargo-auditable is not installed; the binary will not carry its dependency list" >&2
+    (cd "$top" && cargo build --release --locked --quiet)
+  fi
   BIN=$top/target/release/memories-reaper
 fi
 

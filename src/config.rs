@@ -57,6 +57,7 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
     /// Where `GET /metrics` is served, e.g. `127.0.0.1:9842`; unset: no metrics served.
+    #[serde(deserialize_with = "socket_address")]
     pub listen: Option<std::net::SocketAddr>,
     /// Also rows by namespace: one series per namespace and status (thousands of
     /// namespaces make thousands of series).
@@ -309,7 +310,8 @@ impl Config {
             // What SQLite reads as no file at all stays as written, for `database_path`
             // to refuse by name.
             if path.is_relative() && !names_no_file(&path.to_string_lossy()) {
-                *path = folder.join(&*path);
+                // `components` drops the `.` of `./queue.db`: the same file, one spelling.
+                *path = folder.join(&*path).components().collect();
             }
         }
     }
@@ -439,7 +441,11 @@ impl Config {
                 ));
             }
         }
-        if let Some(listen) = self.metrics.listen.filter(|a| !a.ip().is_loopback()) {
+        if let Some(listen) = self
+            .metrics
+            .listen
+            .filter(|a| !a.ip().to_canonical().is_loopback())
+        {
             warnings.push(format!(
                 "metrics.listen = {listen} is reachable from other hosts: the metrics carry no \
                  secret, but namespaces (metrics.by_namespace) and queue sizes are the \
@@ -495,6 +501,20 @@ impl Config {
             self.metrics.by_namespace,
         )
     }
+}
+
+/// An IP address and a port, with an error that says so (serde's says only "invalid socket
+/// address syntax"); a host name is not resolved.
+fn socket_address<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::net::SocketAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map(Some).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "{} is not an IP address and a port, e.g. \"127.0.0.1:9842\" or \"[::1]:9842\"",
+            printable::quoted(&text, printable::QUOTED)
+        ))
+    })
 }
 
 /// SQLite reads "" and ":memory:" as a database that vanishes at close, and "file:…" as a

@@ -116,12 +116,10 @@ pub async fn run(
 
     // Bound before READY: a port in use fails the start, with one line.
     if let Some(listen) = config.metrics.listen {
-        metrics::Server::bind(listen).await?.serve(
-            queue.clone(),
-            config.metrics.by_namespace,
-            shutdown.clone(),
-        );
-        info!("metrics served at http://{listen}/metrics");
+        let server = metrics::Server::bind(listen).await?;
+        let bound = server.local_addr().unwrap_or(listen);
+        server.serve(queue.clone(), config.metrics.by_namespace, shutdown.clone());
+        info!("metrics served at http://{bound}/metrics");
     }
     let running = Arc::new(Mutex::new(()));
     let schedule = &config.schedule;

@@ -170,9 +170,13 @@ fn main() -> ExitCode {
             }
         }
         Command::Completions { shell } => {
-            let mut command = Cli::command();
-            clap_complete::generate(*shell, &mut command, NAME, &mut std::io::stdout());
-            return ExitCode::SUCCESS;
+            // Into memory first: clap_complete panics on a write error (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), NAME, &mut script);
+            return match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(format!("cannot write the completions: {e}")),
+            };
         }
         _ => {}
     }

@@ -10,9 +10,13 @@
 //! The recorder is process-wide, like the log, and installed only when metrics are served;
 //! without it every update is a no-op.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use http_body_util::Full;
+use hyper::body::Bytes;
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
@@ -20,6 +24,7 @@ use tracing::debug;
 
 use crate::api::Answer;
 use crate::pass::{PassEnd, PassReport};
+use crate::queue::report::Gauges;
 use crate::queue::Queue;
 use crate::schedule::{self, CronRule};
 use crate::vocabulary::{Outcome, RowStatus};
@@ -136,10 +141,15 @@ pub fn request(answer: &Answer) {
     counter!(REQUESTS, "outcome" => outcome.as_str(), "code" => code).increment(1);
     histogram!(REQUEST_DURATION).record(answer.duration.as_secs_f64());
     if answer.refuses_key() {
-        gauge!(KEY_REFUSED).set(1.0);
+        key_refused(true);
     } else if outcome == Outcome::Deleted {
-        gauge!(KEY_REFUSED).set(0.0);
+        key_refused(false);
     }
+}
+
+/// The API refused the key (a deletion or a lookup), or accepted it again.
+pub fn key_refused(refused: bool) {
+    gauge!(KEY_REFUSED).set(f64::from(u8::from(refused)));
 }
 
 /// A pass's end (`pass::journal::pass_end`).
@@ -185,34 +195,87 @@ pub fn pace(per_second: f64) {
     gauge!(PACE).set(per_second);
 }
 
-/// Reads the queue's gauges, then renders every metric in Prometheus's text format.
-async fn scrape(handle: &PrometheusHandle, queue: &Queue, by_namespace: bool) -> String {
-    match queue.gauges().await {
-        Ok(gauges) => {
-            let mut rows: Vec<(String, f64)> = RowStatus::ALL
-                .iter()
-                .map(|s| (s.as_str().to_owned(), 0.0))
-                .collect();
-            for (namespace, status, n) in gauges.counts {
-                let n = n as f64;
-                match rows.iter_mut().find(|(s, _)| *s == status) {
-                    Some((_, total)) => *total += n,
-                    None => rows.push((status.clone(), n)),
+/// At most this many scrapes are served at once; more connections are closed at once. The
+/// daemon's file descriptors and database connections are its deletions': a flood of
+/// connections to the metrics port must not starve them.
+const CONNECTIONS: usize = 4;
+/// A connection is closed after this long, whatever it is doing...
+const CONNECTION_TIME: Duration = Duration::from_secs(10);
+/// ...and after this long without a whole request: an idle one gives its place back soon.
+const HEADER_TIME: Duration = Duration::from_secs(2);
+/// The queue's gauges are read at most this often: concurrent scrapes share one reading.
+const FRESH_FOR: Duration = Duration::from_secs(1);
+/// A reading that takes longer is given up; the gauges keep their last values.
+const READING_TIME: Duration = Duration::from_secs(3);
+
+/// What a scrape reads and renders: the queue's gauges (read at most once a second, by one
+/// scrape at a time), then every metric in Prometheus's text format.
+struct Scraper {
+    handle: PrometheusHandle,
+    queue: Queue,
+    by_namespace: bool,
+    last: tokio::sync::Mutex<Reading>,
+}
+
+/// When the gauges were last read, and the (namespace, status) series set so far: one that
+/// has no rows any more reads 0, not its last count.
+#[derive(Default)]
+struct Reading {
+    at: Option<tokio::time::Instant>,
+    series: HashSet<(String, String)>,
+}
+
+impl Scraper {
+    async fn scrape(&self) -> String {
+        let mut last = self.last.lock().await;
+        let stale = last.at.is_none_or(|at| at.elapsed() >= FRESH_FOR);
+        if stale {
+            match tokio::time::timeout(READING_TIME, self.queue.gauges()).await {
+                Ok(Ok(gauges)) => {
+                    last.at = Some(tokio::time::Instant::now());
+                    last.series = self.set(gauges, std::mem::take(&mut last.series));
                 }
-                if by_namespace {
-                    gauge!(NAMESPACE_ROWS, "namespace" => namespace, "status" => status).set(n);
-                }
+                Ok(Err(e)) => debug!("metrics: cannot read the queue's gauges: {e}"),
+                Err(_) => debug!("metrics: reading the queue's gauges took too long"),
             }
-            for (status, n) in rows {
-                gauge!(ROWS, "status" => status).set(n);
-            }
-            gauge!(OLDEST_DUE).set(gauges.oldest_due.map_or(0.0, |age| age.as_secs_f64()));
         }
-        // The rest is still worth serving; the gauges keep their last values.
-        Err(e) => debug!("metrics: cannot read the queue's gauges: {e}"),
+        drop(last);
+        self.handle.run_upkeep();
+        self.handle.render()
     }
-    handle.run_upkeep();
-    handle.render()
+
+    /// Sets the queue's gauges; returns the namespace series set.
+    fn set(&self, gauges: Gauges, before: HashSet<(String, String)>) -> HashSet<(String, String)> {
+        let mut rows: Vec<(String, f64)> = RowStatus::ALL
+            .iter()
+            .map(|s| (s.as_str().to_owned(), 0.0))
+            .collect();
+        let mut now = HashSet::new();
+        for (namespace, status, n) in gauges.counts {
+            let n = n as f64;
+            match rows.iter_mut().find(|(s, _)| *s == status) {
+                Some((_, total)) => *total += n,
+                None => rows.push((status.clone(), n)),
+            }
+            if self.by_namespace {
+                gauge!(NAMESPACE_ROWS, "namespace" => namespace.clone(), "status" => status.clone())
+                    .set(n);
+                now.insert((namespace, status));
+            }
+        }
+        for (namespace, status) in before.difference(&now) {
+            gauge!(NAMESPACE_ROWS, "namespace" => namespace.clone(), "status" => status.clone())
+                .set(0.0);
+        }
+        // The zeroed ones stay known: each is zeroed once more, harmlessly, until the
+        // process ends (the exporter cannot drop a series).
+        now.extend(before);
+        for (status, n) in rows {
+            gauge!(ROWS, "status" => status).set(n);
+        }
+        gauge!(OLDEST_DUE).set(gauges.oldest_due.map_or(0.0, |age| age.as_secs_f64()));
+        now
+    }
 }
 
 /// Where the metrics are served, bound before the daemon says it is ready: a port in use
@@ -235,31 +298,85 @@ impl Server {
         Ok(Self { listener, handle })
     }
 
-    /// Serves `GET /metrics` until `shutdown`.
+    /// The address bound (the port the system chose, for port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves `GET /metrics` until `shutdown`: one request a connection, `CONNECTIONS` at
+    /// once, each closed after `CONNECTION_TIME`.
     pub fn serve(self, queue: Queue, by_namespace: bool, shutdown: CancellationToken) {
-        let handle = self.handle;
-        let app = axum::Router::new().route(
-            "/metrics",
-            axum::routing::get(move || {
-                let (queue, handle) = (queue.clone(), handle.clone());
-                async move {
-                    (
-                        [(
-                            axum::http::header::CONTENT_TYPE,
-                            "text/plain; version=0.0.4; charset=utf-8",
-                        )],
-                        scrape(&handle, &queue, by_namespace).await,
-                    )
-                }
-            }),
-        );
+        let scraper = Arc::new(Scraper {
+            handle: self.handle,
+            queue,
+            by_namespace,
+            last: Default::default(),
+        });
+        let permits = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS));
+        let listener = self.listener;
         tokio::spawn(async move {
-            let served = axum::serve(self.listener, app)
-                .with_graceful_shutdown(async move { shutdown.cancelled().await })
-                .await;
-            if let Err(e) = served {
-                tracing::warn!("metrics: the server stopped: {e}");
+            loop {
+                let accepted = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    accepted = listener.accept() => accepted,
+                };
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors, say: wait rather than spin.
+                        debug!("metrics: accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                // Over the limit: closed at once (dropped).
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    continue;
+                };
+                let scraper = scraper.clone();
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let service = hyper::service::service_fn(move |request| {
+                        let scraper = scraper.clone();
+                        async move { Ok::<_, std::convert::Infallible>(answer(&scraper, request).await) }
+                    });
+                    let connection = hyper::server::conn::http1::Builder::new()
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(HEADER_TIME)
+                        .keep_alive(false)
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                    let _ = tokio::time::timeout(CONNECTION_TIME, connection).await;
+                });
             }
         });
     }
+}
+
+async fn answer(
+    scraper: &Scraper,
+    request: hyper::Request<hyper::body::Incoming>,
+) -> hyper::Response<Full<Bytes>> {
+    let (status, content_type, body) =
+        if request.method() == hyper::Method::GET && request.uri().path() == "/metrics" {
+            let text = scraper.scrape().await;
+            (
+                hyper::StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                text,
+            )
+        } else {
+            let text = "not found: GET /metrics\n".to_owned();
+            (
+                hyper::StatusCode::NOT_FOUND,
+                "text/plain; charset=utf-8",
+                text,
+            )
+        };
+    let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    response
 }

@@ -78,7 +78,7 @@ if [ "$action" = install ]; then
     systemctl daemon-reload
   fi
   echo "installed. Next:"
-  [ -e "$etc/api_key" ] || echo "  put the key in $etc/api_key: install -m 0600 /dev/stdin $etc/api_key <<< 'KEY'"
+  [ -e "$etc/api_key" ] || echo "  put the key in $etc/api_key: install -m 0600 /dev/stdin $etc/api_key  (paste it, Enter, Ctrl-D)"
   echo "  systemctl enable --now memories-reaper"
   echo "  let producers in: usermod -aG memories-reaper USER"
   exit 0

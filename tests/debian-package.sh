@@ -40,8 +40,10 @@ mount -t proc proc "$root/proc"
 cp "$deb" "$root/tmp/package.deb"
 cp "$next" "$root/tmp/next.deb"
 in_root() { chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
-present() { for f in "$@"; do [ -e "$root$f" ] || { fail "missing: $f"; return 1; }; done; }
-absent() { for f in "$@"; do [ ! -e "$root$f" ] || { fail "left behind: $f"; return 1; }; done; }
+# A link counts as there even when it points at nothing (its target is the root's, not ours).
+there() { [ -e "$root$1" ] || [ -L "$root$1" ]; }
+present() { for f in "$@"; do there "$f" || { fail "missing: $f"; return 1; }; done; }
+absent() { for f in "$@"; do ! there "$f" || { fail "left behind: $f"; return 1; }; done; }
 
 # Install as the README says: files in place, the user made, nothing enabled or started.
 if out=$(in_root dpkg -i /tmp/package.deb 2>&1); then pass "dpkg -i installs it"; else fail "dpkg -i: $out"; fi
@@ -79,12 +81,18 @@ for pkg in /tmp/package.deb /tmp/next.deb; do
   else
     fail "dpkg -i $pkg: $out"
   fi
-  grep -q '# edited by the operator' "$root/etc/memories-reaper/config.toml" \
-    && pass "the edited conffile is kept" || fail "the operator's edit is gone after $pkg"
+  if grep -q '# edited by the operator' "$root/etc/memories-reaper/config.toml"; then
+    pass "the edited conffile is kept"
+  else
+    fail "the operator's edit is gone after $pkg"
+  fi
 done
 [ "$(in_root dpkg-query -W -f '${Version}' memories-reaper)" = "$(dpkg-deb -f "$next" Version)" ] \
   && pass "the newer version is installed" || fail "not upgraded"
 
+# Enabled by the operator (the README's step), then removed and purged: no link is left.
+in_root systemctl enable memories-reaper > /dev/null 2>&1 || fail "systemctl enable in the root"
+present /etc/systemd/system/multi-user.target.wants/memories-reaper.service && pass "systemctl enable made its link"
 # A queue, as the daemon would have left it: purge keeps it.
 install -d "$root/var/lib/memories-reaper" && touch "$root/var/lib/memories-reaper/queue.db"
 echo 'the-key' > "$root/etc/memories-reaper/api_key"
@@ -95,8 +103,13 @@ present /etc/memories-reaper/config.toml /etc/memories-reaper/api_key \
   /var/lib/memories-reaper/queue.db && pass "remove keeps config, key and queue"
 if out=$(in_root dpkg -P memories-reaper 2>&1); then pass "dpkg -P purges it"; else fail "dpkg -P: $out"; fi
 absent /etc/memories-reaper && pass "purge takes the config and the key"
-present /var/lib/memories-reaper/queue.db && echo "$out" | grep -q 'queue in /var/lib/memories-reaper is kept' \
-  && pass "purge keeps the queue and says so"
+absent /etc/systemd/system/multi-user.target.wants/memories-reaper.service \
+  && pass "purge takes the operator's enablement"
+if present /var/lib/memories-reaper/queue.db && echo "$out" | grep -q 'queue in /var/lib/memories-reaper is kept'; then
+  pass "purge keeps the queue and says so"
+else
+  fail "purge: the queue or the message about it: $out"
+fi
 [ -z "$(in_root dpkg-query -W -f '${Status}' memories-reaper 2>/dev/null | grep -v 'not-installed')" ] \
   && pass "dpkg knows nothing of it" || fail "dpkg still lists it"
 

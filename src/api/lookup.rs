@@ -51,6 +51,8 @@ pub enum Read<T> {
     Again(String),
     /// Not to be trusted, or not to be asked again: the lookup is unavailable.
     Unusable(String),
+    /// The key was refused: unavailable too, and the operator must hear of it.
+    KeyRefused,
 }
 
 /// One page of `list_videos`.
@@ -185,7 +187,12 @@ impl Client {
             match answer {
                 Read::Got(found) => {
                     self.lookups.limit.speed_up();
+                    crate::metrics::key_refused(false);
                     return Ok(found);
+                }
+                Read::KeyRefused => {
+                    crate::metrics::key_refused(true);
+                    return Err(format!("{call}: the API key was refused"));
                 }
                 Read::Again(why) => {
                     if why.contains("0429") || why.contains("HTTP 429") {
@@ -212,9 +219,7 @@ fn envelope(status: StatusCode, body: &[u8]) -> Read<Value> {
     match (status.as_u16(), code.as_deref()) {
         (429, _) | (_, Some("0429")) => Read::Again("HTTP 429 / 0429: rate limited".into()),
         (500..=599, _) => Read::Again(format!("HTTP {status}: server error")),
-        (401 | 403, _) | (_, Some("0401" | "9009")) => {
-            Read::Unusable("the API key was refused".into())
-        }
+        (status, code) if super::refuses_key(status, code) => Read::KeyRefused,
         (200..=299, Some("0000")) => {
             let success = parsed.as_ref().and_then(|v| v.get("success"));
             if success.is_some_and(|s| s != &Value::Bool(true)) {
@@ -238,6 +243,7 @@ pub fn read_videos(asked: &HashSet<&str>, status: StatusCode, body: &[u8]) -> Re
         Read::Got(data) => data,
         Read::Again(why) => return Read::Again(why),
         Read::Unusable(why) => return Read::Unusable(why),
+        Read::KeyRefused => return Read::KeyRefused,
     };
     let Some(videos) = data.get("videos").and_then(Value::as_array) else {
         return Read::Unusable("data.videos is not a list: not the documented answer".into());
@@ -281,6 +287,7 @@ pub fn read_namespaces(status: StatusCode, body: &[u8]) -> Read<HashSet<String>>
         Read::Got(data) => data,
         Read::Again(why) => return Read::Again(why),
         Read::Unusable(why) => return Read::Unusable(why),
+        Read::KeyRefused => return Read::KeyRefused,
     };
     let Some(list) = data.get("unique_ids").and_then(Value::as_array) else {
         return Read::Unusable("data.unique_ids is not a list: not the documented answer".into());
@@ -337,6 +344,7 @@ mod tests {
         };
         let unusable = |r: &Read<Page>| matches!(r, Read::Unusable(_));
         let again = |r: &Read<Page>| matches!(r, Read::Again(_));
+        let key_refused = |r: &Read<Page>| matches!(r, Read::KeyRefused);
         // Numbers as strings or integers, as the two versions of the docs show them.
         assert_eq!(
             page(
@@ -385,8 +393,10 @@ mod tests {
             (200, r#"{"code":"0000","success":true}"#.into(), unusable),
             (200, "<html>proxy</html>".into(), unusable),
             (200, r#"{"code":"0001","msg":"bad"}"#.into(), unusable),
-            (200, r#"{"code":"0401","msg":"no"}"#.into(), unusable),
-            (401, String::new(), unusable),
+            (200, r#"{"code":"0401","msg":"no"}"#.into(), key_refused),
+            (200, r#"{"code":"9009","msg":"no"}"#.into(), key_refused),
+            (401, String::new(), key_refused),
+            (403, String::new(), key_refused),
             (404, String::new(), unusable),
             (200, r#"{"code":"0429","msg":"busy"}"#.into(), again),
             (429, String::new(), again),

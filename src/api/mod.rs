@@ -73,21 +73,19 @@ pub struct Answer {
     pub duration: Duration,
 }
 
-/// The answers that refuse the key: the one problem only a new key fixes.
-const KEY_REFUSED_STATUS: [u16; 2] = [401, 403];
-const KEY_REFUSED_CODES: [&str; 2] = ["0401", "9009"];
+/// Whether an answer refuses the key (HTTP 401 or 403, `0401` or `9009`): the one problem
+/// only a new key fixes. Deletions and lookups both ask this.
+fn refuses_key(status: u16, code: Option<&str>) -> bool {
+    matches!(status, 401 | 403) || matches!(code, Some("0401" | "9009"))
+}
 
 impl Answer {
-    /// Whether the API refused the key (HTTP 401 or 403, `0401` or `9009`).
+    /// Whether the API refused the key.
     pub fn refuses_key(&self) -> bool {
         self.verdict == Verdict::Stop
-            && (self
+            && self
                 .http_status
-                .is_some_and(|s| KEY_REFUSED_STATUS.contains(&s))
-                || self
-                    .code
-                    .as_deref()
-                    .is_some_and(|c| KEY_REFUSED_CODES.contains(&c)))
+                .is_some_and(|s| refuses_key(s, self.code.as_deref()))
     }
 }
 
@@ -306,7 +304,7 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Answer 
          or the api_key credential)"
     );
     let (verdict, reason) = match status.as_u16() {
-        s if KEY_REFUSED_STATUS.contains(&s) => (Verdict::Stop, key_refused),
+        s if refuses_key(s, None) => (Verdict::Stop, key_refused),
         400 => (Verdict::Rejected, said),
         429 => (
             Verdict::Retry { retry_after },
@@ -336,7 +334,7 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Answer 
                 Verdict::Retry { retry_after },
                 format!("{said}: rate limited"),
             ),
-            (_, Some(c)) if KEY_REFUSED_CODES.contains(&c) => (Verdict::Stop, key_refused),
+            (_, c) if refuses_key(200, c) => (Verdict::Stop, key_refused),
             (_, Some("0402")) => (
                 Verdict::Stop,
                 format!("{said}: the account has not enough credits; top it up"),

@@ -158,12 +158,29 @@ pub fn checked(namespace: &Namespace, checked: &Checked) {
 }
 
 /// Lookups could not be used: this pass sends unverified (said once a pass).
-pub fn unverified(namespace: &Namespace, why: &str) {
+/// What a pass does when its lookups cannot be used.
+pub enum Unlooked {
+    /// Sends without looking first: what it deletes is recorded unverified.
+    Send,
+    /// Keeps the rows pending (`verify.required`).
+    Hold,
+    /// Looks up the deletions it was to verify later (`verify.after`).
+    CheckLater,
+}
+
+/// Lookups could not be used (said once a pass), and what the pass does instead.
+pub fn unverified(namespace: &Namespace, why: &str, instead: Unlooked) {
+    let instead = match instead {
+        Unlooked::Send => {
+            "this pass sends without looking first, and what it deletes is recorded \
+             unverified (verify.required = true would keep the rows pending)"
+        }
+        Unlooked::Hold => "verify.required keeps the rows pending until they can",
+        Unlooked::CheckLater => "the deletions to verify are looked up again later",
+    };
     warn!(
         batch_namespace = namespace.as_str(),
-        "namespace {namespace}: lookups cannot be used ({why}); this pass sends without \
-         looking first, and what it deletes is recorded unverified (verify.required = true \
-         would keep the rows pending)"
+        "namespace {namespace}: lookups cannot be used ({why}); {instead}"
     );
     crate::metrics::lookups_unavailable();
 }

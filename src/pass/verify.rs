@@ -137,14 +137,19 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
         let found = match listing {
             Listing::Listed(found) => found,
             Listing::Unavailable(why) => {
-                let verify = &self.verify.config;
-                if verify.required {
+                let required = self.verify.config.required;
+                if !self.verify.warned.swap(true, Ordering::Relaxed) {
+                    let instead = if required {
+                        journal::Unlooked::Hold
+                    } else {
+                        journal::Unlooked::Send
+                    };
+                    journal::unverified(namespace, &why, instead);
+                }
+                if required {
                     return Ok(Looked::Stop(format!(
                         "the lookups cannot be used ({why}); verify.required keeps the rows pending"
                     )));
-                }
-                if !self.verify.warned.swap(true, Ordering::Relaxed) {
-                    journal::unverified(namespace, &why);
                 }
                 return Ok(Looked::Send(ids));
             }
@@ -231,7 +236,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
                 Listing::Listed(found) => found,
                 Listing::Unavailable(why) => {
                     if !self.verify.warned.swap(true, Ordering::Relaxed) {
-                        journal::unverified(&namespace, &why);
+                        journal::unverified(&namespace, &why, journal::Unlooked::CheckLater);
                     }
                     let rows: Vec<(i64, Check)> = batch
                         .rows

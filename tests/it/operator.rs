@@ -438,7 +438,13 @@ async fn the_manual_and_the_completions_cover_every_command() {
         assert!(out.status.success(), "{shell}: {}", stderr(&out));
         let script = stdout(&out);
         for command in &commands {
-            assert!(script.contains(command.as_str()), "{shell} lacks {command}");
+            // Where each shell's script names a command as one (not a word in a help text).
+            let named = match shell {
+                "bash" => format!("memories__reaper,{command})"),
+                "zsh" => format!("'{command}:"),
+                _ => format!("-a \"{command}\""),
+            };
+            assert!(script.contains(&named), "{shell} lacks {command}");
         }
     }
 }
@@ -449,6 +455,25 @@ fn free_port() -> u16 {
     listener.local_addr().expect("its address").port()
 }
 
+/// Scrapes until the text holds every line, whole (at most 10 s); returns the last scrape.
+async fn scrape_until(url: &str, lines: &[&str]) -> String {
+    let has = |text: &str, line: &str| text.lines().any(|l| l == line);
+    let mut text = String::new();
+    for _ in 0..100 {
+        if let Ok(response) = reqwest::get(url).await {
+            text = response.text().await.unwrap_or_default();
+            if lines.iter().all(|l| has(&text, l)) {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for line in lines {
+        assert!(has(&text, line), "{line} not in:\n{text}");
+    }
+    text
+}
+
 #[tokio::test]
 async fn metrics_are_served_and_say_what_the_queue_and_the_api_did() {
     let port = free_port();
@@ -456,36 +481,57 @@ async fn metrics_are_served_and_say_what_the_queue_and_the_api_did() {
     let app = spawn_app(&[
         ("schedule", "cron = \"* * * * * *\""),
         ("metrics", listen.as_str()),
+        ("metrics", "by_namespace = true"),
     ])
     .await;
     let mut daemon = app.spawn(&["run"]);
     wait_for_line(&mut daemon, "metrics served at").await;
-    app.insert("default", &ids(0, 3)).await;
     let url = format!("http://127.0.0.1:{port}/metrics");
-    let mut text = String::new();
-    for _ in 0..100 {
-        text = reqwest::get(&url)
-            .await
-            .expect("scrape")
-            .text()
-            .await
-            .expect("body");
-        if text.contains("memories_reaper_rows{status=\"deleted\"} 3") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    // Due in two seconds: pending first, in its namespace too, then deleted.
+    app.standin.add_namespace("tenant-a");
+    for id in ids(0, 3) {
+        sqlx::query(
+            "INSERT INTO deletion_queue (video_no, unique_id, due_at)
+             VALUES (?1, 'tenant-a', strftime('%Y-%m-%d %H:%M:%f', 'now', '+2 seconds'))",
+        )
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .expect("insert");
     }
-    for line in [
-        "memories_reaper_rows{status=\"deleted\"} 3",
-        "memories_reaper_rows{status=\"pending\"} 0",
-        "memories_reaper_requests_total{outcome=\"deleted\",code=\"0000\"} 1",
-        "memories_reaper_api_key_refused 0",
-        "memories_reaper_oldest_due_pending_age_seconds 0",
-        "memories_reaper_schedule_interval_seconds 1",
-        "# TYPE memories_reaper_request_duration_seconds histogram",
-    ] {
-        assert!(text.contains(line), "{line} not in:\n{text}");
-    }
+    scrape_until(
+        &url,
+        &["memories_reaper_namespace_rows{namespace=\"tenant-a\",status=\"pending\"} 3"],
+    )
+    .await;
+    // Idle connections beyond the few served at once are closed, not held: the daemon's
+    // file descriptors stay its own, and the deletions go on.
+    let idle: Vec<std::net::TcpStream> = (0..200)
+        .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).ok())
+        .collect();
+    let pid = daemon.id().expect("running");
+    let text = scrape_until(
+        &url,
+        &[
+            "memories_reaper_rows{status=\"deleted\"} 3",
+            "memories_reaper_rows{status=\"pending\"} 0",
+            // A series whose rows are gone reads 0, not its last count.
+            "memories_reaper_namespace_rows{namespace=\"tenant-a\",status=\"pending\"} 0",
+            "memories_reaper_requests_total{outcome=\"deleted\",code=\"0000\"} 1",
+            "memories_reaper_api_key_refused 0",
+            "memories_reaper_oldest_due_pending_age_seconds 0",
+            "memories_reaper_schedule_interval_seconds 1",
+            "# TYPE memories_reaper_request_duration_seconds histogram",
+        ],
+    )
+    .await;
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
+    assert!(
+        fds < 100,
+        "{fds} descriptors open with {} idle connections",
+        idle.len()
+    );
+    drop(idle);
     assert!(!text.contains(KEY), "the key is in the metrics");
     // A second daemon on the same port: a one-line error at start, before any pass.
     let out = app.reaper(&["run"]).await;
@@ -495,6 +541,35 @@ async fn metrics_are_served_and_say_what_the_queue_and_the_api_did() {
         err.contains(&format!("metrics.listen 127.0.0.1:{port}: cannot listen")),
         "{err}"
     );
+    signal(&daemon, "TERM");
+    assert!(daemon.wait().await.expect("wait").success());
+}
+
+#[tokio::test]
+async fn a_key_refused_to_the_lookups_is_in_the_metrics() {
+    let port = free_port();
+    let listen = format!("listen = \"127.0.0.1:{port}\"");
+    let app = spawn_app(&[
+        ("schedule", "cron = \"* * * * * *\""),
+        ("metrics", listen.as_str()),
+        ("verify", "required = true"),
+    ])
+    .await;
+    let mut cmd = app.command(&["run"]);
+    cmd.env("MEMORIES_API_KEY", "a-wrong-key");
+    let mut daemon = cmd.spawn().expect("start");
+    wait_for_line(&mut daemon, "metrics served at").await;
+    app.insert("default", &ids(0, 2)).await;
+    // The lookups come first and nothing is deleted: the refusal must still be seen.
+    scrape_until(
+        &format!("http://127.0.0.1:{port}/metrics"),
+        &[
+            "memories_reaper_api_key_refused 1",
+            "memories_reaper_lookups_unavailable_total 1",
+        ],
+    )
+    .await;
+    assert_eq!(app.count("pending").await, 2, "held pending, as required");
     signal(&daemon, "TERM");
     assert!(daemon.wait().await.expect("wait").success());
 }
