@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use crate::api::Answer;
-use crate::pass::{PassEnd, PassReport};
+use crate::pass::PassEnd;
 use crate::queue::report::Gauges;
 use crate::queue::Queue;
 use crate::schedule::{self, CronRule};
@@ -84,7 +84,7 @@ fn install() -> anyhow::Result<PrometheusHandle> {
     );
     describe_counter!(
         SETTLED,
-        "Rows settled by final status (deleted, failed, absent), counted at each pass's end"
+        "Rows settled by final status (deleted, failed, absent), counted as they settle"
     );
     describe_counter!(PASSES, "Passes by how they ended");
     describe_histogram!(PASS_DURATION, "Passes, from the first claim to the end");
@@ -153,7 +153,7 @@ pub fn key_refused(refused: bool) {
 }
 
 /// A pass's end (`pass::journal::pass_end`).
-pub fn pass_end(end: &PassEnd, report: &PassReport, took: Duration) {
+pub fn pass_end(end: &PassEnd, took: Duration) {
     let end = match end {
         PassEnd::Drained => ENDS[0],
         PassEnd::Interrupted => ENDS[1],
@@ -168,13 +168,11 @@ pub fn pass_end(end: &PassEnd, report: &PassReport, took: Duration) {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     gauge!(LAST_PASS_END).set(now.as_secs_f64());
-    for (status, rows) in [
-        (RowStatus::Deleted, report.deleted),
-        (RowStatus::Failed, report.failed),
-        (RowStatus::Absent, report.absent),
-    ] {
-        counter!(SETTLED, "status" => status.as_str()).increment(rows);
-    }
+}
+
+/// Rows settled with a final status, as they settle (`pass::PassReport::settled`).
+pub fn rows_settled(status: RowStatus, rows: u64) {
+    counter!(SETTLED, "status" => status.as_str()).increment(rows);
 }
 
 /// A pass that could not look before deleting (`pass::journal::unverified`).

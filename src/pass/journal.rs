@@ -186,7 +186,7 @@ pub fn unverified(namespace: &Namespace, why: &str, instead: Unlooked) {
 }
 
 pub fn pass_end(end: &PassEnd, report: &PassReport, took: Duration) {
-    crate::metrics::pass_end(end, report, took);
+    crate::metrics::pass_end(end, took);
     let PassReport {
         requests,
         deleted,

@@ -39,6 +39,7 @@ use crate::credentials::{self, ApiKey};
 use crate::notify::Liveness;
 use crate::queue::{ClaimedRow, Queue, QueueError, RequestRecord, RowsEffect};
 use crate::video::{Namespace, VideoNo, VideoNoRule};
+use crate::vocabulary::RowStatus;
 use decide::{decide, Action, Situation};
 use isolate::Isolation;
 use lease::Held;
@@ -71,6 +72,18 @@ pub struct PassReport {
 }
 
 impl PassReport {
+    /// Rows settled `status` (deleted, failed or absent): counted here and in the metrics
+    /// at once, so that a long pass's failures show before it ends.
+    fn settled(&mut self, status: RowStatus, rows: u64) {
+        match status {
+            RowStatus::Deleted => self.deleted += rows,
+            RowStatus::Failed => self.failed += rows,
+            RowStatus::Absent => self.absent += rows,
+            _ => return,
+        }
+        crate::metrics::rows_settled(status, rows);
+    }
+
     fn add(&mut self, other: &PassReport) {
         self.requests += other.requests;
         self.deleted += other.deleted;
@@ -308,7 +321,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
                  not sent",
                 claim.settled_before
             );
-            report.deleted += claim.settled_before;
+            report.settled(RowStatus::Deleted, claim.settled_before);
             self.liveness.beat();
         }
         let step = self
@@ -349,7 +362,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
             for (row, reason) in &triage.invalid {
                 journal::row_failed_unsent(*row, namespace.unwrap_or("(not valid text)"), reason);
             }
-            report.failed += triage.invalid.len() as u64;
+            report.settled(RowStatus::Failed, triage.invalid.len() as u64);
             self.liveness.beat();
         }
         let Some(namespace) = triage.namespace.filter(|_| !triage.ids.is_empty()) else {
@@ -532,14 +545,14 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
             }
             let delay = match action {
                 Action::Deleted => {
-                    report.deleted += rows;
+                    report.settled(RowStatus::Deleted, rows);
                     return Ok(Sent::Deleted);
                 }
                 Action::Failed => {
                     if let (RowsEffect::Failed(reason), [id]) = (&effect, ids) {
                         journal::video_failed(batch, namespace, id, reason);
                     }
-                    report.failed += rows;
+                    report.settled(RowStatus::Failed, rows);
                     return Ok(Sent::Failed);
                 }
                 Action::Split => return Ok(Sent::Split),

@@ -29,6 +29,7 @@ use crate::config::VerifyConfig;
 use crate::credentials::ApiKey;
 use crate::queue::QueueError;
 use crate::video::{Namespace, VideoNo};
+use crate::vocabulary::RowStatus;
 
 /// What becomes of an id its namespace does not list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,8 +175,8 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
             .store
             .record_lookup(held.token(), namespace, &send, &missing, absent_after)
             .await?;
-        report.deleted += settled.deleted;
-        report.absent += settled.absent;
+        report.settled(RowStatus::Deleted, settled.deleted);
+        report.settled(RowStatus::Absent, settled.absent);
         journal::looked_up(namespace, send.len(), &missing, absent_after);
         self.liveness.beat();
         Ok(Looked::Send(send))
@@ -263,7 +264,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
             rows.extend(unknowable.into_iter().map(|row| (row, Check::Unknowable)));
             let checked = self.store.record_check(&namespace, &rows, rounds).await?;
             journal::checked(&namespace, &checked);
-            report.failed += checked.failed;
+            report.settled(RowStatus::Failed, checked.failed);
             self.liveness.beat();
         }
         Ok(())
