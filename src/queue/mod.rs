@@ -1380,9 +1380,12 @@ fn describe(e: &sqlx::Error) -> String {
             "is not a usable SQLite database ({detail}); point database.path at the queue file"
         ),
         _ => match e {
-            sqlx::Error::PoolTimedOut => {
-                "timed out waiting for a connection; is another process holding a lock?".into()
-            }
+            // All of this process's connections stayed busy past database.busy_timeout (+5 s):
+            // each was waiting on the database's lock, or on a slow disk.
+            sqlx::Error::PoolTimedOut => "timed out waiting for one of this process's database \
+                 connections (all stayed busy past database.busy_timeout): a long write by \
+                 another process, or a slow disk"
+                .into(),
             _ => detail,
         },
     }
