@@ -31,7 +31,7 @@ use crate::vocabulary::{Outcome, RowStatus};
 
 const ROWS: &str = "memories_reaper_rows";
 const NAMESPACE_ROWS: &str = "memories_reaper_namespace_rows";
-const OLDEST_DUE: &str = "memories_reaper_oldest_due_pending_age_seconds";
+const OLDEST_DUE: &str = "memories_reaper_oldest_due_age_seconds";
 const REQUESTS: &str = "memories_reaper_requests_total";
 const REQUEST_DURATION: &str = "memories_reaper_request_duration_seconds";
 const SETTLED: &str = "memories_reaper_rows_settled_total";
@@ -74,8 +74,8 @@ fn install() -> anyhow::Result<PrometheusHandle> {
     );
     describe_gauge!(
         OLDEST_DUE,
-        "How long the oldest due pending row has been due, 0 when none is: deletions stall \
-         when this grows"
+        "How long the oldest due row not yet settled (pending or in flight) has been due, 0 \
+         when none is: deletions stall when this grows"
     );
     describe_counter!(REQUESTS, "Delete Videos requests by outcome and API code");
     describe_histogram!(

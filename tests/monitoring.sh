@@ -148,7 +148,7 @@ fi
 kill "$daemon_pid" "$standin_pid"; wait "$daemon_pid" "$standin_pid" 2>/dev/null || true
 start_daemon standin-key
 sleep 2.5
-expect_scrape '^memories_reaper_oldest_due_pending_age_seconds [1-9]' \
+expect_scrape '^memories_reaper_oldest_due_age_seconds [1-9]' \
   "with the API down, the oldest due row's age grows" oldest
 
 echo "monitoring: $passed passed, $failed failed"

@@ -143,7 +143,8 @@ impl fmt::Display for Cell {
 pub struct Gauges {
     /// (namespace, status, rows).
     pub counts: Vec<(String, String, i64)>,
-    /// How long the oldest due pending row has been due; `None` when no row is due.
+    /// How long the oldest due row not yet settled (pending, or in flight) has been due;
+    /// `None` when no such row is.
     pub oldest_due: Option<Duration>,
 }
 
@@ -259,7 +260,9 @@ impl Queue {
     }
 
     /// What the metrics read at each scrape: rows by namespace and status, and how long
-    /// the oldest due pending row has been due.
+    /// the oldest due row not yet settled has been due. In-flight rows count: with the API
+    /// down, a pass holds the due rows for most of each interval, and an age read from
+    /// pending rows alone fell to 0 whenever it did, so the stall alert never held.
     pub async fn gauges(&self) -> Result<Gauges, QueueError> {
         let counts = sqlx::query(
             "SELECT unique_id, status, count(*) AS n FROM deletion_queue GROUP BY unique_id, status",
@@ -272,7 +275,7 @@ impl Queue {
         .collect();
         let sql = format!(
             "SELECT (julianday('now') - min(julianday(due_at))) * 86400.0
-               FROM deletion_queue WHERE status = 'pending' AND {DUE}"
+               FROM deletion_queue WHERE status IN ('pending', 'in_flight') AND {DUE}"
         );
         let oldest: Option<f64> = sqlx::query_scalar(&sql)
             .fetch_one(&self.pool)
