@@ -202,13 +202,10 @@ pub async fn show_status(config: &Config, json: bool, last: u32) -> anyhow::Resu
 pub async fn migrate(config: &Config) -> anyhow::Result<u8> {
     let queue = open(config).await?;
     match queue.applied().as_slice() {
-        [] => say!(
-            "database {} is up to date",
-            crate::printable::path(queue.path())
-        ),
+        [] => say!("database {} is up to date", queue.place()),
         applied => say!(
             "database {}: applied {}; it is up to date",
-            crate::printable::path(queue.path()),
+            queue.place(),
             applied.join(", ")
         ),
     }

@@ -8,7 +8,9 @@ use serde::Serialize;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
-use super::{count_impossible_leases, ClaimedRow, Queue, QueueError, COUNT_UNREADABLE_DUE, DUE};
+use super::{
+    count_impossible_leases, ClaimedRow, QueueError, SqliteQueue, COUNT_UNREADABLE_DUE, DUE,
+};
 use crate::printable;
 use crate::vocabulary::RowStatus;
 
@@ -139,7 +141,7 @@ impl fmt::Display for Cell {
     }
 }
 
-/// The queue's gauges for the metrics (`Queue::gauges`).
+/// The queue's gauges for the metrics (`SqliteQueue::gauges`).
 pub struct Gauges {
     /// (namespace, status, rows).
     pub counts: Vec<(String, String, i64)>,
@@ -151,7 +153,7 @@ pub struct Gauges {
 /// How many characters of a text cell `status` shows.
 const SHOWN: usize = 200;
 
-impl Queue {
+impl SqliteQueue {
     /// Due pending rows in (namespace, id) order, `limit` at a time after `after`: what a
     /// pass would claim, read without claiming it.
     pub async fn due_page(

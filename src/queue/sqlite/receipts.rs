@@ -9,7 +9,7 @@ use sqlx::sqlite::SqliteRow;
 
 use super::report::Cell;
 use super::upkeep::sql_time;
-use super::{Queue, QueueError};
+use super::{QueueError, SqliteQueue};
 use crate::video::Namespace;
 use crate::vocabulary::RowStatus;
 
@@ -123,7 +123,7 @@ impl Receipt {
     }
 }
 
-impl Queue {
+impl SqliteQueue {
     /// How many rows `receipts` would write (for its progress line).
     pub async fn count_receipts(&self, filter: &Filter) -> Result<i64, QueueError> {
         let sql = format!("SELECT count(*) FROM deletion_queue AS q WHERE {WHERE}");
@@ -159,7 +159,7 @@ impl Queue {
     }
 }
 
-/// The statement [`Queue::receipts`] runs (built once by the caller, who keeps it alive
+/// The statement [`SqliteQueue::receipts`] runs (built once by the caller, who keeps it alive
 /// for the stream).
 pub fn receipts_sql() -> String {
     format!(

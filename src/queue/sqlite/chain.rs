@@ -9,7 +9,7 @@
 //! JSON (`request` left out of entries written before it existed), `prev` being the
 //! previous entry's hash (the anchor's for the first). Editing an entry, removing one, or
 //! editing what it vouches for in `deletion_queue` or `deletion_batches` is found by
-//! [`Queue::verify_chain`]. The head is logged after every pass, so a copy of it lives
+//! [`SqliteQueue::verify_chain`]. The head is logged after every pass, so a copy of it lives
 //! outside the database.
 
 use std::collections::HashMap;
@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use sqlx::{Row, SqliteConnection};
 
-use super::{Queue, QueueError};
+use super::{QueueError, SqliteQueue};
 use crate::vocabulary::RowStatus;
 
 /// What settled the rows of an entry.
@@ -300,7 +300,7 @@ impl Verdict {
     }
 }
 
-impl Queue {
+impl SqliteQueue {
     /// The chain's head: the last entry's sequence number and hash.
     pub async fn chain_head(&self) -> Result<(i64, String), QueueError> {
         let mut conn = self.pool.acquire().await.map_err(|e| self.error(e))?;

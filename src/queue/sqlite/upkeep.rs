@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{chain, Queue, QueueError, NOW, UNREADABLE_DUE_MARK};
+use super::{chain, QueueError, SqliteQueue, NOW, UNREADABLE_DUE_MARK};
 use crate::video::Namespace;
 use crate::vocabulary::RowStatus;
 
@@ -25,7 +25,7 @@ pub(super) fn sql_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S%.3f").to_string()
 }
 
-impl Queue {
+impl SqliteQueue {
     /// Puts `failed` rows back to `pending`, due now: of one namespace if given, settled
     /// at or after `since` if given. Their attempts and last error are kept; their count
     /// of refusals starts again (a retry gets `isolation.confirmations` anew).
