@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use tokio::process::Command;
 
+use memories_reaper::config::Database;
 use memories_reaper::pass::Store;
 use memories_reaper::queue::Queue;
 
@@ -443,7 +444,7 @@ impl Bench {
         .bind(n as i64)
         .execute(&pool)
         .await?;
-        let queue = Queue::open(&db, Duration::from_secs(5)).await?;
+        let queue = Queue::open(&Database::File(db.clone()), Duration::from_secs(5)).await?;
         let lease = Duration::from_secs(60);
         let started = Instant::now();
         let claim = queue.claim(100, lease).await?;
@@ -583,7 +584,7 @@ impl Bench {
     /// The mean time of a claim of 100 rows among `n` pending, and the claim's plan.
     async fn claim_time(&mut self, n: usize) -> anyhow::Result<(Duration, Vec<String>)> {
         let (db, _) = self.setup(n, "http://127.0.0.1:9", &[]).await?;
-        let queue = Queue::open(&db, Duration::from_secs(5)).await?;
+        let queue = Queue::open(&Database::File(db.clone()), Duration::from_secs(5)).await?;
         let rounds = 20;
         let mut took = Duration::ZERO;
         for _ in 0..rounds {

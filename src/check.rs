@@ -25,9 +25,9 @@ pub async fn check(config: &Config, config_path: Option<&Path>, next: Option<usi
         complain!("memories-reaper: warning: {warning}");
     }
 
-    match config.database_path() {
-        Ok(path) => match Queue::inspect(&path, config.database.busy_timeout).await {
-            Ok(state) => say!("database: {}: {state}", printable::path(&path)),
+    match config.database() {
+        Ok(database) => match Queue::inspect(&database, config.database.busy_timeout).await {
+            Ok(state) => say!("database: {}: {state}", database.shown()),
             Err(e) => problems.push(e.to_string()),
         },
         Err(e) => problems.push(e.to_string()),

@@ -9,6 +9,7 @@ use anyhow::Context;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 use crate::api::Listing;
+use crate::config::Database;
 use crate::config::{parse_duration_at_most, Config, LONGEST_AGO, SHORTEST_KEEP};
 use crate::enqueue::enqueue;
 use crate::ids::{Ids, Read};
@@ -25,23 +26,24 @@ pub const EXIT_PENDING: u8 = 3;
 
 /// Opens the database, creating it if need be: for `run` and `migrate`.
 pub async fn open(config: &Config) -> anyhow::Result<Queue> {
-    let path = config.database_path()?;
-    Ok(Queue::open(&path, config.database.busy_timeout).await?)
+    Ok(Queue::open(&config.database()?, config.database.busy_timeout).await?)
 }
 
 /// Opens a database that must exist already: `status`, `enqueue`, `retry-failed` and
 /// `prune` would otherwise create one as whoever ran them (root, say), with the wrong
 /// owner, or in the wrong place when `--config` was forgotten.
 async fn open_existing(config: &Config) -> anyhow::Result<Queue> {
-    let path = config.database_path()?;
-    if !path.exists() {
-        anyhow::bail!(
+    let database = config.database()?;
+    if let Database::File(path) = &database {
+        if !path.exists() {
+            anyhow::bail!(
             "database {}: does not exist yet; start the daemon or run `memories-reaper migrate` \
              (as the service's user) to create it, or give the --config that names it",
-            crate::printable::path(&path)
+            crate::printable::path(path)
         );
+        }
     }
-    Ok(Queue::open(&path, config.database.busy_timeout).await?)
+    Ok(Queue::open(&database, config.database.busy_timeout).await?)
 }
 
 /// The file of ids a command was given: a path, or `-` for stdin (pipes are welcome).

@@ -16,6 +16,7 @@ use chrono_tz::Tz;
 use reqwest::Url;
 use serde::Deserialize;
 
+use crate::credentials;
 use crate::files::{read_regular, FileError};
 use crate::printable;
 use crate::schedule::CronRule;
@@ -86,9 +87,33 @@ pub struct ApiConfig {
 pub struct DatabaseConfig {
     /// `None` means the default location, see [`default_database_path`].
     pub path: Option<PathBuf>,
+    /// A PostgreSQL server instead of the file (`postgres://…`); see
+    /// [`credentials::database_url`] for the other places it may come from.
+    pub url: Option<String>,
+    /// A file holding the PostgreSQL URL (so that its password stays out of the config).
+    pub url_file: Option<PathBuf>,
     /// How long a statement waits for another writer (a producer) before giving up.
     #[serde(deserialize_with = "at_most::<_, { 10 * MINUTE }>")]
     pub busy_timeout: Duration,
+}
+
+/// Where the queue lives, once the configuration is read.
+#[derive(Debug, Clone)]
+pub enum Database {
+    /// SQLite: one file on this host (the default).
+    File(PathBuf),
+    /// PostgreSQL: producers and daemons on several hosts.
+    Server(Box<credentials::DatabaseUrl>),
+}
+
+impl Database {
+    /// The database as messages name it (never with a password).
+    pub fn shown(&self) -> String {
+        match self {
+            Self::File(path) => printable::path(path),
+            Self::Server(url) => url.shown().to_owned(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -227,6 +252,8 @@ impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
             path: None,
+            url: None,
+            url_file: None,
             busy_timeout: Duration::from_secs(5),
         }
     }
@@ -303,9 +330,13 @@ impl Config {
     /// the command runs: from another folder, `status` refused and `enqueue` created a
     /// second, empty queue.
     fn resolve_against(&mut self, folder: &Path) {
-        for path in [&mut self.database.path, &mut self.api.api_key_file]
-            .into_iter()
-            .flatten()
+        for path in [
+            &mut self.database.path,
+            &mut self.database.url_file,
+            &mut self.api.api_key_file,
+        ]
+        .into_iter()
+        .flatten()
         {
             // What SQLite reads as no file at all stays as written, for `database_path`
             // to refuse by name.
@@ -395,9 +426,29 @@ impl Config {
         Ok(())
     }
 
-    /// Where the queue lives: `database.path`, else `$STATE_DIRECTORY/queue.db` (systemd's
+    /// Where the queue lives: a PostgreSQL server when a URL is given (see
+    /// [`credentials::database_url`]), else the SQLite file [`Config::database_path`].
+    /// Both at once is refused: rows would go to one while the daemon reads the other.
+    pub fn database(&self) -> Result<Database, ConfigError> {
+        let url = credentials::database_url(
+            self.database.url.as_deref(),
+            self.database.url_file.as_deref(),
+        )
+        .map_err(ConfigError::Invalid)?;
+        match (url, &self.database.path) {
+            (Some(url), Some(_)) => Err(ConfigError::Invalid(format!(
+                "database.path and a PostgreSQL URL (from {}) are both set; keep one: the \
+                 file, or the server",
+                url.source
+            ))),
+            (Some(url), None) => Ok(Database::Server(Box::new(url))),
+            (None, _) => self.database_path().map(Database::File),
+        }
+    }
+
+    /// The SQLite file: `database.path`, else `$STATE_DIRECTORY/queue.db` (systemd's
     /// `StateDirectory=`), else the user's state directory.
-    pub fn database_path(&self) -> Result<PathBuf, ConfigError> {
+    fn database_path(&self) -> Result<PathBuf, ConfigError> {
         if let Some(path) = &self.database.path {
             // Rows "enqueued" in a database that is no file are lost.
             let text = path.to_string_lossy();
@@ -423,6 +474,9 @@ impl Config {
     /// at start.
     pub fn warnings(&self) -> Vec<String> {
         let mut warnings = Vec::new();
+        warnings.extend(credentials::url_password_warning(
+            self.database.url.as_deref(),
+        ));
         for (key, rate) in [
             (
                 "api.requests_per_second",
@@ -898,7 +952,7 @@ mod tests {
                     "api_key_file",
                 ],
             ),
-            ("database", &["path", "busy_timeout"]),
+            ("database", &["path", "url", "url_file", "busy_timeout"]),
             ("schedule", &["cron", "timezone"]),
             ("batch", &["size", "video_no_pattern"]),
             ("retry", &["max_attempts", "initial_backoff", "max_backoff"]),

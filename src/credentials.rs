@@ -1,12 +1,18 @@
-//! Finding the API key, and keeping it secret.
+//! Finding the API key and the database's URL, and keeping them secret.
 //!
 //! The key is looked up at every pass, not once at start, so a rotated key is picked up
 //! without a restart. Sources, first match wins: `MEMORIES_API_KEY`, the file named by
 //! `api.api_key_file`, then systemd's `$CREDENTIALS_DIRECTORY/api_key`. The key lives in a
 //! [`SecretString`], whose `Debug` prints nothing of it, and no error here quotes it.
+//!
+//! A PostgreSQL URL may hold a password: [`database_url`] finds it (first match wins:
+//! `MEMORIES_REAPER_DATABASE_URL`, the file named by `database.url_file`, `database.url`,
+//! then systemd's `$CREDENTIALS_DIRECTORY/database_url`) and keeps it in a [`DatabaseUrl`],
+//! which shows only the server, user and database.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -121,9 +127,176 @@ fn check(value: String, source: KeySource) -> Result<(ApiKey, KeySource), KeyErr
     Ok((ApiKey(SecretString::from(key.to_owned())), source))
 }
 
+pub const URL_ENV_VAR: &str = "MEMORIES_REAPER_DATABASE_URL";
+
+/// The systemd credential a database URL is read from (`LoadCredential=database_url:…`).
+const URL_CREDENTIAL: &str = "database_url";
+
+/// A PostgreSQL connection URL; its password, if any, never leaves this type but to connect.
+#[derive(Clone)]
+pub struct DatabaseUrl {
+    options: sqlx::postgres::PgConnectOptions,
+    /// The server, user and database, without the password: what logs and errors name.
+    shown: String,
+    /// Where the URL came from.
+    pub source: String,
+}
+
+impl DatabaseUrl {
+    /// The options to connect with, for the one place that connects (`queue::postgres`).
+    pub fn connect_options(&self) -> sqlx::postgres::PgConnectOptions {
+        self.options.clone()
+    }
+
+    /// `postgres://user@host:port/database`: safe to log.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({})", self.shown)
+    }
+}
+
+/// The connection parameters a URL may carry; any other is refused by name (sqlx would
+/// log an unknown one with its value, which could be a misspelt password).
+const URL_PARAMETERS: [&str; 8] = [
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "application_name",
+    "host",
+    "port",
+    "dbname",
+];
+
+/// Finds the database URL, if one is given; `url` and `url_file` are the configured ones.
+pub fn database_url(
+    url: Option<&str>,
+    url_file: Option<&Path>,
+) -> Result<Option<DatabaseUrl>, String> {
+    let (text, source) =
+        if let Some(value) = std::env::var_os(URL_ENV_VAR).filter(|v| !v.is_empty()) {
+            let value = value
+                .into_string()
+                .map_err(|_| format!("${URL_ENV_VAR} is not valid UTF-8"))?;
+            (value, format!("${URL_ENV_VAR}"))
+        } else if let Some(path) = url_file {
+            let value = read_regular(path, KEY_CAP).map_err(|e| {
+                format!(
+                    "cannot read database.url_file {}: {e}",
+                    printable::path(path)
+                )
+            })?;
+            (value, printable::path(path))
+        } else if let Some(url) = url {
+            (url.to_owned(), "database.url".to_owned())
+        } else {
+            let credential = std::env::var_os("CREDENTIALS_DIRECTORY")
+                .map(|dir| PathBuf::from(dir).join(URL_CREDENTIAL))
+                .filter(|path| path.exists());
+            let Some(path) = credential else {
+                return Ok(None);
+            };
+            let value = read_regular(&path, KEY_CAP).map_err(|e| {
+                format!(
+                    "cannot read the database URL from {}: {e}",
+                    printable::path(&path)
+                )
+            })?;
+            (value, printable::path(&path))
+        };
+    parse_url(text.trim(), source).map(Some)
+}
+
+/// Reads a PostgreSQL URL. No error quotes it: it may hold a password.
+fn parse_url(text: &str, source: String) -> Result<DatabaseUrl, String> {
+    let fail = |problem: &str| {
+        format!(
+            "the database URL from {source} {problem}; give one like \
+             postgres://memories_reaper@db.example:5432/memories?sslmode=verify-full"
+        )
+    };
+    let url = url::Url::parse(text).map_err(|e| fail(&format!("cannot be read ({e})")))?;
+    if !matches!(url.scheme(), "postgres" | "postgresql") {
+        return Err(fail("is not a postgres:// URL"));
+    }
+    for (key, _) in url.query_pairs() {
+        if !URL_PARAMETERS.contains(&key.as_ref()) {
+            return Err(fail(&format!(
+                "has a parameter this program does not know: {} (known: {})",
+                printable::quoted(&key, printable::QUOTED),
+                URL_PARAMETERS.join(", ")
+            )));
+        }
+    }
+    let options = sqlx::postgres::PgConnectOptions::from_str(text)
+        .map_err(|e| fail(&format!("cannot be used ({e})")))?;
+    let Some(database) = options.get_database().map(str::to_owned) else {
+        return Err(fail("names no database"));
+    };
+    let server = match options.get_socket() {
+        Some(socket) => printable::path(socket),
+        None => format!(
+            "{}:{}",
+            printable::escaped(options.get_host()),
+            options.get_port()
+        ),
+    };
+    let shown = format!(
+        "postgres://{}@{server}/{}",
+        printable::escaped(options.get_username()),
+        printable::escaped(&database)
+    );
+    Ok(DatabaseUrl {
+        options: options.application_name("memories-reaper"),
+        shown,
+        source,
+    })
+}
+
+/// A warning when the configured `database.url` holds a password in the config file.
+pub fn url_password_warning(url: Option<&str>) -> Option<String> {
+    let url = url::Url::parse(url?).ok()?;
+    let in_query = url.query_pairs().any(|(k, _)| k == "password");
+    (url.password().is_some() || in_query).then(|| {
+        "database.url holds a password in the config file; move the URL to database.url_file \
+         (mode 0600) or $MEMORIES_REAPER_DATABASE_URL, or use a systemd credential"
+            .to_owned()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_url_shows_no_password_and_refuses_unknown_parameters() {
+        let url = parse_url(
+            "postgres://reaper:s3cret-pw@db.example:6543/queue?sslmode=require",
+            "test".into(),
+        )
+        .unwrap();
+        assert_eq!(url.shown(), "postgres://reaper@db.example:6543/queue");
+        assert!(!format!("{url:?}").contains("s3cret"));
+        for (bad, says) in [
+            ("postgres://u:s3cret@h/db?passwd=s3cret", "passwd"),
+            ("mysql://u:s3cret@h/db", "not a postgres:// URL"),
+            ("postgres://u:s3cret@h", "names no database"),
+            ("postgres://u:s3cret@h:99999/db", "cannot be read"),
+            ("postgres://u:s3cret@h/db?sslmode=maybe", "cannot be used"),
+        ] {
+            let err = parse_url(bad, "test".into()).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+            assert!(!err.contains("s3cret"), "{bad}: {err}");
+        }
+        assert!(url_password_warning(Some("postgres://u:pw@h/db")).is_some());
+        assert!(url_password_warning(Some("postgres://u@h/db?password=pw")).is_some());
+        assert!(url_password_warning(Some("postgres://u@h/db")).is_none());
+    }
 
     #[test]
     fn the_installed_key_is_the_one_the_unit_loads() {

@@ -54,10 +54,10 @@ pub async fn run(
         notifier.clone(),
     )
     .map_err(|e| anyhow::anyhow!("cannot listen for SIGHUP: {e}"))?;
-    let path = config.database_path()?;
-    let queue = Queue::open(&path, config.database.busy_timeout).await?;
+    let database = config.database()?;
+    let queue = Queue::open(&database, config.database.busy_timeout).await?;
     info!(
-        database = %crate::printable::path(&path),
+        database = %database.shown(),
         next_wake = if options.once { "none (--once)".into() } else { next_wake(config) },
         dry_run = options.dry_run,
         "memories-reaper {} starting: {}",

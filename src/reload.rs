@@ -33,9 +33,7 @@ type Reading = fn(&Config) -> String;
 /// the log format (the log's writer is built once).
 const FIXED: [(&str, Reading); 5] = [
     ("database.path", |c| {
-        c.database_path()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default()
+        c.database().map(|d| d.shown()).unwrap_or_default()
     }),
     ("database.busy_timeout", |c| {
         humantime::format_duration(c.database.busy_timeout).to_string()

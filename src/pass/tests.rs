@@ -122,9 +122,12 @@ async fn setup(ids: std::ops::Range<u64>) -> Setup {
     config.api.api_key_file = Some(key);
     config.retry.initial_backoff = Duration::from_millis(1);
     config.retry.max_backoff = Duration::from_millis(2);
-    let queue = Queue::open(&dir.path().join("queue.db"), Duration::from_secs(5))
-        .await
-        .unwrap();
+    let queue = Queue::open(
+        &crate::config::Database::File(dir.path().join("queue.db")),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
     let rule = VideoNoRule::default();
     let ids: Vec<VideoNo> = ids
         .map(|n| rule.parse(&format!("VI{n}")).unwrap())

@@ -13,16 +13,18 @@
 //! [`Queue`] is the one type the rest of the program holds; each backend (`sqlite`, the
 //! default) keeps its SQL to itself, and `Queue` hands each call to the one in use.
 
+pub mod chain;
+pub mod postgres;
 pub mod sqlite;
 
 pub use sqlite::{receipts, report, Pruned};
 
-use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
 
+use crate::config::Database;
 use crate::pass::{Check, Checked, Miss, Settled, Store, Unchecked};
 use crate::video::{Namespace, VideoNo};
 use crate::vocabulary::Outcome;
@@ -128,6 +130,7 @@ pub struct Recorded {
 #[derive(Debug, Clone)]
 pub enum Queue {
     Sqlite(sqlite::SqliteQueue),
+    Postgres(postgres::PostgresQueue),
 }
 
 /// Runs `$call` on the backend in use (each has a method of the same name and signature).
@@ -135,22 +138,35 @@ macro_rules! on_backend {
     ($queue:expr, $backend:ident => $call:expr) => {
         match $queue {
             Queue::Sqlite($backend) => $call,
+            Queue::Postgres($backend) => $call,
         }
     };
 }
 
 impl Queue {
-    /// Opens (creating the file and its directory if need be) and migrates the database.
-    pub async fn open(path: &Path, busy_timeout: Duration) -> Result<Self, QueueError> {
-        Ok(Self::Sqlite(
-            sqlite::SqliteQueue::open(path, busy_timeout).await?,
-        ))
+    /// Opens (creating an SQLite file and its directory if need be) and migrates the
+    /// database.
+    pub async fn open(database: &Database, busy_timeout: Duration) -> Result<Self, QueueError> {
+        Ok(match database {
+            Database::File(path) => {
+                Self::Sqlite(sqlite::SqliteQueue::open(path, busy_timeout).await?)
+            }
+            Database::Server(url) => {
+                Self::Postgres(postgres::PostgresQueue::open(url, busy_timeout).await?)
+            }
+        })
     }
 
     /// Opens an existing database without changing it, for `check`: whether its schema is
     /// current, how many rows it holds, and whether this user can write to it.
-    pub async fn inspect(path: &Path, busy_timeout: Duration) -> Result<String, QueueError> {
-        sqlite::SqliteQueue::inspect(path, busy_timeout).await
+    pub async fn inspect(
+        database: &Database,
+        busy_timeout: Duration,
+    ) -> Result<String, QueueError> {
+        match database {
+            Database::File(path) => sqlite::SqliteQueue::inspect(path, busy_timeout).await,
+            Database::Server(url) => postgres::PostgresQueue::inspect(url, busy_timeout).await,
+        }
     }
 
     /// The migrations this process applied when it opened the database ("0005 strict
@@ -164,6 +180,7 @@ impl Queue {
     pub fn renamed(&self) -> Self {
         match self {
             Self::Sqlite(q) => Self::Sqlite(q.renamed()),
+            Self::Postgres(q) => Self::Postgres(q.renamed()),
         }
     }
 
@@ -215,6 +232,7 @@ impl Queue {
     pub fn receipts_sql(&self) -> String {
         match self {
             Self::Sqlite(_) => receipts::receipts_sql(),
+            Self::Postgres(_) => String::new(),
         }
     }
 

@@ -1,0 +1,130 @@
+//! Appending to the settlement chain on PostgreSQL: as `sqlite::chain`, with the head read
+//! under [`Lock::Chain`] so that entries from several daemons are in commit order.
+
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+
+use super::{Lock, PostgresQueue};
+pub use crate::queue::chain::{digest, Entry, Kind};
+use crate::queue::QueueError;
+
+/// The rows an `UPDATE … RETURNING id, video_no, status` changed.
+pub fn returned(rows: &[PgRow]) -> Vec<(i64, String, String)> {
+    rows.iter()
+        .map(|row| (row.get("id"), row.get("video_no"), row.get("status")))
+        .collect()
+}
+
+/// Appends an entry for rows settled without a request (rows of one claim: one namespace),
+/// as an `UPDATE … RETURNING id, video_no, status, unique_id` returned them.
+pub async fn append_settled(
+    conn: &mut PgConnection,
+    kind: Kind,
+    rows: &[PgRow],
+) -> Result<(), sqlx::Error> {
+    let Some(first) = rows.first() else {
+        return Ok(());
+    };
+    let namespace: String = first.get("unique_id");
+    append(
+        conn,
+        Entry::without_request(kind, &namespace, returned(rows)),
+    )
+    .await
+}
+
+/// Appends `entry` in the caller's transaction, after its row updates: takes the chain's
+/// lock, reads the head, writes the entry.
+pub async fn append(conn: &mut PgConnection, entry: Entry<'_>) -> Result<(), sqlx::Error> {
+    let Entry {
+        kind,
+        batch_id,
+        namespace,
+        mut rows,
+        code,
+        msg,
+    } = entry;
+    if rows.is_empty() && !matches!(kind, Kind::Request | Kind::Answer | Kind::Carry) {
+        return Ok(());
+    }
+    rows.sort();
+    Lock::Chain.take(conn).await?;
+    let request = match batch_id {
+        Some(batch) => request_record(conn, batch).await?,
+        None => None,
+    };
+    let (last, prev) = head(conn).await?;
+    let seq = last + 1;
+    let settled_at = chrono::Utc::now()
+        .format("%Y-%m-%d %H:%M:%S%.3f")
+        .to_string();
+    let rows = serde_json::to_string(&rows).unwrap_or_default();
+    let hash = digest(
+        &prev,
+        seq,
+        &settled_at,
+        kind.as_str(),
+        batch_id,
+        namespace,
+        &rows,
+        code,
+        msg,
+        request.as_deref(),
+    );
+    sqlx::query(
+        "INSERT INTO settlement_chain
+            (seq, settled_at, kind, batch_id, namespace, rows, code, msg, prev, hash, request)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(seq)
+    .bind(settled_at)
+    .bind(kind.as_str())
+    .bind(batch_id)
+    .bind(namespace)
+    .bind(rows)
+    .bind(code)
+    .bind(msg)
+    .bind(prev)
+    .bind(hash)
+    .bind(request)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// Every column of a request's record as one JSON array, written by the server (whose
+/// sessions are all UTC and ISO: the same text on every host).
+const RECORD: &str = "json_build_array(id, unique_id, ids_count, attempt, outcome, \
+     http_status, api_code, api_msg, error, started_at, finished_at, duration_ms, sender)::text";
+
+async fn request_record(
+    conn: &mut PgConnection,
+    batch: i64,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "SELECT {RECORD} FROM deletion_batches WHERE id = $1"
+    ))
+    .bind(batch)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The last entry's sequence number and hash, or the anchor's.
+async fn head(conn: &mut PgConnection) -> Result<(i64, String), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT seq, hash FROM (
+             (SELECT 0 AS o, seq, hash FROM settlement_chain ORDER BY seq DESC LIMIT 1)
+             UNION ALL (SELECT 1, seq, hash FROM settlement_anchor)) AS h
+         ORDER BY o LIMIT 1",
+    )
+    .fetch_one(conn)
+    .await
+}
+
+impl PostgresQueue {
+    /// The chain's head, as every pass logs it.
+    pub async fn chain_head(&self) -> Result<(i64, String), QueueError> {
+        let mut conn = self.pool.acquire().await.map_err(|e| self.error(e))?;
+        head(&mut conn).await.map_err(|e| self.error(e))
+    }
+}

@@ -1,0 +1,979 @@
+//! The queue on PostgreSQL: producers and daemons on several hosts.
+//!
+//! The same tables, statuses and rules as `sqlite`, in PostgreSQL's SQL. What differs:
+//! - Times the daemon writes are `timestamptz`; a producer's `due_at` stays text, read by
+//!   the schema's `memories_reaper_due` into the generated column `due` (migration 0001
+//!   says why PostgreSQL's own date input must not read it).
+//! - Several daemons write at once. A claim takes its rows with `FOR UPDATE SKIP LOCKED`
+//!   under a transaction-scoped advisory lock ([`Lock::Claim`]): two claims in flight at
+//!   once could each take a row of the same video (neither sees the other's uncommitted
+//!   rows), and the video would be sent twice. Chain entries are appended under another
+//!   ([`Lock::Chain`]), taken last in each transaction, after its row updates, so that no
+//!   transaction holding it waits for a row: entries are in commit order, and no deadlock.
+//! - Every connection's session reads and writes times in UTC and ISO form, so that the
+//!   request records the chain vouches for read the same from any host.
+
+pub mod chain;
+mod report;
+mod upkeep;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{PgConnection, Row};
+
+use super::{
+    BatchId, Claim, ClaimToken, ClaimedRow, QueueError, Recorded, RequestRecord, RowsEffect,
+};
+use crate::config::LONGEST_LEASE;
+use crate::credentials::DatabaseUrl;
+use crate::pass::{Check, Checked, Miss, Settled, Unchecked};
+use crate::video::{Namespace, VideoNo};
+use crate::vocabulary::{Outcome, RowStatus};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How many ids `insert` writes per statement.
+const INSERT_CHUNK: usize = 1000;
+
+/// The most duplicate rows one claim takes along with its ids (as on SQLite).
+const MAX_DUPLICATES: i64 = 1000;
+
+/// The daemon's own counters stop here rather than overflow an `integer`.
+const MAX_COUNT: i64 = 1_000_000_000;
+
+/// A due pending row, of a table called `q`: its time has come, and it is not waiting to
+/// be looked up again.
+fn due(q: &str) -> String {
+    format!("{q}.due <= now() AND ({q}.recheck_at IS NULL OR {q}.recheck_at <= now())")
+}
+
+/// A lease that has run out, or that this program could not have granted.
+fn lease_over() -> String {
+    format!(
+        "(lease_until IS NULL OR lease_until < now()
+          OR lease_until > now() + make_interval(secs => {}))",
+        LONGEST_LEASE.as_secs()
+    )
+}
+
+/// The transaction-scoped advisory locks this backend takes (their keys are arbitrary,
+/// fixed numbers, the same in every daemon).
+#[derive(Clone, Copy)]
+pub(super) enum Lock {
+    /// Held by a claim from its first statement to its commit.
+    Claim = 0x6d72_0001,
+    /// Held from a chain entry's head being read to its commit.
+    Chain = 0x6d72_0002,
+}
+
+impl Lock {
+    pub(super) async fn take(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(self as i64)
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PostgresQueue {
+    pool: PgPool,
+    /// `postgres://user@host:port/database`, never the password.
+    shown: Arc<str>,
+    /// This process, as `deletion_batches.sender` records it.
+    sender: Arc<str>,
+    /// What `migrate` applied at open.
+    applied: Arc<[String]>,
+}
+
+impl PostgresQueue {
+    /// Connects and migrates (under sqlx's migration lock: daemons starting together
+    /// migrate once).
+    pub async fn open(url: &DatabaseUrl, busy_timeout: Duration) -> Result<Self, QueueError> {
+        let mut queue = Self {
+            pool: pool(url, busy_timeout, 8),
+            shown: url.shown().into(),
+            sender: ClaimToken::new().as_str().into(),
+            applied: Arc::default(),
+        };
+        queue.migrate().await?;
+        Ok(queue)
+    }
+
+    /// Connects without changing anything, for `check`: whether the schema is current, how
+    /// many rows the queue holds, and whether this role may write it.
+    pub async fn inspect(url: &DatabaseUrl, busy_timeout: Duration) -> Result<String, QueueError> {
+        let queue = Self {
+            pool: pool(url, busy_timeout, 1),
+            shown: url.shown().into(),
+            sender: "check".into(),
+            applied: Arc::default(),
+        };
+        let applied = queue.migrated().await?;
+        let behind = MIGRATOR
+            .iter()
+            .filter(|m| !applied.contains(&m.version))
+            .count();
+        if behind > 0 {
+            queue.pool.close().await;
+            return Ok(format!(
+                "schema is {behind} migrations behind; `run` or `migrate` applies them"
+            ));
+        }
+        let (rows, writable): (i64, bool) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM deletion_queue),
+                    has_table_privilege('deletion_queue', 'UPDATE')
+                    AND has_table_privilege('deletion_batches', 'INSERT')
+                    AND has_table_privilege('settlement_chain', 'INSERT')",
+        )
+        .fetch_one(&queue.pool)
+        .await
+        .map_err(|e| queue.error(e))?;
+        queue.pool.close().await;
+        Ok(if writable {
+            format!("schema up to date, {rows} rows, writable")
+        } else {
+            format!(
+                "schema up to date, {rows} rows, but this role cannot write the queue's \
+                 tables; grant it the daemon's role (README, \"More than one host\")"
+            )
+        })
+    }
+
+    pub fn applied(&self) -> Vec<String> {
+        self.applied.to_vec()
+    }
+
+    pub fn renamed(&self) -> Self {
+        Self {
+            sender: ClaimToken::new().as_str().into(),
+            ..self.clone()
+        }
+    }
+
+    pub fn place(&self) -> String {
+        self.shown.to_string()
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn error(&self, e: impl Into<sqlx::Error>) -> QueueError {
+        QueueError {
+            place: self.shown.to_string(),
+            problem: describe(&e.into()),
+        }
+    }
+
+    async fn migrate(&mut self) -> Result<(), QueueError> {
+        let before = self.migrated().await?;
+        MIGRATOR.run(&self.pool).await.map_err(|e| self.error(e))?;
+        let after = self.migrated().await?;
+        self.applied = MIGRATOR
+            .iter()
+            .filter(|m| after.contains(&m.version) && !before.contains(&m.version))
+            .map(|m| format!("{:04} {}", m.version, m.description))
+            .collect();
+        Ok(())
+    }
+
+    async fn migrated(&self) -> Result<Vec<i64>, QueueError> {
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        if !exists {
+            return Ok(Vec::new());
+        }
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// Inserts video numbers as a producer would.
+    pub async fn insert(
+        &self,
+        namespace: &Namespace,
+        video_nos: &[VideoNo],
+    ) -> Result<u64, QueueError> {
+        let mut inserted = 0;
+        for chunk in video_nos.chunks(INSERT_CHUNK) {
+            let done = sqlx::query(
+                "INSERT INTO deletion_queue (video_no, unique_id) SELECT v, $2 FROM unnest($1::text[]) AS v",
+            )
+            .bind(texts(chunk))
+            .bind(namespace.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+            inserted += done.rows_affected();
+        }
+        Ok(inserted)
+    }
+
+    /// PostgreSQL's plan for the claim's query (`EXPLAIN`), one line a step.
+    pub async fn explain_claim(&self) -> Result<Vec<String>, QueueError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let rows: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {}", claim_sql()))
+            .bind("explain")
+            .bind(0.0f64)
+            .bind(100i64)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        tx.rollback().await.map_err(|e| self.error(e))?;
+        Ok(rows)
+    }
+
+    /// Rows that are due and waiting.
+    pub async fn due_pending(&self) -> Result<i64, QueueError> {
+        let sql = format!(
+            "SELECT count(*) FROM deletion_queue AS q WHERE q.status = 'pending' AND {}",
+            due("q")
+        );
+        sqlx::query_scalar(&sql)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// A video refused for good fails every due pending row of it that the claim did not
+    /// take along, in chunks of `MAX_DUPLICATES`.
+    async fn fail_duplicates(
+        &self,
+        batch: BatchId,
+        video_nos: &[VideoNo],
+        reason: &str,
+    ) -> Result<u64, QueueError> {
+        let sql = format!(
+            "UPDATE deletion_queue
+                SET status = 'failed', last_error = $3, batch_id = $1, settled_at = now(),
+                    updated_at = now(), refusals = least(refusals + 1, {MAX_COUNT})
+              WHERE id IN (
+                    SELECT q.id FROM deletion_queue AS q
+                     WHERE q.unique_id = (SELECT unique_id FROM deletion_batches WHERE id = $1)
+                       AND q.video_no = ANY($2) AND q.status = 'pending' AND {}
+                     LIMIT $4 FOR UPDATE SKIP LOCKED)
+              RETURNING id, video_no, status",
+            due("q")
+        );
+        let namespace = self.batch_namespace(batch).await?;
+        let mut failed = 0;
+        loop {
+            let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+            let done = sqlx::query(&sql)
+                .bind(batch.0)
+                .bind(texts(video_nos))
+                .bind(reason)
+                .bind(MAX_DUPLICATES)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(|e| self.error(e))?;
+            let entry = chain::Entry {
+                kind: chain::Kind::Duplicates,
+                batch_id: Some(batch.0),
+                namespace: &namespace,
+                rows: chain::returned(&done),
+                code: None,
+                msg: Some(reason),
+            };
+            chain::append(&mut tx, entry)
+                .await
+                .map_err(|e| self.error(e))?;
+            tx.commit().await.map_err(|e| self.error(e))?;
+            failed += done.len() as u64;
+            if (done.len() as i64) < MAX_DUPLICATES {
+                return Ok(failed);
+            }
+        }
+    }
+
+    async fn batch_namespace(&self, batch: BatchId) -> Result<String, QueueError> {
+        let namespace: Option<String> =
+            sqlx::query_scalar("SELECT unique_id FROM deletion_batches WHERE id = $1")
+                .bind(batch.0)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| self.error(e))?;
+        Ok(namespace.unwrap_or_default())
+    }
+}
+
+/// The pass's side of the queue (`pass::boundary::Store`), as on SQLite.
+impl PostgresQueue {
+    pub async fn take_back_expired(&self) -> Result<u64, QueueError> {
+        let sql = format!(
+            "UPDATE deletion_queue
+                SET status = 'pending', claimed_by = NULL, lease_until = NULL, updated_at = now(),
+                    last_error = CASE
+                        WHEN lease_until < now()
+                            THEN coalesce(last_error, 'lease expired: its holder stopped')
+                        ELSE 'lease_until ' || coalesce(lease_until::text, 'NULL')
+                             || ' was not granted by memories-reaper (missing, or more than '
+                             || '{} s ahead): taken back'
+                    END
+              WHERE status = 'in_flight' AND {}",
+            LONGEST_LEASE.as_secs(),
+            lease_over()
+        );
+        let done = sqlx::query(&sql)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn claim(&self, limit: usize, lease: Duration) -> Result<Option<Claim>, QueueError> {
+        let token = ClaimToken::new();
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        Lock::Claim.take(&mut tx).await.map_err(|e| self.error(e))?;
+        let claimed = sqlx::query(&claim_sql())
+            .bind(token.as_str())
+            .bind(lease.as_secs_f64())
+            .bind(limit as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        if claimed.rows_affected() == 0 {
+            tx.rollback().await.map_err(|e| self.error(e))?;
+            return Ok(None);
+        }
+        let duplicates = format!(
+            "UPDATE deletion_queue
+                SET status = 'in_flight', claimed_by = $1,
+                    lease_until = now() + make_interval(secs => $2), updated_at = now()
+              WHERE id IN (
+                    SELECT d.id
+                      FROM (SELECT DISTINCT unique_id, video_no FROM deletion_queue
+                             WHERE claimed_by = $1) AS c
+                      JOIN deletion_queue AS d
+                        ON d.unique_id = c.unique_id AND d.video_no = c.video_no
+                           AND d.status = 'pending'
+                     WHERE {}
+                     LIMIT $3 FOR UPDATE OF d SKIP LOCKED)",
+            due("d")
+        );
+        sqlx::query(&duplicates)
+            .bind(token.as_str())
+            .bind(lease.as_secs_f64())
+            .bind(MAX_DUPLICATES)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        // A video queued again after this database saw it deleted is settled from that
+        // deletion, not sent.
+        let settled = sqlx::query(
+            "UPDATE deletion_queue AS q
+                SET status = 'deleted', last_error = NULL, claimed_by = NULL, lease_until = NULL,
+                    settled_at = now(), updated_at = now(),
+                    batch_id = (SELECT d.batch_id FROM deletion_queue AS d
+                                 WHERE d.unique_id = q.unique_id AND d.video_no = q.video_no
+                                   AND d.status = 'deleted' LIMIT 1)
+              WHERE q.claimed_by = $1
+                AND EXISTS (SELECT 1 FROM deletion_queue AS d
+                             WHERE d.unique_id = q.unique_id AND d.video_no = q.video_no
+                               AND d.status = 'deleted')
+              RETURNING id, video_no, status, unique_id",
+        )
+        .bind(token.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        let settled_before = settled.len() as u64;
+        let rows = sqlx::query(
+            "SELECT id, video_no, unique_id, refusals, in_doubt, missed_at
+               FROM deletion_queue WHERE claimed_by = $1 ORDER BY id",
+        )
+        .bind(token.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        chain::append_settled(&mut tx, chain::Kind::History, &settled)
+            .await
+            .map_err(|e| self.error(e))?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        let namespace = rows
+            .first()
+            .map(|first| first.get::<String, _>("unique_id"));
+        let rows = rows
+            .iter()
+            .map(|row| ClaimedRow {
+                id: row.get("id"),
+                video_no: Some(row.get("video_no")),
+                refusals: row.get::<i32, _>("refusals").into(),
+                in_doubt: row.get::<i32, _>("in_doubt") != 0,
+                first_missed: row.get("missed_at"),
+            })
+            .collect();
+        Ok(Some(Claim {
+            token,
+            namespace,
+            rows,
+            settled_before,
+        }))
+    }
+
+    pub async fn renew(&self, token: &ClaimToken, lease: Duration) -> Result<(), QueueError> {
+        renewal(&self.pool, token, lease)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    pub async fn record_lookup(
+        &self,
+        token: &ClaimToken,
+        namespace: &Namespace,
+        listed: &[VideoNo],
+        missing: &[(VideoNo, Miss)],
+        absent_after: Duration,
+    ) -> Result<Settled, QueueError> {
+        let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC");
+        let ids = |miss: Miss| -> Vec<String> {
+            missing
+                .iter()
+                .filter(|(_, m)| *m == miss)
+                .map(|(id, _)| id.as_str().to_owned())
+                .collect()
+        };
+        let again = humantime::format_duration(absent_after);
+        let settle = |status: RowStatus| {
+            let checked = if status == RowStatus::Deleted {
+                "now()"
+            } else {
+                "checked_at"
+            };
+            format!(
+                "UPDATE deletion_queue
+                    SET status = '{status}', last_error = $3, settled_at = now(), updated_at = now(),
+                        claimed_by = NULL, lease_until = NULL, recheck_at = NULL,
+                        check_at = NULL, checked_at = {checked}
+                  WHERE claimed_by = $1 AND status = 'in_flight' AND video_no = ANY($2)
+                  RETURNING id, video_no, status"
+            )
+        };
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        if !listed.is_empty() {
+            sqlx::query(
+                "UPDATE deletion_queue
+                    SET listed_at = now(), missed_at = NULL, recheck_at = NULL, updated_at = now()
+                  WHERE claimed_by = $1 AND status = 'in_flight' AND video_no = ANY($2)",
+            )
+            .bind(token.as_str())
+            .bind(texts(listed))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        }
+        let deleted = sqlx::query(&settle(RowStatus::Deleted))
+            .bind(token.as_str())
+            .bind(ids(Miss::Deleted))
+            .bind(format!(
+                "not listed in namespace {namespace} at {now}, after a request of ours that \
+                 may have deleted it (its answer lost, or the video still listed after a \
+                 0000): that request deleted it"
+            ))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        let absent = sqlx::query(&settle(RowStatus::Absent))
+            .bind(token.as_str())
+            .bind(ids(Miss::Absent))
+            .bind(format!(
+                "not in namespace {namespace} on {now} (not listed twice, at least {again} \
+                 apart): nothing to delete"
+            ))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        sqlx::query(
+            "UPDATE deletion_queue
+                SET status = 'pending', last_error = $3, updated_at = now(),
+                    claimed_by = NULL, lease_until = NULL,
+                    missed_at = coalesce(missed_at, now()),
+                    recheck_at = now() + make_interval(secs => $4)
+              WHERE claimed_by = $1 AND status = 'in_flight' AND video_no = ANY($2)",
+        )
+        .bind(token.as_str())
+        .bind(ids(Miss::LookAgain))
+        .bind(format!(
+            "not listed in namespace {namespace} at {now}; looked up again after {again} \
+             before it is called absent"
+        ))
+        .bind(absent_after.as_secs_f64())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        let settled = Settled {
+            deleted: deleted.len() as u64,
+            absent: absent.len() as u64,
+        };
+        let mut rows = chain::returned(&deleted);
+        rows.extend(chain::returned(&absent));
+        let entry = chain::Entry::without_request(chain::Kind::Lookup, namespace.as_str(), rows);
+        chain::append(&mut tx, entry)
+            .await
+            .map_err(|e| self.error(e))?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(settled)
+    }
+
+    pub async fn claim_unchecked(
+        &self,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Option<Unchecked>, QueueError> {
+        // The claim is the pushed `check_at`, as on SQLite.
+        let rows = sqlx::query(
+            "UPDATE deletion_queue SET check_at = now() + make_interval(secs => $1)
+              WHERE id IN (
+                    SELECT c.id FROM deletion_queue AS c
+                     WHERE c.check_at IS NOT NULL AND c.status = 'deleted' AND c.check_at <= now()
+                       AND c.unique_id = (
+                           SELECT f.unique_id FROM deletion_queue AS f
+                            WHERE f.check_at IS NOT NULL AND f.status = 'deleted'
+                              AND f.check_at <= now()
+                            ORDER BY f.check_at LIMIT 1)
+                     ORDER BY c.check_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+              RETURNING id, video_no, unique_id",
+        )
+        .bind(lease.as_secs_f64())
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        Ok(Some(Unchecked {
+            namespace: Some(first.get("unique_id")),
+            rows: rows
+                .iter()
+                .map(|row| (row.get("id"), Some(row.get("video_no"))))
+                .collect(),
+        }))
+    }
+
+    pub async fn record_check(
+        &self,
+        namespace: &Namespace,
+        rows: &[(i64, Check)],
+        rounds: u32,
+    ) -> Result<Checked, QueueError> {
+        let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC");
+        let of = |wanted: fn(&Check) -> bool| -> Vec<i64> {
+            rows.iter()
+                .filter(|(_, c)| wanted(c))
+                .map(|(r, _)| *r)
+                .collect()
+        };
+        let later = rows.iter().find_map(|(_, c)| match c {
+            Check::Later(after) => Some(after.as_secs_f64()),
+            _ => None,
+        });
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let verified = sqlx::query(
+            "UPDATE deletion_queue SET checked_at = now(), check_at = NULL, updated_at = now()
+              WHERE id = ANY($1) AND status = 'deleted'",
+        )
+        .bind(of(|c| *c == Check::Gone))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?
+        .rows_affected();
+        let mut checked = Checked {
+            verified,
+            ..Checked::default()
+        };
+        if let Some(later) = later {
+            checked.postponed = sqlx::query(
+                "UPDATE deletion_queue SET check_at = now() + make_interval(secs => $2)
+                  WHERE id = ANY($1) AND status = 'deleted'",
+            )
+            .bind(of(|c| matches!(c, Check::Later(_))))
+            .bind(later)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?
+            .rows_affected();
+        }
+        sqlx::query(
+            "UPDATE deletion_queue SET check_at = NULL, updated_at = now()
+              WHERE id = ANY($1) AND status = 'deleted'",
+        )
+        .bind(of(|c| *c == Check::Unknowable))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        // Still listed: sent again (in doubt), or failed after `rounds` such rounds.
+        let relisted = format!(
+            "UPDATE deletion_queue
+                SET relisted = least(relisted + 1, {MAX_COUNT}), check_at = NULL, updated_at = now(),
+                    status = CASE WHEN relisted + 1 >= {rounds} THEN 'failed' ELSE 'pending' END,
+                    settled_at = CASE WHEN relisted + 1 >= {rounds} THEN now() END,
+                    in_doubt = 1, checked_at = NULL, claimed_by = NULL, lease_until = NULL,
+                    last_error = $2 || CASE WHEN relisted + 1 >= {rounds}
+                                            THEN ' (' || (relisted + 1) || ' times): failed'
+                                            ELSE ' (round ' || (relisted + 1) || ' of ' || {rounds} || '): sent again' END
+              WHERE id = ANY($1) AND status = 'deleted'
+              RETURNING id, video_no, status"
+        );
+        let relisted = sqlx::query(&relisted)
+            .bind(of(|c| *c == Check::Listed))
+            .bind(format!(
+                "the API accepted the deletion but still listed the video in namespace {namespace} at {now}"
+            ))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+        let relisted = chain::returned(&relisted);
+        checked.failed = relisted.iter().filter(|(_, _, s)| s == "failed").count() as u64;
+        checked.resent = relisted.len() as u64 - checked.failed;
+        let entry = chain::Entry::without_request(chain::Kind::Check, namespace.as_str(), relisted);
+        chain::append(&mut tx, entry)
+            .await
+            .map_err(|e| self.error(e))?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(checked)
+    }
+
+    pub async fn fail_unsent(
+        &self,
+        token: &ClaimToken,
+        failures: &[(i64, String)],
+    ) -> Result<(), QueueError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let mut failed = Vec::new();
+        for (id, reason) in failures {
+            let row = sqlx::query(
+                "UPDATE deletion_queue
+                    SET status = 'failed', last_error = $3, settled_at = now(), updated_at = now(),
+                        claimed_by = NULL, lease_until = NULL
+                  WHERE id = $2 AND claimed_by = $1
+                  RETURNING id, video_no, status, unique_id",
+            )
+            .bind(token.as_str())
+            .bind(id)
+            .bind(reason)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
+            failed.extend(row);
+        }
+        chain::append_settled(&mut tx, chain::Kind::Unsent, &failed)
+            .await
+            .map_err(|e| self.error(e))?;
+        tx.commit().await.map_err(|e| self.error(e))
+    }
+
+    pub async fn others_requests(&self) -> Result<Vec<Recorded>, QueueError> {
+        // Times on the server's clock, for every daemon alike.
+        let rows: Vec<(i64, f64)> = sqlx::query_as(
+            "SELECT id, extract(epoch FROM clock_timestamp() - started_at)::float8
+               FROM deletion_batches
+              WHERE started_at > clock_timestamp() - interval '2 seconds'
+                AND sender IS DISTINCT FROM $1
+              ORDER BY started_at DESC LIMIT 100",
+        )
+        .bind(self.sender.as_ref())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, s)| {
+                let ago = Duration::try_from_secs_f64(s.max(0.0)).ok()?;
+                Some(Recorded { id, ago })
+            })
+            .collect())
+    }
+
+    pub async fn answered_well_within(&self, within: Duration) -> Result<bool, QueueError> {
+        let good: Option<bool> = sqlx::query_scalar(
+            "SELECT outcome = $1 AND finished_at >= now() - make_interval(secs => $2)
+               FROM deletion_batches WHERE outcome <> 'sending' ORDER BY id DESC LIMIT 1",
+        )
+        .bind(Outcome::Deleted.as_str())
+        .bind(within.as_secs_f64())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        Ok(good == Some(true))
+    }
+
+    pub async fn start_request(
+        &self,
+        token: &ClaimToken,
+        namespace: &Namespace,
+        video_nos: &[VideoNo],
+        attempt: u32,
+        lease: Duration,
+    ) -> Result<Option<BatchId>, QueueError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        // The claim must still hold every id (and keep holding them: the rows are locked
+        // until the commit, so a take-back waits for it).
+        let held: i64 = sqlx::query_scalar(
+            "SELECT count(DISTINCT video_no) FROM (
+                 SELECT video_no FROM deletion_queue
+                  WHERE claimed_by = $1 AND status = 'in_flight' AND video_no = ANY($2)
+                  FOR UPDATE) AS h",
+        )
+        .bind(token.as_str())
+        .bind(texts(video_nos))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        if usize::try_from(held).ok() != Some(video_nos.len()) {
+            tx.rollback().await.map_err(|e| self.error(e))?;
+            return Ok(None);
+        }
+        let sent = sqlx::query(&format!(
+            "UPDATE deletion_queue
+                SET attempts = least(attempts + 1, {MAX_COUNT}), updated_at = now(),
+                    in_doubt = in_doubt | 2
+              WHERE claimed_by = $1 AND status = 'in_flight' AND video_no = ANY($2)
+              RETURNING id, video_no, status"
+        ))
+        .bind(token.as_str())
+        .bind(texts(video_nos))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        renewal(&mut *tx, token, lease)
+            .await
+            .map_err(|e| self.error(e))?;
+        // Other daemons count this request from its `started_at` (the server's clock,
+        // stamped as late as the transaction allows).
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO deletion_batches (unique_id, ids_count, attempt, sender, started_at)
+             VALUES ($1, $2, $3, $4, clock_timestamp()) RETURNING id",
+        )
+        .bind(namespace.as_str())
+        .bind(video_nos.len() as i32)
+        .bind(attempt as i32)
+        .bind(self.sender.as_ref())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        let entry = chain::Entry::naming(
+            chain::Kind::Request,
+            id,
+            namespace.as_str(),
+            chain::returned(&sent),
+        );
+        chain::append(&mut tx, entry)
+            .await
+            .map_err(|e| self.error(e))?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(Some(BatchId(id)))
+    }
+
+    pub async fn finish_request(
+        &self,
+        token: &ClaimToken,
+        batch: BatchId,
+        video_nos: &[VideoNo],
+        record: &RequestRecord,
+        effect: &RowsEffect,
+    ) -> Result<u64, QueueError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let namespace: String = sqlx::query_scalar(
+            "UPDATE deletion_batches
+                SET outcome = $2, http_status = $3, api_code = $4, api_msg = $5, error = $6,
+                    duration_ms = $7, finished_at = clock_timestamp()
+              WHERE id = $1 RETURNING unique_id",
+        )
+        .bind(batch.0)
+        .bind(record.outcome.as_str())
+        .bind(record.http_status.map(i32::from))
+        .bind(&record.api_code)
+        .bind(&record.api_msg)
+        .bind(&record.error)
+        .bind(record.duration.as_millis() as i64)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        let (status, note, refused) = match effect {
+            RowsEffect::Deleted { .. } => (RowStatus::Deleted, None, false),
+            RowsEffect::Failed(reason) => (RowStatus::Failed, Some(reason), true),
+            RowsEffect::Held { note, refused } => (RowStatus::InFlight, Some(note), *refused),
+        };
+        let check_after = match effect {
+            RowsEffect::Deleted {
+                check_after: Some(after),
+            } => Some(after.as_secs_f64()),
+            _ => None,
+        };
+        let lost = record.api_code.is_none() && record.outcome != Outcome::Deleted;
+        let changed = sqlx::query(&format!(
+            "UPDATE deletion_queue
+                SET status = $3, last_error = $4, updated_at = now(),
+                    refusals = CASE WHEN $6 THEN least(refusals + 1, {MAX_COUNT}) ELSE refusals END,
+                    batch_id = CASE WHEN $3 = 'in_flight' THEN batch_id ELSE $5 END,
+                    settled_at = CASE WHEN $3 = 'in_flight' THEN NULL ELSE now() END,
+                    claimed_by = CASE WHEN $3 = 'in_flight' THEN claimed_by END,
+                    lease_until = CASE WHEN $3 = 'in_flight' THEN lease_until END,
+                    in_doubt = CASE WHEN $7 THEN 1 ELSE in_doubt & 1 END,
+                    check_at = CASE WHEN $3 = 'deleted' AND $8::float8 IS NOT NULL
+                                    THEN now() + make_interval(secs => $8::float8) END
+              WHERE claimed_by = $1 AND status = 'in_flight' AND video_no = ANY($2)
+              RETURNING id, video_no, status"
+        ))
+        .bind(token.as_str())
+        .bind(texts(video_nos))
+        .bind(status.as_str())
+        .bind(note)
+        .bind(batch.0)
+        .bind(refused)
+        .bind(lost)
+        .bind(check_after)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        let entry = chain::Entry {
+            kind: chain::Kind::Answer,
+            batch_id: Some(batch.0),
+            namespace: &namespace,
+            rows: match status {
+                RowStatus::InFlight => Vec::new(),
+                _ => chain::returned(&changed),
+            },
+            code: record.api_code.as_deref(),
+            msg: record.api_msg.as_deref(),
+        };
+        chain::append(&mut tx, entry)
+            .await
+            .map_err(|e| self.error(e))?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        let mut changed = changed.len() as u64;
+        if let RowsEffect::Failed(reason) = effect {
+            changed += self.fail_duplicates(batch, video_nos, reason).await?;
+        }
+        Ok(changed)
+    }
+
+    pub async fn release(
+        &self,
+        token: &ClaimToken,
+        last_error: Option<&str>,
+    ) -> Result<u64, QueueError> {
+        let done = sqlx::query(
+            "UPDATE deletion_queue
+                SET status = 'pending', claimed_by = NULL, lease_until = NULL, updated_at = now(),
+                    last_error = coalesce($2, last_error)
+              WHERE claimed_by = $1 AND status = 'in_flight'",
+        )
+        .bind(token.as_str())
+        .bind(last_error)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// The claim: the oldest due pending rows of the namespace of the oldest one, at most $3,
+/// to `in_flight` under the token $1 with a lease of $2 seconds. A row whose video another
+/// claim is sending is left alone (it would be deleted twice); the claim lock makes that
+/// check see every other claim's rows.
+fn claim_sql() -> String {
+    let free = |row: &str| {
+        format!(
+            "NOT EXISTS (SELECT 1 FROM deletion_queue AS busy
+                          WHERE busy.unique_id = {row}.unique_id AND busy.video_no = {row}.video_no
+                            AND busy.status = 'in_flight')"
+        )
+    };
+    format!(
+        "UPDATE deletion_queue
+            SET status = 'in_flight', claimed_by = $1,
+                lease_until = now() + make_interval(secs => $2), updated_at = now()
+          WHERE id IN (
+                SELECT q.id FROM deletion_queue AS q
+                 WHERE q.status = 'pending' AND {due_q} AND {free_q}
+                   AND q.unique_id = (SELECT p.unique_id FROM deletion_queue AS p
+                                       WHERE p.status = 'pending' AND {due_p} AND {free_p}
+                                       ORDER BY p.id LIMIT 1)
+                 ORDER BY q.id LIMIT $3 FOR UPDATE SKIP LOCKED)",
+        free_q = free("q"),
+        free_p = free("p"),
+        due_q = due("q"),
+        due_p = due("p"),
+    )
+}
+
+/// Extends the lease of every row a claim holds.
+async fn renewal<'c>(
+    conn: impl sqlx::PgExecutor<'c>,
+    token: &ClaimToken,
+    lease: Duration,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE deletion_queue SET lease_until = now() + make_interval(secs => $2)
+          WHERE claimed_by = $1 AND status = 'in_flight'",
+    )
+    .bind(token.as_str())
+    .bind(lease.as_secs_f64())
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+fn texts(video_nos: &[VideoNo]) -> Vec<String> {
+    video_nos.iter().map(|v| v.as_str().to_owned()).collect()
+}
+
+/// A pool of at most `connections`, connected on first use, whose sessions read times in
+/// UTC and ISO form and wait at most `busy_timeout` for a lock (as SQLite's busy timeout).
+fn pool(url: &DatabaseUrl, busy_timeout: Duration, connections: u32) -> PgPool {
+    let lock_timeout = format!("{}ms", busy_timeout.as_millis().max(1));
+    let options: PgConnectOptions = url.connect_options().options([
+        ("timezone", "UTC"),
+        ("datestyle", "ISO"),
+        ("client_min_messages", "warning"),
+        ("lock_timeout", lock_timeout.as_str()),
+    ]);
+    PgPoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(busy_timeout + Duration::from_secs(5))
+        .connect_lazy_with(options)
+}
+
+/// One line for an operator: the problem, and what fixes it. Never the URL.
+fn describe(e: &sqlx::Error) -> String {
+    let detail = e.to_string().replace('\n', " ");
+    match e {
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some("28P01") | Some("28000") => format!(
+                "the server refused this role's login ({detail}); check the user and \
+                 password in the URL, and pg_hba.conf"
+            ),
+            Some("3D000") => format!("no such database ({detail}); create it, or fix the URL"),
+            Some("42501") => format!(
+                "this role lacks a privilege ({detail}); grant it the daemon's privileges \
+                 (README, \"More than one host\")"
+            ),
+            Some("55P03") | Some("57014") => format!(
+                "waited longer than database.busy_timeout for a lock ({detail}); find the \
+                 session holding it (pg_stat_activity), or raise database.busy_timeout"
+            ),
+            Some(code) if code.starts_with("57P") || code.starts_with("08") => format!(
+                "the server went away ({detail}); nothing was lost, the daemon retries at \
+                 the next pass"
+            ),
+            _ => detail,
+        },
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) => format!(
+            "cannot reach the server ({detail}); check that it runs, the host and port in \
+             the URL, the network, and sslmode"
+        ),
+        sqlx::Error::PoolTimedOut => "timed out waiting for a connection to the server (all \
+             busy, or it cannot be reached within database.busy_timeout + 5 s)"
+            .into(),
+        _ => detail,
+    }
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL server for the tests, from Debian's binaries: `initdb` into a
+# temporary folder (as the `postgres` user when run as root: the server refuses root),
+# listening on 127.0.0.1 and a socket in that folder, with password authentication.
+# Sourced: `pg_start` exports MEMORIES_REAPER_TEST_POSTGRES (a superuser's URL, for the
+# tests to create a database each) and PG_DIR; `pg_stop` stops the server and removes it.
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+
+pg_as() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_start() {
+  [ -x "$pg_bin/initdb" ] || { echo "no PostgreSQL binaries under /usr/lib/postgresql" >&2; return 1; }
+  PG_DIR=$(mktemp -d /tmp/mr-pg.XXXXXX)
+  chmod 755 "$PG_DIR"
+  [ "$(id -u)" = 0 ] && chown postgres: "$PG_DIR"
+  PG_PORT=${PG_PORT:-$((30000 + RANDOM % 20000))}
+  local password=reaper-test-$RANDOM$RANDOM
+  echo "$password" > "$PG_DIR/pw" && chmod 600 "$PG_DIR/pw"
+  [ "$(id -u)" = 0 ] && chown postgres: "$PG_DIR/pw"
+  pg_as "$pg_bin/initdb" -D "$PG_DIR/data" -U reaper_admin --pwfile="$PG_DIR/pw" \
+    --auth-host=scram-sha-256 --auth-local=trust -E UTF8 --locale=C.UTF-8 > "$PG_DIR/initdb.log" 2>&1 \
+    || { cat "$PG_DIR/initdb.log" >&2; return 1; }
+  pg_as "$pg_bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c max_connections=300 -c fsync=off" start > /dev/null \
+    || { cat "$PG_DIR/server.log" >&2; return 1; }
+  export PG_DIR PG_PORT
+  export MEMORIES_REAPER_TEST_POSTGRES="postgres://reaper_admin:$password@127.0.0.1:$PG_PORT/postgres"
+}
+
+pg_restart() {
+  pg_as "$pg_bin/pg_ctl" -D "$PG_DIR/data" -m fast -w restart > /dev/null
+}
+
+pg_stop() {
+  [ -n "${PG_DIR:-}" ] && [ -d "$PG_DIR/data" ] || return 0
+  pg_as "$pg_bin/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop > /dev/null 2>&1 || true
+  rm -rf "$PG_DIR"
+}
