@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use crate::on_both;
 use crate::support::*;
 
 /// How many times each id was deleted by a request the stand-in carried out.
@@ -36,7 +37,7 @@ fn assert_each_deleted_once(received: &[Received], n: usize, too_many: usize) {
 /// their claims must hold all the while, so that no id is sent twice.
 const SQUEEZE: &[(&str, &str)] = &[("api", "timeout = \"1s\""), ("retry", "max_attempts = 20")];
 
-#[tokio::test]
+on_both!(a_squeezed_quota_deletes_every_id_exactly_once);
 async fn a_squeezed_quota_deletes_every_id_exactly_once() {
     let app = spawn_app_with(1, SQUEEZE).await;
     let all = ids(0, 1000);
@@ -50,7 +51,7 @@ async fn a_squeezed_quota_deletes_every_id_exactly_once() {
     assert_each_deleted_once(&app.standin.received(), 1000, 1);
 }
 
-#[tokio::test]
+on_both!(two_daemons_on_a_squeezed_quota_delete_every_id_exactly_once);
 async fn two_daemons_on_a_squeezed_quota_delete_every_id_exactly_once() {
     let app = spawn_app_with(1, SQUEEZE).await;
     let all = ids(0, 1500);
@@ -122,7 +123,7 @@ async fn ten_thousand_rows_of_one_video_are_sent_once_and_producers_keep_writing
         "SELECT count(*) FROM deletion_queue q LEFT JOIN deletion_batches b ON b.id = q.batch_id
           WHERE q.status = 'deleted' AND (b.id IS NULL OR b.outcome <> 'deleted')",
     )
-    .fetch_one(&app.pool)
+    .fetch_one(app.pool.sqlite())
     .await
     .unwrap();
     assert_eq!(
@@ -131,7 +132,7 @@ async fn ten_thousand_rows_of_one_video_are_sent_once_and_producers_keep_writing
     );
 }
 
-#[tokio::test]
+on_both!(a_transient_refusal_of_a_lone_id_does_not_fail_it);
 async fn a_transient_refusal_of_a_lone_id_does_not_fail_it() {
     let app = spawn_app(&[]).await;
     let one = ids(0, 1);
@@ -148,7 +149,7 @@ async fn a_transient_refusal_of_a_lone_id_does_not_fail_it() {
     assert_eq!(received.len(), 2, "refused once, then deleted");
 }
 
-#[tokio::test]
+on_both!(refusals_of_a_lone_id_count_across_passes);
 async fn refusals_of_a_lone_id_count_across_passes() {
     let app = spawn_app(&[("retry", "max_attempts = 5")]).await;
     let one = ids(0, 1);
@@ -192,7 +193,7 @@ async fn refusals_of_a_lone_id_count_across_passes() {
     assert_eq!(lone, 3);
 }
 
-#[tokio::test]
+on_both!(every_row_of_a_video_refused_for_good_ends_failed_however_many);
 async fn every_row_of_a_video_refused_for_good_ends_failed_however_many() {
     let app = spawn_app(&[]).await;
     let video = ids(0, 1);

@@ -1,13 +1,14 @@
 //! Hostile input from producers, against the real binary and a producer's connection:
 //! nothing a producer writes makes a video go early, or go at all when it cannot be read.
 
+use crate::on_both;
 use crate::support::*;
 
 /// Inserts one row as a producer would, with `due_at` given.
 async fn insert_due(app: &App, due_at: &str) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO deletion_queue (video_no, due_at) VALUES ('VI606404158946574336', ?1)")
         .bind(due_at)
-        .execute(&app.pool)
+        .execute(app.pool.sqlite())
         .await
         .map(drop)
 }
@@ -40,7 +41,10 @@ async fn a_due_at_the_queue_cannot_compare_is_refused_at_insert() {
         "INSERT INTO deletion_queue (video_no, due_at) VALUES ('VI1', 0)",
     ] {
         assert!(
-            sqlx::query(number).execute(&app.pool).await.is_err(),
+            sqlx::query(number)
+                .execute(app.pool.sqlite())
+                .await
+                .is_err(),
             "{number}"
         );
     }
@@ -56,7 +60,7 @@ async fn a_due_at_the_queue_cannot_compare_is_refused_at_insert() {
     sqlx::query(
         "INSERT INTO deletion_queue (video_no, due_at) VALUES ('VI1', datetime('now', '+30 days'))",
     )
-    .execute(&app.pool)
+    .execute(app.pool.sqlite())
     .await
     .expect("the README's form");
     assert_eq!(app.counts().await.values().sum::<i64>(), 4);
@@ -68,12 +72,12 @@ async fn a_video_no_that_is_not_text_is_refused_at_insert() {
     for bad in ["123", "1.5", "x'5649'", "NULL"] {
         let sql = format!("INSERT INTO deletion_queue (video_no) VALUES ({bad})");
         assert!(
-            sqlx::query(&sql).execute(&app.pool).await.is_err(),
+            sqlx::query(&sql).execute(app.pool.sqlite()).await.is_err(),
             "{bad} was accepted"
         );
     }
     sqlx::query("INSERT INTO deletion_queue (video_no) VALUES ('VI606404158946574336')")
-        .execute(&app.pool)
+        .execute(app.pool.sqlite())
         .await
         .expect("text is accepted");
 }
@@ -166,7 +170,7 @@ async fn a_closed_stderr_is_not_a_panic() {
     }
 }
 
-#[tokio::test]
+on_both!(a_closed_stdout_is_not_an_error_and_a_committed_change_stays_committed);
 async fn a_closed_stdout_is_not_an_error_and_a_committed_change_stays_committed() {
     let app = spawn_app(&[]).await;
     app.insert("default", &ids(0, 3)).await;
@@ -282,7 +286,7 @@ async fn status_shows_values_of_any_type_escaped_and_cut() {
         "INSERT INTO deletion_batches (unique_id, ids_count, attempt, outcome, started_at, duration_ms) \
          VALUES (x'41', 'lots', 1.5, 'deleted', 42, 'slow')",
     ] {
-        sqlx::query(sql).execute(&app.pool).await.expect(sql);
+        sqlx::query(sql).execute(app.pool.sqlite()).await.expect(sql);
     }
     let out = app.reaper(&["status"]).await;
     let text = stdout(&out);
@@ -304,7 +308,7 @@ async fn status_shows_values_of_any_type_escaped_and_cut() {
     assert_eq!(json["last_batches"][0]["ids_count"], "lots");
 }
 
-#[tokio::test]
+on_both!(enqueue_names_a_line_that_is_not_text_and_inserts_the_others);
 async fn enqueue_names_a_line_that_is_not_text_and_inserts_the_others() {
     let app = spawn_app(&[]).await;
     let mut file = Vec::new();
@@ -348,7 +352,7 @@ async fn a_lease_memories_reaper_never_grants_is_reported_and_taken_back() {
         let sql = format!(
             "UPDATE deletion_queue SET status = 'in_flight', claimed_by = 'other', lease_until = {lease} WHERE id = {id}"
         );
-        sqlx::query(&sql).execute(&app.pool).await.unwrap();
+        sqlx::query(&sql).execute(app.pool.sqlite()).await.unwrap();
     }
     let status = stdout(&app.reaper(&["status"]).await);
     assert!(status.contains("never grants: 3"), "{status}");

@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use crate::on_both;
 use crate::support::*;
 
 /// Sets when rows were settled, as if the pass had run that long ago.
@@ -12,7 +13,7 @@ async fn settled_days_ago(app: &App, status: &str, days: i64) {
           WHERE status = ?1"
     ))
     .bind(status)
-    .execute(&app.pool)
+    .execute(app.pool.sqlite())
     .await
     .unwrap();
     sqlx::query(&format!(
@@ -20,19 +21,19 @@ async fn settled_days_ago(app: &App, status: &str, days: i64) {
           WHERE id IN (SELECT batch_id FROM deletion_queue WHERE status = ?1)"
     ))
     .bind(status)
-    .execute(&app.pool)
+    .execute(app.pool.sqlite())
     .await
     .unwrap();
     // Their settlement chain's entries too (which no longer verify: prune does not check).
     sqlx::query(&format!(
         "UPDATE settlement_chain SET settled_at = strftime('%Y-%m-%d %H:%M:%f', 'now', '-{days} days')"
     ))
-    .execute(&app.pool)
+    .execute(app.pool.sqlite())
     .await
     .unwrap();
 }
 
-#[tokio::test]
+on_both!(retry_failed_puts_failed_rows_back_by_namespace);
 async fn retry_failed_puts_failed_rows_back_by_namespace() {
     let app = spawn_app(&[]).await;
     app.insert("tenant-a", &ids(0, 3)).await;
@@ -74,7 +75,7 @@ async fn prune_removes_old_settled_rows_and_unreferenced_batches() {
     app.reaper(&["run", "--once"]).await;
     // One of them found absent, as long ago.
     sqlx::query("UPDATE deletion_queue SET status = 'absent' WHERE id = 1")
-        .execute(&app.pool)
+        .execute(app.pool.sqlite())
         .await
         .unwrap();
     settled_days_ago(&app, "deleted", 40).await;
@@ -84,14 +85,14 @@ async fn prune_removes_old_settled_rows_and_unreferenced_batches() {
         "INSERT INTO deletion_batches (unique_id, ids_count, attempt, started_at)
          VALUES ('default', 1, 1, strftime('%Y-%m-%d %H:%M:%f', 'now', '-40 days'))",
     )
-    .execute(&app.pool)
+    .execute(app.pool.sqlite())
     .await
     .unwrap();
     app.insert("default", &ids(100, 2)).await; // pending: never pruned
     app.insert("default", &ids(200, 3)).await;
     sqlx::query("UPDATE deletion_queue SET due_at = datetime('now', '+1 day') WHERE video_no = ?1")
         .bind(&ids(100, 1)[0])
-        .execute(&app.pool)
+        .execute(app.pool.sqlite())
         .await
         .unwrap();
 
@@ -115,7 +116,7 @@ async fn prune_removes_old_settled_rows_and_unreferenced_batches() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
 
-#[tokio::test]
+on_both!(the_daemon_applies_the_configured_retention);
 async fn the_daemon_applies_the_configured_retention() {
     let app = spawn_app(&[("retention", "keep = \"7d\"")]).await;
     app.insert("default", &ids(0, 3)).await;
@@ -196,7 +197,7 @@ async fn check_reports_each_source_and_each_problem() {
     assert!(!fresh.exists());
 }
 
-#[tokio::test]
+on_both!(dry_run_sends_and_changes_nothing);
 async fn dry_run_sends_and_changes_nothing() {
     let app = spawn_app(&[("batch", "size = 40")]).await;
     app.insert("default", &ids(0, 100)).await;
@@ -495,7 +496,7 @@ async fn metrics_are_served_and_say_what_the_queue_and_the_api_did() {
              VALUES (?1, 'tenant-a', strftime('%Y-%m-%d %H:%M:%f', 'now', '+2 seconds'))",
         )
         .bind(id)
-        .execute(&app.pool)
+        .execute(app.pool.sqlite())
         .await
         .expect("insert");
     }
@@ -546,7 +547,7 @@ async fn metrics_are_served_and_say_what_the_queue_and_the_api_did() {
     assert!(daemon.wait().await.expect("wait").success());
 }
 
-#[tokio::test]
+on_both!(a_key_refused_to_the_lookups_is_in_the_metrics);
 async fn a_key_refused_to_the_lookups_is_in_the_metrics() {
     let port = free_port();
     let listen = format!("listen = \"127.0.0.1:{port}\"");

@@ -3,9 +3,10 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use crate::on_both;
 use crate::support::*;
 
-#[tokio::test]
+on_both!(drains_1050_rows_in_11_requests);
 async fn drains_1050_rows_in_11_requests() {
     let app = spawn_app(&[]).await;
     let all = ids(0, 1050);
@@ -37,7 +38,7 @@ async fn drains_1050_rows_in_11_requests() {
     assert!(received.iter().all(|r| r.answered != "0429"));
 }
 
-#[tokio::test]
+on_both!(several_requests_are_in_flight_against_a_slow_api);
 async fn several_requests_are_in_flight_against_a_slow_api() {
     let app = spawn_app(&[("api", "concurrency = 4")]).await;
     app.insert("default", &ids(0, 1000)).await;
@@ -71,7 +72,7 @@ async fn several_requests_are_in_flight_against_a_slow_api() {
     );
 }
 
-#[tokio::test]
+on_both!(a_shared_quota_slows_the_pace_instead_of_storming);
 async fn a_shared_quota_slows_the_pace_instead_of_storming() {
     // Someone else uses the account: the stand-in takes 2 requests a second, not 5.
     let app = spawn_app(&[("retry", "max_attempts = 10")]).await;
@@ -97,7 +98,7 @@ async fn a_shared_quota_slows_the_pace_instead_of_storming() {
     assert!(stderr(&out).contains("pace now"), "{}", stderr(&out));
 }
 
-#[tokio::test]
+on_both!(each_namespace_is_sent_as_its_own_unique_id);
 async fn each_namespace_is_sent_as_its_own_unique_id() {
     let app = spawn_app(&[]).await;
     app.insert("default", &ids(0, 30)).await;
@@ -124,7 +125,7 @@ async fn each_namespace_is_sent_as_its_own_unique_id() {
     assert_eq!(deleted.len(), 210);
 }
 
-#[tokio::test]
+on_both!(namespaces_are_the_uploaders_strings_spaces_and_all);
 async fn namespaces_are_the_uploaders_strings_spaces_and_all() {
     let app = spawn_app(&[]).await;
     let odd = ["Tenant B", "ünïcode & co/?=#%+", " padded "];
@@ -146,7 +147,7 @@ async fn namespaces_are_the_uploaders_strings_spaces_and_all() {
     }
 }
 
-#[tokio::test]
+on_both!(the_v1_1_path_sends_only_the_default_namespace);
 async fn the_v1_1_path_sends_only_the_default_namespace() {
     let app = spawn_app(&[("api", "delete_path = \"/serve/api/video/delete_videos\"")]).await;
     app.insert("default", &ids(0, 5)).await;
@@ -169,7 +170,7 @@ async fn the_v1_1_path_sends_only_the_default_namespace() {
     }
 }
 
-#[tokio::test]
+on_both!(the_same_video_queued_twice_is_sent_once);
 async fn the_same_video_queued_twice_is_sent_once() {
     let app = spawn_app(&[]).await;
     let v = ids(0, 3);
@@ -201,7 +202,7 @@ async fn the_same_video_queued_twice_is_sent_once() {
     );
 }
 
-#[tokio::test]
+on_both!(a_video_queued_again_after_its_deletion_is_not_sent_again);
 async fn a_video_queued_again_after_its_deletion_is_not_sent_again() {
     let app = spawn_app(&[]).await;
     let v = ids(0, 3);
@@ -242,7 +243,7 @@ async fn a_video_queued_again_after_its_deletion_is_not_sent_again() {
     assert!(stderr(&out).contains("already deleted"), "{}", stderr(&out));
 }
 
-#[tokio::test]
+on_both!(transient_answers_are_retried_until_deleted);
 async fn transient_answers_are_retried_until_deleted() {
     let app = spawn_app(&[]).await;
     app.insert("default", &ids(0, 10)).await;
@@ -280,7 +281,7 @@ async fn transient_answers_are_retried_until_deleted() {
         .all(|r| r.2 == "deleted" && r.3 == 5));
 }
 
-#[tokio::test]
+on_both!(an_outage_outlasting_the_retry_budget_leaves_rows_pending);
 async fn an_outage_outlasting_the_retry_budget_leaves_rows_pending() {
     let app = spawn_app(&[]).await;
     app.insert("default", &ids(0, 250)).await;
@@ -307,7 +308,7 @@ async fn an_outage_outlasting_the_retry_budget_leaves_rows_pending() {
     assert_eq!(app.count("deleted").await, 250);
 }
 
-#[tokio::test]
+on_both!(authorization_and_account_errors_stop_the_pass);
 async fn authorization_and_account_errors_stop_the_pass() {
     for (script, says) in [
         (Script::code("0401"), "check the key"),
@@ -333,7 +334,7 @@ async fn authorization_and_account_errors_stop_the_pass() {
     }
 }
 
-#[tokio::test]
+on_both!(a_rotated_key_is_picked_up_by_the_next_pass);
 async fn a_rotated_key_is_picked_up_by_the_next_pass() {
     let app = spawn_app(&[]).await;
     app.insert("default", &ids(0, 3)).await;
@@ -364,7 +365,7 @@ async fn a_rotated_key_is_picked_up_by_the_next_pass() {
     assert!(status.success());
 }
 
-#[tokio::test]
+on_both!(one_bad_id_among_100_is_isolated);
 async fn one_bad_id_among_100_is_isolated() {
     let app = spawn_app_with(50, &[("api", "requests_per_second = 50")]).await;
     let all = ids(0, 100);
@@ -405,7 +406,7 @@ async fn one_bad_id_among_100_is_isolated() {
     assert!(received.iter().all(|r| r.ids.len() <= 100));
 }
 
-#[tokio::test]
+on_both!(an_id_deleted_before_is_isolated_and_counts_as_deleted);
 async fn an_id_deleted_before_is_isolated_and_counts_as_deleted() {
     // Without looking first (a look would not list it, and not send it: see verify.rs).
     let app = spawn_app_with(
@@ -434,7 +435,7 @@ async fn an_id_deleted_before_is_isolated_and_counts_as_deleted() {
         .all(|id| deleted.contains(&("default".into(), id.clone()))));
 }
 
-#[tokio::test]
+on_both!(invalid_video_numbers_fail_without_being_sent);
 async fn invalid_video_numbers_fail_without_being_sent() {
     let app = spawn_app(&[]).await;
     let good = ids(0, 3);
@@ -467,7 +468,7 @@ async fn invalid_video_numbers_fail_without_being_sent() {
     }
 }
 
-#[tokio::test]
+on_both!(retry_after_is_honoured);
 async fn retry_after_is_honoured() {
     let app = spawn_app(&[("retry", "max_backoff = \"5s\"")]).await;
     app.insert("default", &ids(0, 2)).await;
@@ -486,7 +487,7 @@ async fn retry_after_is_honoured() {
     assert!(gap >= Duration::from_secs(2), "retried after {gap:?}");
 }
 
-#[tokio::test]
+on_both!(a_hung_request_is_cut_by_the_timeout);
 async fn a_hung_request_is_cut_by_the_timeout() {
     let app = spawn_app(&[("api", "timeout = \"500ms\"")]).await;
     app.insert("default", &ids(0, 4)).await;
@@ -543,7 +544,7 @@ async fn the_key_never_appears_in_logs_the_database_or_status() {
     }
 }
 
-#[tokio::test]
+on_both!(a_dead_holders_lease_is_taken_over);
 async fn a_dead_holders_lease_is_taken_over() {
     // timeout 1 s: a lease of 3 × 1 s + 1 s.
     let app = spawn_app(&[("api", "timeout = \"1s\"")]).await;
@@ -572,7 +573,7 @@ async fn a_dead_holders_lease_is_taken_over() {
     assert_eq!(app.count("deleted").await, 20);
 }
 
-#[tokio::test]
+on_both!(two_passes_at_once_send_nothing_twice);
 async fn two_passes_at_once_send_nothing_twice() {
     let app = spawn_app_with(
         1000,
@@ -602,7 +603,7 @@ async fn two_passes_at_once_send_nothing_twice() {
     assert!(stderr(&a).contains(sent) && stderr(&b).contains(sent));
 }
 
-#[tokio::test]
+on_both!(producers_insert_while_a_pass_runs);
 async fn producers_insert_while_a_pass_runs() {
     // One request in flight at a time, twenty of half a second each: the pass lasts ten
     // seconds, far longer than the producer's inserts.
@@ -629,7 +630,7 @@ async fn producers_insert_while_a_pass_runs() {
     assert_eq!(app.count("deleted").await, 2200);
 }
 
-#[tokio::test]
+on_both!(sigterm_mid_pass_finishes_the_request_and_releases_the_rest);
 async fn sigterm_mid_pass_finishes_the_request_and_releases_the_rest() {
     let app = spawn_app(&[]).await;
     app.insert("default", &ids(0, 500)).await;
@@ -657,7 +658,7 @@ async fn sigterm_mid_pass_finishes_the_request_and_releases_the_rest() {
     assert_eq!(counts.get("in_flight"), None);
 }
 
-#[tokio::test]
+on_both!(the_daemon_wakes_on_its_cron_rule);
 async fn the_daemon_wakes_on_its_cron_rule() {
     let app = spawn_app(&[("schedule", "cron = \"* * * * * *\"")]).await;
     let mut daemon = app.spawn(&["run"]);
@@ -685,7 +686,7 @@ async fn rows_are_never_sent_before_they_are_due() {
              VALUES (?1, strftime('%Y-%m-%d %H:%M:%f', 'now', '+2 seconds'))",
         )
         .bind(id)
-        .execute(&app.pool)
+        .execute(app.pool.sqlite())
         .await
         .unwrap();
     }
@@ -701,7 +702,7 @@ async fn rows_are_never_sent_before_they_are_due() {
         "SELECT count(*) FROM deletion_queue q JOIN deletion_batches b ON b.id = q.batch_id
           WHERE b.started_at < q.due_at",
     )
-    .fetch_one(&app.pool)
+    .fetch_one(app.pool.sqlite())
     .await
     .unwrap();
     assert_eq!(early, 0, "rows were sent before they were due");
@@ -709,7 +710,7 @@ async fn rows_are_never_sent_before_they_are_due() {
     assert!(daemon.wait().await.unwrap().success());
 }
 
-#[tokio::test]
+on_both!(enqueue_inserts_valid_ids_and_reports_the_rest);
 async fn enqueue_inserts_valid_ids_and_reports_the_rest() {
     let app = spawn_app(&[]).await;
     let file = app.dir.path().join("ids.txt");
@@ -748,7 +749,7 @@ async fn enqueue_inserts_valid_ids_and_reports_the_rest() {
     assert!(rows.iter().all(|r| r.1 == "tenant-a" && r.2 == "pending"));
 }
 
-#[tokio::test]
+on_both!(status_shows_counts_oldest_pending_and_last_batches);
 async fn status_shows_counts_oldest_pending_and_last_batches() {
     let app = spawn_app(&[]).await;
     app.insert("default", &ids(0, 3)).await;
@@ -807,7 +808,7 @@ async fn bad_configuration_is_one_line_naming_the_problem() {
 async fn a_locked_database_is_reported_and_loses_nothing() {
     let app = spawn_app(&[("database", "busy_timeout = \"300ms\"")]).await;
     // Another process holds the write lock for longer than the busy timeout.
-    let mut holder = app.pool.acquire().await.unwrap();
+    let mut holder = app.pool.sqlite().acquire().await.unwrap();
     sqlx::query("BEGIN IMMEDIATE")
         .execute(&mut *holder)
         .await
@@ -841,7 +842,7 @@ async fn an_answer_that_cannot_be_recorded_is_not_lost() {
     app.standin.set_latency(Duration::from_millis(500));
     let pass = app.spawn(&["run", "--once"]);
     app.wait_for_requests(1).await;
-    let mut holder = app.pool.acquire().await.unwrap();
+    let mut holder = app.pool.sqlite().acquire().await.unwrap();
     sqlx::query("BEGIN IMMEDIATE")
         .execute(&mut *holder)
         .await
@@ -915,7 +916,7 @@ async fn without_a_config_file_the_database_goes_to_the_state_directory() {
     assert!(home.join(".local/state/memories-reaper/queue.db").exists());
 }
 
-#[tokio::test]
+on_both!(json_logs_carry_the_batch_fields);
 async fn json_logs_carry_the_batch_fields() {
     let app = spawn_app(&[]).await;
     app.insert("tenant-a", &ids(0, 7)).await;
@@ -957,7 +958,7 @@ async fn a_quick_restart_stays_within_the_rate_limit() {
     // However long the second process takes to start, its predecessor's five requests
     // look as if they had just gone out: it must wait for them to leave the window.
     sqlx::query("UPDATE deletion_batches SET started_at = strftime('%Y-%m-%d %H:%M:%f', 'now')")
-        .execute(&app.pool)
+        .execute(app.pool.sqlite())
         .await
         .unwrap();
     let stamped = std::time::Instant::now();
@@ -980,7 +981,7 @@ async fn a_quick_restart_stays_within_the_rate_limit() {
     assert_eq!(app.count("deleted").await, 1000);
 }
 
-#[tokio::test]
+on_both!(random_faults_delay_deletions_but_lose_none);
 async fn random_faults_delay_deletions_but_lose_none() {
     let app = spawn_app(&[("schedule", "cron = \"* * * * * *\"")]).await;
     let log = app.dir.path().join("requests.jsonl");

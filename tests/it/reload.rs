@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::ChildStderr;
 
+use crate::on_both;
 use crate::support::*;
 
 /// The daemon's log, read line by line as the test goes.
@@ -119,7 +120,7 @@ async fn sighup_reloads_between_passes_and_keeps_the_request_in_flight() {
     assert!(status.success(), "{status:?}");
 }
 
-#[tokio::test]
+on_both!(sighup_during_run_once_is_ignored_not_fatal);
 async fn sighup_during_run_once_is_ignored_not_fatal() {
     let app = spawn_app(&[]).await;
     app.insert("default", &ids(0, 3)).await;

@@ -6,6 +6,7 @@ use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
+use crate::on_both;
 use crate::support::*;
 
 /// Reads datagrams until `done` says enough, or `within` runs out.
@@ -28,7 +29,7 @@ fn collect(
     got
 }
 
-#[tokio::test]
+on_both!(notify_ready_status_watchdog_and_stopping);
 async fn notify_ready_status_watchdog_and_stopping() {
     let app = spawn_app(&[]).await;
     app.insert("default", &ids(0, 3)).await;
@@ -109,7 +110,7 @@ async fn notify_ready_status_watchdog_and_stopping() {
     assert!(!text.concat().contains(KEY));
 }
 
-#[tokio::test]
+on_both!(a_pass_that_makes_no_progress_stops_the_watchdog_pings);
 async fn a_pass_that_makes_no_progress_stops_the_watchdog_pings() {
     let app = spawn_app(&[("api", "timeout = \"30s\""), ("api", "concurrency = 1")]).await;
     app.insert("default", &ids(0, 1000)).await;
@@ -189,7 +190,7 @@ fn fields(datagram: &[u8]) -> Vec<(String, String)> {
     out
 }
 
-#[tokio::test]
+on_both!(under_systemd_logs_go_to_the_journal_with_fields_and_priorities);
 async fn under_systemd_logs_go_to_the_journal_with_fields_and_priorities() {
     let journal_dir = std::path::Path::new("/run/systemd/journal");
     let journal = journal_dir.join("socket");

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use crate::on_both;
 use crate::support::*;
 
 /// Looked up again a second after a first miss.
@@ -29,7 +30,7 @@ async fn two_passes(app: &App) {
     }
 }
 
-#[tokio::test]
+on_both!(ids_queued_under_the_wrong_namespace_end_absent_never_deleted);
 async fn ids_queued_under_the_wrong_namespace_end_absent_never_deleted() {
     let app = spawn_app(QUICK).await;
     let real = ids(0, 5);
@@ -77,7 +78,7 @@ async fn a_namespace_the_account_lacks_is_neither_listed_nor_created() {
     for id in ids(0, 2) {
         sqlx::query("INSERT INTO deletion_queue (video_no, unique_id) VALUES (?1, 'tenant-typo')")
             .bind(id)
-            .execute(&app.pool)
+            .execute(app.pool.sqlite())
             .await
             .unwrap();
     }
@@ -92,7 +93,7 @@ async fn a_namespace_the_account_lacks_is_neither_listed_nor_created() {
         .all(|l| l.unique_id.as_deref() != Some("tenant-typo")));
 }
 
-#[tokio::test]
+on_both!(a_listing_that_ignores_its_filter_marks_nothing_absent);
 async fn a_listing_that_ignores_its_filter_marks_nothing_absent() {
     let app = spawn_app(&[]).await;
     app.insert("default", &ids(0, 3)).await;
@@ -116,7 +117,7 @@ async fn a_listing_that_ignores_its_filter_marks_nothing_absent() {
     assert_eq!(app.count("absent").await, 0);
 }
 
-#[tokio::test]
+on_both!(lookups_that_fail_past_their_tries_conclude_nothing);
 async fn lookups_that_fail_past_their_tries_conclude_nothing() {
     let app = spawn_app(&[]).await;
     app.insert("default", &ids(0, 3)).await;
@@ -128,7 +129,7 @@ async fn lookups_that_fail_past_their_tries_conclude_nothing() {
     assert!(stderr(&out).contains("after 3 tries"), "{}", stderr(&out));
 }
 
-#[tokio::test]
+on_both!(a_video_no_longer_listed_after_our_lost_answer_is_deleted_not_absent);
 async fn a_video_no_longer_listed_after_our_lost_answer_is_deleted_not_absent() {
     let app = spawn_app(&[("api", "timeout = \"1s\""), ("retry", "max_attempts = 1")]).await;
     let id = ids(0, 1);
@@ -189,12 +190,12 @@ const AFTER: &[(&str, &str)] = &[(
 /// (status, checked_at, relisted) of every row.
 async fn checks(app: &App) -> Vec<(String, Option<String>, i64)> {
     sqlx::query_as("SELECT status, checked_at, relisted FROM deletion_queue ORDER BY id")
-        .fetch_all(&app.pool)
+        .fetch_all(app.pool.sqlite())
         .await
         .unwrap()
 }
 
-#[tokio::test]
+on_both!(a_lying_api_is_caught_by_looking_after);
 async fn a_lying_api_is_caught_by_looking_after() {
     let app = spawn_app(AFTER).await;
     app.insert("default", &ids(0, 3)).await;
@@ -242,7 +243,7 @@ async fn a_listing_that_lags_behind_a_deletion_is_settled_by_a_later_lookup_not_
     assert!(codes[1..].iter().all(|c| c == "0409"), "{codes:?}");
     let pending_lookup: Vec<(Option<String>, Option<String>)> =
         sqlx::query_as("SELECT check_at, checked_at FROM deletion_queue")
-            .fetch_all(&app.pool)
+            .fetch_all(app.pool.sqlite())
             .await
             .unwrap();
     assert!(
@@ -263,7 +264,7 @@ async fn a_listing_that_lags_behind_a_deletion_is_settled_by_a_later_lookup_not_
     );
 }
 
-#[tokio::test]
+on_both!(locate_names_the_namespaces_that_hold_each_video);
 async fn locate_names_the_namespaces_that_hold_each_video() {
     let app = spawn_app(&[]).await;
     let v = ids(0, 4);
@@ -369,7 +370,10 @@ async fn receipts_say_what_became_of_each_settled_row() {
 }
 
 async fn edit(app: &App, sql: &str) {
-    sqlx::query(sql).execute(&app.pool).await.expect(sql);
+    sqlx::query(sql)
+        .execute(app.pool.sqlite())
+        .await
+        .expect(sql);
 }
 
 #[tokio::test]
@@ -458,7 +462,7 @@ async fn the_settlement_chain_verifies_and_finds_one_edited_byte() {
 
     // A row's status, by hand: absent made deleted.
     let row: i64 = sqlx::query_scalar("SELECT min(id) FROM deletion_queue WHERE status = 'absent'")
-        .fetch_one(&app.pool)
+        .fetch_one(app.pool.sqlite())
         .await
         .unwrap();
     edit(
@@ -497,7 +501,7 @@ async fn the_settlement_chain_verifies_and_finds_one_edited_byte() {
     );
 }
 
-#[tokio::test]
+on_both!(a_listing_in_short_pages_is_read_to_its_end);
 async fn a_listing_in_short_pages_is_read_to_its_end() {
     let app = spawn_app(&[]).await;
     app.standin.set_page_cap(20);

@@ -1,5 +1,11 @@
-//! What every integration test starts from: a stand-in API on 127.0.0.1, a real SQLite
-//! file in a temporary directory, a config file pointing at both, and the real binary.
+//! What every integration test starts from: a stand-in API on 127.0.0.1, a real database
+//! (an SQLite file in a temporary directory, or a fresh database on a real PostgreSQL
+//! server), a config file pointing at both, and the real binary.
+//!
+//! Tests written with [`on_both!`] run once per backend. The PostgreSQL case needs a
+//! server: `MEMORIES_REAPER_TEST_POSTGRES` names one (a role that may create databases;
+//! `.ci/run` starts a throwaway one). Without it the case is skipped, saying so once,
+//! unless `MEMORIES_REAPER_REQUIRE_POSTGRES` is set: then it fails.
 
 pub mod standin;
 
@@ -8,6 +14,7 @@ use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::Row;
 use tokio::process::{Child, Command};
@@ -19,14 +26,102 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_memories-reaper");
 
 pub struct App {
     pub dir: tempfile::TempDir,
+    /// The SQLite file (on PostgreSQL: where it would be, unused).
     pub db: PathBuf,
     pub config: PathBuf,
     pub standin: Standin,
-    pub pool: SqlitePool,
+    /// A producer's connection.
+    pub pool: Db,
+    /// The `[database]` line that names the database.
+    database: String,
+}
+
+/// The queue's database, as producers and tests reach it.
+pub enum Db {
+    Sqlite(SqlitePool),
+    /// A database of its own on the test server, dropped with the app.
+    Postgres {
+        pool: PgPool,
+        name: String,
+    },
+}
+
+/// Which backend a test runs on: [`on_both!`] sets it around the test's body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+tokio::task_local! {
+    static BACKEND: Backend;
+}
+
+pub const POSTGRES_VAR: &str = "MEMORIES_REAPER_TEST_POSTGRES";
+pub const REQUIRE_VAR: &str = "MEMORIES_REAPER_REQUIRE_POSTGRES";
+
+/// Runs a test's body on `backend`.
+pub async fn on<F: std::future::Future>(backend: Backend, body: F) -> F::Output {
+    BACKEND.scope(backend, body).await
+}
+
+pub fn backend() -> Backend {
+    BACKEND.try_with(|b| *b).unwrap_or(Backend::Sqlite)
+}
+
+/// Whether the PostgreSQL cases can run; says once (outside the test harness's capture,
+/// so that `cargo test` shows it) when they are skipped.
+pub fn postgres_available() -> bool {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    if std::env::var_os(POSTGRES_VAR).is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var_os(REQUIRE_VAR).is_none(),
+        "{REQUIRE_VAR} is set but {POSTGRES_VAR} is not: the PostgreSQL cases cannot be skipped"
+    );
+    SAID.call_once(|| {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: the PostgreSQL cases are skipped: set {POSTGRES_VAR} to a server's URL \
+             (a role that may create databases) to run them"
+        );
+    });
+    false
+}
+
+/// Makes the test `NAME` (an `async fn` beside it) two tests: `NAME::sqlite` and
+/// `NAME::postgres` (a module and a function may share a name).
+#[macro_export]
+macro_rules! on_both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                $crate::support::on($crate::support::Backend::Sqlite, super::$name()).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                if $crate::support::postgres_available() {
+                    $crate::support::on($crate::support::Backend::Postgres, super::$name()).await
+                }
+            }
+        }
+    };
 }
 
 /// The settings every test shares; `extra` adds or overrides keys (TOML, by table).
 pub fn config_text(base_url: &str, db: &std::path::Path, extra: &[(&str, &str)]) -> String {
+    config_naming(
+        base_url,
+        &format!("path = {:?}", db.display().to_string()),
+        extra,
+    )
+}
+
+/// The same, the database named by `database` (a line of `[database]`).
+fn config_naming(base_url: &str, database: &str, extra: &[(&str, &str)]) -> String {
     let mut tables: Vec<(String, Vec<String>)> = vec![
         (
             "api".into(),
@@ -35,10 +130,7 @@ pub fn config_text(base_url: &str, db: &std::path::Path, extra: &[(&str, &str)])
                 "timeout = \"2s\"".into(),
             ],
         ),
-        (
-            "database".into(),
-            vec![format!("path = {:?}", db.display().to_string())],
-        ),
+        ("database".into(), vec![database.to_owned()]),
         ("schedule".into(), vec!["cron = \"0 0 1 1 *\"".into()]),
         (
             "retry".into(),
@@ -71,13 +163,33 @@ pub async fn spawn_app_with(per_second: usize, extra: &[(&str, &str)]) -> App {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let db = dir.path().join("queue.db");
     let config = dir.path().join("config.toml");
-    std::fs::write(&config, config_text(&standin.base_url(), &db, extra)).expect("write config");
+    let (pool, database) = match backend() {
+        Backend::Sqlite => (
+            Db::Sqlite(producer_pool(&db).await),
+            format!("path = {:?}", db.display().to_string()),
+        ),
+        Backend::Postgres => {
+            let (pool, name, url) = fresh_postgres().await;
+            // In a file of its own, as the README advises: the password stays out of the
+            // config (and out of the warning a password there gets).
+            let url_file = dir.path().join("database_url");
+            std::fs::write(&url_file, url).expect("write the URL file");
+            let url_file = format!("url_file = {:?}", url_file.display().to_string());
+            (Db::Postgres { pool, name }, url_file)
+        }
+    };
+    std::fs::write(
+        &config,
+        config_naming(&standin.base_url(), &database, extra),
+    )
+    .expect("write config");
     let app = App {
-        pool: producer_pool(&db).await,
+        pool,
         dir,
         db,
         config,
         standin,
+        database,
     };
     let out = app.reaper(&["migrate"]).await;
     assert!(out.status.success(), "migrate failed: {}", stderr(&out));
@@ -99,6 +211,115 @@ pub async fn producer_pool(db: &std::path::Path) -> SqlitePool {
         .connect_with(options)
         .await
         .expect("open the database as a producer")
+}
+
+/// A database of its own on the test server: (a producer's pool, its name, its URL).
+async fn fresh_postgres() -> (PgPool, String, String) {
+    let admin = std::env::var(POSTGRES_VAR).expect("the test server's URL");
+    let name = format!("mr_test_{:016x}", rand_id());
+    let server = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&admin)
+        .await
+        .expect("connect to the test server");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&server)
+        .await
+        .expect("create a test database");
+    server.close().await;
+    let (base, _) = admin.rsplit_once('/').expect("the URL names a database");
+    let url = format!("{base}/{name}");
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&url)
+        .await
+        .expect("connect as a producer");
+    (pool, name, url)
+}
+
+/// Distinct enough for test databases made at once by parallel tests.
+fn rand_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    h.finish()
+}
+
+/// The test database is dropped with its app (forcing out connections left open).
+impl Drop for Db {
+    fn drop(&mut self) {
+        let Db::Postgres { name, .. } = self else {
+            return;
+        };
+        let name = name.clone();
+        let Ok(admin) = std::env::var(POSTGRES_VAR) else {
+            return;
+        };
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime
+                .block_on(async {
+                    let server = PgPoolOptions::new()
+                        .max_connections(1)
+                        .connect(&admin)
+                        .await?;
+                    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&server)
+                        .await?;
+                    server.close().await;
+                    Ok::<_, sqlx::Error>(())
+                })
+                .map_err(std::io::Error::other)
+        })
+        .join();
+    }
+}
+
+impl Db {
+    /// The SQLite pool, for tests that only run on SQLite.
+    pub fn sqlite(&self) -> &SqlitePool {
+        match self {
+            Db::Sqlite(pool) => pool,
+            Db::Postgres { .. } => panic!("this test runs on SQLite only"),
+        }
+    }
+
+    /// Runs one statement with no result (`$1`… placeholders work on both).
+    pub async fn execute(&self, sql: &str) -> Result<u64, sqlx::Error> {
+        match self {
+            Db::Sqlite(pool) => sqlx::query(sql)
+                .execute(pool)
+                .await
+                .map(|d| d.rows_affected()),
+            Db::Postgres { pool, .. } => sqlx::query(sql)
+                .execute(pool)
+                .await
+                .map(|d| d.rows_affected()),
+        }
+    }
+
+    /// One whole number a query returns.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        match self {
+            Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+            Db::Postgres { pool, .. } => sqlx::query_scalar(sql).fetch_one(pool).await,
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite(pool) => pool.close().await,
+            Db::Postgres { pool, .. } => pool.close().await,
+        }
+    }
 }
 
 pub fn stderr(out: &Output) -> String {
@@ -152,31 +373,55 @@ impl App {
         self.command(args).spawn().expect("start memories-reaper")
     }
 
+    /// The config's text with `extra`, naming this app's database.
+    pub fn config_text(&self, extra: &[(&str, &str)]) -> String {
+        config_naming(&self.standin.base_url(), &self.database, extra)
+    }
+
     /// Inserts as a producer does: only the video number and the namespace, which the
     /// stand-in's account then has.
     pub async fn insert(&self, namespace: &str, video_nos: &[String]) {
         self.standin.add_namespace(namespace);
-        let mut tx = self.pool.begin().await.expect("begin");
-        for v in video_nos {
-            sqlx::query("INSERT INTO deletion_queue (video_no, unique_id) VALUES (?1, ?2)")
-                .bind(v)
-                .bind(namespace)
-                .execute(&mut *tx)
-                .await
-                .expect("insert");
+        const SQL: &str = "INSERT INTO deletion_queue (video_no, unique_id) VALUES ($1, $2)";
+        match &self.pool {
+            Db::Sqlite(pool) => {
+                let mut tx = pool.begin().await.expect("begin");
+                for v in video_nos {
+                    let insert = sqlx::query(SQL).bind(v).bind(namespace);
+                    insert.execute(&mut *tx).await.expect("insert");
+                }
+                tx.commit().await.expect("commit");
+            }
+            Db::Postgres { pool, .. } => {
+                let mut tx = pool.begin().await.expect("begin");
+                for v in video_nos {
+                    let insert = sqlx::query(SQL).bind(v).bind(namespace);
+                    insert.execute(&mut *tx).await.expect("insert");
+                }
+                tx.commit().await.expect("commit");
+            }
         }
-        tx.commit().await.expect("commit");
     }
 
     /// Row counts by status.
     pub async fn counts(&self) -> HashMap<String, i64> {
-        sqlx::query("SELECT status, count(*) AS n FROM deletion_queue GROUP BY status")
-            .fetch_all(&self.pool)
-            .await
-            .expect("count")
-            .iter()
-            .map(|r| (r.get("status"), r.get("n")))
-            .collect()
+        const SQL: &str = "SELECT status, count(*) AS n FROM deletion_queue GROUP BY status";
+        match &self.pool {
+            Db::Sqlite(pool) => sqlx::query(SQL)
+                .fetch_all(pool)
+                .await
+                .expect("count")
+                .iter()
+                .map(|r| (r.get("status"), r.get("n")))
+                .collect(),
+            Db::Postgres { pool, .. } => sqlx::query(SQL)
+                .fetch_all(pool)
+                .await
+                .expect("count")
+                .iter()
+                .map(|r| (r.get("status"), r.get("n")))
+                .collect(),
+        }
     }
 
     pub async fn count(&self, status: &str) -> i64 {
@@ -185,43 +430,62 @@ impl App {
 
     /// (video_no, unique_id, status, attempts, last_error, batch_id) of every row.
     pub async fn rows(&self) -> Vec<(String, String, String, i64, Option<String>, Option<i64>)> {
-        sqlx::query(
-            "SELECT video_no, unique_id, status, attempts, last_error, batch_id
-               FROM deletion_queue ORDER BY id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .expect("rows")
-        .iter()
-        .map(|r| {
-            (
-                r.get("video_no"),
-                r.get("unique_id"),
-                r.get("status"),
-                r.get("attempts"),
-                r.get("last_error"),
-                r.get("batch_id"),
-            )
-        })
-        .collect()
+        const SQL: &str =
+            "SELECT video_no, unique_id, status, CAST(attempts AS BIGINT) AS attempts,
+                                  last_error, batch_id
+                             FROM deletion_queue ORDER BY id";
+        macro_rules! read {
+            ($pool:expr) => {
+                sqlx::query(SQL)
+                    .fetch_all($pool)
+                    .await
+                    .expect("rows")
+                    .iter()
+                    .map(|r| {
+                        (
+                            r.get("video_no"),
+                            r.get("unique_id"),
+                            r.get("status"),
+                            r.get("attempts"),
+                            r.get("last_error"),
+                            r.get("batch_id"),
+                        )
+                    })
+                    .collect()
+            };
+        }
+        match &self.pool {
+            Db::Sqlite(pool) => read!(pool),
+            Db::Postgres { pool, .. } => read!(pool),
+        }
     }
 
     /// (attempt, outcome, api_code, error) of every recorded request, in order.
     pub async fn batches(&self) -> Vec<(i64, String, Option<String>, Option<String>)> {
-        sqlx::query("SELECT attempt, outcome, api_code, error FROM deletion_batches ORDER BY id")
-            .fetch_all(&self.pool)
-            .await
-            .expect("batches")
-            .iter()
-            .map(|r| {
-                (
-                    r.get("attempt"),
-                    r.get("outcome"),
-                    r.get("api_code"),
-                    r.get("error"),
-                )
-            })
-            .collect()
+        const SQL: &str = "SELECT CAST(attempt AS BIGINT) AS attempt, outcome, api_code, error
+                             FROM deletion_batches ORDER BY id";
+        macro_rules! read {
+            ($pool:expr) => {
+                sqlx::query(SQL)
+                    .fetch_all($pool)
+                    .await
+                    .expect("batches")
+                    .iter()
+                    .map(|r| {
+                        (
+                            r.get("attempt"),
+                            r.get("outcome"),
+                            r.get("api_code"),
+                            r.get("error"),
+                        )
+                    })
+                    .collect()
+            };
+        }
+        match &self.pool {
+            Db::Sqlite(pool) => read!(pool),
+            Db::Postgres { pool, .. } => read!(pool),
+        }
     }
 
     /// Every id the stand-in was sent, in order, repeats included.
