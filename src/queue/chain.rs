@@ -3,7 +3,11 @@
 //! backend's (`sqlite::chain`, `postgres::chain`); ARCHITECTURE.md, "The settlement chain",
 //! says what an entry holds.
 
+use std::collections::HashMap;
+
 use sha2::{Digest, Sha256};
+
+use crate::vocabulary::RowStatus;
 
 /// What settled the rows of an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,4 +112,267 @@ pub fn digest(
     }
     let hash = Sha256::digest(fields.to_string().as_bytes());
     hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A row's video number and namespace, as 8 bytes of their SHA-256.
+fn fingerprint(video_no: &str, namespace: &str) -> u64 {
+    let hash = Sha256::digest(format!("{video_no}\n{namespace}").as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&hash[..8]);
+    u64::from_le_bytes(bytes)
+}
+
+/// What `receipts --verify` found.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    /// Where the chain starts: the last entry pruned (0 and zeros before any prune).
+    pub anchor: (i64, String),
+    pub entries: u64,
+    /// The last entry's hash (the anchor's when the chain is empty).
+    pub head: String,
+    /// Each mismatch, in words; the first few only.
+    pub problems: Vec<String>,
+    /// Mismatches found in all.
+    pub mismatches: u64,
+}
+
+impl Verdict {
+    fn problem(&mut self, what: String) {
+        self.mismatches += 1;
+        if self.problems.len() < DESCRIBED {
+            self.problems.push(what);
+        }
+    }
+}
+
+/// How many mismatches are described; the rest are counted.
+const DESCRIBED: usize = 20;
+
+/// A chain entry as stored.
+pub struct ChainEntry {
+    pub seq: i64,
+    pub settled_at: String,
+    pub kind: String,
+    pub batch_id: Option<i64>,
+    pub namespace: String,
+    pub rows: String,
+    pub code: Option<String>,
+    pub msg: Option<String>,
+    pub prev: String,
+    pub hash: String,
+    pub request: Option<String>,
+}
+
+/// A request's record, as the backend reads it for verification.
+pub struct RequestRecord {
+    pub id: i64,
+    /// The whole record, written as entries hold it (each backend's own form).
+    pub record: Option<String>,
+    pub api_code: Option<String>,
+    pub api_msg: Option<String>,
+    /// Whether it must have an entry: written since the chain held requests, and not one
+    /// the last prune is still removing.
+    pub must: bool,
+}
+
+/// A queue row, as the backend reads it for verification.
+pub struct QueueRow {
+    pub id: i64,
+    pub status: String,
+    pub video_no: String,
+    pub unique_id: String,
+    /// Settled since the anchor's `since`: it must have an entry.
+    pub covered: bool,
+}
+
+/// What an entry says of the request it names.
+enum Vouched {
+    /// Its whole record, as it stood when the entry was written.
+    Record(String),
+    /// An answer's code and message (entries written before they held the record).
+    Answer(Option<String>, Option<String>),
+}
+
+/// The verification itself, the same on every backend: fed the entries in `seq` order,
+/// then every request record, then every row (each in id order), it recomputes the chain
+/// from its anchor and compares it with the tables: every entry's hash, every request's
+/// record, every settled row's status.
+pub struct Verifier {
+    verdict: Verdict,
+    /// The next entry's expected `seq` and `prev`.
+    expected: (i64, String),
+    /// Each row's latest status in the chain, with a fingerprint of its video number and
+    /// namespace (a million rows: some tens of MB).
+    latest: HashMap<i64, (u8, Option<u64>)>,
+    /// What the latest entry naming each request says of its record.
+    vouched: HashMap<i64, (i64, Vouched)>,
+}
+
+impl Verifier {
+    pub fn new(anchor: (i64, String)) -> Self {
+        Self {
+            expected: (anchor.0 + 1, anchor.1.clone()),
+            verdict: Verdict {
+                anchor,
+                ..Verdict::default()
+            },
+            latest: HashMap::new(),
+            vouched: HashMap::new(),
+        }
+    }
+
+    pub fn entry(&mut self, entry: ChainEntry) {
+        let ChainEntry {
+            seq,
+            settled_at,
+            kind,
+            batch_id,
+            namespace,
+            rows,
+            code,
+            msg,
+            prev,
+            hash,
+            request,
+        } = entry;
+        let (want_seq, want_prev) = &self.expected;
+        if seq != *want_seq {
+            self.verdict.problem(format!(
+                "entry {want_seq} is missing (the next is {seq}): entries were removed"
+            ));
+        }
+        let recomputed = digest(
+            &prev,
+            seq,
+            &settled_at,
+            &kind,
+            batch_id,
+            &namespace,
+            &rows,
+            code.as_deref(),
+            msg.as_deref(),
+            request.as_deref(),
+        );
+        if prev != *want_prev || recomputed != hash {
+            self.verdict.problem(format!(
+                "entry {seq} does not match its hash or its predecessor's: the chain was edited"
+            ));
+        }
+        // A request's entry settles nothing: its rows are only in flight.
+        if kind != Kind::Request.as_str() {
+            let rows: Vec<(i64, String, String)> = serde_json::from_str(&rows).unwrap_or_default();
+            for (row, video_no, status) in rows {
+                let status = RowStatus::rank(&status) as u8;
+                // A `reopen` of every namespace (`*`) keeps what it knew of the row.
+                let print = match namespace.as_str() {
+                    "*" => self.latest.get(&row).and_then(|(_, print)| *print),
+                    _ => Some(fingerprint(&video_no, &namespace)),
+                };
+                self.latest.insert(row, (status, print));
+            }
+        }
+        // The whole record since entries held it; before that, the answer's code and
+        // message (a `duplicates` entry carries the refusal's reason instead).
+        match (batch_id, request) {
+            (Some(batch), Some(record)) => {
+                self.vouched.insert(batch, (seq, Vouched::Record(record)));
+            }
+            (Some(batch), None) if kind == Kind::Answer.as_str() => {
+                self.vouched
+                    .insert(batch, (seq, Vouched::Answer(code, msg)));
+            }
+            _ => {}
+        }
+        self.expected = (seq + 1, hash);
+        self.verdict.entries += 1;
+    }
+
+    /// Every request record against what the chain says of it.
+    pub fn request(&mut self, request: RequestRecord) {
+        let batch = request.id;
+        let matches = match self.vouched.remove(&batch) {
+            Some((seq, Vouched::Record(record))) => Some((seq, request.record == Some(record))),
+            Some((seq, Vouched::Answer(code, msg))) => {
+                Some((seq, (request.api_code, request.api_msg) == (code, msg)))
+            }
+            None => None,
+        };
+        match matches {
+            Some((_, true)) => {}
+            Some((seq, false)) => self.verdict.problem(format!(
+                "request {batch} differs from chain entry {seq}: deletion_batches was edited"
+            )),
+            None if request.must => self.verdict.problem(format!(
+                "request {batch} has no chain entry: deletion_batches was edited"
+            )),
+            None => {}
+        }
+    }
+
+    /// After the last request: those the chain names that the table no longer holds.
+    pub fn requests_done(&mut self) {
+        let mut missing: Vec<(i64, i64)> = self
+            .vouched
+            .drain()
+            .map(|(batch, (seq, _))| (batch, seq))
+            .collect();
+        missing.sort_unstable();
+        for (batch, seq) in missing {
+            self.verdict.problem(format!(
+                "request {batch} of chain entry {seq} is missing from deletion_batches"
+            ));
+        }
+    }
+
+    /// Every row against its latest entry.
+    pub fn row(&mut self, row: QueueRow) {
+        let QueueRow {
+            id,
+            status,
+            video_no,
+            unique_id,
+            covered,
+        } = row;
+        let pending = RowStatus::rank(RowStatus::Pending.as_str()) as u8;
+        let now = RowStatus::rank(&status) as u8;
+        let settled = RowStatus::SETTLED.iter().any(|s| s.as_str() == status);
+        let print = fingerprint(&video_no, &unique_id);
+        match self.latest.remove(&id) {
+            Some((_, Some(chained))) if chained != print => self.verdict.problem(format!(
+                "row {id}: its video number or namespace differs from the chain: \
+                 deletion_queue was edited"
+            )),
+            Some((chained, _)) if chained == now => {}
+            // Put back by a reopen or a lookup, then claimed again: not settled.
+            Some((chained, _)) if chained == pending && !settled => {}
+            None if !covered => {}
+            Some(_) => self.verdict.problem(format!(
+                "row {id} is {status} but the chain says otherwise: deletion_queue was edited"
+            )),
+            None => self.verdict.problem(format!(
+                "row {id} is {status} with no chain entry: deletion_queue was edited"
+            )),
+        }
+    }
+
+    /// After the last row: rows the chain settled that the table no longer holds (prune
+    /// removes a row only with its entries, the same cutoff: any left were deleted by
+    /// hand). The head is the last entry's hash.
+    pub fn finish(mut self) -> Verdict {
+        let pending = RowStatus::rank(RowStatus::Pending.as_str()) as u8;
+        let mut gone: Vec<i64> = self
+            .latest
+            .iter()
+            .filter(|(_, (status, _))| *status != pending)
+            .map(|(id, _)| *id)
+            .collect();
+        gone.sort_unstable();
+        for id in gone {
+            self.verdict.problem(format!(
+                "row {id} is settled in the chain but missing from deletion_queue: it was deleted"
+            ));
+        }
+        self.verdict.head = self.expected.1;
+        self.verdict
+    }
 }

@@ -218,7 +218,7 @@ impl Queue {
     }
 
     /// Walks the settlement chain (`receipts --verify`).
-    pub async fn verify_chain(&self) -> Result<sqlite::ChainVerdict, QueueError> {
+    pub async fn verify_chain(&self) -> Result<chain::Verdict, QueueError> {
         on_backend!(self, q => q.verify_chain().await)
     }
 

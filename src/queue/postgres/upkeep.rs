@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::{self, BoxStream, StreamExt};
 
 use super::PostgresQueue;
+use crate::queue::chain::Verdict;
 use crate::queue::receipts::{Filter, Receipt};
-use crate::queue::sqlite::ChainVerdict;
 use crate::queue::{Pruned, QueueError};
 use crate::video::Namespace;
 
@@ -32,7 +32,7 @@ impl PostgresQueue {
         Err(self.not_yet("prune (and retention.keep)"))
     }
 
-    pub async fn verify_chain(&self) -> Result<ChainVerdict, QueueError> {
+    pub async fn verify_chain(&self) -> Result<Verdict, QueueError> {
         Err(self.not_yet("receipts --verify"))
     }
 

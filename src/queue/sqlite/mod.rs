@@ -12,7 +12,7 @@
 
 pub mod chain;
 pub mod receipts;
-pub use chain::Verdict as ChainVerdict;
+
 pub use upkeep::Pruned;
 pub mod report;
 mod upkeep;
