@@ -8,7 +8,7 @@ use std::io::Write;
 use futures_util::StreamExt;
 
 use crate::progress::Progress;
-use crate::queue::receipts::{receipts_sql, Filter, Receipt};
+use crate::queue::receipts::{Filter, Receipt};
 use crate::queue::{Queue, QueueError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -48,7 +48,7 @@ async fn write_all(
     if format == Format::Csv {
         writeln!(out, "{}", Receipt::COLUMNS.join(","))?;
     }
-    let sql = receipts_sql();
+    let sql = queue.receipts_sql();
     let mut rows = queue.receipts(filter, &sql);
     let mut written = 0u64;
     let mut line = String::new();

@@ -114,6 +114,16 @@ pub fn digest(
     hash.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Whether `prune` with `cutoff` (an SQL parameter) removes a request record (once no chain
+/// entry names it): started before the cutoff, answered, and no row points at it. For
+/// `deletion_batches` aliased `b`.
+pub fn prunable(cutoff: &str) -> String {
+    format!(
+        "b.started_at < {cutoff} AND b.outcome <> 'sending'
+         AND NOT EXISTS (SELECT 1 FROM deletion_queue q WHERE q.batch_id = b.id)"
+    )
+}
+
 /// A row's video number and namespace, as 8 bytes of their SHA-256.
 fn fingerprint(video_no: &str, namespace: &str) -> u64 {
     let hash = Sha256::digest(format!("{video_no}\n{namespace}").as_bytes());

@@ -232,7 +232,7 @@ impl Queue {
     pub fn receipts_sql(&self) -> String {
         match self {
             Self::Sqlite(_) => receipts::receipts_sql(),
-            Self::Postgres(_) => String::new(),
+            Self::Postgres(_) => postgres::receipts_sql(),
         }
     }
 

@@ -247,7 +247,7 @@ async fn special_files_are_refused_at_once_as_config_or_key() {
 async fn durations_past_their_limits_are_one_line_errors() {
     let app = spawn_app(&[]).await;
     let configure = |extra: &[(&str, &str)]| {
-        let text = config_text(&app.standin.base_url(), &app.db, extra);
+        let text = app.config_text(extra);
         std::fs::write(&app.config, text).unwrap();
     };
     configure(&[("retention", "keep = \"300000y\"")]);

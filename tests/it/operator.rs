@@ -6,31 +6,32 @@ use std::time::Duration;
 use crate::on_both;
 use crate::support::*;
 
-/// Sets when rows were settled, as if the pass had run that long ago.
+/// Sets when rows were settled, as if the pass had run that long ago; their requests and
+/// the settlement chain's entries too (which then no longer verify: prune does not check).
 async fn settled_days_ago(app: &App, status: &str, days: i64) {
-    sqlx::query(&format!(
-        "UPDATE deletion_queue SET settled_at = strftime('%Y-%m-%d %H:%M:%f', 'now', '-{days} days')
-          WHERE status = ?1"
-    ))
-    .bind(status)
-    .execute(app.pool.sqlite())
-    .await
-    .unwrap();
-    sqlx::query(&format!(
-        "UPDATE deletion_batches SET started_at = strftime('%Y-%m-%d %H:%M:%f', 'now', '-{days} days')
-          WHERE id IN (SELECT batch_id FROM deletion_queue WHERE status = ?1)"
-    ))
-    .bind(status)
-    .execute(app.pool.sqlite())
-    .await
-    .unwrap();
-    // Their settlement chain's entries too (which no longer verify: prune does not check).
-    sqlx::query(&format!(
-        "UPDATE settlement_chain SET settled_at = strftime('%Y-%m-%d %H:%M:%f', 'now', '-{days} days')"
-    ))
-    .execute(app.pool.sqlite())
-    .await
-    .unwrap();
+    let (ago, ago_text) = match backend() {
+        Backend::Sqlite => {
+            let ago = format!("strftime('%Y-%m-%d %H:%M:%f', 'now', '-{days} days')");
+            (ago.clone(), ago)
+        }
+        Backend::Postgres => (
+            format!("now() - interval '{days} days'"),
+            format!(
+                "to_char((now() - interval '{days} days') AT TIME ZONE 'UTC', \
+                 'YYYY-MM-DD HH24:MI:SS.MS')"
+            ),
+        ),
+    };
+    for sql in [
+        format!("UPDATE deletion_queue SET settled_at = {ago} WHERE status = '{status}'"),
+        format!(
+            "UPDATE deletion_batches SET started_at = {ago}
+              WHERE id IN (SELECT batch_id FROM deletion_queue WHERE status = '{status}')"
+        ),
+        format!("UPDATE settlement_chain SET settled_at = {ago_text}"),
+    ] {
+        app.pool.execute(&sql).await.expect(&sql);
+    }
 }
 
 on_both!(retry_failed_puts_failed_rows_back_by_namespace);

@@ -785,7 +785,7 @@ async fn bad_configuration_is_one_line_naming_the_problem() {
         (("api", "timout = \"1s\""), "timout"),
         (("api", "timeout = \"soon\""), "timeout"),
     ] {
-        let text = config_text(&app.standin.base_url(), &app.db, &[extra]);
+        let text = app.config_text(&[extra]);
         std::fs::write(&app.config, text).unwrap();
         let out = app.reaper(&["run", "--once"]).await;
         let err = stderr(&out);

@@ -37,11 +37,11 @@ impl Log {
 }
 
 fn write_config(app: &App, extra: &[(&str, &str)]) {
-    let text = config_text(&app.standin.base_url(), &app.db, extra);
+    let text = app.config_text(extra);
     std::fs::write(&app.config, text).expect("write config");
 }
 
-#[tokio::test]
+on_both!(sighup_reloads_between_passes_and_keeps_the_request_in_flight);
 async fn sighup_reloads_between_passes_and_keeps_the_request_in_flight() {
     let app = spawn_app(&[]).await;
     app.insert("default", &ids(0, 3)).await;

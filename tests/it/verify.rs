@@ -189,10 +189,22 @@ const AFTER: &[(&str, &str)] = &[(
 
 /// (status, checked_at, relisted) of every row.
 async fn checks(app: &App) -> Vec<(String, Option<String>, i64)> {
-    sqlx::query_as("SELECT status, checked_at, relisted FROM deletion_queue ORDER BY id")
-        .fetch_all(app.pool.sqlite())
+    app.pool
+        .texts(
+            "SELECT status, CAST(checked_at AS TEXT), CAST(relisted AS TEXT)
+               FROM deletion_queue ORDER BY id",
+        )
         .await
-        .unwrap()
+        .into_iter()
+        .map(|row| {
+            let relisted = row[2].as_deref().and_then(|r| r.parse().ok());
+            (
+                row[0].clone().unwrap_or_default(),
+                row[1].clone(),
+                relisted.unwrap_or(-1),
+            )
+        })
+        .collect()
 }
 
 on_both!(a_lying_api_is_caught_by_looking_after);

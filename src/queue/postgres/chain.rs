@@ -5,7 +5,9 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
 use super::{Lock, PostgresQueue};
-pub use crate::queue::chain::{digest, Entry, Kind};
+pub use crate::queue::chain::{
+    digest, prunable, ChainEntry, Entry, Kind, QueueRow, RequestRecord, Verdict, Verifier,
+};
 use crate::queue::QueueError;
 
 /// The rows an `UPDATE … RETURNING id, video_no, status` changed.
@@ -94,7 +96,7 @@ pub async fn append(conn: &mut PgConnection, entry: Entry<'_>) -> Result<(), sql
 
 /// Every column of a request's record as one JSON array, written by the server (whose
 /// sessions are all UTC and ISO: the same text on every host).
-const RECORD: &str = "json_build_array(id, unique_id, ids_count, attempt, outcome, \
+pub(super) const RECORD: &str = "json_build_array(id, unique_id, ids_count, attempt, outcome, \
      http_status, api_code, api_msg, error, started_at, finished_at, duration_ms, sender)::text";
 
 async fn request_record(

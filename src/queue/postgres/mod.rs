@@ -17,6 +17,8 @@ pub mod chain;
 mod report;
 mod upkeep;
 
+pub use upkeep::receipts_sql;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -12,14 +12,14 @@ use crate::queue::report::{BatchRow, Cell, Count, Gauges, PendingRow, Report};
 use crate::queue::{ClaimedRow, QueueError};
 use crate::vocabulary::RowStatus;
 
-/// A time column, shown as SQLite stores them.
-fn shown(column: &str) -> String {
-    format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS') AS {column}")
+/// A time column, shown as SQLite stores them, under the name `alias`.
+pub(super) fn shown(column: &str, alias: &str) -> String {
+    format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS') AS {alias}")
 }
 
 /// A column read as a whole number, else as text, else NULL (the schema types every
 /// column: no value of another type can be stored).
-fn cell(row: &PgRow, column: &str) -> Cell {
+pub(super) fn cell(row: &PgRow, column: &str) -> Cell {
     if let Ok(n) = row.try_get::<Option<i64>, _>(column) {
         return n.map_or(Cell::Null, Cell::Integer);
     }
@@ -88,7 +88,7 @@ impl PostgresQueue {
         let oldest_pending = sqlx::query(&format!(
             "SELECT id, video_no, unique_id, {}, due_at, attempts, last_error
                FROM deletion_queue WHERE status = 'pending' ORDER BY id LIMIT 1",
-            shown("enqueued_at")
+            shown("enqueued_at", "enqueued_at")
         ))
         .fetch_optional(&self.pool)
         .await
@@ -106,7 +106,7 @@ impl PostgresQueue {
             "SELECT id, unique_id, ids_count, attempt, outcome, http_status, api_code, api_msg,
                     error, {}, duration_ms
                FROM deletion_batches ORDER BY id DESC LIMIT $1",
-            shown("started_at")
+            shown("started_at", "started_at")
         ))
         .bind(i64::from(last))
         .fetch_all(&self.pool)

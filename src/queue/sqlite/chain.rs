@@ -17,7 +17,7 @@ use sqlx::{Row, SqliteConnection};
 
 use super::{QueueError, SqliteQueue};
 pub use crate::queue::chain::{
-    digest, ChainEntry, Entry, Kind, QueueRow, RequestRecord, Verdict, Verifier,
+    digest, prunable, ChainEntry, Entry, Kind, QueueRow, RequestRecord, Verdict, Verifier,
 };
 use crate::vocabulary::RowStatus;
 
@@ -114,16 +114,6 @@ pub async fn append(conn: &mut SqliteConnection, entry: Entry<'_>) -> Result<(),
 
 /// Every column of a request's record, as one JSON array written by SQLite: the same text
 /// when the chain is written and when it is verified, unless a byte of the record changed.
-/// Whether `prune` with `cutoff` (an SQL parameter) removes a request record (once no chain
-/// entry names it): started before the cutoff, answered, and no row points at it. For
-/// `deletion_batches` aliased `b`.
-pub(super) fn prunable(cutoff: &str) -> String {
-    format!(
-        "b.started_at < {cutoff} AND b.outcome <> 'sending'
-         AND NOT EXISTS (SELECT 1 FROM deletion_queue q WHERE q.batch_id = b.id)"
-    )
-}
-
 /// Each value as SQLite's `quote()` writes it (text quoted, numbers bare, a BLOB as
 /// `X'…'`, NULL): its type is part of what is vouched for, and no value can fail it.
 const RECORD: &str = "json_array(quote(id), quote(unique_id), quote(ids_count), \

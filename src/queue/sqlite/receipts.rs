@@ -99,7 +99,12 @@ impl Receipt {
     }
 
     fn read(row: &SqliteRow) -> Self {
-        let cell = |column: &str| Cell::read(row, column);
+        Self::from_cells(|column| Cell::read(row, column))
+    }
+
+    /// A receipt from its row, each value read by `cell` under the statement's column
+    /// name.
+    pub(crate) fn from_cells(cell: impl Fn(&str) -> Cell) -> Self {
         Self {
             row_id: cell("id"),
             video_no: cell("video_no"),

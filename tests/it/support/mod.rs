@@ -305,13 +305,28 @@ impl Db {
         }
     }
 
-    /// One whole number a query returns.
-    pub async fn scalar(&self, sql: &str) -> i64 {
-        match self {
-            Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
-            Db::Postgres { pool, .. } => sqlx::query_scalar(sql).fetch_one(pool).await,
+    /// Every row a query returns, each column as text (NULL as `None`): the query casts
+    /// each column `AS TEXT`, which both backends understand.
+    pub async fn texts(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        macro_rules! read {
+            ($pool:expr) => {
+                sqlx::query(sql)
+                    .fetch_all($pool)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                    .iter()
+                    .map(|r| {
+                        (0..r.len())
+                            .map(|i| r.get::<Option<String>, _>(i))
+                            .collect()
+                    })
+                    .collect()
+            };
         }
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        match self {
+            Db::Sqlite(pool) => read!(pool),
+            Db::Postgres { pool, .. } => read!(pool),
+        }
     }
 
     pub async fn close(&self) {
