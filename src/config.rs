@@ -95,6 +95,10 @@ pub struct DatabaseConfig {
     /// How long a statement waits for another writer (a producer) before giving up.
     #[serde(deserialize_with = "at_most::<_, { 10 * MINUTE }>")]
     pub busy_timeout: Duration,
+    /// How long a daemon's turn as the one sender for the database lasts unless renewed
+    /// (`lead`): a standby takes over within it (and a third more) once the sender dies.
+    #[serde(deserialize_with = "sender_lease")]
+    pub sender_lease: Duration,
 }
 
 /// Where the queue lives, once the configuration is read.
@@ -255,6 +259,7 @@ impl Default for DatabaseConfig {
             url: None,
             url_file: None,
             busy_timeout: Duration::from_secs(5),
+            sender_lease: Duration::from_secs(15),
         }
     }
 }
@@ -522,8 +527,8 @@ impl Config {
              batch.size={} video_no_pattern={:?} retry.max_attempts={} retry.initial_backoff={} \
              retry.max_backoff={} isolation.confirmations={} verify.before={} verify.absent_after={} \
              verify.required={} verify.after={} verify.after_delay={} verify.after_rounds={} \
-             lookup.requests_per_second={} database.busy_timeout={} retention.keep={} \
-             metrics.listen={} metrics.by_namespace={}",
+             lookup.requests_per_second={} database.busy_timeout={} database.sender_lease={} \
+             retention.keep={} metrics.listen={} metrics.by_namespace={}",
             self.api.base_url,
             printable::escaped(&self.api.delete_path),
             humantime::format_duration(self.api.timeout),
@@ -545,6 +550,7 @@ impl Config {
             self.verify.after_rounds.get(),
             self.lookup.requests_per_second.get(),
             humantime::format_duration(self.database.busy_timeout),
+            humantime::format_duration(self.database.sender_lease),
             self.retention
                 .keep
                 .map_or("forever".into(), |d| humantime::format_duration(d)
@@ -638,6 +644,21 @@ pub fn parse_duration_at_most(raw: &str, max: Duration) -> Result<Duration, Stri
 fn at_most<'de, D: serde::Deserializer<'de>, const MAX: u64>(d: D) -> Result<Duration, D::Error> {
     let raw = String::deserialize(d)?;
     parse_duration_at_most(&raw, Duration::from_secs(MAX)).map_err(serde::de::Error::custom)
+}
+
+/// `database.sender_lease`: from 2 s (renewed every third of it, over a network) to 10 min
+/// (the longest a dead sender may hold deletions up).
+fn sender_lease<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let raw = String::deserialize(d)?;
+    let lease = parse_duration_at_most(&raw, Duration::from_secs(10 * MINUTE))
+        .map_err(serde::de::Error::custom)?;
+    if lease < Duration::from_secs(2) {
+        return Err(serde::de::Error::custom(format!(
+            "{} is shorter than the least of 2s",
+            printable::quoted(&raw, 40)
+        )));
+    }
+    Ok(lease)
 }
 
 /// `retention.keep`: at most [`LONGEST_AGO`].
@@ -952,7 +973,10 @@ mod tests {
                     "api_key_file",
                 ],
             ),
-            ("database", &["path", "url", "url_file", "busy_timeout"]),
+            (
+                "database",
+                &["path", "url", "url_file", "busy_timeout", "sender_lease"],
+            ),
             ("schedule", &["cron", "timezone"]),
             ("batch", &["size", "video_no_pattern"]),
             ("retry", &["max_attempts", "initial_backoff", "max_backoff"]),

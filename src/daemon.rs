@@ -13,6 +13,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::Config;
 use crate::credentials;
+use crate::lead::{Leadership, Role};
 use crate::metrics;
 use crate::notify::Notifier;
 use crate::pass::{PassEnd, PassReport, Reaper};
@@ -96,13 +97,44 @@ pub async fn run(
         notifier: notifier.clone(),
     };
 
+    // A dry run sends nothing: it needs no lease, and takes none from the daemon.
+    let mut leadership = (!options.dry_run).then(|| {
+        Leadership::start(
+            queue.clone(),
+            config.database.sender_lease,
+            shutdown.clone(),
+        )
+    });
+
     if options.once {
-        let end = pass.run(&shutdown).await;
+        let halt = match &mut leadership {
+            None => Some(shutdown.clone()),
+            Some(leadership) => match leadership.settled().await {
+                Role::Leading(token) => Some(token),
+                Role::Standby { holder, remaining } => {
+                    warn!(
+                        "{} sends for this database (its lease runs {} more): this run sends \
+                         nothing; that daemon deletes what is due",
+                        crate::printable::cut(&holder, 200),
+                        humantime::format_duration(Duration::from_secs(remaining.as_secs()))
+                    );
+                    None
+                }
+                Role::Asking => None,
+            },
+        };
+        let end = match halt {
+            Some(halt) => pass.run(&halt).await,
+            None => None,
+        };
         let due = if options.dry_run {
             0
         } else {
             queue.due_pending().await?
         };
+        if let Some(leadership) = &leadership {
+            leadership.resign().await;
+        }
         queue.close().await;
         return Ok(match end {
             Some(PassEnd::Interrupted) => RunEnd::Clean,
@@ -141,7 +173,9 @@ pub async fn run(
     notifier.ready();
     {
         let _running = running.clone().lock_owned().await;
-        pass.run(&shutdown).await;
+        if let Some(halt) = sender_token(&mut leadership, &shutdown).await {
+            pass.run(&halt).await;
+        }
     }
     // Idle, the loop itself pings the watchdog: it is what would notice a tick.
     let mut watchdog = ping_timer(&notifier);
@@ -160,18 +194,58 @@ pub async fn run(
                     info!(next_wake = next, "waiting for the next tick, at {next}");
                 }
                 tick = ticks.next() => break tick,
+                // A standby that takes the lease over runs a pass at once: what the
+                // leader it follows left due waits no longer than that.
+                Role::Leading(halt) = took_over(&mut leadership) => {
+                    let _running = running.clone().lock_owned().await;
+                    info!("took over sending: running a pass now");
+                    pass.run(&halt).await;
+                }
             }
         };
         let Some(tick) = tick else { break };
         debug!(tick = %tick.at.to_rfc3339(), "tick");
         let _running = tick.running;
-        pass.run(&shutdown).await;
+        match leadership.as_ref().map(Leadership::token) {
+            None => pass.run(&shutdown).await,
+            Some(Some(halt)) => pass.run(&halt).await,
+            Some(None) => {
+                debug!("standing by: no pass at this tick");
+                None
+            }
+        };
     }
     notifier.stopping();
     ticks.stop().await;
+    if let Some(leadership) = &leadership {
+        leadership.resign().await;
+    }
     queue.close().await;
     info!("stopped");
     Ok(RunEnd::Clean)
+}
+
+/// The token the start-up pass runs under: the shutdown's on a dry run, the lease's when
+/// this daemon leads; `None` when it stands by.
+async fn sender_token(
+    leadership: &mut Option<Leadership>,
+    shutdown: &CancellationToken,
+) -> Option<CancellationToken> {
+    match leadership {
+        None => Some(shutdown.clone()),
+        Some(leadership) => match leadership.settled().await {
+            Role::Leading(token) => Some(token),
+            _ => None,
+        },
+    }
+}
+
+/// The next change of role; never, on a dry run.
+async fn took_over(leadership: &mut Option<Leadership>) -> Role {
+    match leadership {
+        Some(leadership) => leadership.changed().await,
+        None => std::future::pending().await,
+    }
 }
 
 fn next_wake(config: &Config) -> String {

@@ -35,6 +35,7 @@ pub mod daemon;
 mod enqueue;
 mod files;
 mod ids;
+mod lead;
 mod metrics;
 mod notify;
 pub mod pass;

@@ -31,12 +31,16 @@ type Reading = fn(&Config) -> String;
 /// The settings a reload cannot change, each with how it reads: the database (the queue
 /// the daemon holds open), how long it waits for a writer (set when it was opened), and
 /// the log format (the log's writer is built once).
-const FIXED: [(&str, Reading); 5] = [
+const FIXED: [(&str, Reading); 6] = [
     ("database.path", |c| {
         c.database().map(|d| d.shown()).unwrap_or_default()
     }),
     ("database.busy_timeout", |c| {
         humantime::format_duration(c.database.busy_timeout).to_string()
+    }),
+    // The lease's task is started once, with it.
+    ("database.sender_lease", |c| {
+        humantime::format_duration(c.database.sender_lease).to_string()
     }),
     ("log.format", |c| format!("{:?}", c.log.format)),
     // The metrics server is bound once, at start.

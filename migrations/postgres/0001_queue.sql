@@ -129,3 +129,12 @@ CREATE TABLE settlement_anchor (
 INSERT INTO settlement_anchor (id, seq, hash, since, requests_from)
 VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000',
         to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS'), 1);
+
+-- One sender per database: the daemon holding this lease is the only one that sends
+-- requests (deletions and lookups) for the account; the others stand by and take it over
+-- when it runs out. `until` is renewed a third of the lease at a time (src/lead.rs).
+CREATE TABLE sender_lease (
+    id     integer     PRIMARY KEY CHECK (id = 1),
+    holder text        NOT NULL,
+    until  timestamptz NOT NULL
+);

@@ -126,6 +126,28 @@ pub struct Recorded {
     pub ago: Duration,
 }
 
+/// What asking for the sender's lease found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lead {
+    /// This holder has it, for the lease asked.
+    Granted,
+    /// Another holder has it, for this much longer.
+    HeldBy { holder: String, remaining: Duration },
+}
+
+impl Lead {
+    /// From the lease row as it stands after the attempt: (holder, seconds left).
+    fn read(me: &str, holder: String, remaining: f64) -> Self {
+        if holder == me {
+            return Self::Granted;
+        }
+        Self::HeldBy {
+            holder,
+            remaining: Duration::try_from_secs_f64(remaining.max(0.0)).unwrap_or_default(),
+        }
+    }
+}
+
 /// The queue, on whichever backend the configuration names.
 #[derive(Debug, Clone)]
 pub enum Queue {
@@ -276,6 +298,17 @@ impl Queue {
         since: Option<DateTime<Utc>>,
     ) -> Result<(u64, u64), QueueError> {
         on_backend!(self, q => q.retry_failed(namespace, since).await)
+    }
+
+    /// Takes or renews the sender's lease for `holder`, for `lease` from now on the
+    /// database's clock, unless another holder's lease is still running.
+    pub async fn lead(&self, holder: &str, lease: Duration) -> Result<Lead, QueueError> {
+        on_backend!(self, q => q.lead(holder, lease).await)
+    }
+
+    /// Gives the sender's lease up, if `holder` has it: a standby takes over at once.
+    pub async fn resign(&self, holder: &str) -> Result<(), QueueError> {
+        on_backend!(self, q => q.resign(holder).await)
     }
 
     /// `prune` and retention: settled rows and records older than `before`.

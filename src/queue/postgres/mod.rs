@@ -26,7 +26,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Row};
 
 use super::{
-    BatchId, Claim, ClaimToken, ClaimedRow, QueueError, Recorded, RequestRecord, RowsEffect,
+    BatchId, Claim, ClaimToken, ClaimedRow, Lead, QueueError, Recorded, RequestRecord, RowsEffect,
 };
 use crate::config::LONGEST_LEASE;
 use crate::credentials::DatabaseUrl;
@@ -230,6 +230,43 @@ impl PostgresQueue {
             .map_err(|e| self.error(e))?;
         tx.rollback().await.map_err(|e| self.error(e))?;
         Ok(rows)
+    }
+
+    /// See [`crate::queue::Queue::lead`]; times on the server's clock.
+    pub async fn lead(&self, holder: &str, lease: Duration) -> Result<Lead, QueueError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        sqlx::query(&format!(
+            "INSERT INTO sender_lease (id, holder, until)
+             VALUES (1, $1, clock_timestamp() + make_interval(secs => $2))
+             ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, until = excluded.until
+              WHERE sender_lease.holder = excluded.holder
+                 OR sender_lease.until < clock_timestamp()
+                 OR sender_lease.until > clock_timestamp() + make_interval(secs => {})",
+            LONGEST_LEASE.as_secs()
+        ))
+        .bind(holder)
+        .bind(lease.as_secs_f64())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        let (now_held_by, remaining): (String, f64) = sqlx::query_as(
+            "SELECT holder, extract(epoch FROM until - clock_timestamp())::float8 FROM sender_lease",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(Lead::read(holder, now_held_by, remaining))
+    }
+
+    /// See [`crate::queue::Queue::resign`].
+    pub async fn resign(&self, holder: &str) -> Result<(), QueueError> {
+        sqlx::query("UPDATE sender_lease SET until = clock_timestamp() WHERE holder = $1")
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(|e| self.error(e))
     }
 
     /// Rows that are due and waiting.

@@ -18,7 +18,7 @@ pub mod report;
 mod upkeep;
 
 use super::{
-    BatchId, Claim, ClaimToken, ClaimedRow, QueueError, Recorded, RequestRecord, RowsEffect,
+    BatchId, Claim, ClaimToken, ClaimedRow, Lead, QueueError, Recorded, RequestRecord, RowsEffect,
 };
 
 use std::os::unix::fs::OpenOptionsExt;
@@ -437,6 +437,48 @@ impl SqliteQueue {
             .iter()
             .map(|row| row.try_get::<String, _>("detail").unwrap_or_default())
             .collect())
+    }
+
+    /// See [`super::Queue::lead`]. A lease this program could not have granted (unreadable,
+    /// or further ahead than `LONGEST_LEASE`) is taken over like one run out.
+    pub async fn lead(&self, holder: &str, lease: Duration) -> Result<Lead, QueueError> {
+        let _turn = self.write_turn().await;
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        sqlx::query(&format!(
+            "INSERT INTO sender_lease (id, holder, until)
+             VALUES (1, ?1, strftime('%Y-%m-%d %H:%M:%f', 'now', ?2))
+             ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, until = excluded.until
+              WHERE sender_lease.holder = excluded.holder
+                 OR coalesce(julianday(sender_lease.until) < julianday('now'), 1)
+                 OR julianday(sender_lease.until) > julianday('now', '+{} seconds')",
+            LONGEST_LEASE.as_secs()
+        ))
+        .bind(holder)
+        .bind(seconds_from_now(lease))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        let (now_held_by, remaining): (String, Option<f64>) = sqlx::query_as(
+            "SELECT holder, (julianday(until) - julianday('now')) * 86400.0 FROM sender_lease",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(Lead::read(holder, now_held_by, remaining.unwrap_or(0.0)))
+    }
+
+    /// See [`super::Queue::resign`].
+    pub async fn resign(&self, holder: &str) -> Result<(), QueueError> {
+        let _turn = self.write_turn().await;
+        sqlx::query(&format!(
+            "UPDATE sender_lease SET until = {NOW} WHERE holder = ?1"
+        ))
+        .bind(holder)
+        .execute(&self.pool)
+        .await
+        .map(drop)
+        .map_err(|e| self.error(e))
     }
 
     /// Rows that are due and waiting: what `run --once` must leave at zero to succeed.

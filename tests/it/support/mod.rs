@@ -130,7 +130,12 @@ fn config_naming(base_url: &str, database: &str, extra: &[(&str, &str)]) -> Stri
                 "timeout = \"2s\"".into(),
             ],
         ),
-        ("database".into(), vec![database.to_owned()]),
+        // A short sender's lease: a test that kills a daemon waits 2 s, not 15, for the
+        // next one to send.
+        (
+            "database".into(),
+            vec![database.to_owned(), "sender_lease = \"2s\"".into()],
+        ),
         ("schedule".into(), vec!["cron = \"0 0 1 1 *\"".into()]),
         (
             "retry".into(),
