@@ -3,6 +3,7 @@
 
 mod claims;
 mod hostile;
+mod hosts;
 mod operator;
 mod pipeline;
 mod reload;

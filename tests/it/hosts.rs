@@ -1,0 +1,101 @@
+//! Several daemons on one database: one sends, the others stand by, and one of them takes
+//! over when the sender dies. (tests/hosts-fail.sh does the same across network
+//! namespaces, with a link cut and the database restarted.)
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::on_both;
+use crate::support::*;
+
+/// The most requests the stand-in received in any window of `window`.
+fn busiest(received: &[Received], window: Duration) -> usize {
+    let times: Vec<Instant> = received.iter().map(|r| r.at).collect();
+    let mut most = 0;
+    let mut start = 0;
+    for end in 0..times.len() {
+        while times[end] - times[start] >= window {
+            start += 1;
+        }
+        most = most.max(end - start + 1);
+    }
+    most
+}
+
+/// The pid in the sender's lease (`… pid N (…)`).
+async fn sender_pid(app: &App) -> Option<u32> {
+    let rows = app.pool.texts("SELECT holder FROM sender_lease").await;
+    let holder = rows.first()?.first()?.clone()?;
+    holder
+        .split(" pid ")
+        .nth(1)?
+        .split(' ')
+        .next()?
+        .parse()
+        .ok()
+}
+
+on_both!(three_daemons_send_as_one_and_a_standby_takes_over_when_the_sender_is_killed);
+async fn three_daemons_send_as_one_and_a_standby_takes_over_when_the_sender_is_killed() {
+    let app = spawn_app(&[("schedule", "cron = \"* * * * * *\"")]).await;
+    let all = ids(0, 2500);
+    app.insert("default", &all).await;
+    let mut daemons: Vec<_> = (0..3).map(|_| app.spawn(&["run"])).collect();
+    app.wait_for_requests(5).await;
+    let pid = sender_pid(&app).await.expect("a sender holds the lease");
+    let sender = daemons
+        .iter()
+        .position(|d| d.id() == Some(pid))
+        .expect("the sender is one of the three");
+    let mut killed = daemons.remove(sender);
+    killed.start_kill().expect("kill -9 the sender");
+    let kill = Instant::now();
+    killed.wait().await.expect("the sender ended");
+
+    for _ in 0..600 {
+        if app.count("deleted").await == all.len() as i64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for d in &mut daemons {
+        d.start_kill().ok();
+    }
+    assert_eq!(app.count("deleted").await, all.len() as i64);
+
+    let received = app.standin.received();
+    // No id deleted twice: an id sent again (its answer cut by the kill) is answered
+    // 0409, never a second 0000.
+    let mut deleted: HashMap<&str, usize> = HashMap::new();
+    for r in received.iter().filter(|r| r.answered == "0000") {
+        for id in &r.ids {
+            *deleted.entry(id).or_default() += 1;
+        }
+    }
+    assert_eq!(deleted.len(), all.len());
+    assert!(deleted.values().all(|n| *n == 1), "an id was deleted twice");
+    // One sender at a time: the killed one's requests, then its successor's, never mixed.
+    let senders: Vec<String> = app
+        .pool
+        .texts("SELECT sender FROM deletion_batches ORDER BY id")
+        .await
+        .into_iter()
+        .map(|row| row[0].clone().unwrap_or_default())
+        .collect();
+    let mut turns = senders.clone();
+    turns.dedup();
+    assert_eq!(turns.len(), 2, "the senders took turns: {turns:?}");
+    // One rate for the account: never more than 5 in any second, never a 0429.
+    assert!(received.iter().all(|r| r.answered != "0429"));
+    assert!(busiest(&received, Duration::from_secs(1)) <= 5);
+    // The takeover, within the lease (2 s) and a third, plus a pass's start: generous.
+    let first_after = received
+        .iter()
+        .find(|r| r.at > kill + Duration::from_millis(200))
+        .expect("requests after the kill");
+    let takeover = first_after.at - kill;
+    assert!(
+        takeover < Duration::from_secs(10),
+        "took over after {takeover:?}"
+    );
+}
