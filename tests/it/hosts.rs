@@ -99,3 +99,39 @@ async fn three_daemons_send_as_one_and_a_standby_takes_over_when_the_sender_is_k
         "took over after {takeover:?}"
     );
 }
+
+/// PostgreSQL only: the server's certificate is checked as `sslmode` says, with rustls.
+#[tokio::test]
+async fn the_server_is_verified_over_tls_as_sslmode_says() {
+    if !postgres_available() {
+        return;
+    }
+    let ca = std::env::var("MEMORIES_REAPER_TEST_POSTGRES_CA")
+        .expect("the test server's CA (tests/lib/postgres.sh exports it)");
+    on(Backend::Postgres, async {
+        let app = spawn_app(&[]).await;
+        let url_file = app.dir.path().join("database_url");
+        let url = std::fs::read_to_string(&url_file).unwrap();
+        // The certificate names localhost and 127.0.0.1.
+        let with = |parameters: &str| {
+            std::fs::write(&url_file, format!("{url}?{parameters}")).unwrap();
+        };
+        with(&format!("sslmode=verify-full&sslrootcert={ca}"));
+        let out = app.reaper(&["status"]).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        // Another CA (the system's): the server is not believed, and nothing is sent.
+        with("sslmode=verify-full");
+        let out = app.reaper(&["status"]).await;
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            stderr(&out).contains("invalid peer certificate"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(
+            !stderr(&out).contains("reaper_admin:"),
+            "the password was shown"
+        );
+    })
+    .await;
+}

@@ -2,8 +2,10 @@
 # A throwaway PostgreSQL server for the tests, from Debian's binaries: `initdb` into a
 # temporary folder (as the `postgres` user when run as root: the server refuses root),
 # listening on 127.0.0.1 and a socket in that folder, with password authentication.
+# TLS is on, with a certificate for localhost and 127.0.0.1 from a CA made for the run.
 # Sourced: `pg_start` exports MEMORIES_REAPER_TEST_POSTGRES (a superuser's URL, for the
-# tests to create a database each) and PG_DIR; `pg_stop` stops the server and removes it.
+# tests to create a database each), MEMORIES_REAPER_TEST_POSTGRES_CA (the CA's
+# certificate) and PG_DIR; `pg_stop` stops the server and removes it.
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 
 pg_as() {
@@ -22,11 +24,25 @@ pg_start() {
   pg_as "$pg_bin/initdb" -D "$PG_DIR/data" -U reaper_admin --pwfile="$PG_DIR/pw" \
     --auth-host=scram-sha-256 --auth-local=trust -E UTF8 --locale=C.UTF-8 > "$PG_DIR/initdb.log" 2>&1 \
     || { cat "$PG_DIR/initdb.log" >&2; return 1; }
+  (
+    cd "$PG_DIR" &&
+      openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 \
+        -subj "/CN=memories-reaper test CA" &&
+      openssl req -newkey rsa:2048 -nodes -keyout data/server.key -out server.csr \
+        -subj "/CN=localhost" &&
+      printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > san &&
+      openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+        -out data/server.crt -days 2 -extfile san
+  ) > "$PG_DIR/tls.log" 2>&1 || { cat "$PG_DIR/tls.log" >&2; return 1; }
+  chmod 644 "$PG_DIR/ca.crt"
+  chmod 600 "$PG_DIR/data/server.key"
+  [ "$(id -u)" = 0 ] && chown postgres: "$PG_DIR/data/server.key" "$PG_DIR/data/server.crt"
   pg_as "$pg_bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c max_connections=300 -c fsync=off" start > /dev/null \
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c max_connections=300 -c fsync=off -c ssl=on" start > /dev/null \
     || { cat "$PG_DIR/server.log" >&2; return 1; }
   export PG_DIR PG_PORT
   export MEMORIES_REAPER_TEST_POSTGRES="postgres://reaper_admin:$password@127.0.0.1:$PG_PORT/postgres"
+  export MEMORIES_REAPER_TEST_POSTGRES_CA="$PG_DIR/ca.crt"
 }
 
 pg_restart() {
