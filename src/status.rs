@@ -55,6 +55,25 @@ pub fn text(report: &Report) -> String {
             humantime::format_duration(LONGEST_LEASE)
         );
     }
+    match &report.sender {
+        Some(sender) if sender.remaining_seconds > 0.0 => {
+            let _ = writeln!(
+                out,
+                "sender: {} (its lease runs {:.0} s more; other daemons stand by)",
+                sender.holder, sender.remaining_seconds
+            );
+        }
+        Some(sender) => {
+            let _ = writeln!(
+                out,
+                "sender: none (the last, {}, gave its lease up or stopped renewing it)",
+                sender.holder
+            );
+        }
+        None => {
+            let _ = writeln!(out, "sender: none yet");
+        }
+    }
     let _ = writeln!(out, "last batches:");
     if report.last_batches.is_empty() {
         let _ = writeln!(out, "  (none yet)");

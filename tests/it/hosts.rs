@@ -47,6 +47,11 @@ async fn three_daemons_send_as_one_and_a_standby_takes_over_when_the_sender_is_k
         .iter()
         .position(|d| d.id() == Some(pid))
         .expect("the sender is one of the three");
+    let status = stdout(&app.reaper(&["status"]).await);
+    assert!(
+        status.contains("sender: ") && status.contains(&format!(" pid {pid} ")),
+        "{status}"
+    );
     let mut killed = daemons.remove(sender);
     killed.start_kill().expect("kill -9 the sender");
     let kill = Instant::now();

@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use super::{due, PostgresQueue};
 use crate::config::LONGEST_LEASE;
-use crate::queue::report::{BatchRow, Cell, Count, Gauges, PendingRow, Report};
+use crate::queue::report::{BatchRow, Cell, Count, Gauges, PendingRow, Report, Sender};
 use crate::queue::{ClaimedRow, QueueError};
 use crate::vocabulary::RowStatus;
 
@@ -135,12 +135,24 @@ impl PostgresQueue {
         .fetch_one(&self.pool)
         .await
         .map_err(|e| self.error(e))?;
+        let sender = sqlx::query(
+            "SELECT holder, extract(epoch FROM until - clock_timestamp())::float8 AS s
+               FROM sender_lease",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?
+        .map(|r| Sender {
+            holder: cell(&r, "holder"),
+            remaining_seconds: r.get("s"),
+        });
         Ok(Report {
             counts,
             oldest_pending,
             unreadable_due: self.unreadable_due().await?,
             impossible_leases,
             last_batches,
+            sender,
         })
     }
 

@@ -24,6 +24,16 @@ pub struct Report {
     /// ahead): the next pass takes them back.
     pub impossible_leases: i64,
     pub last_batches: Vec<BatchRow>,
+    /// Who holds the sender's lease (`lead`), when anyone ever did.
+    pub sender: Option<Sender>,
+}
+
+/// The sender's lease as it stands.
+#[derive(Debug, Serialize)]
+pub struct Sender {
+    pub holder: Cell,
+    /// Seconds the lease runs from now; 0 or less: run out (nobody sends).
+    pub remaining_seconds: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -258,6 +268,17 @@ impl SqliteQueue {
                 .await
                 .map_err(|e| self.error(e))?,
             last_batches,
+            sender: sqlx::query(
+                "SELECT holder, coalesce((julianday(until) - julianday('now')) * 86400.0, 0) AS s
+                   FROM sender_lease",
+            )
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?
+            .map(|r| Sender {
+                holder: Cell::read(&r, "holder"),
+                remaining_seconds: r.try_get("s").unwrap_or(0.0),
+            }),
         })
     }
 
