@@ -32,7 +32,7 @@ type Reading = fn(&Config) -> String;
 /// the daemon holds open), how long it waits for a writer (set when it was opened), and
 /// the log format (the log's writer is built once).
 const FIXED: [(&str, Reading); 6] = [
-    ("database.path", |c| {
+    ("database.path/url", |c| {
         c.database().map(|d| d.shown()).unwrap_or_default()
     }),
     ("database.busy_timeout", |c| {
@@ -140,7 +140,7 @@ mod tests {
         new.log.format = crate::config::LogFormat::Json;
         let err = accept(&current, &new).unwrap_err();
         assert!(
-            err.starts_with("reload refused: database.path, log.format cannot change"),
+            err.starts_with("reload refused: database.path/url, log.format cannot change"),
             "{err}"
         );
     }

@@ -82,7 +82,7 @@ async fn sighup_reloads_between_passes_and_keeps_the_request_in_flight() {
     std::fs::write(&app.config, text).unwrap();
     signal(&daemon, "HUP");
     let line = log.until("reload refused").await;
-    assert!(line.contains("database.path cannot change"), "{line}");
+    assert!(line.contains("database.path/url cannot change"), "{line}");
     std::fs::write(&app.config, "[api\nnonsense").unwrap();
     signal(&daemon, "HUP");
     let line = log.until("reload refused").await;
