@@ -139,6 +139,14 @@ async fn keep(
                 match &mut leading {
                     Some((_, end)) => *end = until,
                     None => {
+                        // The predecessor's last lookups are recorded nowhere: a second
+                        // passes before the first request, so that they have left the
+                        // window whatever they were. (Its deletions are counted from
+                        // their records.)
+                        tokio::select! {
+                            _ = shutdown.cancelled() => return,
+                            _ = tokio::time::sleep(crate::rate::WINDOW) => {}
+                        }
                         let token = shutdown.child_token();
                         info!("this daemon now sends for the database ({holder} holds the sender's lease)");
                         role.send_replace(Role::Leading(token.clone()));

@@ -36,7 +36,7 @@ use crate::queue::Recorded;
 
 /// The rolling window, plus a little slack for the jitter between the moment a request
 /// leaves here and the moment the API counts it.
-const WINDOW: Duration = Duration::from_millis(1010);
+pub(crate) const WINDOW: Duration = Duration::from_millis(1010);
 
 /// Recorded sends are taken as this much later than their record says: the record is
 /// written just before the request goes out, and its commit can take a while on a loaded

@@ -8,8 +8,12 @@
 # certificate) and PG_DIR; `pg_stop` stops the server and removes it.
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 
+# PG_LISTEN (default 127.0.0.1): the address it listens on, also in its certificate;
+# PG_NETNS: a network namespace to run it in (root only); PG_HBA: an extra pg_hba.conf line.
 pg_as() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  local prefix=()
+  [ -n "${PG_NETNS:-}" ] && prefix=(ip netns exec "$PG_NETNS")
+  if [ "$(id -u)" = 0 ]; then "${prefix[@]}" runuser -u postgres -- "$@"; else "$@"; fi
 }
 
 pg_start() {
@@ -30,18 +34,19 @@ pg_start() {
         -subj "/CN=memories-reaper test CA" &&
       openssl req -newkey rsa:2048 -nodes -keyout data/server.key -out server.csr \
         -subj "/CN=localhost" &&
-      printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > san &&
+      printf 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:%s\n' "${PG_LISTEN:-127.0.0.1}" > san &&
       openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
         -out data/server.crt -days 2 -extfile san
   ) > "$PG_DIR/tls.log" 2>&1 || { cat "$PG_DIR/tls.log" >&2; return 1; }
   chmod 644 "$PG_DIR/ca.crt"
+  [ -n "${PG_HBA:-}" ] && echo "$PG_HBA" >> "$PG_DIR/data/pg_hba.conf"
   chmod 600 "$PG_DIR/data/server.key"
   [ "$(id -u)" = 0 ] && chown postgres: "$PG_DIR/data/server.key" "$PG_DIR/data/server.crt"
   pg_as "$pg_bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c max_connections=300 -c fsync=off -c ssl=on" start > /dev/null \
+    -o "-c listen_addresses=${PG_LISTEN:-127.0.0.1} -p $PG_PORT -k $PG_DIR -c max_connections=300 -c fsync=off -c ssl=on" start > /dev/null \
     || { cat "$PG_DIR/server.log" >&2; return 1; }
   export PG_DIR PG_PORT
-  export MEMORIES_REAPER_TEST_POSTGRES="postgres://reaper_admin:$password@127.0.0.1:$PG_PORT/postgres"
+  export MEMORIES_REAPER_TEST_POSTGRES="postgres://reaper_admin:$password@${PG_LISTEN:-127.0.0.1}:$PG_PORT/postgres"
   export MEMORIES_REAPER_TEST_POSTGRES_CA="$PG_DIR/ca.crt"
 }
 

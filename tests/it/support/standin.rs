@@ -543,7 +543,8 @@ impl Inner {
     }
 
     /// Records a lookup; the script or the lookups' own rate limit may answer it.
-    fn lookup(&mut self, lookup: Lookup) -> Result<(), Script> {
+    /// Counts a listing call against the lookups' quota, and logs it (`path`: which).
+    fn lookup(&mut self, path: &str, lookup: Lookup) -> Result<(), Script> {
         // The lookups' own quota: 5 a second, whatever is left of the deletions'.
         let per_second = self.lookup_per_second.unwrap_or(5);
         let recent = self
@@ -568,6 +569,27 @@ impl Inner {
             }
             Err(Script::Hang(_)) => "hang".into(),
         };
+        if let Some(file) = &mut self.log {
+            let line = LogLine {
+                at_ms: SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_millis(),
+                path: path.to_owned(),
+                namespace: lookup.unique_id.clone().unwrap_or_default(),
+                authorized: true,
+                ids: Vec::new(),
+                answered: answered.clone(),
+                fault: None,
+                over_limit: answered == "0429",
+                applied: false,
+                delivered: true,
+            };
+            if let Ok(mut text) = serde_json::to_string(&line) {
+                text.push('\n');
+                let _ = file.write_all(text.as_bytes());
+            }
+        }
         self.lookups.push(Lookup { answered, ..lookup });
         answer
     }
@@ -624,7 +646,7 @@ async fn list_videos(State(standin): State<Standin>, headers: HeaderMap, body: B
         let answer = if !authorized(&standin, &headers) {
             Err(Script::code("0401"))
         } else {
-            inner.lookup(lookup)
+            inner.lookup(LIST_VIDEOS_PATH, lookup)
         };
         let answer = answer.map(|()| {
             let Some(asked) = asked else {
@@ -692,7 +714,7 @@ async fn list_unique_ids(State(standin): State<Standin>, headers: HeaderMap) -> 
         let answer = if !authorized(&standin, &headers) {
             Err(Script::code("0401"))
         } else {
-            inner.lookup(lookup)
+            inner.lookup(LIST_UNIQUE_IDS_PATH, lookup)
         };
         answer.map(|()| {
             let mut all: Vec<&String> = inner.namespaces.iter().collect();
