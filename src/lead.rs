@@ -15,7 +15,9 @@
 //! per database"):
 //! - the leader killed: its lease runs out; a standby leads within the lease and a third;
 //! - the leader cut off from the database: it cannot record a request, so it sends none;
-//!   it stops a fifth of the lease before its end, and a standby leads as above;
+//!   it stops a fifth of the lease before its end, and a standby leads as above (a request
+//!   its kernel still holds when the link comes back is delivered then, late: the one
+//!   case the account's rate can be exceeded, by that request);
 //! - the database restarted: nobody can record a request meanwhile; the lease row is
 //!   durable, so the leader renews it when the database is back (or a standby takes it);
 //! - the leader stopped (SIGTERM): it resigns after its last request: a standby leads at
