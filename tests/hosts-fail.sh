@@ -58,6 +58,7 @@ for ns in "${hosts[@]}" prod; do
 done
 
 # The database server and the stand-in, on mr-db.
+unset PG_PORT PG_DIR
 export PG_NETNS=mr-db PG_LISTEN=10.77.0.1 PG_HBA="host all all 10.77.0.0/24 scram-sha-256"
 pg_start
 admin=$MEMORIES_REAPER_TEST_POSTGRES
