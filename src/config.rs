@@ -111,6 +111,11 @@ pub enum Database {
 }
 
 impl Database {
+    /// A PostgreSQL server by its URL, `source` saying where it came from (for errors).
+    pub fn server(url: &str, source: &str) -> Result<Self, String> {
+        credentials::parse_url(url, source.to_owned()).map(|url| Self::Server(Box::new(url)))
+    }
+
     /// The database as messages name it (never with a password).
     pub fn shown(&self) -> String {
         match self {

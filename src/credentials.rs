@@ -213,7 +213,7 @@ pub fn database_url(
 }
 
 /// Reads a PostgreSQL URL. No error quotes it: it may hold a password.
-fn parse_url(text: &str, source: String) -> Result<DatabaseUrl, String> {
+pub(crate) fn parse_url(text: &str, source: String) -> Result<DatabaseUrl, String> {
     let fail = |problem: &str| {
         format!(
             "the database URL from {source} {problem}; give one like \
