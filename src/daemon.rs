@@ -132,7 +132,7 @@ pub async fn run(
         } else {
             queue.due_pending().await?
         };
-        if let Some(leadership) = &leadership {
+        if let Some(leadership) = leadership {
             leadership.resign().await;
         }
         queue.close().await;
@@ -217,7 +217,7 @@ pub async fn run(
     }
     notifier.stopping();
     ticks.stop().await;
-    if let Some(leadership) = &leadership {
+    if let Some(leadership) = leadership {
         leadership.resign().await;
     }
     queue.close().await;

@@ -54,6 +54,9 @@ pub struct Leadership {
     holder: Arc<str>,
     role: watch::Receiver<Role>,
     queue: Queue,
+    /// Stops the task (a child of the shutdown's token).
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// This process, as the lease names it: host, pid, and a random part (pids are reused).
@@ -74,11 +77,14 @@ impl Leadership {
     pub fn start(queue: Queue, lease: Duration, shutdown: CancellationToken) -> Self {
         let holder: Arc<str> = holder_name().into();
         let (tx, role) = watch::channel(Role::Asking);
-        tokio::spawn(keep(queue.clone(), holder.clone(), lease, tx, shutdown));
+        let stop = shutdown.child_token();
+        let task = tokio::spawn(keep(queue.clone(), holder.clone(), lease, tx, stop.clone()));
         Self {
             holder,
             role,
             queue,
+            stop,
+            task,
         }
     }
 
@@ -113,8 +119,12 @@ impl Leadership {
         }
     }
 
-    /// Gives the lease up after the last pass, so that a standby leads at once.
-    pub async fn resign(&self) {
+    /// Gives the lease up after the last pass, so that a standby leads at once. The task
+    /// is stopped first: a renewal after the resignation would hold the lease for a
+    /// process about to end.
+    pub async fn resign(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
         if let Err(e) = self.queue.resign(&self.holder).await {
             warn!("cannot give up the sender's lease ({e}); a standby takes over when it runs out");
         }

@@ -89,6 +89,10 @@ pub struct PostgresQueue {
     sender: Arc<str>,
     /// What `migrate` applied at open.
     applied: Arc<[String]>,
+    /// This process's claims take turns here, in order, before the claim lock: waiting
+    /// workers queue in the process, not on the server, where the lock's wait is bounded
+    /// by `busy_timeout` (eight workers behind one slow claim stopped the pass).
+    claims: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl PostgresQueue {
@@ -100,6 +104,7 @@ impl PostgresQueue {
             shown: url.shown().into(),
             sender: ClaimToken::new().as_str().into(),
             applied: Arc::default(),
+            claims: Arc::default(),
         };
         queue.migrate().await?;
         Ok(queue)
@@ -113,6 +118,7 @@ impl PostgresQueue {
             shown: url.shown().into(),
             sender: "check".into(),
             applied: Arc::default(),
+            claims: Arc::default(),
         };
         let applied = queue.migrated().await?;
         let behind = MIGRATOR
@@ -369,6 +375,7 @@ impl PostgresQueue {
 
     pub async fn claim(&self, limit: usize, lease: Duration) -> Result<Option<Claim>, QueueError> {
         let token = ClaimToken::new();
+        let _turn = self.claims.lock().await;
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
         Lock::Claim.take(&mut tx).await.map_err(|e| self.error(e))?;
         let claimed = sqlx::query(&claim_sql())
