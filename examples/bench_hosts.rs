@@ -55,7 +55,10 @@ async fn main() {
 
 /// A database of its own on the server: (its URL, a producer's pool).
 async fn fresh_database(admin: &str, name: &str) -> anyhow::Result<(String, PgPool)> {
-    let server = PgPoolOptions::new().max_connections(1).connect(admin).await?;
+    let server = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(admin)
+        .await?;
     sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .execute(&server)
         .await?;
@@ -67,7 +70,10 @@ async fn fresh_database(admin: &str, name: &str) -> anyhow::Result<(String, PgPo
         .rsplit_once('/')
         .ok_or_else(|| anyhow::anyhow!("the server's URL names no database"))?;
     let url = format!("{base}/{name}");
-    let pool = PgPoolOptions::new().max_connections(4).connect(&url).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(4)
+        .connect(&url)
+        .await?;
     Ok((url, pool))
 }
 
@@ -91,7 +97,11 @@ impl Run {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .kill_on_drop(true);
-        match std::fs::OpenOptions::new().create(true).append(true).open(&self.log) {
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+        {
             Ok(file) => cmd.stderr(file),
             Err(_) => cmd.stderr(Stdio::null()),
         };
