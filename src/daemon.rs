@@ -173,7 +173,7 @@ pub async fn run(
     notifier.ready();
     {
         let _running = running.clone().lock_owned().await;
-        if let Some(halt) = sender_token(&mut leadership, &shutdown).await {
+        if let Some(halt) = sender_token(&mut leadership, &shutdown, &notifier).await {
             pass.run(&halt).await;
         }
     }
@@ -226,17 +226,26 @@ pub async fn run(
 }
 
 /// The token the start-up pass runs under: the shutdown's on a dry run, the lease's when
-/// this daemon leads; `None` when it stands by.
+/// this daemon leads; `None` when it stands by. The watchdog is pinged while the first
+/// answer is awaited (a new sender waits a second before it sends): that is no hang.
 async fn sender_token(
     leadership: &mut Option<Leadership>,
     shutdown: &CancellationToken,
+    notifier: &Notifier,
 ) -> Option<CancellationToken> {
-    match leadership {
-        None => Some(shutdown.clone()),
-        Some(leadership) => match leadership.settled().await {
-            Role::Leading(token) => Some(token),
-            _ => None,
-        },
+    let leadership = match leadership {
+        None => return Some(shutdown.clone()),
+        Some(leadership) => leadership,
+    };
+    let mut watchdog = ping_timer(notifier);
+    loop {
+        tokio::select! {
+            role = leadership.settled() => return match role {
+                Role::Leading(token) => Some(token),
+                _ => None,
+            },
+            _ = watchdog.tick() => notifier.watchdog(),
+        }
     }
 }
 
