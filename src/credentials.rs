@@ -224,6 +224,11 @@ pub(crate) fn parse_url(text: &str, source: String) -> Result<DatabaseUrl, Strin
     if !matches!(url.scheme(), "postgres" | "postgresql") {
         return Err(fail("is not a postgres:// URL"));
     }
+    // Without `//` the whole rest, password included, would be read as the database's
+    // name, and shown.
+    if !text[url.scheme().len()..].starts_with("://") || url.host_str().is_none_or(str::is_empty) {
+        return Err(fail("names no server (it must begin postgres://user@host)"));
+    }
     for (key, _) in url.query_pairs() {
         if !URL_PARAMETERS.contains(&key.as_ref()) {
             return Err(fail(&format!(
@@ -238,6 +243,12 @@ pub(crate) fn parse_url(text: &str, source: String) -> Result<DatabaseUrl, Strin
     let Some(database) = options.get_database().map(str::to_owned) else {
         return Err(fail("names no database"));
     };
+    // A name with these in it is a URL written wrong, whose password may be in it.
+    if database.contains([':', '@', '/']) {
+        return Err(fail(
+            "has a database name that is not one (a ':', '@' or '/' in it)",
+        ));
+    }
     let server = match options.get_socket() {
         Some(socket) => printable::path(socket),
         None => format!(
@@ -286,6 +297,9 @@ mod tests {
             ("postgres://u:s3cret@h/db?passwd=s3cret", "passwd"),
             ("mysql://u:s3cret@h/db", "not a postgres:// URL"),
             ("postgres://u:s3cret@h", "names no database"),
+            ("postgres:/u:s3cret@h/db", "names no server"),
+            ("postgres:u:s3cret@h/db", "names no server"),
+            ("postgres://u@h/db:s3cret@x", "not one"),
             ("postgres://u:s3cret@h:99999/db", "cannot be read"),
             ("postgres://u:s3cret@h/db?sslmode=maybe", "cannot be used"),
         ] {

@@ -7,7 +7,8 @@
 -- PostgreSQL's own date input reads 'tomorrow', 'epoch', 'now' and 'infinity', and a time
 -- without a zone in the session's zone; any of these could make a row due early or never.
 -- Accepted: 'YYYY-MM-DD HH:MM:SS' with an optional fraction (up to 6 digits), an optional
--- 'T' for the space, and an optional zone ('Z', '+HH', '+HH:MM', '-HHMM'); no zone is UTC.
+-- 'T' for the space, and an optional zone ('Z', '+HH', '+HH:MM', '-HHMM', from -12:00 to
+-- +14:00); no zone is UTC.
 -- The time must exist (no February 30, no 24:00, no second 60). The time it names is kept
 -- in the generated column `due`, which is what the daemon compares.
 
@@ -31,6 +32,10 @@ BEGIN
         END IF;
         offset_minutes := (part[9]::int * 60 + coalesce(part[10], '00')::int)
                           * CASE part[8] WHEN '-' THEN -1 ELSE 1 END;
+        -- No zone on Earth is beyond -12:00 or +14:00: '+23' is a typo, not a place.
+        IF offset_minutes < -720 OR offset_minutes > 840 THEN
+            RETURN NULL;
+        END IF;
     END IF;
     RETURN (at - make_interval(mins => offset_minutes)) AT TIME ZONE 'UTC';
 EXCEPTION WHEN datetime_field_overflow OR invalid_datetime_format OR numeric_value_out_of_range THEN
@@ -142,3 +147,11 @@ CREATE TABLE sender_lease (
     holder text        NOT NULL,
     until  timestamptz NOT NULL
 );
+
+-- The daemon's locks: a row each, locked FOR UPDATE for a transaction (src/queue/postgres).
+-- Not advisory locks: any role may take those, and a producer could hold the daemons' up.
+-- Locking a row here needs UPDATE on the table, which only the daemons' role has.
+CREATE TABLE queue_locks (
+    name text PRIMARY KEY
+);
+INSERT INTO queue_locks (name) VALUES ('claim'), ('chain');

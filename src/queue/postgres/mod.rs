@@ -5,7 +5,7 @@
 //!   the schema's `memories_reaper_due` into the generated column `due` (migration 0001
 //!   says why PostgreSQL's own date input must not read it).
 //! - Several daemons write at once. A claim takes its rows with `FOR UPDATE SKIP LOCKED`
-//!   under a transaction-scoped advisory lock ([`Lock::Claim`]): two claims in flight at
+//!   under a transaction-scoped lock ([`Lock::Claim`], a row of `queue_locks`): two claims in flight at
 //!   once could each take a row of the same video (neither sees the other's uncommitted
 //!   rows), and the video would be sent twice. Chain entries are appended under another
 //!   ([`Lock::Chain`]), taken last in each transaction, after its row updates, so that no
@@ -60,20 +60,24 @@ fn lease_over() -> String {
     )
 }
 
-/// The transaction-scoped advisory locks this backend takes (their keys are arbitrary,
-/// fixed numbers, the same in every daemon).
+/// The transaction-scoped locks this backend takes: a row each of `queue_locks`, locked
+/// `FOR UPDATE` (not advisory locks, which any role, a producer too, could take and hold).
 #[derive(Clone, Copy)]
 pub(super) enum Lock {
     /// Held by a claim from its first statement to its commit.
-    Claim = 0x6d72_0001,
+    Claim,
     /// Held from a chain entry's head being read to its commit.
-    Chain = 0x6d72_0002,
+    Chain,
 }
 
 impl Lock {
     pub(super) async fn take(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(self as i64)
+        let name = match self {
+            Self::Claim => "claim",
+            Self::Chain => "chain",
+        };
+        sqlx::query("SELECT 1 FROM queue_locks WHERE name = $1 FOR UPDATE")
+            .bind(name)
             .execute(conn)
             .await
             .map(drop)
@@ -141,14 +145,17 @@ impl PostgresQueue {
         .await
         .map_err(|e| queue.error(e))?;
         queue.pool.close().await;
-        Ok(if writable {
-            format!("schema up to date, {rows} rows, writable")
-        } else {
-            format!(
-                "schema up to date, {rows} rows, but this role cannot write the queue's \
-                 tables; grant it the daemon's role (README, \"More than one host\")"
-            )
-        })
+        if !writable {
+            return Err(QueueError {
+                place: queue.shown.to_string(),
+                problem: format!(
+                    "schema up to date, {rows} rows, but this role cannot write the queue's \
+                     tables: a daemon with it would send nothing; use the daemons' role \
+                     (README, \"More than one host\")"
+                ),
+            });
+        }
+        Ok(format!("schema up to date, {rows} rows, writable"))
     }
 
     pub fn applied(&self) -> Vec<String> {
@@ -179,7 +186,26 @@ impl PostgresQueue {
 
     async fn migrate(&mut self) -> Result<(), QueueError> {
         let before = self.migrated().await?;
-        MIGRATOR.run(&self.pool).await.map_err(|e| self.error(e))?;
+        // A current schema is left alone: the migrator would create its own table and
+        // take its lock, which a role that may only read (an auditor's) cannot.
+        if MIGRATOR.iter().all(|m| before.contains(&m.version)) {
+            return Ok(());
+        }
+        MIGRATOR.run(&self.pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(sqlx::Error::Database(db))
+                if db.code().as_deref() == Some("42501") =>
+            {
+                QueueError {
+                    place: self.shown.to_string(),
+                    problem: format!(
+                        "this role may not create the queue's tables ({db}); run \
+                         `memories-reaper migrate` once as the daemons' role, which owns them \
+                         (README, \"More than one host\")"
+                    ),
+                }
+            }
+            e => self.error(e),
+        })?;
         let after = self.migrated().await?;
         self.applied = MIGRATOR
             .iter()
@@ -349,9 +375,33 @@ impl PostgresQueue {
     }
 }
 
+impl PostgresQueue {
+    /// Refreshes the queue's statistics when more than half of its rows changed since the
+    /// last `ANALYZE` (at each pass's start): without them, after a large first load, the
+    /// planner chose a claim that took 35 s at 30,000 rows; autovacuum's own analyze may
+    /// come a minute later. Sampled: about 100 ms at a million rows.
+    async fn analyze_if_stale(&self) -> Result<(), QueueError> {
+        let stale: Option<bool> = sqlx::query_scalar(
+            "SELECT n_mod_since_analyze > 1000 + n_live_tup / 2
+               FROM pg_stat_user_tables WHERE relid = 'deletion_queue'::regclass",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        if stale == Some(true) {
+            sqlx::query("ANALYZE deletion_queue")
+                .execute(&self.pool)
+                .await
+                .map_err(|e| self.error(e))?;
+        }
+        Ok(())
+    }
+}
+
 /// The pass's side of the queue (`pass::boundary::Store`), as on SQLite.
 impl PostgresQueue {
     pub async fn take_back_expired(&self) -> Result<u64, QueueError> {
+        self.analyze_if_stale().await?;
         let sql = format!(
             "UPDATE deletion_queue
                 SET status = 'pending', claimed_by = NULL, lease_until = NULL, updated_at = now(),
