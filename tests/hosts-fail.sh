@@ -168,4 +168,9 @@ in_ns db psql -Atq "${admin%/postgres}/memories" \
 in_ns db psql -Atq "${admin%/postgres}/memories" \
   -c "SELECT status, count(*) FROM deletion_queue GROUP BY status"
 python3 tests/lib/hosts_check.py "$work/requests.jsonl" "$work/events" "$work/ids" "$work/deleted" \
-  || { for h in "${hosts[@]}"; do echo "--- $h"; grep -E "WARN|ERROR|sends|standing" "$work/$h.log" | tail -8; done; exit 1; }
+  || {
+    for h in "${hosts[@]}"; do echo "--- $h"; grep -E "WARN|ERROR|sends|standing|took over" "$work/$h.log" | tail -8; done
+    kept=/tmp/mr-hosts-failed-$(date +%s)
+    cp -r "$work" "$kept" && echo "the daemons' logs and the request log are kept in $kept"
+    exit 1
+  }
