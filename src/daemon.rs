@@ -171,8 +171,10 @@ pub async fn run(
         schedule.timezone.zone()
     );
     notifier.ready();
-    {
-        let _running = running.clone().lock_owned().await;
+    // Never awaited: a tick waiting in its channel holds this lock, and a loop waiting for
+    // it would never take that tick (the daemon hung, passes and watchdog pings stopped).
+    // When a tick holds it, that tick runs the pass.
+    if let Ok(_running) = running.clone().try_lock_owned() {
         if let Some(halt) = sender_token(&mut leadership, &shutdown, &notifier).await {
             pass.run(&halt).await;
         }
@@ -197,9 +199,11 @@ pub async fn run(
                 // A standby that takes the lease over runs a pass at once: what the
                 // leader it follows left due waits no longer than that.
                 Role::Leading(halt) = took_over(&mut leadership) => {
-                    let _running = running.clone().lock_owned().await;
-                    info!("took over sending: running a pass now");
-                    pass.run(&halt).await;
+                    // As at the start: a tick on its way (holding the lock) runs it.
+                    if let Ok(_running) = running.clone().try_lock_owned() {
+                        info!("took over sending: running a pass now");
+                        pass.run(&halt).await;
+                    }
                 }
             }
         };
