@@ -124,6 +124,67 @@ pub fn prunable(cutoff: &str) -> String {
     )
 }
 
+impl Entry<'_> {
+    /// Whether there is nothing to chain: a settlement of no row. A request and its answer
+    /// always are chained (the entry vouches for the request's record).
+    pub fn is_idle(&self) -> bool {
+        self.rows.is_empty() && !matches!(self.kind, Kind::Request | Kind::Answer | Kind::Carry)
+    }
+
+    /// The entry as stored, following `head` (the last entry's, or the anchor's, sequence
+    /// number and hash), `request` being the named request's record, if any.
+    pub fn seal(mut self, head: (i64, String), request: Option<String>) -> Sealed {
+        self.rows.sort();
+        let (last, prev) = head;
+        let seq = last + 1;
+        let settled_at = chrono::Utc::now()
+            .format("%Y-%m-%d %H:%M:%S%.3f")
+            .to_string();
+        let rows = serde_json::to_string(&self.rows).unwrap_or_default();
+        let hash = digest(
+            &prev,
+            seq,
+            &settled_at,
+            self.kind.as_str(),
+            self.batch_id,
+            self.namespace,
+            &rows,
+            self.code,
+            self.msg,
+            request.as_deref(),
+        );
+        Sealed {
+            seq,
+            settled_at,
+            kind: self.kind.as_str(),
+            batch_id: self.batch_id,
+            namespace: self.namespace.to_owned(),
+            rows,
+            code: self.code.map(str::to_owned),
+            msg: self.msg.map(str::to_owned),
+            prev,
+            hash,
+            request,
+        }
+    }
+}
+
+/// An entry as `settlement_chain` stores it (the columns, in the order both backends'
+/// INSERT binds them).
+pub struct Sealed {
+    pub seq: i64,
+    pub settled_at: String,
+    pub kind: &'static str,
+    pub batch_id: Option<i64>,
+    pub namespace: String,
+    pub rows: String,
+    pub code: Option<String>,
+    pub msg: Option<String>,
+    pub prev: String,
+    pub hash: String,
+    pub request: Option<String>,
+}
+
 /// A row's video number and namespace, as 8 bytes of their SHA-256.
 fn fingerprint(video_no: &str, namespace: &str) -> u64 {
     let hash = Sha256::digest(format!("{video_no}\n{namespace}").as_bytes());

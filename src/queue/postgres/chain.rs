@@ -38,57 +38,31 @@ pub async fn append_settled(
 /// Appends `entry` in the caller's transaction, after its row updates: takes the chain's
 /// lock, reads the head, writes the entry.
 pub async fn append(conn: &mut PgConnection, entry: Entry<'_>) -> Result<(), sqlx::Error> {
-    let Entry {
-        kind,
-        batch_id,
-        namespace,
-        mut rows,
-        code,
-        msg,
-    } = entry;
-    if rows.is_empty() && !matches!(kind, Kind::Request | Kind::Answer | Kind::Carry) {
+    if entry.is_idle() {
         return Ok(());
     }
-    rows.sort();
     Lock::Chain.take(conn).await?;
-    let request = match batch_id {
+    let request = match entry.batch_id {
         Some(batch) => request_record(conn, batch).await?,
         None => None,
     };
-    let (last, prev) = head(conn).await?;
-    let seq = last + 1;
-    let settled_at = chrono::Utc::now()
-        .format("%Y-%m-%d %H:%M:%S%.3f")
-        .to_string();
-    let rows = serde_json::to_string(&rows).unwrap_or_default();
-    let hash = digest(
-        &prev,
-        seq,
-        &settled_at,
-        kind.as_str(),
-        batch_id,
-        namespace,
-        &rows,
-        code,
-        msg,
-        request.as_deref(),
-    );
+    let e = entry.seal(head(conn).await?, request);
     sqlx::query(
         "INSERT INTO settlement_chain
             (seq, settled_at, kind, batch_id, namespace, rows, code, msg, prev, hash, request)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
-    .bind(seq)
-    .bind(settled_at)
-    .bind(kind.as_str())
-    .bind(batch_id)
-    .bind(namespace)
-    .bind(rows)
-    .bind(code)
-    .bind(msg)
-    .bind(prev)
-    .bind(hash)
-    .bind(request)
+    .bind(e.seq)
+    .bind(e.settled_at)
+    .bind(e.kind)
+    .bind(e.batch_id)
+    .bind(e.namespace)
+    .bind(e.rows)
+    .bind(e.code)
+    .bind(e.msg)
+    .bind(e.prev)
+    .bind(e.hash)
+    .bind(e.request)
     .execute(conn)
     .await
     .map(drop)
