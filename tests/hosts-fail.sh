@@ -36,6 +36,9 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# Killed or interrupted: the EXIT trap alone would not run, and the namespaces' processes
+# would be left behind.
+trap 'exit 1' INT TERM
 in_ns() { local ns=$1; shift; ip netns exec "mr-$ns" "$@"; }
 now_ms() { date +%s%3N; }
 event() { echo "$1 $(now_ms)" >> "$work/events"; echo "event: $1"; }
