@@ -12,6 +12,9 @@
 //!   transaction holding it waits for a row: entries are in commit order, and no deadlock.
 //! - Every connection's session reads and writes times in UTC and ISO form, so that the
 //!   request records the chain vouches for read the same from any host.
+//! - Rows are read with `Row::get`, which would panic on a value of another type: here no
+//!   producer can store one (PostgreSQL types every column, and only the daemons' role, the
+//!   owner, can change a column's type), where SQLite keeps whatever is written.
 
 pub mod chain;
 mod report;
