@@ -16,7 +16,7 @@ use crate::credentials;
 use crate::lead::{Leadership, Role};
 use crate::metrics;
 use crate::notify::Notifier;
-use crate::pass::{PassEnd, PassReport, Reaper};
+use crate::pass::{Halt, Interruption, PassEnd, PassReport, Reaper};
 use crate::queue::{Pruned, Queue};
 use crate::reload;
 use crate::schedule::Ticks;
@@ -108,9 +108,9 @@ pub async fn run(
 
     if options.once {
         let halt = match &mut leadership {
-            None => Some(shutdown.clone()),
+            None => Some(Halt::on_shutdown(&shutdown)),
             Some(leadership) => match leadership.settled().await {
-                Role::Leading(token) => Some(token),
+                Role::Leading(token) => Some(Halt::while_leading(token, &shutdown)),
                 Role::Standby { holder, remaining } => {
                     warn!(
                         "{} sends for this database (its lease runs {} more): this run sends \
@@ -137,7 +137,7 @@ pub async fn run(
         }
         queue.close().await;
         return Ok(match end {
-            Some(PassEnd::Interrupted) => RunEnd::Clean,
+            Some(PassEnd::Interrupted(Interruption::Shutdown)) => RunEnd::Clean,
             // A database error can stop a pass with nothing pending: the rows it could not
             // give back (the database failing) are held until their lease expires.
             Some(PassEnd::Stopped(_)) => RunEnd::Pending(due),
@@ -198,11 +198,11 @@ pub async fn run(
                 tick = ticks.next() => break tick,
                 // A standby that takes the lease over runs a pass at once: what the
                 // leader it follows left due waits no longer than that.
-                Role::Leading(halt) = took_over(&mut leadership) => {
+                Role::Leading(token) = took_over(&mut leadership) => {
                     // As at the start: a tick on its way (holding the lock) runs it.
                     if let Ok(_running) = running.clone().try_lock_owned() {
                         info!("took over sending: running a pass now");
-                        pass.run(&halt).await;
+                        pass.run(&Halt::while_leading(token, &shutdown)).await;
                     }
                 }
             }
@@ -211,8 +211,8 @@ pub async fn run(
         debug!(tick = %tick.at.to_rfc3339(), "tick");
         let _running = tick.running;
         match leadership.as_ref().map(Leadership::token) {
-            None => pass.run(&shutdown).await,
-            Some(Some(halt)) => pass.run(&halt).await,
+            None => pass.run(&Halt::on_shutdown(&shutdown)).await,
+            Some(Some(token)) => pass.run(&Halt::while_leading(token, &shutdown)).await,
             Some(None) => {
                 debug!("standing by: no pass at this tick");
                 None
@@ -229,23 +229,23 @@ pub async fn run(
     Ok(RunEnd::Clean)
 }
 
-/// The token the start-up pass runs under: the shutdown's on a dry run, the lease's when
-/// this daemon leads; `None` when it stands by. The watchdog is pinged while the first
+/// What the start-up pass runs under: the shutdown on a dry run, the lease too when this
+/// daemon leads; `None` when it stands by. The watchdog is pinged while the first
 /// answer is awaited (a new sender waits a second before it sends): that is no hang.
 async fn sender_token(
     leadership: &mut Option<Leadership>,
     shutdown: &CancellationToken,
     notifier: &Notifier,
-) -> Option<CancellationToken> {
+) -> Option<Halt> {
     let leadership = match leadership {
-        None => return Some(shutdown.clone()),
+        None => return Some(Halt::on_shutdown(shutdown)),
         Some(leadership) => leadership,
     };
     let mut watchdog = ping_timer(notifier);
     loop {
         tokio::select! {
             role = leadership.settled() => return match role {
-                Role::Leading(token) => Some(token),
+                Role::Leading(token) => Some(Halt::while_leading(token, shutdown)),
                 _ => None,
             },
             _ = watchdog.tick() => notifier.watchdog(),
@@ -343,13 +343,13 @@ impl Pass {
     /// the rows that pass held are given back by its claims' guards as they drop (or come
     /// back when their lease runs out, if the database cannot take them). Then the
     /// retention.
-    async fn run(&self, shutdown: &CancellationToken) -> Option<PassEnd> {
+    async fn run(&self, halt: &Halt) -> Option<PassEnd> {
         let reaper = self.reaper.clone();
-        let shutdown = shutdown.clone();
+        let halt = halt.clone();
         let dry_run = self.dry_run;
         let mut work = tokio::spawn(async move {
             if !dry_run {
-                return reaper.run_pass(&shutdown).await;
+                return reaper.run_pass(&halt).await;
             }
             match reaper.dry_run_pass().await {
                 Ok(_) => (PassEnd::Drained, PassReport::default()),
@@ -427,7 +427,7 @@ impl Pass {
         let how = match end {
             PassEnd::Drained => "finished",
             PassEnd::Stopped(_) => "stopped",
-            PassEnd::Interrupted => "interrupted",
+            PassEnd::Interrupted(_) => "interrupted",
         };
         self.notifier.status(&format!(
             "{due} due rows pending; last pass {how}: {} requests, {} deleted, {} failed",

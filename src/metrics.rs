@@ -156,7 +156,7 @@ pub fn key_refused(refused: bool) {
 pub fn pass_end(end: &PassEnd, took: Duration) {
     let end = match end {
         PassEnd::Drained => ENDS[0],
-        PassEnd::Interrupted => ENDS[1],
+        PassEnd::Interrupted(_) => ENDS[1],
         PassEnd::Stopped(_) => ENDS[2],
     };
     counter!(PASSES, "end" => end).increment(1);

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tracing::{debug, error, info, warn, Level};
 
-use super::{Checked, Miss, PassEnd, PassReport};
+use super::{Checked, Interruption, Miss, PassEnd, PassReport};
 use crate::api::{Answer, Verdict};
 use crate::printable;
 use crate::queue::BatchId;
@@ -185,7 +185,7 @@ pub fn unverified(namespace: &Namespace, why: &str, instead: Unlooked) {
     crate::metrics::lookups_unavailable();
 }
 
-pub fn pass_end(end: &PassEnd, report: &PassReport, took: Duration) {
+pub fn pass_end(end: &PassEnd, report: &PassReport, lease: Duration, took: Duration) {
     crate::metrics::pass_end(end, took);
     let PassReport {
         requests,
@@ -193,23 +193,39 @@ pub fn pass_end(end: &PassEnd, report: &PassReport, took: Duration) {
         failed,
         absent,
         released,
+        stranded,
     } = *report;
     let totals = format!(
         "{requests} requests, {deleted} deleted, {failed} failed, {absent} absent in {:.1} s",
         took.as_secs_f64()
     );
+    // Rows the database could not take back are not pending yet: say when they will be.
+    let unsent = if stranded {
+        format!(
+            "{released} unsent rows are pending again; rows the database could not take back \
+             return to pending when their lease runs out (at most {})",
+            humantime::format_duration(lease)
+        )
+    } else {
+        format!("{released} unsent rows are pending again")
+    };
     match end {
         PassEnd::Drained => info!(
             requests,
             deleted, failed, absent, "pass finished: nothing due is left; {totals}"
         ),
-        PassEnd::Interrupted => info!(
+        PassEnd::Interrupted(Interruption::Shutdown) => info!(
+            requests,
+            deleted, failed, absent, released, "pass interrupted by shutdown: {totals}; {unsent}"
+        ),
+        PassEnd::Interrupted(Interruption::LeaseLost) => warn!(
             requests,
             deleted,
             failed,
             absent,
             released,
-            "pass interrupted by shutdown: {totals}; {released} unsent rows are pending again"
+            "pass interrupted: this daemon lost the sender's lease and sends no more; \
+             {totals}; {unsent}, for the daemon that sends now"
         ),
         PassEnd::Stopped(reason) => error!(
             requests,
@@ -217,7 +233,7 @@ pub fn pass_end(end: &PassEnd, report: &PassReport, took: Duration) {
             failed,
             absent,
             released,
-            "pass stopped, rows stay pending for the next pass: {reason}; {totals}"
+            "pass stopped: {reason}; {totals}; {unsent}"
         ),
     }
 }

@@ -54,10 +54,57 @@ const WARM_FOR: Duration = Duration::from_secs(600);
 pub enum PassEnd {
     /// Nothing due is left unclaimed.
     Drained,
-    /// Stopped early (key, account, outage, database); the rows it held are pending again.
+    /// Stopped early (key, account, outage, database); the rows it held are pending again
+    /// (or, when the database could not take them back, once their lease runs out).
     Stopped(String),
-    /// Shutdown was asked for; what was claimed but not sent is pending again.
-    Interrupted,
+    /// Halted from outside; what was claimed but not sent is pending again.
+    Interrupted(Interruption),
+}
+
+/// What halted a pass from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interruption {
+    /// The daemon is stopping.
+    Shutdown,
+    /// This daemon lost the sender's lease (`lead`): another one sends now.
+    LeaseLost,
+}
+
+/// What a pass runs under: cancelled when the daemon stops, or when it must stop sending
+/// (its sender's lease could not be renewed). The pass's last line says which.
+#[derive(Debug, Clone)]
+pub struct Halt {
+    token: CancellationToken,
+    shutdown: CancellationToken,
+}
+
+impl Halt {
+    /// Halted by the daemon's shutdown only (a dry run sends nothing and needs no lease).
+    pub fn on_shutdown(shutdown: &CancellationToken) -> Self {
+        Self {
+            token: shutdown.clone(),
+            shutdown: shutdown.clone(),
+        }
+    }
+
+    /// Halted by the shutdown, or by `lease` (a child of it) when the lease is lost.
+    pub fn while_leading(lease: CancellationToken, shutdown: &CancellationToken) -> Self {
+        Self {
+            token: lease,
+            shutdown: shutdown.clone(),
+        }
+    }
+
+    /// Why the pass was halted; `None` while it runs on.
+    fn interruption(&self) -> Option<Interruption> {
+        if !self.token.is_cancelled() {
+            None
+        } else if self.shutdown.is_cancelled() {
+            Some(Interruption::Shutdown)
+        } else {
+            Some(Interruption::LeaseLost)
+        }
+    }
 }
 
 /// Totals of one pass, for its log line.
@@ -69,6 +116,9 @@ pub struct PassReport {
     /// Not in their namespace, looked up twice: nothing to delete.
     pub absent: u64,
     pub released: u64,
+    /// A claim's rows could not be given back (the database failing): they return to
+    /// `pending` when their lease runs out.
+    pub stranded: bool,
 }
 
 impl PassReport {
@@ -90,6 +140,7 @@ impl PassReport {
         self.failed += other.failed;
         self.absent += other.absent;
         self.released += other.released;
+        self.stranded |= other.stranded;
     }
 }
 
@@ -206,7 +257,8 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
     /// rate limit, shared by all, keeps their pace. A worker that must stop the pass (key
     /// refused, outage, database) halts the others: they finish the request in flight
     /// and give back what they hold.
-    pub async fn run_pass(&self, shutdown: &CancellationToken) -> (PassEnd, PassReport) {
+    pub async fn run_pass(&self, outside: &Halt) -> (PassEnd, PassReport) {
+        let outer = &outside.token;
         let started = std::time::Instant::now();
         self.liveness.beat();
         self.verify.begin_pass().await;
@@ -232,48 +284,48 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
         // workers stop the pass and say why.
         if self.verify.check_after().is_some() {
             if let Ok((key, _)) = credentials::load(self.api_key_file.as_deref()) {
-                if let Err(e) = self.look_after(&key, shutdown, &mut report).await {
+                if let Err(e) = self.look_after(&key, outer, &mut report).await {
                     stopped = Some(e.to_string());
                 }
             }
         }
-        let halt = shutdown.child_token();
+        let halt = outer.child_token();
         if stopped.is_some() {
             halt.cancel();
         }
         let ends = join_all((0..self.concurrency).map(|_| self.worker(&halt))).await;
-        for (end, worked) in ends {
+        for (stop, worked) in ends {
             report.add(&worked);
-            if let PassEnd::Stopped(reason) = end {
+            if let Some(reason) = stop {
                 stopped.get_or_insert(reason);
             }
         }
-        let end = match stopped {
-            Some(reason) => PassEnd::Stopped(reason),
-            None if shutdown.is_cancelled() => PassEnd::Interrupted,
-            None => PassEnd::Drained,
+        let end = match (stopped, outside.interruption()) {
+            (Some(reason), _) => PassEnd::Stopped(reason),
+            (None, Some(why)) => PassEnd::Interrupted(why),
+            (None, None) => PassEnd::Drained,
         };
-        journal::pass_end(&end, &report, started.elapsed());
+        journal::pass_end(&end, &report, self.lease, started.elapsed());
         (end, report)
     }
 
     /// Steps until nothing is due or the pass is halted. The key is read once per worker
     /// and pass, when there is something to send.
-    async fn worker(&self, halt: &CancellationToken) -> (PassEnd, PassReport) {
+    /// Returns why it stopped the pass, if it did.
+    async fn worker(&self, halt: &CancellationToken) -> (Option<String>, PassReport) {
         let mut report = PassReport::default();
         let mut key = None;
-        let end = loop {
+        let stopped = loop {
             match self.step(&mut key, halt, &mut report).await {
                 Step::Worked => continue,
-                Step::Idle => break PassEnd::Drained,
+                Step::Idle | Step::Interrupted => break None,
                 Step::Stopped(reason) => {
                     halt.cancel();
-                    break PassEnd::Stopped(reason);
+                    break Some(reason);
                 }
-                Step::Interrupted => break PassEnd::Interrupted,
             }
         };
-        (end, report)
+        (stopped, report)
     }
 
     /// Claims one batch and works it to the end. `halt` is cancelled on shutdown, and by
@@ -324,7 +376,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
             report.settled(RowStatus::Deleted, claim.settled_before);
             self.liveness.beat();
         }
-        let step = self
+        let worked = self
             .work(
                 &held,
                 claim.namespace.as_deref(),
@@ -333,14 +385,23 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
                 halt,
                 report,
             )
-            .await?;
-        let reason = match &step {
-            Step::Stopped(reason) => Some(reason.as_str()),
+            .await;
+        let reason = match &worked {
+            Ok(Step::Stopped(reason)) => Some(reason.as_str()),
             _ => None,
         };
-        // Whatever the claim still holds (nothing, when every row was settled).
-        report.released += held.release(reason).await?;
-        Ok(step)
+        // Whatever the claim still holds (nothing, when every row was settled), also
+        // after a database error: it may have been a moment's (a lock's timeout).
+        match held.release(reason).await {
+            Ok(rows) => report.released += rows,
+            Err(e) => {
+                report.stranded = true;
+                if worked.is_ok() {
+                    return Err(e);
+                }
+            }
+        }
+        worked
     }
 
     /// Works the rows of one claim: fails the invalid ones, sends the rest, splitting

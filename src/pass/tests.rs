@@ -167,7 +167,9 @@ fn honest(s: &Setup) -> Reaper<Scripted, Queue> {
 }
 
 async fn drain<A: DeleteApi + LookupApi>(reaper: &Reaper<A, Queue>) -> (PassEnd, PassReport) {
-    reaper.run_pass(&CancellationToken::new()).await
+    reaper
+        .run_pass(&Halt::on_shutdown(&CancellationToken::new()))
+        .await
 }
 
 #[tokio::test]
@@ -479,25 +481,32 @@ mod looking_first {
     }
 
     #[tokio::test]
-    async fn shutdown_does_not_wait_for_a_lookup() {
-        let s = setup(0..3).await;
-        let api = Scripted {
-            stalled: true,
-            ..Scripted::new([], Verdict::Deleted)
-        };
-        let reaper = Reaper::with(&s.config, api, s.queue.clone());
-        let shutdown = CancellationToken::new();
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            stop.cancel();
-        });
-        // The guard only turns a hang into a failure; it measures nothing.
-        let ran = tokio::time::timeout(Duration::from_secs(30), reaper.run_pass(&shutdown)).await;
-        let (end, _) = ran.expect("the pass waited for the lookup past shutdown");
-        assert_eq!(end, PassEnd::Interrupted);
-        assert!(reaper.api.sent().is_empty());
-        assert!(s.all("pending").await);
+    async fn a_halt_does_not_wait_for_a_lookup_and_says_why() {
+        for why in [Interruption::Shutdown, Interruption::LeaseLost] {
+            let s = setup(0..3).await;
+            let api = Scripted {
+                stalled: true,
+                ..Scripted::new([], Verdict::Deleted)
+            };
+            let reaper = Reaper::with(&s.config, api, s.queue.clone());
+            let shutdown = CancellationToken::new();
+            let lease = shutdown.child_token();
+            let halt = Halt::while_leading(lease.clone(), &shutdown);
+            let stop = match why {
+                Interruption::Shutdown => shutdown,
+                Interruption::LeaseLost => lease,
+            };
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                stop.cancel();
+            });
+            // The guard only turns a hang into a failure; it measures nothing.
+            let ran = tokio::time::timeout(Duration::from_secs(30), reaper.run_pass(&halt)).await;
+            let (end, _) = ran.expect("the pass waited for the lookup past its halt");
+            assert_eq!(end, PassEnd::Interrupted(why));
+            assert!(reaper.api.sent().is_empty());
+            assert!(s.all("pending").await);
+        }
     }
 
     #[tokio::test]

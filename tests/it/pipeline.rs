@@ -874,6 +874,14 @@ async fn an_answer_that_cannot_be_recorded_is_not_lost() {
         "{}",
         stderr(&out)
     );
+    // The pass's last line does not call them pending: they are not, yet.
+    assert!(
+        stderr(&out).contains(
+            "rows the database could not take back return to pending when their lease runs out"
+        ),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(
         app.count("in_flight").await,
         10,
