@@ -162,7 +162,7 @@ impl fmt::Debug for DatabaseUrl {
 
 /// The connection parameters a URL may carry; any other is refused by name (sqlx would
 /// log an unknown one with its value, which could be a misspelt password).
-const URL_PARAMETERS: [&str; 8] = [
+const URL_PARAMETERS: [&str; 9] = [
     "sslmode",
     "sslrootcert",
     "sslcert",
@@ -171,6 +171,7 @@ const URL_PARAMETERS: [&str; 8] = [
     "host",
     "port",
     "dbname",
+    "user",
 ];
 
 /// Finds the database URL, if one is given; `url` and `url_file` are the configured ones.
@@ -225,9 +226,16 @@ pub(crate) fn parse_url(text: &str, source: String) -> Result<DatabaseUrl, Strin
         return Err(fail("is not a postgres:// URL"));
     }
     // Without `//` the whole rest, password included, would be read as the database's
-    // name, and shown.
-    if !text[url.scheme().len()..].starts_with("://") || url.host_str().is_none_or(str::is_empty) {
-        return Err(fail("names no server (it must begin postgres://user@host)"));
+    // name, and shown. The server is the URL's host, or a `host` parameter (a socket's
+    // folder: `postgres:///db?host=/run/postgresql&user=me`).
+    let host_parameter = url.query_pairs().any(|(k, v)| k == "host" && !v.is_empty());
+    if !text[url.scheme().len()..].starts_with("://")
+        || (url.host_str().is_none_or(str::is_empty) && !host_parameter)
+    {
+        return Err(fail(
+            "names no server (it must begin postgres://user@host, or name a socket's \
+             folder: postgres:///database?host=/run/postgresql&user=name)",
+        ));
     }
     for (key, _) in url.query_pairs() {
         if !URL_PARAMETERS.contains(&key.as_ref()) {
@@ -293,12 +301,25 @@ mod tests {
         .unwrap();
         assert_eq!(url.shown(), "postgres://reaper@db.example:6543/queue");
         assert!(!format!("{url:?}").contains("s3cret"));
+        // A socket's folder names the server, as libpq's `host` does.
+        let url = parse_url(
+            "postgres:///queue?host=/run/postgresql&port=5433&user=reaper",
+            "test".into(),
+        )
+        .unwrap();
+        assert_eq!(url.shown(), "postgres://reaper@/run/postgresql/queue");
         for (bad, says) in [
             ("postgres://u:s3cret@h/db?passwd=s3cret", "passwd"),
             ("mysql://u:s3cret@h/db", "not a postgres:// URL"),
             ("postgres://u:s3cret@h", "names no database"),
             ("postgres:/u:s3cret@h/db", "names no server"),
             ("postgres:u:s3cret@h/db", "names no server"),
+            ("postgres:///db", "names no server"),
+            ("postgres:///db?host=&user=u", "names no server"),
+            (
+                "postgres:u:s3cret@h/db?host=/run/postgresql",
+                "names no server",
+            ),
             ("postgres://u@h/db:s3cret@x", "not one"),
             ("postgres://u:s3cret@h:99999/db", "cannot be read"),
             ("postgres://u:s3cret@h/db?sslmode=maybe", "cannot be used"),

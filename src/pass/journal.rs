@@ -229,11 +229,7 @@ pub fn pass_end(end: &PassEnd, report: &PassReport, lease: Duration, took: Durat
         ),
         PassEnd::Stopped(reason) => error!(
             requests,
-            deleted,
-            failed,
-            absent,
-            released,
-            "pass stopped: {reason}; {totals}; {unsent}"
+            deleted, failed, absent, released, "pass stopped: {reason}; {totals}; {unsent}"
         ),
     }
 }

@@ -140,3 +140,50 @@ async fn the_server_is_verified_over_tls_as_sslmode_says() {
     })
     .await;
 }
+
+/// PostgreSQL only: a URL naming a socket's folder (`host=/dir`, as libpq's) reaches the
+/// server through it, and logs name that folder.
+#[tokio::test]
+async fn a_socket_s_folder_names_the_server() {
+    if !postgres_available() {
+        return;
+    }
+    on(Backend::Postgres, async {
+        let app = spawn_app(&[]).await;
+        let found = app
+            .pool
+            .texts(
+                "SELECT current_setting('unix_socket_directories'), current_setting('port'), \
+                 current_database(), current_user",
+            )
+            .await;
+        let [folders, port, database, user] = &found[0][..] else {
+            panic!("{found:?}")
+        };
+        let (folders, port, database, user) = (
+            folders.as_deref().unwrap(),
+            port.as_deref().unwrap(),
+            database.as_deref().unwrap(),
+            user.as_deref().unwrap(),
+        );
+        let folder = folders.split(',').next().unwrap().trim();
+        // The test server trusts its socket: no password in this URL.
+        std::fs::write(
+            app.dir.path().join("database_url"),
+            format!("postgres:///{database}?host={folder}&port={port}&user={user}"),
+        )
+        .unwrap();
+        let out = app.reaper(&["status"]).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        app.insert("default", &ids(0, 3)).await;
+        let out = app.reaper(&["run", "--once"]).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(app.count("deleted").await, 3);
+        assert!(
+            stderr(&out).contains(&format!("postgres://{user}@{folder}/{database}")),
+            "{}",
+            stderr(&out)
+        );
+    })
+    .await;
+}
