@@ -14,13 +14,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "hosts-fail: needs root (network namespaces)" >&2; exit 1; }
 duration=${1:-40}
-bin=$PWD/target/debug/memories-reaper
-standin=$PWD/target/debug/examples/standin
-[ -x "$bin" ] && [ -x "$standin" ] || cargo build --quiet --bins --examples
+cargo build --quiet --bins --examples
 source tests/lib/postgres.sh
 
 work=$(mktemp -d /tmp/mr-hosts.XXXXXX)
 chmod 755 "$work"
+# Copies: a build during a long run must not change the binaries under it (a daemon
+# restarted mid-run would run another one).
+bin=$work/memories-reaper
+standin=$work/standin
+cp target/debug/memories-reaper "$bin"
+cp target/debug/examples/standin "$standin"
 hosts=(h1 h2 h3)
 namespaces=(db "${hosts[@]}" prod)
 pids=()
