@@ -61,8 +61,9 @@ pub async fn run(
         database = %database.shown(),
         next_wake = if options.once { "none (--once)".into() } else { next_wake(config) },
         dry_run = options.dry_run,
-        "memories-reaper {} starting: {}",
+        "memories-reaper {} starting on database {}: {}",
         env!("CARGO_PKG_VERSION"),
+        database.shown(),
         config.summary()
     );
     for warning in config.warnings() {

@@ -10,11 +10,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . tests/lib/debian-root.sh
+. tests/lib/postgres.sh
+# A server of our own: .ci/run's (exported to us) is neither reused nor stopped here.
+unset PG_DIR PG_PORT
 command -v systemd-nspawn >/dev/null 2>&1 || {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd-container >/dev/null
 }
-[ -x target/release/memories-reaper ] || cargo build --release --locked --quiet
-[ -x target/debug/examples/standin ] || cargo build --quiet --examples
+# Built (or found up to date): a binary left from another commit would be tested instead.
+cargo build --release --locked --quiet
+cargo build --quiet --examples
 standin=$PWD/target/debug/examples/standin
 
 passed=0
@@ -27,8 +31,11 @@ scratch=$(mktemp -d)
 root=$scratch/root
 nspawn_pid=
 standin_pid=
+host_daemon=
 cleanup() {
   [ -n "$standin_pid" ] && kill "$standin_pid" 2>/dev/null || true
+  [ -n "$host_daemon" ] && kill -9 "$host_daemon" 2>/dev/null || true
+  pg_stop
   if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
     c systemctl poweroff 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.2; done
@@ -213,6 +220,65 @@ exposure=$(c systemd-analyze security memories-reaper --no-pager 2>/dev/null | t
 check "systemd-analyze security on the running unit: $exposure" \
   python3 -c "import re,sys; m=re.search(r'level for \S+: (\d+\.\d+)', sys.argv[1]); sys.exit(0 if m and float(m.group(1)) <= 2.0 else 1)" "$exposure"
 check "the key is nowhere in the journal" bash -c "! nsenter -t $pid1 -a journalctl -o verbose | grep -q standin-key"
+
+# PostgreSQL, as the README's "More than one host", "In production" says, its blocks run
+# as written (placeholders filled, `sudo` a root shell's no-op): a server on this machine,
+# which the container reaches as another host; the service there sends, and a second
+# daemon on this machine stands by, then takes over when the service stops.
+readme() { python3 tests/lib/readme_block.py "### In production" "$@"; }
+daemon_pw=daemon-pw-$RANDOM$RANDOM
+producer_pw=producer-pw-$RANDOM$RANDOM
+pg_start
+readme sql "'…'" "'$daemon_pw'" "'…'" "'$producer_pw'" > "$scratch/step1.sql"
+admin_db=${MEMORIES_REAPER_TEST_POSTGRES%/postgres}/memories
+# One statement at a time (CREATE DATABASE cannot run in a transaction).
+sed -n '/^CREATE/p' "$scratch/step1.sql" | psql -q -v ON_ERROR_STOP=1 "$MEMORIES_REAPER_TEST_POSTGRES" -f - \
+  > "$scratch/psql.log" 2>&1 || { cat "$scratch/psql.log"; exit 1; }
+install -m 644 "$PG_DIR/ca.crt" "$root/etc/memories-reaper/postgres-ca.crt"
+server=127.0.0.1:$PG_PORT
+url="postgres://memories_reaper:$daemon_pw@$server/memories?sslmode=verify-full"
+readme sh "postgres://memories_reaper:…@db.example:5432/memories?sslmode=verify-full" \
+  "$url&sslrootcert=/etc/memories-reaper/postgres-ca.crt" > "$scratch/step2.sh"
+c bash -c "set -e; sudo() { \"\$@\"; }; $(cat "$scratch/step2.sh")" > "$scratch/step2.log" 2>&1
+check "step 2 as written: the service runs on PostgreSQL" \
+  test "$(c systemctl is-active memories-reaper)" = active
+for _ in $(seq 100); do
+  c journalctl -u memories-reaper -o cat | grep -q "starting on database postgres://memories_reaper@$server/memories" && break
+  sleep 0.2
+done
+check "its log names the server without the password" \
+  bash -c "nsenter -t $pid1 -a journalctl -u memories-reaper -o cat | grep -q 'starting on database postgres://memories_reaper@$server/memories'"
+# Step 1's grant, once the first daemon's start made the tables.
+check "step 1's grant, after the first start" \
+  psql -q -v ON_ERROR_STOP=1 "$admin_db" -c "$(sed -n '/^GRANT/p' "$scratch/step1.sql")"
+producer="postgres://memories_producer:$producer_pw@$server/memories?sslmode=verify-full&sslrootcert=$PG_DIR/ca.crt"
+check "the producer inserts" psql -q -v ON_ERROR_STOP=1 "$producer" \
+  -c "INSERT INTO deletion_queue (video_no) VALUES ('VI606404158946577001'), ('VI606404158946577002')"
+check "and can read nothing" bash -c "! psql -q '$producer' -c 'SELECT 1 FROM deletion_queue' 2>/dev/null"
+# A second host: this machine, the binary the package holds, the same account.
+printf '[api]\nbase_url = "http://127.0.0.1:%s"\n[schedule]\ncron = "*/2 * * * * *"\n' "$port" > "$scratch/host.toml"
+MEMORIES_API_KEY=standin-key \
+  MEMORIES_REAPER_DATABASE_URL="$url&sslrootcert=$PG_DIR/ca.crt" \
+  target/release/memories-reaper --config "$scratch/host.toml" run 2> "$scratch/host.log" &
+host_daemon=$!
+pg_deleted() { psql -qtA "$admin_db" -c "SELECT count(*) FROM deletion_queue WHERE status = 'deleted'" 2>/dev/null || echo 0; }
+for _ in $(seq 150); do [ "$(pg_deleted)" -ge 2 ] && break; sleep 0.2; done
+check "the producer's rows are deleted" test "$(pg_deleted)" -ge 2
+for _ in $(seq 100); do grep -q "standing by" "$scratch/host.log" && break; sleep 0.2; done
+check "step 3: the service says it sends" \
+  bash -c "nsenter -t $pid1 -a journalctl -u memories-reaper -o cat | grep -q 'this daemon now sends'"
+check "and the other host stands by" grep -q "standing by" "$scratch/host.log"
+out=$(c env CREDENTIALS_DIRECTORY=/etc/memories-reaper memories-reaper --config /etc/memories-reaper/config.toml status 2>&1 || true)
+check "status on the service's host names the sender" grep -q "^sender: .*pid $(c systemctl show -p MainPID --value memories-reaper) " <<< "$out"
+c systemctl stop memories-reaper
+for _ in $(seq 150); do grep -q "now sends" "$scratch/host.log" && break; sleep 0.2; done
+check "the service stopped: the other host sends" grep -q "now sends" "$scratch/host.log"
+psql -q "$producer" -c "INSERT INTO deletion_queue (video_no) VALUES ('VI606404158946577003')"
+for _ in $(seq 150); do [ "$(pg_deleted)" -ge 3 ] && break; sleep 0.2; done
+check "and deletes what is due" test "$(pg_deleted)" -ge 3
+check "no password in the journal or the log" bash -c "
+  ! nsenter -t $pid1 -a journalctl -o verbose | grep -q -e '$daemon_pw' -e '$producer_pw' &&
+  ! grep -q -e '$daemon_pw' -e '$producer_pw' '$scratch/host.log'"
 
 echo "booted-systemd: $passed passed, $failed failed"
 [ "$failed" = 0 ]
