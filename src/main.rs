@@ -91,6 +91,12 @@ enum Command {
         #[arg(long, conflicts_with_all = ["since", "until", "namespace", "status", "format", "output"])]
         verify: bool,
     },
+    /// Legal holds: a held video is never sent, whoever queued it; its rows wait `held`
+    /// until the hold is released.
+    Hold {
+        #[command(subcommand)]
+        action: HoldAction,
+    },
     /// Create or upgrade the database schema (`run` does it too).
     Migrate,
     /// Put failed rows back to pending.
@@ -123,6 +129,39 @@ enum Command {
     },
     /// Print the shell completion script for a shell, from the same definitions.
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Subcommand)]
+enum HoldAction {
+    /// Hold videos (arguments and/or a file, one per line), in every namespace unless
+    /// --namespace is given.
+    Add {
+        video_nos: Vec<String>,
+        /// Read video numbers from this file, or from stdin with `-`.
+        #[arg(long, value_name = "PATH|-")]
+        file: Option<String>,
+        /// Only in this `unique_id` namespace (default: the videos in every namespace).
+        #[arg(long)]
+        namespace: Option<String>,
+        /// Why they are held (a case, a ticket): shown by `hold list` and `status`.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Release the holds placed with the same --namespace (or without one); rows no other
+    /// hold covers go back to pending.
+    Release {
+        video_nos: Vec<String>,
+        /// Read video numbers from this file, or from stdin with `-`.
+        #[arg(long, value_name = "PATH|-")]
+        file: Option<String>,
+        #[arg(long)]
+        namespace: Option<String>,
+    },
+    /// Every hold: video, namespace (`*`: every one), when placed, rows held, reason.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The manual's sections beyond the options: what an operator looks up in `man`.
@@ -262,6 +301,40 @@ async fn dispatch(
             commands::retry_failed(config, namespace.as_deref(), since).await
         }
         Command::Prune { older_than } => commands::prune(config, older_than).await,
+        Command::Hold { action } => match action {
+            HoldAction::Add {
+                video_nos,
+                file,
+                namespace,
+                reason,
+            } => {
+                let change = commands::HoldChange::Place(&reason);
+                commands::change_holds(
+                    config,
+                    &video_nos,
+                    file.as_deref(),
+                    namespace.as_deref(),
+                    change,
+                )
+                .await
+            }
+            HoldAction::Release {
+                video_nos,
+                file,
+                namespace,
+            } => {
+                let change = commands::HoldChange::Release;
+                commands::change_holds(
+                    config,
+                    &video_nos,
+                    file.as_deref(),
+                    namespace.as_deref(),
+                    change,
+                )
+                .await
+            }
+            HoldAction::List { json } => commands::hold_list(config, json).await,
+        },
         Command::Check { next } => Ok(check(config, config_path, next.map(usize::from)).await),
         Command::Manpage { .. } | Command::Completions { .. } => Ok(0),
     }

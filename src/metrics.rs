@@ -32,6 +32,7 @@ use crate::vocabulary::{Outcome, RowStatus};
 const ROWS: &str = "memories_reaper_rows";
 const NAMESPACE_ROWS: &str = "memories_reaper_namespace_rows";
 const OLDEST_DUE: &str = "memories_reaper_oldest_due_age_seconds";
+const LEGAL_HOLDS: &str = "memories_reaper_legal_holds";
 const REQUESTS: &str = "memories_reaper_requests_total";
 const REQUEST_DURATION: &str = "memories_reaper_request_duration_seconds";
 const SETTLED: &str = "memories_reaper_rows_settled_total";
@@ -76,6 +77,10 @@ fn install() -> anyhow::Result<PrometheusHandle> {
         OLDEST_DUE,
         "How long the oldest due row not yet settled (pending or in flight) has been due, 0 \
          when none is: deletions stall when this grows"
+    );
+    describe_gauge!(
+        LEGAL_HOLDS,
+        "Legal holds in force (`memories-reaper hold list`); their rows count as status held"
     );
     describe_counter!(REQUESTS, "Delete Videos requests by outcome and API code");
     describe_histogram!(
@@ -272,6 +277,7 @@ impl Scraper {
             gauge!(ROWS, "status" => status).set(n);
         }
         gauge!(OLDEST_DUE).set(gauges.oldest_due.map_or(0.0, |age| age.as_secs_f64()));
+        gauge!(LEGAL_HOLDS).set(gauges.holds as f64);
         now
     }
 }

@@ -55,6 +55,14 @@ pub fn text(report: &Report) -> String {
             humantime::format_duration(LONGEST_LEASE)
         );
     }
+    if report.holds > 0 {
+        let _ = writeln!(
+            out,
+            "legal holds: {} (their videos are never sent; `memories-reaper hold list` shows \
+             them and why)",
+            report.holds
+        );
+    }
     match &report.sender {
         Some(sender) if sender.remaining_seconds > 0.0 => {
             let _ = writeln!(

@@ -10,7 +10,9 @@ use std::time::Duration;
 use super::verify::{Check, Checked, Miss, Settled, Unchecked};
 use crate::api::{Answer, Listing};
 use crate::credentials::ApiKey;
-use crate::queue::{BatchId, Claim, ClaimToken, QueueError, Recorded, RequestRecord, RowsEffect};
+use crate::queue::{
+    BatchId, Claim, ClaimToken, QueueError, Recorded, RequestRecord, RowsEffect, Started,
+};
 use crate::video::{Namespace, VideoNo};
 
 /// The Delete Videos API as the pass uses it.
@@ -83,8 +85,9 @@ pub trait Store: Clone + Send + Sync + 'static {
         lease: Duration,
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 
-    /// Records a request about to go out; `None` when the claim no longer holds every one
-    /// of these ids (its lease ran out and another worker took them): then it must not go.
+    /// Records a request about to go out, unless the claim no longer holds every one of
+    /// these ids (its lease ran out and another worker took them) or a legal hold now
+    /// covers some of them: then it must not go.
     fn start_request(
         &self,
         token: &ClaimToken,
@@ -92,7 +95,7 @@ pub trait Store: Clone + Send + Sync + 'static {
         ids: &[VideoNo],
         attempt: u32,
         lease: Duration,
-    ) -> impl Future<Output = Result<Option<BatchId>, QueueError>> + Send;
+    ) -> impl Future<Output = Result<Started, QueueError>> + Send;
 
     /// Records the answer and applies it to the request's rows; returns the rows changed.
     fn finish_request(

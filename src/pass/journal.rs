@@ -81,6 +81,28 @@ pub fn claim_lost(namespace: &Namespace, count: usize) {
     );
 }
 
+/// Rows of held videos set `held` when claimed: they wait for the hold's release.
+pub fn held_at_claim(namespace: Option<&str>, rows: u64) {
+    let namespace = namespace.unwrap_or("(not valid text)");
+    info!(
+        batch_namespace = namespace,
+        row_status = RowStatus::Held.as_str(),
+        "{rows} rows in namespace {namespace} are under a legal hold: held, not sent \
+         (`memories-reaper hold list`)"
+    );
+}
+
+/// A hold placed while a claimed batch waited for its turn: the request does not go.
+pub fn held_before_sending(namespace: &Namespace, count: usize, rows: u64) {
+    warn!(
+        batch_namespace = namespace.as_str(),
+        batch_count = count,
+        row_status = RowStatus::Held.as_str(),
+        "{count} ids in namespace {namespace}: a legal hold was placed on {rows} of their rows \
+         before the request went out; not sent (the others go in a later request)"
+    );
+}
+
 /// A batch looked up before sending: how many were listed, and what became of the rest.
 pub fn looked_up(
     namespace: &Namespace,

@@ -37,7 +37,7 @@ use crate::backoff::Backoff;
 use crate::config::{Config, V1_2_DELETE_PATH};
 use crate::credentials::{self, ApiKey};
 use crate::notify::Liveness;
-use crate::queue::{ClaimedRow, Queue, QueueError, RequestRecord, RowsEffect};
+use crate::queue::{ClaimedRow, Queue, QueueError, RequestRecord, RowsEffect, Started};
 use crate::video::{Namespace, VideoNo, VideoNoRule};
 use crate::vocabulary::RowStatus;
 use decide::{decide, Action, Situation};
@@ -167,6 +167,8 @@ enum Sent {
     Interrupted,
     /// The claim's lease ran out before the request could go: not sent.
     Lost,
+    /// A legal hold was placed on some of the ids since the claim: not sent.
+    Held,
 }
 
 /// Rows of one namespace sorted by [`Reaper::triage`].
@@ -366,6 +368,9 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
             return Ok(Step::Idle);
         };
         let held = Held::new(self.store.clone(), claim.token, self.lease);
+        if claim.held > 0 {
+            journal::held_at_claim(claim.namespace.as_deref(), claim.held);
+        }
         if claim.settled_before > 0 {
             tracing::info!(
                 rows = claim.settled_before,
@@ -491,6 +496,9 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
                     journal::claim_lost(&namespace, next.ids.len());
                     return Ok(Step::Worked);
                 }
+                // The claim's other rows go back to pending with its release, and the
+                // next claim takes them without the held ones.
+                Sent::Held => return Ok(Step::Worked),
             }
         }
         Ok(Step::Worked)
@@ -582,12 +590,17 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
             let Some(turn) = self.turn(halt).await? else {
                 return Ok(Sent::Interrupted);
             };
-            let Some(batch) = self
+            let batch = match self
                 .store
                 .start_request(held.token(), namespace, ids, attempt, self.lease)
                 .await?
-            else {
-                return Ok(Sent::Lost);
+            {
+                Started::Request(batch) => batch,
+                Started::Lost => return Ok(Sent::Lost),
+                Started::Held(rows) => {
+                    journal::held_before_sending(namespace, ids.len(), rows);
+                    return Ok(Sent::Held);
+                }
             };
             report.requests += 1;
             let answer = self.api.delete(turn, key, namespace, ids).await;

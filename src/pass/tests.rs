@@ -281,6 +281,99 @@ async fn a_held_claim_outlives_its_lease_and_is_given_back_when_dropped() {
 }
 
 #[tokio::test]
+async fn a_held_video_is_never_sent_until_its_hold_is_released() {
+    let s = setup(0..10).await;
+    let rule = VideoNoRule::default();
+    let id = |n: u32| rule.parse(&format!("VI{n}")).unwrap();
+    let ids: Vec<VideoNo> = (0..10).map(id).collect();
+    // Placed while a claimed batch waits for its turn: the request is not recorded.
+    let claim = s
+        .queue
+        .claim(100, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("rows");
+    let placed = s
+        .queue
+        .place_holds(None, &[id(3)], "case 17")
+        .await
+        .unwrap();
+    assert_eq!(placed.holds, 1);
+    let started = s
+        .queue
+        .start_request(
+            &claim.token,
+            &Namespace::default(),
+            &ids,
+            1,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(started, Started::Held(1));
+    s.queue.release(&claim.token, None).await.unwrap();
+    // Placed before the claim (on a row given back pending, in one namespace): held there.
+    let placed = s
+        .queue
+        .place_holds(Some(&Namespace::default()), &[id(5)], "case 18")
+        .await
+        .unwrap();
+    assert_eq!((placed.holds, placed.rows), (1, 1));
+    // Queued again after the hold was placed: held when claimed, not handed to a worker.
+    s.queue
+        .insert(&Namespace::default(), &[id(5)])
+        .await
+        .unwrap();
+    let claim = s
+        .queue
+        .claim(100, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("rows");
+    assert_eq!(claim.held, 1);
+    assert!(!claim
+        .rows
+        .iter()
+        .any(|r| r.video_no.as_deref() == Some("VI5")));
+    s.queue.release(&claim.token, None).await.unwrap();
+
+    let reaper = honest(&s);
+    let (end, report) = drain(&reaper).await;
+    assert_eq!(end, PassEnd::Drained);
+    assert_eq!(report.deleted, 8);
+    let sent: Vec<String> = reaper.api.sent().concat();
+    assert!(
+        !sent.iter().any(|v| v == "VI3" || v == "VI5"),
+        "a held video was sent: {sent:?}"
+    );
+    let held: Vec<String> = s
+        .rows()
+        .await
+        .into_iter()
+        .filter(|r| r.1 == "held")
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(held, ["VI3", "VI5", "VI5"]);
+
+    // Released (each where it was placed): pending again, and sent by the next pass.
+    let released = s.queue.release_holds(None, &[id(3), id(5)]).await.unwrap();
+    assert_eq!(
+        (released.holds, released.rows),
+        (1, 1),
+        "VI5's hold is in one namespace"
+    );
+    let released = s
+        .queue
+        .release_holds(Some(&Namespace::default()), &[id(5)])
+        .await
+        .unwrap();
+    assert_eq!((released.holds, released.rows), (1, 2));
+    let (_, report) = drain(&reaper).await;
+    assert_eq!(report.deleted, 3);
+    assert!(s.all("deleted").await);
+}
+
+#[tokio::test]
 async fn a_claim_whose_lease_ran_out_sends_nothing() {
     let s = setup(0..10).await;
     let lease = Duration::from_millis(100);
@@ -297,7 +390,11 @@ async fn a_claim_whose_lease_ran_out_sends_nothing() {
         .start_request(&claim.token, &Namespace::default(), &ids, 1, lease)
         .await
         .unwrap();
-    assert_eq!(batch, None, "a request recorded for rows the claim lost");
+    assert_eq!(
+        batch,
+        Started::Lost,
+        "a request recorded for rows the claim lost"
+    );
     let recorded: i64 = {
         let url = format!("sqlite://{}", s.dir.path().join("queue.db").display());
         let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
@@ -685,7 +782,8 @@ async fn every_answer_is_chained_and_prune_carries_what_it_keeps() {
         .await
         .unwrap()
         .unwrap();
-    s.queue
+    let started = s
+        .queue
         .start_request(
             &claim.token,
             &Namespace::default(),
@@ -694,8 +792,8 @@ async fn every_answer_is_chained_and_prune_carries_what_it_keeps() {
             Duration::from_secs(60),
         )
         .await
-        .unwrap()
         .unwrap();
+    assert!(matches!(started, Started::Request(_)), "{started:?}");
     let moved = s
         .queue
         .prune(chrono::Utc::now() + chrono::Duration::hours(1))

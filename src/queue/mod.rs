@@ -8,7 +8,8 @@
 //! A row leaves `in_flight` only through `finish_request` (a recorded outcome),
 //! `fail_unsent`, the claim's settlement from an earlier deletion of its video, `release`
 //! (the claim's guard: worked out, shutdown, a stopped pass), `take_back_expired` (its
-//! holder stopped renewing the lease), or migration 0005 (a due_at it could not read).
+//! holder stopped renewing the lease), migration 0005 (a due_at it could not read), or
+//! a legal hold (`claim` and `start_request` set a held video's rows `held`).
 //!
 //! [`Queue`] is the one type the rest of the program holds; each backend (`sqlite`, the
 //! default) keeps its SQL to itself, and `Queue` hands each call to the one in use.
@@ -76,6 +77,48 @@ pub struct Claim {
     pub rows: Vec<ClaimedRow>,
     /// Rows queued again for a video already deleted, settled as deleted without sending.
     pub settled_before: u64,
+    /// Rows of videos under a legal hold, set `held` instead of claimed.
+    pub held: u64,
+}
+
+/// Whether a request may go out (`Store::start_request`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    /// Recorded: send it.
+    Request(BatchId),
+    /// The claim no longer holds every id (its lease ran out, another worker took them):
+    /// it must not go.
+    Lost,
+    /// A hold was placed on some of its videos since the claim: their rows are `held`
+    /// now, and the request must not go (the claim's other rows go in a later one).
+    Held(u64),
+}
+
+/// Whether a row belongs to a video under a legal hold (`legal_holds`: one in its
+/// namespace, or one in every namespace). `q` is the row; the same SQL on both backends.
+const HELD_VIDEO: &str = "EXISTS (SELECT 1 FROM legal_holds AS h
+                 WHERE h.video_no = q.video_no AND (h.unique_id IS NULL OR h.unique_id = q.unique_id))";
+
+/// A legal hold, as `hold list` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Hold {
+    pub video_no: String,
+    /// `None`: the video in every namespace.
+    pub namespace: Option<String>,
+    pub reason: String,
+    /// UTC, `YYYY-MM-DD HH:MM:SS`.
+    pub placed_at: String,
+    /// Rows waiting `held` that this hold covers.
+    pub rows_held: i64,
+}
+
+/// What placing or releasing holds changed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct HoldsChanged {
+    /// Holds placed (ids already held in that place are not counted) or released.
+    pub holds: u64,
+    /// Rows set `held`, or back to `pending`.
+    pub rows: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -315,6 +358,32 @@ impl Queue {
     pub async fn prune(&self, before: DateTime<Utc>) -> Result<Pruned, QueueError> {
         on_backend!(self, q => q.prune(before).await)
     }
+
+    /// Places a hold on each video, in `namespace` or (`None`) in every namespace, and
+    /// sets their pending rows `held`. A video already held there keeps its first reason.
+    pub async fn place_holds(
+        &self,
+        namespace: Option<&Namespace>,
+        video_nos: &[VideoNo],
+        reason: &str,
+    ) -> Result<HoldsChanged, QueueError> {
+        on_backend!(self, q => q.place_holds(namespace, video_nos, reason).await)
+    }
+
+    /// Releases the holds placed on these videos in `namespace` (or in every namespace),
+    /// and puts back to `pending` the rows no other hold covers.
+    pub async fn release_holds(
+        &self,
+        namespace: Option<&Namespace>,
+        video_nos: &[VideoNo],
+    ) -> Result<HoldsChanged, QueueError> {
+        on_backend!(self, q => q.release_holds(namespace, video_nos).await)
+    }
+
+    /// Every hold, oldest first.
+    pub async fn holds(&self) -> Result<Vec<Hold>, QueueError> {
+        on_backend!(self, q => q.holds().await)
+    }
 }
 
 impl Store for Queue {
@@ -337,7 +406,7 @@ impl Store for Queue {
         ids: &[VideoNo],
         attempt: u32,
         lease: Duration,
-    ) -> Result<Option<BatchId>, QueueError> {
+    ) -> Result<Started, QueueError> {
         on_backend!(self, q => q.start_request(token, namespace, ids, attempt, lease).await)
     }
 

@@ -17,6 +17,7 @@
 //!   owner, can change a column's type), where SQLite keeps whatever is written.
 
 pub mod chain;
+mod holds;
 mod report;
 mod upkeep;
 
@@ -30,6 +31,7 @@ use sqlx::{PgConnection, Row};
 
 use super::{
     BatchId, Claim, ClaimToken, ClaimedRow, Lead, QueueError, Recorded, RequestRecord, RowsEffect,
+    Started, HELD_VIDEO,
 };
 use crate::config::LONGEST_LEASE;
 use crate::credentials::DatabaseUrl;
@@ -464,6 +466,13 @@ impl PostgresQueue {
             .execute(&mut *tx)
             .await
             .map_err(|e| self.error(e))?;
+        // A video under a legal hold is not sent: its rows wait `held` until the release.
+        let held = sqlx::query(&held_sql())
+            .bind(token.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?
+            .rows_affected();
         // A video queued again after this database saw it deleted is settled from that
         // deletion, not sent.
         let settled = sqlx::query(
@@ -514,6 +523,7 @@ impl PostgresQueue {
             namespace,
             rows,
             settled_before,
+            held,
         }))
     }
 
@@ -811,8 +821,21 @@ impl PostgresQueue {
         video_nos: &[VideoNo],
         attempt: u32,
         lease: Duration,
-    ) -> Result<Option<BatchId>, QueueError> {
+    ) -> Result<Started, QueueError> {
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        // A hold placed since the claim wins: checked in the transaction that records the
+        // request, so no hold committed before it lets the request go.
+        let held = sqlx::query(&format!("{} AND q.video_no = ANY($2)", held_sql()))
+            .bind(token.as_str())
+            .bind(texts(video_nos))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?
+            .rows_affected();
+        if held > 0 {
+            tx.commit().await.map_err(|e| self.error(e))?;
+            return Ok(Started::Held(held));
+        }
         // The claim must still hold every id (and keep holding them: the rows are locked
         // until the commit, so a take-back waits for it).
         let held: i64 = sqlx::query_scalar(
@@ -828,7 +851,7 @@ impl PostgresQueue {
         .map_err(|e| self.error(e))?;
         if usize::try_from(held).ok() != Some(video_nos.len()) {
             tx.rollback().await.map_err(|e| self.error(e))?;
-            return Ok(None);
+            return Ok(Started::Lost);
         }
         let sent = sqlx::query(&format!(
             "UPDATE deletion_queue
@@ -868,7 +891,7 @@ impl PostgresQueue {
             .await
             .map_err(|e| self.error(e))?;
         tx.commit().await.map_err(|e| self.error(e))?;
-        Ok(Some(BatchId(id)))
+        Ok(Started::Request(BatchId(id)))
     }
 
     pub async fn finish_request(
@@ -1020,6 +1043,15 @@ async fn renewal<'c>(
     .execute(conn)
     .await
     .map(drop)
+}
+
+/// Sets the rows claim `$1` holds of videos under a legal hold `held`, giving them up.
+fn held_sql() -> String {
+    format!(
+        "UPDATE deletion_queue AS q
+            SET status = 'held', claimed_by = NULL, lease_until = NULL, updated_at = now()
+          WHERE q.claimed_by = $1 AND q.status = 'in_flight' AND {HELD_VIDEO}"
+    )
 }
 
 fn texts(video_nos: &[VideoNo]) -> Vec<String> {

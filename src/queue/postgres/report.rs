@@ -153,7 +153,15 @@ impl PostgresQueue {
             impossible_leases,
             last_batches,
             sender,
+            holds: self.count_holds().await?,
         })
+    }
+
+    async fn count_holds(&self) -> Result<i64, QueueError> {
+        sqlx::query_scalar("SELECT count(*) FROM legal_holds")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.error(e))
     }
 
     /// Rows by namespace and status, and how long the oldest due row not yet settled
@@ -179,6 +187,7 @@ impl PostgresQueue {
         Ok(Gauges {
             counts,
             oldest_due: oldest.map(|s| Duration::from_secs_f64(s.clamp(0.0, 1e12))),
+            holds: self.count_holds().await?,
         })
     }
 

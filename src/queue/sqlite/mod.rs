@@ -14,11 +14,13 @@ pub mod chain;
 pub mod receipts;
 
 pub use upkeep::Pruned;
+mod holds;
 pub mod report;
 mod upkeep;
 
 use super::{
     BatchId, Claim, ClaimToken, ClaimedRow, Lead, QueueError, Recorded, RequestRecord, RowsEffect,
+    Started, HELD_VIDEO,
 };
 
 use std::os::unix::fs::OpenOptionsExt;
@@ -560,6 +562,13 @@ impl Store for SqliteQueue {
             .execute(&mut *tx)
             .await
             .map_err(|e| self.error(e))?;
+        // A video under a legal hold is not sent: its rows wait `held` until the release.
+        let held = sqlx::query(&held_sql())
+            .bind(token.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?
+            .rows_affected();
         // A video queued again after this database saw it deleted is settled from that
         // deletion, not sent: the API would answer 0409 and its whole batch be split.
         // One index lookup per claimed row (the index holds the status).
@@ -620,6 +629,7 @@ impl Store for SqliteQueue {
             namespace,
             rows,
             settled_before,
+            held,
         }))
     }
 
@@ -950,9 +960,26 @@ impl Store for SqliteQueue {
         video_nos: &[VideoNo],
         attempt: u32,
         lease: Duration,
-    ) -> Result<Option<BatchId>, QueueError> {
+    ) -> Result<Started, QueueError> {
         let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        // A hold placed since the claim wins: checked in the transaction that records the
+        // request, so no hold committed before it lets the request go. (A write: it takes
+        // the write lock, as the insert below would.)
+        let held = sqlx::query(&format!(
+            "{} AND q.video_no IN (SELECT value FROM json_each(?2))",
+            held_sql()
+        ))
+        .bind(token.as_str())
+        .bind(json_list(video_nos))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?
+        .rows_affected();
+        if held > 0 {
+            tx.commit().await.map_err(|e| self.error(e))?;
+            return Ok(Started::Held(held));
+        }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO deletion_batches (unique_id, ids_count, attempt, sender)
              VALUES (?1, ?2, ?3, ?4) RETURNING id",
@@ -978,7 +1005,7 @@ impl Store for SqliteQueue {
         .map_err(|e| self.error(e))?;
         if usize::try_from(held).ok() != Some(video_nos.len()) {
             tx.rollback().await.map_err(|e| self.error(e))?;
-            return Ok(None);
+            return Ok(Started::Lost);
         }
         let sql = format!(
             "UPDATE deletion_queue
@@ -1021,7 +1048,7 @@ impl Store for SqliteQueue {
             .await
             .map_err(|e| self.error(e))?;
         tx.commit().await.map_err(|e| self.error(e))?;
-        Ok(Some(BatchId(id)))
+        Ok(Started::Request(BatchId(id)))
     }
 
     /// Records the answer to a request and applies it to the request's rows, in one
@@ -1222,6 +1249,15 @@ fn parse_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
 /// A SQLite date modifier that adds `d` to a time (a lease, a wait), to the millisecond.
 fn seconds_from_now(d: Duration) -> String {
     format!("+{:.3} seconds", d.as_secs_f64())
+}
+
+/// Sets the rows claim `?1` holds of videos under a legal hold `held`, giving them up.
+fn held_sql() -> String {
+    format!(
+        "UPDATE deletion_queue AS q
+            SET status = 'held', claimed_by = NULL, lease_until = NULL, updated_at = {NOW}
+          WHERE q.claimed_by = ?1 AND q.status = 'in_flight' AND {HELD_VIDEO}"
+    )
 }
 
 fn json_list(video_nos: &[VideoNo]) -> String {

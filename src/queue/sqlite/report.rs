@@ -26,6 +26,8 @@ pub struct Report {
     pub last_batches: Vec<BatchRow>,
     /// Who holds the sender's lease (`lead`), when anyone ever did.
     pub sender: Option<Sender>,
+    /// Legal holds in force (`hold list` names them).
+    pub holds: i64,
 }
 
 /// The sender's lease as it stands.
@@ -158,6 +160,8 @@ pub struct Gauges {
     /// How long the oldest due row not yet settled (pending, or in flight) has been due;
     /// `None` when no such row is.
     pub oldest_due: Option<Duration>,
+    /// Legal holds in force.
+    pub holds: i64,
 }
 
 /// How many characters of a text cell `status` shows.
@@ -279,7 +283,15 @@ impl SqliteQueue {
                 holder: Cell::read(&r, "holder"),
                 remaining_seconds: r.try_get("s").unwrap_or(0.0),
             }),
+            holds: self.count_holds().await?,
         })
+    }
+
+    async fn count_holds(&self) -> Result<i64, QueueError> {
+        sqlx::query_scalar("SELECT count(*) FROM legal_holds")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.error(e))
     }
 
     /// What the metrics read at each scrape: rows by namespace and status, and how long
@@ -307,6 +319,7 @@ impl SqliteQueue {
         Ok(Gauges {
             counts,
             oldest_due: oldest.map(|s| Duration::from_secs_f64(s.clamp(0.0, 1e12))),
+            holds: self.count_holds().await?,
         })
     }
 

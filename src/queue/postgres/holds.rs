@@ -1,0 +1,97 @@
+//! Legal holds on PostgreSQL, as `sqlite::holds`: placing one sets the video's pending
+//! rows `held`; releasing the last one covering a row puts it back to `pending`.
+
+use sqlx::Row;
+
+use super::{texts, PostgresQueue, QueueError};
+use crate::queue::{Hold, HoldsChanged, HELD_VIDEO};
+use crate::video::{Namespace, VideoNo};
+
+impl PostgresQueue {
+    pub async fn place_holds(
+        &self,
+        namespace: Option<&Namespace>,
+        video_nos: &[VideoNo],
+        reason: &str,
+    ) -> Result<HoldsChanged, QueueError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let holds = sqlx::query(
+            "INSERT INTO legal_holds (video_no, unique_id, reason)
+             SELECT DISTINCT v, $2::text, $3 FROM unnest($1::text[]) AS v
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(texts(video_nos))
+        .bind(namespace.map(Namespace::as_str))
+        .bind(reason)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?
+        .rows_affected();
+        let rows = sqlx::query(
+            "UPDATE deletion_queue SET status = 'held', updated_at = now()
+              WHERE status = 'pending' AND video_no = ANY($1)
+                AND ($2::text IS NULL OR unique_id = $2)",
+        )
+        .bind(texts(video_nos))
+        .bind(namespace.map(Namespace::as_str))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?
+        .rows_affected();
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(HoldsChanged { holds, rows })
+    }
+
+    pub async fn release_holds(
+        &self,
+        namespace: Option<&Namespace>,
+        video_nos: &[VideoNo],
+    ) -> Result<HoldsChanged, QueueError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let holds = sqlx::query(
+            "DELETE FROM legal_holds
+              WHERE video_no = ANY($1) AND unique_id IS NOT DISTINCT FROM $2::text",
+        )
+        .bind(texts(video_nos))
+        .bind(namespace.map(Namespace::as_str))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?
+        .rows_affected();
+        let rows = sqlx::query(&format!(
+            "UPDATE deletion_queue AS q SET status = 'pending', updated_at = now()
+              WHERE q.status = 'held' AND q.video_no = ANY($1) AND NOT {HELD_VIDEO}"
+        ))
+        .bind(texts(video_nos))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?
+        .rows_affected();
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(HoldsChanged { holds, rows })
+    }
+
+    pub async fn holds(&self) -> Result<Vec<Hold>, QueueError> {
+        let rows = sqlx::query(
+            "SELECT h.video_no, h.unique_id, h.reason,
+                    to_char(h.placed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS placed_at,
+                    (SELECT count(*) FROM deletion_queue AS q
+                      WHERE q.video_no = h.video_no AND q.status = 'held'
+                        AND (h.unique_id IS NULL OR q.unique_id = h.unique_id)) AS rows_held
+               FROM legal_holds AS h ORDER BY h.id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| Hold {
+                video_no: r.get("video_no"),
+                namespace: r.get("unique_id"),
+                reason: r.get("reason"),
+                placed_at: r.get("placed_at"),
+                rows_held: r.get("rows_held"),
+            })
+            .collect())
+    }
+}

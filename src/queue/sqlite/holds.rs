@@ -1,0 +1,100 @@
+//! Legal holds on SQLite: placing one sets the video's pending rows `held`; releasing the
+//! last one covering a row puts it back to `pending`. (Rows in flight are caught by the
+//! claim's own check before their request is recorded.)
+
+use sqlx::Row;
+
+use super::{json_list, QueueError, SqliteQueue, NOW};
+use crate::queue::{Hold, HoldsChanged, HELD_VIDEO};
+use crate::video::{Namespace, VideoNo};
+
+impl SqliteQueue {
+    pub async fn place_holds(
+        &self,
+        namespace: Option<&Namespace>,
+        video_nos: &[VideoNo],
+        reason: &str,
+    ) -> Result<HoldsChanged, QueueError> {
+        let _turn = self.write_turn().await;
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let holds = sqlx::query(
+            "INSERT INTO legal_holds (video_no, unique_id, reason)
+             SELECT DISTINCT value, ?2, ?3 FROM json_each(?1) WHERE true
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(json_list(video_nos))
+        .bind(namespace.map(Namespace::as_str))
+        .bind(reason)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?
+        .rows_affected();
+        let rows = sqlx::query(&format!(
+            "UPDATE deletion_queue SET status = 'held', updated_at = {NOW}
+              WHERE status = 'pending' AND video_no IN (SELECT value FROM json_each(?1))
+                AND (?2 IS NULL OR unique_id = ?2)"
+        ))
+        .bind(json_list(video_nos))
+        .bind(namespace.map(Namespace::as_str))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?
+        .rows_affected();
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(HoldsChanged { holds, rows })
+    }
+
+    pub async fn release_holds(
+        &self,
+        namespace: Option<&Namespace>,
+        video_nos: &[VideoNo],
+    ) -> Result<HoldsChanged, QueueError> {
+        let _turn = self.write_turn().await;
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let holds = sqlx::query(
+            "DELETE FROM legal_holds
+              WHERE video_no IN (SELECT value FROM json_each(?1)) AND unique_id IS ?2",
+        )
+        .bind(json_list(video_nos))
+        .bind(namespace.map(Namespace::as_str))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?
+        .rows_affected();
+        let rows = sqlx::query(&format!(
+            "UPDATE deletion_queue AS q SET status = 'pending', updated_at = {NOW}
+              WHERE q.status = 'held' AND q.video_no IN (SELECT value FROM json_each(?1))
+                AND NOT {HELD_VIDEO}"
+        ))
+        .bind(json_list(video_nos))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?
+        .rows_affected();
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(HoldsChanged { holds, rows })
+    }
+
+    pub async fn holds(&self) -> Result<Vec<Hold>, QueueError> {
+        let rows = sqlx::query(
+            "SELECT h.video_no, h.unique_id, h.reason, substr(h.placed_at, 1, 19) AS placed_at,
+                    (SELECT count(*) FROM deletion_queue AS q INDEXED BY deletion_queue_video_no
+                      WHERE q.video_no = h.video_no AND q.status = 'held'
+                        AND (h.unique_id IS NULL OR q.unique_id = h.unique_id)) AS rows_held
+               FROM legal_holds AS h ORDER BY h.id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| Hold {
+                video_no: r.get("video_no"),
+                namespace: r.get("unique_id"),
+                reason: r.get("reason"),
+                placed_at: r.get("placed_at"),
+                rows_held: r.get("rows_held"),
+            })
+            .collect())
+    }
+}
