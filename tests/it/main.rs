@@ -2,6 +2,7 @@
 //! 127.0.0.1 (see `support/`). One test binary, so that the support code is built once.
 
 mod claims;
+mod holds;
 mod hostile;
 mod hosts;
 mod operator;

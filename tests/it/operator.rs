@@ -523,6 +523,7 @@ async fn metrics_are_served_and_say_what_the_queue_and_the_api_did() {
             "memories_reaper_rows_settled_total{status=\"deleted\"} 3",
             "memories_reaper_api_key_refused 0",
             "memories_reaper_oldest_due_age_seconds 0",
+            "memories_reaper_legal_holds 0",
             "memories_reaper_schedule_interval_seconds 1",
             "# TYPE memories_reaper_request_duration_seconds histogram",
         ],

@@ -1,0 +1,105 @@
+//! Legal holds through the commands an operator uses: a held video is never sent, whoever
+//! queued it and in whichever namespace, until its hold is released.
+
+use crate::on_both;
+use crate::support::*;
+
+on_both!(a_held_video_waits_for_its_release_whoever_queued_it);
+async fn a_held_video_waits_for_its_release_whoever_queued_it() {
+    let app = spawn_app(&[]).await;
+    let queued = ids(0, 3);
+    let held = queued[1].clone();
+    app.insert("default", &queued).await;
+    let out = app
+        .reaper(&["hold", "add", &held, "--reason", "case 17: litigation"])
+        .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(
+            "held 1 videos in every namespace (0 were held there already); 1 queued rows are now held"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    // Queued after the hold, in another namespace: held there too.
+    app.insert("tenant-b", std::slice::from_ref(&held)).await;
+
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !app.standin.received().iter().any(|r| r.ids.contains(&held)),
+        "a held video was sent"
+    );
+    assert_eq!(app.count("deleted").await, 2);
+    assert_eq!(app.count("held").await, 2);
+    let out = app.reaper(&["status"]).await;
+    assert!(stdout(&out).contains("legal holds: 1 "), "{}", stdout(&out));
+    let out = app.reaper(&["hold", "list"]).await;
+    assert_eq!(
+        stdout(&out).trim_end().split('\t').collect::<Vec<_>>()[..2],
+        [held.as_str(), "*"],
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("\t2 rows held\tcase 17: litigation"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Released in one namespace only: nothing, the hold is in every namespace.
+    let out = app
+        .reaper(&["hold", "release", &held, "--namespace", "default"])
+        .await;
+    assert!(
+        stdout(&out).contains("released 0 holds in namespace default (1 videos had none there)"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(app.count("held").await, 2);
+    let out = app.reaper(&["hold", "release", &held]).await;
+    assert!(
+        stdout(&out).contains("released 1 holds in every namespace (0 videos had none there); 2 rows are pending again"),
+        "{}",
+        stdout(&out)
+    );
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(app.count("deleted").await, 4);
+    let sent: Vec<_> = app
+        .standin
+        .received()
+        .into_iter()
+        .filter(|r| r.ids.contains(&held))
+        .map(|r| r.unique_id.unwrap_or_default())
+        .collect();
+    assert_eq!(sent.len(), 2, "once in each namespace: {sent:?}");
+    let out = app.reaper(&["hold", "list"]).await;
+    assert_eq!(stdout(&out).trim(), "no legal holds");
+}
+
+on_both!(a_hold_without_a_reason_or_with_a_bad_id_says_so);
+async fn a_hold_without_a_reason_or_with_a_bad_id_says_so() {
+    let app = spawn_app(&[]).await;
+    let id = ids(0, 1).remove(0);
+    for reason in ["", "   ", "two\nlines"] {
+        let out = app.reaper(&["hold", "add", &id, "--reason", reason]).await;
+        assert_eq!(out.status.code(), Some(1), "{reason:?}");
+        assert!(
+            stderr(&out).contains("--reason must say why"),
+            "{reason:?}: {}",
+            stderr(&out)
+        );
+    }
+    // A bad id is named and skipped; the good one is held (exit 1 says some were not).
+    let out = app
+        .reaper(&["hold", "add", &id, "not-a-video", "--reason", "case 9"])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not-a-video"), "{}", stderr(&out));
+    let out = app.reaper(&["hold", "list", "--json"]).await;
+    let holds: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(holds[0]["video_no"], id.as_str());
+    assert_eq!(holds[0]["namespace"], serde_json::Value::Null);
+    assert_eq!(holds[0]["reason"], "case 9");
+}
