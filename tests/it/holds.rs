@@ -23,6 +23,19 @@ async fn a_held_video_waits_for_its_release_whoever_queued_it() {
     );
     // Queued after the hold, in another namespace: held there too.
     app.insert("tenant-b", std::slice::from_ref(&held)).await;
+    // A dry run does not count it among what would be sent.
+    let out = app.reaper(&["run", "--once", "--dry-run"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("would send 2 ids in namespace default"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !stderr(&out).contains("namespace tenant-b"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = app.reaper(&["run", "--once"]).await;
     assert!(out.status.success(), "{}", stderr(&out));

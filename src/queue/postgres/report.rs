@@ -9,7 +9,7 @@ use sqlx::Row;
 use super::{due, PostgresQueue};
 use crate::config::LONGEST_LEASE;
 use crate::queue::report::{BatchRow, Cell, Count, Gauges, PendingRow, Report, Sender};
-use crate::queue::{ClaimedRow, QueueError};
+use crate::queue::{ClaimedRow, QueueError, HELD_VIDEO};
 use crate::vocabulary::RowStatus;
 
 /// A time column, shown as SQLite stores them, under the name `alias`.
@@ -41,6 +41,7 @@ impl PostgresQueue {
         let sql = format!(
             "SELECT id, video_no, unique_id FROM deletion_queue AS q
               WHERE q.status = 'pending' AND {} AND (q.unique_id, q.id) > ($1, $2)
+                AND NOT {HELD_VIDEO}
               ORDER BY q.unique_id, q.id LIMIT $3",
             due("q")
         );

@@ -12,6 +12,7 @@ use super::{
     count_impossible_leases, ClaimedRow, QueueError, SqliteQueue, COUNT_UNREADABLE_DUE, DUE,
 };
 use crate::printable;
+use crate::queue::HELD_VIDEO;
 use crate::vocabulary::RowStatus;
 
 #[derive(Debug, Serialize)]
@@ -169,15 +170,16 @@ const SHOWN: usize = 200;
 
 impl SqliteQueue {
     /// Due pending rows in (namespace, id) order, `limit` at a time after `after`: what a
-    /// pass would claim, read without claiming it.
+    /// pass would claim and send (held videos aside), read without claiming it.
     pub async fn due_page(
         &self,
         after: (&str, i64),
         limit: usize,
     ) -> Result<Vec<(String, ClaimedRow)>, QueueError> {
         let sql = format!(
-            "SELECT id, video_no, unique_id FROM deletion_queue
+            "SELECT id, video_no, unique_id FROM deletion_queue AS q
               WHERE status = 'pending' AND {DUE} AND (unique_id, id) > (?1, ?2)
+                AND NOT {HELD_VIDEO}
               ORDER BY unique_id, id LIMIT ?3"
         );
         let rows = sqlx::query(&sql)
