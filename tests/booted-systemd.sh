@@ -234,6 +234,8 @@ admin_db=${MEMORIES_REAPER_TEST_POSTGRES%/postgres}/memories
 # One statement at a time (CREATE DATABASE cannot run in a transaction).
 sed -n '/^CREATE/p' "$scratch/step1.sql" | psql -q -v ON_ERROR_STOP=1 "$MEMORIES_REAPER_TEST_POSTGRES" -f - \
   > "$scratch/psql.log" 2>&1 || { cat "$scratch/psql.log"; exit 1; }
+check "step 1's REVOKE, in database memories" \
+  psql -q -v ON_ERROR_STOP=1 "$admin_db" -c "$(sed -n '/^REVOKE/p' "$scratch/step1.sql")"
 install -m 644 "$PG_DIR/ca.crt" "$root/etc/memories-reaper/postgres-ca.crt"
 server=127.0.0.1:$PG_PORT
 url="postgres://memories_reaper:$daemon_pw@$server/memories?sslmode=verify-full"

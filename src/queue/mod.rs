@@ -40,6 +40,22 @@ pub struct QueueError {
     problem: String,
 }
 
+/// Refuses a database that a newer memories-reaper migrated: this binary would not know
+/// its rules (a daemon that ignored `legal_holds` would send held videos). `applied` are
+/// the versions the database records, `known` this binary's migrations.
+fn newer_schema(applied: &[i64], known: &sqlx::migrate::Migrator) -> Result<(), String> {
+    let newest_known = known.iter().map(|m| m.version).max().unwrap_or(0);
+    match applied.iter().filter(|v| **v > newest_known).max() {
+        Some(newer) => Err(format!(
+            "its schema is at migration {newer}, newer than this memories-reaper {} knows \
+             ({newest_known}): upgrade this binary (in a rolling upgrade, stop the older \
+             daemons before the first new one starts)",
+            env!("CARGO_PKG_VERSION")
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Identifies one claim: the rows it holds carry it in `claimed_by`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimToken(String);

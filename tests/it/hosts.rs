@@ -187,3 +187,36 @@ async fn a_socket_s_folder_names_the_server() {
     })
     .await;
 }
+
+/// PostgreSQL only: a schema every role may create objects in (the default before
+/// PostgreSQL 15) lets a producer define a function the daemon would call with its rights:
+/// refused, with the statement that fixes it.
+#[tokio::test]
+async fn a_schema_every_role_may_create_in_is_refused() {
+    if !postgres_available() {
+        return;
+    }
+    on(Backend::Postgres, async {
+        let app = spawn_app(&[]).await;
+        app.pool
+            .execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
+            .await
+            .unwrap();
+        for args in [&["status"][..], &["check"], &["run", "--once"]] {
+            let out = app.reaper(args).await;
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+            assert!(
+                stderr(&out).contains("REVOKE CREATE ON SCHEMA public FROM PUBLIC"),
+                "{args:?}: {}",
+                stderr(&out)
+            );
+        }
+        app.pool
+            .execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+            .await
+            .unwrap();
+        let out = app.reaper(&["status"]).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+    })
+    .await;
+}

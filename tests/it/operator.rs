@@ -578,3 +578,36 @@ async fn a_key_refused_to_the_lookups_is_in_the_metrics() {
     assert!(daemon.wait().await.expect("wait").success());
     assert_eq!(app.count("pending").await, 2, "held pending, as required");
 }
+
+on_both!(a_database_a_newer_version_migrated_is_refused);
+async fn a_database_a_newer_version_migrated_is_refused() {
+    let app = spawn_app(&[]).await;
+    app.insert("default", &ids(0, 1)).await;
+    let future = match backend() {
+        Backend::Sqlite => {
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+             VALUES (9999, 'from the future', 1, x'00', 0)"
+        }
+        Backend::Postgres => {
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+             VALUES (9999, 'from the future', true, '\\x00'::bytea, 0)"
+        }
+    };
+    app.pool.execute(future).await.unwrap();
+    // An older daemon would not know the newer rules (holds): it must not send.
+    for args in [
+        &["run", "--once"][..],
+        &["status"],
+        &["check"],
+        &["migrate"],
+    ] {
+        let out = app.reaper(args).await;
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("schema is at migration 9999, newer than this memories-reaper"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    assert!(app.standin.received().is_empty());
+}

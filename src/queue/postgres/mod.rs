@@ -30,8 +30,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Row};
 
 use super::{
-    BatchId, Claim, ClaimToken, ClaimedRow, Lead, QueueError, Recorded, RequestRecord, RowsEffect,
-    Started, HELD_VIDEO,
+    newer_schema, BatchId, Claim, ClaimToken, ClaimedRow, Lead, QueueError, Recorded,
+    RequestRecord, RowsEffect, Started, HELD_VIDEO,
 };
 use crate::config::LONGEST_LEASE;
 use crate::credentials::DatabaseUrl;
@@ -119,6 +119,33 @@ impl PostgresQueue {
         Ok(queue)
     }
 
+    /// Refuses a schema where every role may create objects (PostgreSQL before 15, by
+    /// default): a producer could define a function with the exact argument types of a
+    /// built-in the daemon calls (`json_build_array`, say), which PostgreSQL would call
+    /// instead, with the daemon's rights.
+    async fn no_public_create(&self) -> Result<(), QueueError> {
+        let (schema, open): (Option<String>, bool) = sqlx::query_as(
+            "SELECT current_schema(), EXISTS (
+                 SELECT 1 FROM pg_namespace AS n,
+                        aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) AS a
+                  WHERE n.nspname = current_schema() AND a.grantee = 0
+                    AND a.privilege_type = 'CREATE')",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        if open {
+            return Err(self.problem(format!(
+                "every role may create objects in schema {schema} (PostgreSQL before 15 \
+                 allows it by default): a producer could define functions this daemon would \
+                 call with its rights; as a superuser, run REVOKE CREATE ON SCHEMA {schema} \
+                 FROM PUBLIC (README, \"More than one host\")",
+                schema = crate::printable::escaped(&schema.unwrap_or_default())
+            )));
+        }
+        Ok(())
+    }
+
     /// Connects without changing anything, for `check`: whether the schema is current, how
     /// many rows the queue holds, and whether this role may write it.
     pub async fn inspect(url: &DatabaseUrl, busy_timeout: Duration) -> Result<String, QueueError> {
@@ -129,7 +156,9 @@ impl PostgresQueue {
             applied: Arc::default(),
             claims: Arc::default(),
         };
+        queue.no_public_create().await?;
         let applied = queue.migrated().await?;
+        newer_schema(&applied, &MIGRATOR).map_err(|problem| queue.problem(problem))?;
         let behind = MIGRATOR
             .iter()
             .filter(|m| !applied.contains(&m.version))
@@ -183,14 +212,20 @@ impl PostgresQueue {
     }
 
     fn error(&self, e: impl Into<sqlx::Error>) -> QueueError {
+        self.problem(describe(&e.into()))
+    }
+
+    fn problem(&self, problem: String) -> QueueError {
         QueueError {
             place: self.shown.to_string(),
-            problem: describe(&e.into()),
+            problem,
         }
     }
 
     async fn migrate(&mut self) -> Result<(), QueueError> {
+        self.no_public_create().await?;
         let before = self.migrated().await?;
+        newer_schema(&before, &MIGRATOR).map_err(|problem| self.problem(problem))?;
         // A current schema is left alone: the migrator would create its own table and
         // take its lock, which a role that may only read (an auditor's) cannot.
         if MIGRATOR.iter().all(|m| before.contains(&m.version)) {

@@ -19,8 +19,8 @@ pub mod report;
 mod upkeep;
 
 use super::{
-    BatchId, Claim, ClaimToken, ClaimedRow, Lead, QueueError, Recorded, RequestRecord, RowsEffect,
-    Started, HELD_VIDEO,
+    newer_schema, BatchId, Claim, ClaimToken, ClaimedRow, Lead, QueueError, Recorded,
+    RequestRecord, RowsEffect, Started, HELD_VIDEO,
 };
 
 use std::os::unix::fs::OpenOptionsExt;
@@ -211,19 +211,25 @@ impl SqliteQueue {
         .fetch_one(&mut conn)
         .await
         .map_err(fail)?;
-        let applied: i64 = if applied == 0 {
-            0
+        let applied: Vec<i64> = if applied == 0 {
+            Vec::new()
         } else {
-            sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
-                .fetch_one(&mut conn)
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&mut conn)
                 .await
                 .map_err(fail)?
         };
-        let known = MIGRATOR.iter().count() as i64;
-        if applied < known {
+        newer_schema(&applied, &MIGRATOR).map_err(|problem| QueueError {
+            place: printable::path(path),
+            problem,
+        })?;
+        let behind = MIGRATOR
+            .iter()
+            .filter(|m| !applied.contains(&m.version))
+            .count();
+        if behind > 0 {
             return Ok(format!(
-                "schema is {} migrations behind; `run` or `migrate` applies them",
-                known - applied
+                "schema is {behind} migrations behind; `run` or `migrate` applies them"
             ));
         }
         let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM deletion_queue")
@@ -291,6 +297,10 @@ impl SqliteQueue {
 
     async fn migrate(&mut self) -> Result<(), QueueError> {
         let before = self.migrated().await?;
+        newer_schema(&before, &MIGRATOR).map_err(|problem| QueueError {
+            place: self.place(),
+            problem,
+        })?;
         // SQLite has no migration lock in sqlx: when two processes migrate a new file at
         // once, the loser fails on a table the winner just made. Running again then finds
         // the migration applied.
