@@ -180,7 +180,15 @@ pub fn database_url(
     url_file: Option<&Path>,
 ) -> Result<Option<DatabaseUrl>, String> {
     let (text, source) =
-        if let Some(value) = std::env::var_os(URL_ENV_VAR).filter(|v| !v.is_empty()) {
+        if let Some(value) = std::env::var_os(URL_ENV_VAR) {
+            // Set but empty is a mistake (a secret that did not arrive), not "use SQLite":
+            // the daemon would drain a local file while the server's rows waited.
+            if value.is_empty() {
+                return Err(format!(
+                    "${URL_ENV_VAR} is set but empty; give the URL, or unset it to use \
+                     database.path"
+                ));
+            }
             let value = value
                 .into_string()
                 .map_err(|_| format!("${URL_ENV_VAR} is not valid UTF-8"))?;
@@ -239,9 +247,17 @@ pub(crate) fn parse_url(text: &str, source: String) -> Result<DatabaseUrl, Strin
     }
     for (key, _) in url.query_pairs() {
         if !URL_PARAMETERS.contains(&key.as_ref()) {
+            // Named only when it looks like a parameter's name: after a `?` in an
+            // unencoded password, the "name" is the rest of the password.
+            let looks_like_a_name = key.len() <= 32
+                && key.chars().all(|c| c.is_ascii_lowercase() || c == '_' || c == '-');
+            let named = if looks_like_a_name {
+                printable::quoted(&key, printable::QUOTED)
+            } else {
+                "one not shown (a '?' in the password? write it %3F)".to_owned()
+            };
             return Err(fail(&format!(
-                "has a parameter this program does not know: {} (known: {})",
-                printable::quoted(&key, printable::QUOTED),
+                "has a parameter this program does not know: {named} (known: {})",
                 URL_PARAMETERS.join(", ")
             )));
         }
@@ -310,6 +326,8 @@ mod tests {
         assert_eq!(url.shown(), "postgres://reaper@/run/postgresql/queue");
         for (bad, says) in [
             ("postgres://u:s3cret@h/db?passwd=s3cret", "passwd"),
+            ("postgres://u:2024?s3cret@h:5432/db", "a '?' in the password"),
+            ("postgres://u@h/db?s3cret", "not shown"),
             ("mysql://u:s3cret@h/db", "not a postgres:// URL"),
             ("postgres://u:s3cret@h", "names no database"),
             ("postgres:/u:s3cret@h/db", "names no server"),

@@ -417,3 +417,19 @@ async fn a_usage_error_escapes_what_was_typed() {
     assert!(err.contains("'1\\u{202e}'"), "{err}");
     assert!(!err.contains('\u{202e}'), "{err:?}");
 }
+
+/// A database URL variable set but empty (a secret that did not arrive) is an error, not a
+/// quiet fall back to a local SQLite file while the server's rows wait.
+#[tokio::test]
+async fn an_empty_database_url_variable_is_an_error() {
+    let app = spawn_app(&[]).await;
+    let mut cmd = app.command(&["status"]);
+    cmd.env("MEMORIES_REAPER_DATABASE_URL", "");
+    let out = cmd.output().await.unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("$MEMORIES_REAPER_DATABASE_URL is set but empty"),
+        "{}",
+        stderr(&out)
+    );
+}
