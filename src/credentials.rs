@@ -179,45 +179,44 @@ pub fn database_url(
     url: Option<&str>,
     url_file: Option<&Path>,
 ) -> Result<Option<DatabaseUrl>, String> {
-    let (text, source) =
-        if let Some(value) = std::env::var_os(URL_ENV_VAR) {
-            // Set but empty is a mistake (a secret that did not arrive), not "use SQLite":
-            // the daemon would drain a local file while the server's rows waited.
-            if value.is_empty() {
-                return Err(format!(
-                    "${URL_ENV_VAR} is set but empty; give the URL, or unset it to use \
+    let (text, source) = if let Some(value) = std::env::var_os(URL_ENV_VAR) {
+        // Set but empty is a mistake (a secret that did not arrive), not "use SQLite":
+        // the daemon would drain a local file while the server's rows waited.
+        if value.is_empty() {
+            return Err(format!(
+                "${URL_ENV_VAR} is set but empty; give the URL, or unset it to use \
                      database.path"
-                ));
-            }
-            let value = value
-                .into_string()
-                .map_err(|_| format!("${URL_ENV_VAR} is not valid UTF-8"))?;
-            (value, format!("${URL_ENV_VAR}"))
-        } else if let Some(path) = url_file {
-            let value = read_regular(path, KEY_CAP).map_err(|e| {
-                format!(
-                    "cannot read database.url_file {}: {e}",
-                    printable::path(path)
-                )
-            })?;
-            (value, printable::path(path))
-        } else if let Some(url) = url {
-            (url.to_owned(), "database.url".to_owned())
-        } else {
-            let credential = std::env::var_os("CREDENTIALS_DIRECTORY")
-                .map(|dir| PathBuf::from(dir).join(URL_CREDENTIAL))
-                .filter(|path| path.exists());
-            let Some(path) = credential else {
-                return Ok(None);
-            };
-            let value = read_regular(&path, KEY_CAP).map_err(|e| {
-                format!(
-                    "cannot read the database URL from {}: {e}",
-                    printable::path(&path)
-                )
-            })?;
-            (value, printable::path(&path))
+            ));
+        }
+        let value = value
+            .into_string()
+            .map_err(|_| format!("${URL_ENV_VAR} is not valid UTF-8"))?;
+        (value, format!("${URL_ENV_VAR}"))
+    } else if let Some(path) = url_file {
+        let value = read_regular(path, KEY_CAP).map_err(|e| {
+            format!(
+                "cannot read database.url_file {}: {e}",
+                printable::path(path)
+            )
+        })?;
+        (value, printable::path(path))
+    } else if let Some(url) = url {
+        (url.to_owned(), "database.url".to_owned())
+    } else {
+        let credential = std::env::var_os("CREDENTIALS_DIRECTORY")
+            .map(|dir| PathBuf::from(dir).join(URL_CREDENTIAL))
+            .filter(|path| path.exists());
+        let Some(path) = credential else {
+            return Ok(None);
         };
+        let value = read_regular(&path, KEY_CAP).map_err(|e| {
+            format!(
+                "cannot read the database URL from {}: {e}",
+                printable::path(&path)
+            )
+        })?;
+        (value, printable::path(&path))
+    };
     parse_url(text.trim(), source).map(Some)
 }
 
@@ -250,7 +249,9 @@ pub(crate) fn parse_url(text: &str, source: String) -> Result<DatabaseUrl, Strin
             // Named only when it looks like a parameter's name: after a `?` in an
             // unencoded password, the "name" is the rest of the password.
             let looks_like_a_name = key.len() <= 32
-                && key.chars().all(|c| c.is_ascii_lowercase() || c == '_' || c == '-');
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_' || c == '-');
             let named = if looks_like_a_name {
                 printable::quoted(&key, printable::QUOTED)
             } else {
@@ -326,7 +327,10 @@ mod tests {
         assert_eq!(url.shown(), "postgres://reaper@/run/postgresql/queue");
         for (bad, says) in [
             ("postgres://u:s3cret@h/db?passwd=s3cret", "passwd"),
-            ("postgres://u:2024?s3cret@h:5432/db", "a '?' in the password"),
+            (
+                "postgres://u:2024?s3cret@h:5432/db",
+                "a '?' in the password",
+            ),
             ("postgres://u@h/db?s3cret", "not shown"),
             ("mysql://u:s3cret@h/db", "not a postgres:// URL"),
             ("postgres://u:s3cret@h", "names no database"),

@@ -108,6 +108,7 @@ pub async fn run(
     });
 
     if options.once {
+        let mut unknown = None;
         let halt = match &mut leadership {
             None => Some(Halt::on_shutdown(&shutdown)),
             Some(leadership) => match leadership.settled().await {
@@ -121,7 +122,13 @@ pub async fn run(
                     );
                     None
                 }
-                Role::Asking => None,
+                // Cannot know who sends (a database away, a role that may not write the
+                // lease): this run cannot do its one pass, and says why.
+                Role::Unknown(why) if !shutdown.is_cancelled() => {
+                    unknown = Some(why);
+                    None
+                }
+                Role::Unknown(_) | Role::Asking => None,
             },
         };
         let end = match halt {
@@ -137,6 +144,9 @@ pub async fn run(
             leadership.resign().await;
         }
         queue.close().await;
+        if let Some(why) = unknown {
+            anyhow::bail!("cannot ask for the sender's lease, so this run sent nothing: {why}");
+        }
         return Ok(match end {
             Some(PassEnd::Interrupted(Interruption::Shutdown)) => RunEnd::Clean,
             // A database error can stop a pass with nothing pending: the rows it could not

@@ -47,6 +47,9 @@ pub enum Role {
     Leading(CancellationToken),
     /// Another daemon sends.
     Standby { holder: String, remaining: Duration },
+    /// The last ask failed (the database away, or this role may not write the lease):
+    /// this daemon does not send, and says why.
+    Unknown(String),
 }
 
 /// This daemon's side of the lease, kept by a task of its own.
@@ -95,11 +98,8 @@ impl Leadership {
             .wait_for(|r| !matches!(r, Role::Asking))
             .await
             .map(|r| r.clone());
-        // The task only ends at shutdown: standing by is then the truth.
-        role.unwrap_or(Role::Standby {
-            holder: "nobody (shutting down)".into(),
-            remaining: Duration::ZERO,
-        })
+        // The task only ends at shutdown.
+        role.unwrap_or_else(|_| Role::Unknown("shutting down".into()))
     }
 
     /// The token to run a pass under, if this daemon leads now.
@@ -188,11 +188,23 @@ async fn keep(
                     remaining,
                 });
             }
-            Ok(Err(e)) => warn!("cannot ask for the sender's lease: {e}"),
-            Err(_) => warn!(
-                "asking for the sender's lease took longer than {}",
-                humantime::format_duration(lease / 3)
-            ),
+            Ok(Err(e)) => {
+                warn!("cannot ask for the sender's lease: {e}");
+                // A leader goes on until its margin; anyone else learns it cannot know.
+                if leading.is_none() {
+                    role.send_replace(Role::Unknown(e.to_string()));
+                }
+            }
+            Err(_) => {
+                let why = format!(
+                    "asking for the sender's lease took longer than {}",
+                    humantime::format_duration(lease / 3)
+                );
+                warn!("{why}");
+                if leading.is_none() {
+                    role.send_replace(Role::Unknown(why));
+                }
+            }
         }
         let mut wake = asked + lease / 3;
         if let Some((_, end)) = &leading {

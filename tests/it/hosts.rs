@@ -220,3 +220,54 @@ async fn a_schema_every_role_may_create_in_is_refused() {
     })
     .await;
 }
+
+/// PostgreSQL only: a role that may only read (an auditor's) can read the queue, but
+/// `run --once` with it cannot ask for the sender's lease: it says so and exits 1, where it
+/// used to ask forever.
+#[tokio::test]
+async fn a_role_that_may_only_read_runs_no_pass_and_says_why() {
+    if !postgres_available() {
+        return;
+    }
+    on(Backend::Postgres, async {
+        let app = spawn_app(&[]).await;
+        app.insert("default", &ids(0, 2)).await;
+        let Db::Postgres { name, .. } = &app.pool else {
+            unreachable!("on PostgreSQL")
+        };
+        let role = format!("{name}_reader");
+        app.pool
+            .execute(&format!(
+                "CREATE ROLE \"{role}\" LOGIN PASSWORD 'reader-pw'"
+            ))
+            .await
+            .unwrap();
+        app.pool
+            .execute(&format!(
+                "GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"{role}\""
+            ))
+            .await
+            .unwrap();
+        let url_file = app.dir.path().join("database_url");
+        let mut url = url::Url::parse(&std::fs::read_to_string(&url_file).unwrap()).unwrap();
+        url.set_username(&role).unwrap();
+        url.set_password(Some("reader-pw")).unwrap();
+        std::fs::write(&url_file, url.as_str()).unwrap();
+
+        let out = app.reaper(&["status"]).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        // The guard turns a hang into a failure; it measures nothing.
+        let out = tokio::time::timeout(Duration::from_secs(120), app.reaper(&["run", "--once"]))
+            .await
+            .expect("run --once asked for the lease forever");
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("cannot ask for the sender's lease, so this run sent nothing")
+                && stderr(&out).contains("permission denied"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(app.standin.received().is_empty());
+    })
+    .await;
+}
