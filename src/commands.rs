@@ -9,7 +9,6 @@ use anyhow::Context;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 use crate::api::Listing;
-use crate::config::Database;
 use crate::config::{parse_duration_at_most, Config, LONGEST_AGO, SHORTEST_KEEP};
 use crate::enqueue::enqueue;
 use crate::ids::{Ids, Read};
@@ -29,21 +28,10 @@ pub async fn open(config: &Config) -> anyhow::Result<Queue> {
     Ok(Queue::open(&config.database()?, config.database.busy_timeout).await?)
 }
 
-/// Opens a database that must exist already: `status`, `enqueue`, `retry-failed` and
-/// `prune` would otherwise create one as whoever ran them (root, say), with the wrong
-/// owner, or in the wrong place when `--config` was forgotten.
+/// Opens a database that must exist already: `status`, `enqueue`, `retry-failed`,
+/// `prune`, `receipts` and `hold` never create one.
 async fn open_existing(config: &Config) -> anyhow::Result<Queue> {
-    let database = config.database()?;
-    if let Database::File(path) = &database {
-        if !path.exists() {
-            anyhow::bail!(
-            "database {}: does not exist yet; start the daemon or run `memories-reaper migrate` \
-             (as the service's user) to create it, or give the --config that names it",
-            crate::printable::path(path)
-        );
-        }
-    }
-    Ok(Queue::open(&database, config.database.busy_timeout).await?)
+    Ok(Queue::open_existing(&config.database()?, config.database.busy_timeout).await?)
 }
 
 /// The file of ids a command was given: a path, or `-` for stdin (pipes are welcome).

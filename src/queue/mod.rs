@@ -233,9 +233,31 @@ impl Queue {
                 Self::Sqlite(sqlite::SqliteQueue::open(path, busy_timeout).await?)
             }
             Database::Server(url) => {
-                Self::Postgres(postgres::PostgresQueue::open(url, busy_timeout).await?)
+                Self::Postgres(postgres::PostgresQueue::open(url, busy_timeout, true).await?)
             }
         })
+    }
+
+    /// Opens a queue that must exist already (upgrading its schema if need be): the
+    /// commands other than `run` and `migrate` would otherwise create one as whoever ran
+    /// them, where a wrong path or database name pointed.
+    pub async fn open_existing(
+        database: &Database,
+        busy_timeout: Duration,
+    ) -> Result<Self, QueueError> {
+        match database {
+            Database::File(path) if !path.exists() => Err(QueueError {
+                place: crate::printable::path(path),
+                problem: "does not exist yet; start the daemon or run `memories-reaper migrate` \
+                          (as the service's user) to create it, or give the --config that names \
+                          it"
+                .into(),
+            }),
+            Database::File(_) => Self::open(database, busy_timeout).await,
+            Database::Server(url) => Ok(Self::Postgres(
+                postgres::PostgresQueue::open(url, busy_timeout, false).await?,
+            )),
+        }
     }
 
     /// Opens an existing database without changing it, for `check`: whether its schema is

@@ -271,3 +271,60 @@ async fn a_role_that_may_only_read_runs_no_pass_and_says_why() {
     })
     .await;
 }
+
+/// PostgreSQL only: `status` (like every command but `run` and `migrate`) pointed at a
+/// database without the queue says so, and leaves it without tables; on SQLite they
+/// refuse a file that does not exist.
+#[tokio::test]
+async fn a_read_command_does_not_create_the_queue_where_a_url_points() {
+    if !postgres_available() {
+        return;
+    }
+    on(Backend::Postgres, async {
+        let app = spawn_app(&[]).await;
+        let Db::Postgres { name, .. } = &app.pool else {
+            unreachable!("on PostgreSQL")
+        };
+        let empty = format!("{name}_empty");
+        app.pool
+            .execute(&format!("CREATE DATABASE \"{empty}\""))
+            .await
+            .unwrap();
+        let url_file = app.dir.path().join("database_url");
+        let mut url = url::Url::parse(&std::fs::read_to_string(&url_file).unwrap()).unwrap();
+        url.set_path(&empty);
+        std::fs::write(&url_file, url.as_str()).unwrap();
+        for args in [
+            &["status"][..],
+            &["hold", "list"],
+            &["enqueue", &ids(0, 1)[0]],
+        ] {
+            let out = app.reaper(args).await;
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+            assert!(
+                stderr(&out).contains("has no queue yet"),
+                "{args:?}: {}",
+                stderr(&out)
+            );
+        }
+        let mut empty_db = url.clone();
+        empty_db.set_query(None);
+        let pool = sqlx::PgPool::connect(empty_db.as_str()).await.unwrap();
+        let tables: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        pool.close().await;
+        assert_eq!(tables, 0, "a read command created tables");
+        let out = app.reaper(&["migrate"]).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        let out = app.reaper(&["status"]).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        app.pool
+            .execute(&format!("DROP DATABASE \"{empty}\" WITH (FORCE)"))
+            .await
+            .unwrap();
+    })
+    .await;
+}

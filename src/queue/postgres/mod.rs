@@ -106,8 +106,12 @@ pub struct PostgresQueue {
 
 impl PostgresQueue {
     /// Connects and migrates (under sqlx's migration lock: daemons starting together
-    /// migrate once).
-    pub async fn open(url: &DatabaseUrl, busy_timeout: Duration) -> Result<Self, QueueError> {
+    /// migrate once); creates the tables only when `create` (`run`, `migrate`).
+    pub async fn open(
+        url: &DatabaseUrl,
+        busy_timeout: Duration,
+        create: bool,
+    ) -> Result<Self, QueueError> {
         let mut queue = Self {
             pool: pool(url, busy_timeout, 8),
             shown: url.shown().into(),
@@ -115,7 +119,7 @@ impl PostgresQueue {
             applied: Arc::default(),
             claims: Arc::default(),
         };
-        queue.migrate().await?;
+        queue.migrate(create).await?;
         Ok(queue)
     }
 
@@ -222,9 +226,16 @@ impl PostgresQueue {
         }
     }
 
-    async fn migrate(&mut self) -> Result<(), QueueError> {
+    async fn migrate(&mut self, create: bool) -> Result<(), QueueError> {
         self.no_public_create().await?;
         let before = self.migrated().await?;
+        if before.is_empty() && !create {
+            return Err(self.problem(
+                "has no queue yet; start a daemon or run `memories-reaper migrate` as the \
+                 daemons' role to create it, or check the database's name in the URL"
+                    .into(),
+            ));
+        }
         newer_schema(&before, &MIGRATOR).map_err(|problem| self.problem(problem))?;
         // A current schema is left alone: the migrator would create its own table and
         // take its lock, which a role that may only read (an auditor's) cannot.
