@@ -328,3 +328,90 @@ async fn a_read_command_does_not_create_the_queue_where_a_url_points() {
     })
     .await;
 }
+
+/// PostgreSQL only: the producers' contract. `due_at` is read by the schema's own function,
+/// never by PostgreSQL's date input (which reads 'tomorrow', 'epoch' and 'infinity'), and a
+/// time without a zone is UTC; a session in another zone writing one is refused, since it
+/// meant its own zone and the row would be due early.
+#[tokio::test]
+async fn a_due_at_postgresql_would_read_its_own_way_is_refused_at_insert() {
+    if !postgres_available() {
+        return;
+    }
+    on(Backend::Postgres, async {
+        let app = spawn_app(&[]).await;
+        let url = std::fs::read_to_string(app.dir.path().join("database_url")).unwrap();
+        let mut producer = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        let insert = "INSERT INTO deletion_queue (video_no, due_at) VALUES ('VI606404158946574336', $1)";
+        for bad in [
+            "tomorrow",
+            "epoch",
+            "now",
+            "infinity",
+            "-infinity",
+            "",
+            "2099-01-01",
+            "2026-02-30 00:00:00",
+            "2099-01-01 24:00:00",
+            "2099-01-01 00:00:60",
+            "2099-01-01 00:00:00+23",
+        ] {
+            let refused = sqlx::query(insert).bind(bad).execute(&mut producer).await;
+            assert!(refused.is_err(), "{bad:?} was accepted");
+        }
+        for good in [
+            "2099-01-01 00:00:00",
+            "2099-01-01T00:00:00Z",
+            "2099-01-01 00:00:00.123456+05:30",
+            "2099-01-01 00:00:00-12:00",
+        ] {
+            sqlx::query(insert)
+                .bind(good)
+                .execute(&mut producer)
+                .await
+                .unwrap_or_else(|e| panic!("{good:?} refused: {e}"));
+        }
+        // A session in Los Angeles writing its local time without the zone.
+        sqlx::query("SET TimeZone = 'America/Los_Angeles'")
+            .execute(&mut producer)
+            .await
+            .unwrap();
+        let local = sqlx::query(
+            "INSERT INTO deletion_queue (video_no, due_at)
+             VALUES ('VI606404158946574337', localtimestamp + interval '6 hours')",
+        )
+        .execute(&mut producer)
+        .await;
+        let refused = local.expect_err("a local time without its zone was taken as UTC");
+        assert!(
+            refused.to_string().contains("has no zone, and this session's TimeZone is America/Los_Angeles"),
+            "{refused}"
+        );
+        // With its zone, or left to the default (now), the same session is served.
+        for ok in [
+            "INSERT INTO deletion_queue (video_no, due_at)
+             VALUES ('VI606404158946574338', now() + interval '6 hours')",
+            "INSERT INTO deletion_queue (video_no) VALUES ('VI606404158946574339')",
+        ] {
+            sqlx::query(ok)
+                .execute(&mut producer)
+                .await
+                .unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        assert_eq!(app.counts().await.values().sum::<i64>(), 6);
+        // The one due now is the only one sent; the one six hours ahead is not.
+        let out = app.reaper(&["run", "--once"]).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        let sent: Vec<String> = app
+            .standin
+            .received()
+            .into_iter()
+            .filter(|r| r.path.ends_with("delete_videos"))
+            .flat_map(|r| r.ids)
+            .collect();
+        assert_eq!(sent, ["VI606404158946574339"]);
+    })
+    .await;
+}
