@@ -344,7 +344,8 @@ async fn a_due_at_postgresql_would_read_its_own_way_is_refused_at_insert() {
         let mut producer = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
             .await
             .unwrap();
-        let insert = "INSERT INTO deletion_queue (video_no, due_at) VALUES ('VI606404158946574336', $1)";
+        let insert =
+            "INSERT INTO deletion_queue (video_no, due_at) VALUES ('VI606404158946574336', $1)";
         for bad in [
             "tomorrow",
             "epoch",
@@ -386,7 +387,9 @@ async fn a_due_at_postgresql_would_read_its_own_way_is_refused_at_insert() {
         .await;
         let refused = local.expect_err("a local time without its zone was taken as UTC");
         assert!(
-            refused.to_string().contains("has no zone, and this session's TimeZone is America/Los_Angeles"),
+            refused
+                .to_string()
+                .contains("has no zone, and this session's TimeZone is America/Los_Angeles"),
             "{refused}"
         );
         // With its zone, or left to the default (now), the same session is served.
