@@ -433,3 +433,35 @@ async fn an_empty_database_url_variable_is_an_error() {
         stderr(&out)
     );
 }
+
+/// A PostgreSQL server that refuses the connection is named as such, at once: the pool
+/// alone waited `busy_timeout` + 5 s and said only that it timed out.
+#[tokio::test]
+async fn a_server_that_refuses_the_connection_is_named_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    // Port 1 on this machine: nothing listens there.
+    std::fs::write(
+        &config,
+        "[database]\nurl = \"postgres://nobody@127.0.0.1:1/none\"\nbusy_timeout = \"10m\"\n",
+    )
+    .unwrap();
+    for args in [&["status"][..], &["check"], &["run", "--once"]] {
+        let mut cmd = tokio::process::Command::new(BIN);
+        cmd.arg("--config").arg(&config).args(args);
+        cmd.env_remove("MEMORIES_REAPER_DATABASE_URL")
+            .env("MEMORIES_API_KEY", "k")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        // The guard turns the old wait (10 minutes here) into a failure; it measures nothing.
+        let out = tokio::time::timeout(std::time::Duration::from_secs(60), run(cmd))
+            .await
+            .expect("waited for the pool's timeout");
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("Connection refused"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}

@@ -112,6 +112,10 @@ impl PostgresQueue {
         busy_timeout: Duration,
         create: bool,
     ) -> Result<Self, QueueError> {
+        reach(url, busy_timeout).await.map_err(|e| QueueError {
+            place: url.shown().into(),
+            problem: describe(&e),
+        })?;
         let mut queue = Self {
             pool: pool(url, busy_timeout, 8),
             shown: url.shown().into(),
@@ -153,6 +157,10 @@ impl PostgresQueue {
     /// Connects without changing anything, for `check`: whether the schema is current, how
     /// many rows the queue holds, and whether this role may write it.
     pub async fn inspect(url: &DatabaseUrl, busy_timeout: Duration) -> Result<String, QueueError> {
+        reach(url, busy_timeout).await.map_err(|e| QueueError {
+            place: url.shown().into(),
+            problem: describe(&e),
+        })?;
         let queue = Self {
             pool: pool(url, busy_timeout, 1),
             shown: url.shown().into(),
@@ -1107,17 +1115,34 @@ fn texts(video_nos: &[VideoNo]) -> Vec<String> {
 /// A pool of at most `connections`, connected on first use, whose sessions read times in
 /// UTC and ISO form and wait at most `busy_timeout` for a lock (as SQLite's busy timeout).
 fn pool(url: &DatabaseUrl, busy_timeout: Duration, connections: u32) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(busy_timeout + Duration::from_secs(5))
+        .connect_lazy_with(session(url, busy_timeout))
+}
+
+/// How every session of this program is set up: UTC and ISO dates (request records hash
+/// the same from any host), warnings only, and locks waited for `busy_timeout` at most.
+fn session(url: &DatabaseUrl, busy_timeout: Duration) -> PgConnectOptions {
     let lock_timeout = format!("{}ms", busy_timeout.as_millis().max(1));
-    let options: PgConnectOptions = url.connect_options().options([
+    url.connect_options().options([
         ("timezone", "UTC"),
         ("datestyle", "ISO"),
         ("client_min_messages", "warning"),
         ("lock_timeout", lock_timeout.as_str()),
-    ]);
-    PgPoolOptions::new()
-        .max_connections(connections)
-        .acquire_timeout(busy_timeout + Duration::from_secs(5))
-        .connect_lazy_with(options)
+    ])
+}
+
+/// Connects once, outside the pool: the pool retries a refused connection until its
+/// timeout and then says only that it timed out, where this says why (refused, no route,
+/// a TLS failure) at once.
+async fn reach(url: &DatabaseUrl, busy_timeout: Duration) -> Result<(), sqlx::Error> {
+    let options = session(url, busy_timeout);
+    let connect = sqlx::ConnectOptions::connect(&options);
+    match tokio::time::timeout(busy_timeout + Duration::from_secs(5), connect).await {
+        Ok(connection) => sqlx::Connection::close(connection?).await,
+        Err(_) => Err(sqlx::Error::PoolTimedOut),
+    }
 }
 
 /// One line for an operator: the problem, and what fixes it. Never the URL.
