@@ -85,8 +85,9 @@ pub async fn run(
         Ok(n) => warn!(
             rows = n,
             "{n} rows have a due_at that cannot be read as a time: they are never sent \
-             (`status` counts them; their last_error names the value); queue those videos \
-             again with a due_at like '2026-12-01 00:00:00'"
+             (`status` counts them; find them with `… WHERE status IN ('pending', \
+             'in_flight', 'failed')` and their due_at); queue those videos again with a \
+             due_at like '2026-12-01 00:00:00'"
         ),
         Err(e) => warn!("cannot count rows with an unreadable due_at: {e}"),
     }

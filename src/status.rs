@@ -41,8 +41,9 @@ pub fn text(report: &Report) -> String {
     if report.unreadable_due > 0 {
         let _ = writeln!(
             out,
-            "rows with an unreadable due_at: {} (never sent: failed, or never due; their \
-             last_error names the value; queue those videos again with a readable due_at)",
+            "rows with an unreadable due_at: {} (never sent: failed with a last_error that \
+             names the value, or waiting and never due; queue those videos again with a \
+             readable due_at)",
             report.unreadable_due
         );
     }

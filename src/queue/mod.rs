@@ -56,6 +56,22 @@ fn newer_schema(applied: &[i64], known: &sqlx::migrate::Migrator) -> Result<(), 
     }
 }
 
+/// `check`'s line for a current, writable queue (both backends say the same).
+fn inspected(rows: i64, unreadable: i64, impossible: i64) -> String {
+    let unreadable = match unreadable {
+        0 => String::new(),
+        n => format!(", {n} with an unreadable due_at (never sent; see `status`)"),
+    };
+    let impossible = match impossible {
+        0 => String::new(),
+        n => format!(
+            ", {n} in flight under a lease memories-reaper never grants (the next pass takes \
+             them back)"
+        ),
+    };
+    format!("schema up to date, {rows} rows{unreadable}{impossible}, writable")
+}
+
 /// Identifies one claim: the rows it holds carry it in `claimed_by`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimToken(String);

@@ -418,3 +418,32 @@ async fn a_due_at_postgresql_would_read_its_own_way_is_refused_at_insert() {
     })
     .await;
 }
+
+/// PostgreSQL only: `check` counts what `status` counts: rows with a due_at that cannot be
+/// read (only a producer who dropped the schema's CHECK can write one) and rows in flight
+/// under a lease this program never grants.
+#[tokio::test]
+async fn check_counts_unreadable_rows_and_impossible_leases() {
+    if !postgres_available() {
+        return;
+    }
+    on(Backend::Postgres, async {
+        let app = spawn_app(&[]).await;
+        for sql in [
+            "ALTER TABLE deletion_queue DROP CONSTRAINT deletion_queue_due_at_check",
+            "INSERT INTO deletion_queue (video_no, due_at) VALUES ('VI1', 'tomorrow')",
+            "INSERT INTO deletion_queue (video_no, status, lease_until)
+             VALUES ('VI2', 'in_flight', now() + interval '10 years')",
+        ] {
+            app.pool.execute(sql).await.unwrap();
+        }
+        let out = app.reaper(&["check"]).await;
+        let said = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(
+            said.contains("2 rows, 1 with an unreadable due_at")
+                && said.contains("1 in flight under a lease memories-reaper never grants"),
+            "{said}"
+        );
+    })
+    .await;
+}

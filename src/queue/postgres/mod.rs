@@ -30,7 +30,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Row};
 
 use super::{
-    newer_schema, BatchId, Claim, ClaimToken, ClaimedRow, Lead, QueueError, Recorded,
+    inspected, newer_schema, BatchId, Claim, ClaimToken, ClaimedRow, Lead, QueueError, Recorded,
     RequestRecord, RowsEffect, Started, HELD_VIDEO,
 };
 use crate::config::LONGEST_LEASE;
@@ -190,6 +190,8 @@ impl PostgresQueue {
         .fetch_one(&queue.pool)
         .await
         .map_err(|e| queue.error(e))?;
+        let unreadable = queue.unreadable_due().await?;
+        let impossible = queue.impossible_leases().await?;
         queue.pool.close().await;
         if !writable {
             return Err(QueueError {
@@ -201,7 +203,7 @@ impl PostgresQueue {
                 ),
             });
         }
-        Ok(format!("schema up to date, {rows} rows, writable"))
+        Ok(inspected(rows, unreadable, impossible))
     }
 
     pub fn applied(&self) -> Vec<String> {

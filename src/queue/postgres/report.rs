@@ -128,14 +128,7 @@ impl PostgresQueue {
             duration_ms: cell(r, "duration_ms"),
         })
         .collect();
-        let impossible_leases: i64 = sqlx::query_scalar(&format!(
-            "SELECT count(*) FROM deletion_queue WHERE status = 'in_flight'
-                AND (lease_until IS NULL OR lease_until > now() + make_interval(secs => {}))",
-            LONGEST_LEASE.as_secs()
-        ))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| self.error(e))?;
+        let impossible_leases = self.impossible_leases().await?;
         let sender = sqlx::query(
             "SELECT holder, extract(epoch FROM until - clock_timestamp())::float8 AS s
                FROM sender_lease",
@@ -194,6 +187,18 @@ impl PostgresQueue {
 
     /// The schema refuses every `due_at` it cannot read, so none is waiting: 0, unless a
     /// superuser switched the constraint off.
+    /// Rows in flight under a lease this program never grants (none, or too far ahead).
+    pub async fn impossible_leases(&self) -> Result<i64, QueueError> {
+        sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM deletion_queue WHERE status = 'in_flight'
+                AND (lease_until IS NULL OR lease_until > now() + make_interval(secs => {}))",
+            LONGEST_LEASE.as_secs()
+        ))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.error(e))
+    }
+
     pub async fn unreadable_due(&self) -> Result<i64, QueueError> {
         sqlx::query_scalar(
             "SELECT count(*) FROM deletion_queue

@@ -19,7 +19,7 @@ pub mod report;
 mod upkeep;
 
 use super::{
-    newer_schema, BatchId, Claim, ClaimToken, ClaimedRow, Lead, QueueError, Recorded,
+    inspected, newer_schema, BatchId, Claim, ClaimToken, ClaimedRow, Lead, QueueError, Recorded,
     RequestRecord, RowsEffect, Started, HELD_VIDEO,
 };
 
@@ -253,17 +253,7 @@ impl SqliteQueue {
             .execute(&mut conn)
             .await
             .map_err(fail)?;
-        let unreadable = match unreadable {
-            0 => String::new(),
-            n => format!(", {n} with an unreadable due_at (never sent; see `status`)"),
-        };
-        let impossible = match impossible {
-            0 => String::new(),
-            n => format!(", {n} in flight under a lease memories-reaper never grants (the next pass takes them back)"),
-        };
-        Ok(format!(
-            "schema up to date, {rows} rows{unreadable}{impossible}, writable"
-        ))
+        Ok(inspected(rows, unreadable, impossible))
     }
 
     /// The same queue under a new sender name (`deletion_batches.sender`): requests sent
