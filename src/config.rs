@@ -487,6 +487,9 @@ impl Config {
         warnings.extend(credentials::url_password_warning(
             self.database.url.as_deref(),
         ));
+        warnings.extend(credentials::url_file_warning(
+            self.database.url_file.as_deref(),
+        ));
         for (key, rate) in [
             (
                 "api.requests_per_second",

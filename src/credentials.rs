@@ -101,14 +101,23 @@ pub fn load(api_key_file: Option<&Path>) -> Result<(ApiKey, KeySource), KeyError
 
 /// A warning when the key's file can be read by any user of the machine.
 pub fn exposure_warning(source: &KeySource) -> Option<String> {
-    use std::os::unix::fs::PermissionsExt;
     let KeySource::File(path) = source else {
         return None;
     };
+    readable_by_all(path, "the API key file")
+}
+
+/// A warning when `database.url_file` (which may hold a password) can be read by any user.
+pub fn url_file_warning(url_file: Option<&Path>) -> Option<String> {
+    readable_by_all(url_file?, "database.url_file")
+}
+
+fn readable_by_all(path: &Path, what: &str) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path).ok()?.permissions().mode();
     (mode & 0o004 != 0).then(|| {
         format!(
-            "the API key file {} is readable by every user (mode {:o}); chmod o-r it",
+            "{what} {} is readable by every user (mode {:o}); chmod o-r it",
             printable::path(path),
             mode & 0o777
         )
@@ -392,6 +401,12 @@ mod tests {
             .unwrap()
             .contains("readable by every user"));
         assert_eq!(exposure_warning(&KeySource::Env), None);
+        // The database URL's file is held to the same rule (it may hold a password).
+        assert!(url_file_warning(Some(&path))
+            .unwrap()
+            .starts_with("database.url_file "));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert_eq!(url_file_warning(Some(&path)), None);
     }
 
     #[test]

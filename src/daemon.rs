@@ -393,6 +393,11 @@ impl Pass {
                 None
             }
         };
+        // Stopping: nothing more waits on the database (with it away, each of these would
+        // wait busy_timeout + 5 s, past TimeoutStopSec). The next start logs the head.
+        if matches!(end, Some(PassEnd::Interrupted(Interruption::Shutdown))) {
+            return end;
+        }
         // A copy of the chain's head outside the database (journald can seal its files).
         if let Ok((chain_seq, chain_head)) = self.queue.chain_head().await {
             info!(

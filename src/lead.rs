@@ -33,6 +33,9 @@ use tracing::{info, warn};
 
 use crate::queue::{Lead, Queue};
 
+/// How long a stopping daemon waits to give its lease up.
+const RESIGN_WITHIN: Duration = Duration::from_secs(5);
+
 /// A leader stops starting requests this part of its lease before the lease could end.
 fn margin(lease: Duration) -> Duration {
     lease / 5
@@ -125,8 +128,17 @@ impl Leadership {
     pub async fn resign(self) {
         self.stop.cancel();
         let _ = self.task.await;
-        if let Err(e) = self.queue.resign(&self.holder).await {
-            warn!("cannot give up the sender's lease ({e}); a standby takes over when it runs out");
+        // Bounded: a daemon stopping with its database away must still stop in time.
+        match tokio::time::timeout(RESIGN_WITHIN, self.queue.resign(&self.holder)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(
+                "cannot give up the sender's lease ({e}); a standby takes over when it runs out"
+            ),
+            Err(_) => warn!(
+                "giving up the sender's lease took longer than {}; a standby takes over when \
+                 it runs out",
+                humantime::format_duration(RESIGN_WITHIN)
+            ),
         }
     }
 }
