@@ -179,6 +179,12 @@ pub async fn spawn_app_with(per_second: usize, extra: &[(&str, &str)]) -> App {
             // config (and out of the warning a password there gets).
             let url_file = dir.path().join("database_url");
             std::fs::write(&url_file, url).expect("write the URL file");
+            // Mode 0600, as the README says (a wider one is warned about).
+            std::fs::set_permissions(
+                &url_file,
+                <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
+            )
+            .expect("chmod the URL file");
             let url_file = format!("url_file = {:?}", url_file.display().to_string());
             (Db::Postgres { pool, name }, url_file)
         }
