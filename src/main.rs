@@ -16,7 +16,7 @@ use memories_reaper::{complain, printable, shutdown, telemetry};
 #[derive(Parser)]
 #[command(
     version,
-    about = "Deletes Memories.ai videos queued in a SQLite table",
+    about = "Deletes Memories.ai videos queued in a table (SQLite, or PostgreSQL)",
     after_long_help = MANUAL
 )]
 struct Cli {
@@ -172,6 +172,10 @@ Environment:
   CREDENTIALS_DIRECTORY   set by systemd's LoadCredential=
   STATE_DIRECTORY         set by systemd's StateDirectory=: the default queue is
                           $STATE_DIRECTORY/queue.db
+  MEMORIES_REAPER_DATABASE_URL
+                          the queue on PostgreSQL (postgres://…), read before
+                          database.url_file, database.url and
+                          $CREDENTIALS_DIRECTORY/database_url; never logged whole
   RUST_LOG                overrides log.level
 
 Files:
