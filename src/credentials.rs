@@ -272,6 +272,17 @@ pub(crate) fn parse_url(text: &str, source: String) -> Result<DatabaseUrl, Strin
             )));
         }
     }
+    // A certificate or key that cannot be read would surface as "cannot reach the server".
+    for (key, value) in url.query_pairs() {
+        if matches!(key.as_ref(), "sslrootcert" | "sslcert" | "sslkey")
+            && !Path::new(value.as_ref()).is_file()
+        {
+            return Err(fail(&format!(
+                "names {key} {}, which is not a file on this host",
+                printable::quoted(&value, printable::QUOTED)
+            )));
+        }
+    }
     let options = sqlx::postgres::PgConnectOptions::from_str(text)
         .map_err(|e| fail(&format!("cannot be used ({e})")))?;
     let Some(database) = options.get_database().map(str::to_owned) else {
@@ -354,6 +365,10 @@ mod tests {
             ("postgres://u@h/db:s3cret@x", "not one"),
             ("postgres://u:s3cret@h:99999/db", "cannot be read"),
             ("postgres://u:s3cret@h/db?sslmode=maybe", "cannot be used"),
+            (
+                "postgres://u:s3cret@h/db?sslrootcert=/nonexistent/ca.crt",
+                "names sslrootcert \"/nonexistent/ca.crt\", which is not a file",
+            ),
         ] {
             let err = parse_url(bad, "test".into()).unwrap_err();
             assert!(err.contains(says), "{bad}: {err}");
