@@ -136,32 +136,35 @@ enum HoldAction {
     /// Hold videos (arguments and/or a file, one per line), in every namespace unless
     /// --namespace is given.
     Add {
-        video_nos: Vec<String>,
-        /// Read video numbers from this file, or from stdin with `-`.
-        #[arg(long, value_name = "PATH|-")]
-        file: Option<String>,
-        /// Only in this `unique_id` namespace (default: the videos in every namespace).
-        #[arg(long)]
-        namespace: Option<String>,
-        /// Why they are held (a case, a ticket): shown by `hold list` and `status`.
+        #[command(flatten)]
+        videos: HoldVideos,
+        /// Why they are held (a case, a ticket): shown by `hold list`.
         #[arg(long)]
         reason: String,
     },
     /// Release the holds placed with the same --namespace (or without one); rows no other
     /// hold covers go back to pending.
     Release {
-        video_nos: Vec<String>,
-        /// Read video numbers from this file, or from stdin with `-`.
-        #[arg(long, value_name = "PATH|-")]
-        file: Option<String>,
-        #[arg(long)]
-        namespace: Option<String>,
+        #[command(flatten)]
+        videos: HoldVideos,
     },
     /// Every hold: video, namespace (`*`: every one), when placed, rows held, reason.
     List {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// The videos a hold is placed on or released from.
+#[derive(clap::Args)]
+struct HoldVideos {
+    video_nos: Vec<String>,
+    /// Read video numbers from this file, or from stdin with `-`.
+    #[arg(long, value_name = "PATH|-")]
+    file: Option<String>,
+    /// Only in this `unique_id` namespace (default: the videos in every namespace).
+    #[arg(long)]
+    namespace: Option<String>,
 }
 
 /// The manual's sections beyond the options: what an operator looks up in `man`.
@@ -305,40 +308,21 @@ async fn dispatch(
             commands::retry_failed(config, namespace.as_deref(), since).await
         }
         Command::Prune { older_than } => commands::prune(config, older_than).await,
-        Command::Hold { action } => match action {
-            HoldAction::Add {
-                video_nos,
-                file,
-                namespace,
-                reason,
-            } => {
-                let change = commands::HoldChange::Place(&reason);
-                commands::change_holds(
-                    config,
-                    &video_nos,
-                    file.as_deref(),
-                    namespace.as_deref(),
-                    change,
-                )
-                .await
-            }
-            HoldAction::Release {
-                video_nos,
-                file,
-                namespace,
-            } => {
-                let change = commands::HoldChange::Release;
-                commands::change_holds(
-                    config,
-                    &video_nos,
-                    file.as_deref(),
-                    namespace.as_deref(),
-                    change,
-                )
-                .await
-            }
-            HoldAction::List { json } => commands::hold_list(config, json).await,
-        },
+        Command::Hold { action } => {
+            let (videos, change) = match &action {
+                HoldAction::Add { videos, reason } => (videos, commands::HoldChange::Place(reason)),
+                HoldAction::Release { videos } => (videos, commands::HoldChange::Release),
+                HoldAction::List { json } => return commands::hold_list(config, *json).await,
+            };
+            commands::change_holds(
+                config,
+                &videos.video_nos,
+                videos.file.as_deref(),
+                videos.namespace.as_deref(),
+                change,
+            )
+            .await
+        }
         Command::Check { next } => Ok(check(config, config_path, next.map(usize::from)).await),
         Command::Manpage { .. } | Command::Completions { .. } => Ok(0),
     }
