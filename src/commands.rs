@@ -306,7 +306,7 @@ pub async fn change_holds(
 /// `hold list`: every hold, oldest first.
 pub async fn hold_list(config: &Config, json: bool) -> anyhow::Result<u8> {
     let queue = open_existing(config).await?;
-    let holds = queue.holds().await;
+    let holds = queue.holds(None).await;
     queue.close().await;
     let holds = holds?;
     if json {

@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use crate::config::LONGEST_LEASE;
+use crate::printable;
 use crate::queue::report::{Cell, Report};
 
 pub fn text(report: &Report) -> String {
@@ -60,9 +61,21 @@ pub fn text(report: &Report) -> String {
         let _ = writeln!(
             out,
             "legal holds: {} (their videos are never sent; `memories-reaper hold list` shows \
-             them and why)",
+             them all), the newest:",
             report.holds
         );
+        for hold in &report.newest_holds {
+            let _ = writeln!(
+                out,
+                "  {} in {} since {} UTC: {}",
+                hold.video_no,
+                hold.namespace
+                    .as_deref()
+                    .map_or("every namespace".to_owned(), printable::escaped),
+                hold.placed_at,
+                printable::escaped(&hold.reason)
+            );
+        }
     }
     match &report.sender {
         Some(sender) if sender.remaining_seconds > 0.0 => {

@@ -434,9 +434,9 @@ impl Queue {
         on_backend!(self, q => q.release_holds(namespace, video_nos).await)
     }
 
-    /// Every hold, oldest first.
-    pub async fn holds(&self) -> Result<Vec<Hold>, QueueError> {
-        on_backend!(self, q => q.holds().await)
+    /// The holds, oldest first: every one, or the `newest` so many.
+    pub async fn holds(&self, newest: Option<i64>) -> Result<Vec<Hold>, QueueError> {
+        on_backend!(self, q => q.holds(newest).await)
     }
 }
 

@@ -47,6 +47,12 @@ async fn a_held_video_waits_for_its_release_whoever_queued_it() {
     assert_eq!(app.count("held").await, 2);
     let out = app.reaper(&["status"]).await;
     assert!(stdout(&out).contains("legal holds: 1 "), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&format!("  {held} in every namespace since "))
+            && stdout(&out).contains(" UTC: case 17: litigation"),
+        "{}",
+        stdout(&out)
+    );
     let out = app.reaper(&["hold", "list"]).await;
     assert_eq!(
         stdout(&out).trim_end().split('\t').collect::<Vec<_>>()[..2],

@@ -8,7 +8,9 @@ use sqlx::Row;
 
 use super::{due, PostgresQueue};
 use crate::config::LONGEST_LEASE;
-use crate::queue::report::{BatchRow, Cell, Count, Gauges, PendingRow, Report, Sender};
+use crate::queue::report::{
+    BatchRow, Cell, Count, Gauges, PendingRow, Report, Sender, NEWEST_HOLDS,
+};
 use crate::queue::{ClaimedRow, QueueError, HELD_VIDEO};
 use crate::vocabulary::RowStatus;
 
@@ -148,6 +150,7 @@ impl PostgresQueue {
             last_batches,
             sender,
             holds: self.count_holds().await?,
+            newest_holds: self.holds(Some(NEWEST_HOLDS)).await?,
         })
     }
 

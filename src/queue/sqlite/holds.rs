@@ -75,19 +75,21 @@ impl SqliteQueue {
         Ok(HoldsChanged { holds, rows })
     }
 
-    pub async fn holds(&self) -> Result<Vec<Hold>, QueueError> {
+    pub async fn holds(&self, newest: Option<i64>) -> Result<Vec<Hold>, QueueError> {
         let rows = sqlx::query(
             "SELECT h.video_no, h.unique_id, h.reason, substr(h.placed_at, 1, 19) AS placed_at,
                     (SELECT count(*) FROM deletion_queue AS q INDEXED BY deletion_queue_video_no
                       WHERE q.video_no = h.video_no AND q.status = 'held'
                         AND (h.unique_id IS NULL OR q.unique_id = h.unique_id)) AS rows_held
-               FROM legal_holds AS h ORDER BY h.id",
+               FROM legal_holds AS h ORDER BY h.id DESC LIMIT coalesce(?1, -1)",
         )
+        .bind(newest)
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.error(e))?;
         Ok(rows
             .iter()
+            .rev()
             .map(|r| Hold {
                 video_no: r.get("video_no"),
                 namespace: r.get("unique_id"),

@@ -12,7 +12,7 @@ use super::{
     count_impossible_leases, ClaimedRow, QueueError, SqliteQueue, COUNT_UNREADABLE_DUE, DUE,
 };
 use crate::printable;
-use crate::queue::HELD_VIDEO;
+use crate::queue::{Hold, HELD_VIDEO};
 use crate::vocabulary::RowStatus;
 
 #[derive(Debug, Serialize)]
@@ -29,7 +29,12 @@ pub struct Report {
     pub sender: Option<Sender>,
     /// Legal holds in force (`hold list` names them).
     pub holds: i64,
+    /// The newest of them (at most `NEWEST_HOLDS`), with their reasons.
+    pub newest_holds: Vec<Hold>,
 }
+
+/// How many holds `status` shows with their reasons.
+pub const NEWEST_HOLDS: i64 = 5;
 
 /// The sender's lease as it stands.
 #[derive(Debug, Serialize)]
@@ -286,6 +291,7 @@ impl SqliteQueue {
                 remaining_seconds: r.try_get("s").unwrap_or(0.0),
             }),
             holds: self.count_holds().await?,
+            newest_holds: self.holds(Some(NEWEST_HOLDS)).await?,
         })
     }
 
