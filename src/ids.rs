@@ -12,6 +12,10 @@ use crate::video::{VideoNo, VideoNoRule};
 /// line).
 const LONGEST_LINE: usize = 1024;
 
+/// A line this long is no list of video numbers (`--file /dev/zero` is one endless
+/// line): reading stops with an error instead of going on for ever.
+const ENDLESS_LINE: u64 = 1 << 20;
+
 /// One line of a file, without its newline.
 #[derive(Debug, PartialEq, Eq)]
 enum Line {
@@ -50,6 +54,12 @@ fn next_line(reader: &mut dyn BufRead) -> std::io::Result<Option<Line>> {
             None => (available, available.len(), false),
         };
         len += part.len() as u64;
+        if len > ENDLESS_LINE {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "a line longer than 1 MiB: this is no list of video numbers",
+            ));
+        }
         let room = (LONGEST_LINE + 1).saturating_sub(kept.len());
         kept.extend_from_slice(&part[..part.len().min(room)]);
         reader.consume(used);
@@ -140,6 +150,7 @@ impl<'a> Ids<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read as _;
 
     fn lines(bytes: &[u8]) -> Vec<Line> {
         let mut reader: &[u8] = bytes;
@@ -161,6 +172,10 @@ mod tests {
         assert_eq!(got[3], Line::TooLong(5001));
         assert_eq!(got[4], Line::Text("VI2".into()));
         assert_eq!(lines(b""), vec![]);
+        // An endless line (`/dev/zero`) ends the reading with an error, not never.
+        let mut zeros = std::io::repeat(0).take(ENDLESS_LINE + 10);
+        let mut reader = std::io::BufReader::new(&mut zeros);
+        assert!(next_line(&mut reader).is_err());
         assert_eq!(lines(b"\n"), vec![Line::Text(String::new())]);
     }
 }

@@ -465,3 +465,23 @@ async fn a_server_that_refuses_the_connection_is_named_at_once() {
         );
     }
 }
+
+/// `--file /dev/zero` is one endless line: the commands that read ids stop with one line
+/// saying so, where they used to read for ever.
+#[tokio::test]
+async fn an_endless_file_of_ids_is_refused() {
+    let app = spawn_app(&[]).await;
+    for args in [
+        &["enqueue", "--file", "/dev/zero"][..],
+        &["hold", "add", "--file", "/dev/zero", "--reason", "r"],
+        &["hold", "release", "--file", "/dev/zero"],
+    ] {
+        let out = app.reaper(args).await;
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("cannot read /dev/zero: a line longer than 1 MiB"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
