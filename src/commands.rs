@@ -228,6 +228,14 @@ pub async fn change_holds(
         .map(Namespace::parse)
         .transpose()
         .map_err(anyhow::Error::msg)?;
+    // `hold list` shows a hold in every namespace as `*`: a namespace of that name would
+    // read the same (and a hold in every namespace covers it anyway).
+    if namespace.as_ref().is_some_and(|n| n.as_str() == "*") {
+        anyhow::bail!(
+            "--namespace '*' would read as every namespace in `hold list`; leave --namespace \
+             out to hold the videos in every namespace"
+        );
+    }
     if let HoldChange::Place(reason) = change {
         let length = reason.trim().chars().count();
         if length == 0 || length > LONGEST_REASON || reason.chars().any(char::is_control) {
@@ -271,6 +279,8 @@ pub async fn change_holds(
                 };
                 changed.holds += done.holds;
                 changed.rows += done.rows;
+                changed.in_flight += done.in_flight;
+                changed.deleted += done.deleted;
                 chunk.clear();
             }
             if read.is_none() {
@@ -280,23 +290,55 @@ pub async fn change_holds(
     }
     .await;
     queue.close().await;
-    result?;
+    // Chunks are committed as they go: an error after some says how far they got.
+    result.map_err(|e| {
+        e.context(format!(
+            "stopped after {} holds were {} (`hold list` shows them)",
+            changed.holds,
+            match change {
+                HoldChange::Place(_) => "placed",
+                HoldChange::Release => "released",
+            }
+        ))
+    })?;
     let place = match &namespace {
         Some(namespace) => format!("in namespace {namespace}"),
         None => "in every namespace".to_owned(),
     };
     let others = (seen.len() as u64).saturating_sub(changed.holds);
     match change {
-        HoldChange::Place(_) => say!(
-            "held {} videos {place} ({others} were held there already); {} queued rows are \
-             now held; rejected {rejected}",
-            changed.holds,
-            changed.rows
-        ),
+        HoldChange::Place(_) => {
+            say!(
+                "held {} videos {place} ({others} were held there already: their first reason \
+                 is kept); {} queued rows are now held; rejected {rejected}",
+                changed.holds,
+                changed.rows
+            );
+            // What a hold cannot undo, said where the operator looks.
+            if changed.in_flight > 0 {
+                complain!(
+                    "memories-reaper: {} rows of these videos are in flight: each is held \
+                     before its request is recorded, unless that request already went out",
+                    changed.in_flight
+                );
+            }
+            if changed.deleted > 0 {
+                complain!(
+                    "memories-reaper: {} of these videos were deleted already (`receipts` \
+                     says when)",
+                    changed.deleted
+                );
+            }
+        }
         HoldChange::Release => say!(
-            "released {} holds {place} ({others} videos had none there); {} rows are pending \
-             again; rejected {rejected}",
+            "released {} holds {place} ({others} videos had no hold placed {}; `hold list` \
+             shows the holds that remain); {} rows are pending again; rejected {rejected}",
             changed.holds,
+            if namespace.is_some() {
+                "with that --namespace"
+            } else {
+                "without --namespace"
+            },
             changed.rows
         ),
     }

@@ -356,6 +356,10 @@ impl Pass {
     /// back when their lease runs out, if the database cannot take them). Then the
     /// retention.
     async fn run(&self, halt: &Halt) -> Option<PassEnd> {
+        if let Err(e) = self.queue.still_current().await {
+            error!("{e}; this daemon sends nothing until it runs that version (restart it)");
+            return Some(PassEnd::Stopped(e.to_string()));
+        }
         let reaper = self.reaper.clone();
         let halt = halt.clone();
         let dry_run = self.dry_run;

@@ -298,7 +298,7 @@ async fn a_held_video_is_never_sent_until_its_hold_is_released() {
         .place_holds(None, &[id(3)], "case 17")
         .await
         .unwrap();
-    assert_eq!(placed.holds, 1);
+    assert_eq!((placed.holds, placed.in_flight), (1, 1));
     let started = s
         .queue
         .start_request(
@@ -312,18 +312,26 @@ async fn a_held_video_is_never_sent_until_its_hold_is_released() {
         .unwrap();
     assert_eq!(started, Started::Held(1));
     s.queue.release(&claim.token, None).await.unwrap();
-    // Placed before the claim (on a row given back pending, in one namespace): held there.
+    // Placed before the claim (on a row given back pending, in one namespace): held there,
+    // and a row queued after it is held as it is written.
     let placed = s
         .queue
         .place_holds(Some(&Namespace::default()), &[id(5)], "case 18")
         .await
         .unwrap();
     assert_eq!((placed.holds, placed.rows), (1, 1));
-    // Queued again after the hold was placed: held when claimed, not handed to a worker.
     s.queue
         .insert(&Namespace::default(), &[id(5)])
         .await
         .unwrap();
+    // A hold written by another hand, past the pending row: the claim holds it back.
+    let url = format!("sqlite://{}", s.dir.path().join("queue.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("INSERT INTO legal_holds (video_no, reason) VALUES ('VI7', 'by hand')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
     let claim = s
         .queue
         .claim(100, Duration::from_secs(60))
@@ -334,16 +342,16 @@ async fn a_held_video_is_never_sent_until_its_hold_is_released() {
     assert!(!claim
         .rows
         .iter()
-        .any(|r| r.video_no.as_deref() == Some("VI5")));
+        .any(|r| r.video_no.as_deref() == Some("VI7")));
     s.queue.release(&claim.token, None).await.unwrap();
 
     let reaper = honest(&s);
     let (end, report) = drain(&reaper).await;
     assert_eq!(end, PassEnd::Drained);
-    assert_eq!(report.deleted, 8);
+    assert_eq!(report.deleted, 7);
     let sent: Vec<String> = reaper.api.sent().concat();
     assert!(
-        !sent.iter().any(|v| v == "VI3" || v == "VI5"),
+        !sent.iter().any(|v| v == "VI3" || v == "VI5" || v == "VI7"),
         "a held video was sent: {sent:?}"
     );
     let held: Vec<String> = s
@@ -353,13 +361,17 @@ async fn a_held_video_is_never_sent_until_its_hold_is_released() {
         .filter(|r| r.1 == "held")
         .map(|r| r.0)
         .collect();
-    assert_eq!(held, ["VI3", "VI5", "VI5"]);
+    assert_eq!(held, ["VI3", "VI5", "VI7", "VI5"]);
 
     // Released (each where it was placed): pending again, and sent by the next pass.
-    let released = s.queue.release_holds(None, &[id(3), id(5)]).await.unwrap();
+    let released = s
+        .queue
+        .release_holds(None, &[id(3), id(5), id(7)])
+        .await
+        .unwrap();
     assert_eq!(
         (released.holds, released.rows),
-        (1, 1),
+        (2, 2),
         "VI5's hold is in one namespace"
     );
     let released = s
@@ -369,7 +381,7 @@ async fn a_held_video_is_never_sent_until_its_hold_is_released() {
         .unwrap();
     assert_eq!((released.holds, released.rows), (1, 2));
     let (_, report) = drain(&reaper).await;
-    assert_eq!(report.deleted, 3);
+    assert_eq!(report.deleted, 4);
     assert!(s.all("deleted").await);
 }
 

@@ -72,6 +72,33 @@ fn inspected(rows: i64, unreadable: i64, impossible: i64) -> String {
     format!("schema up to date, {rows} rows{unreadable}{impossible}, writable")
 }
 
+/// For the commands that do not migrate (all but `run` and `migrate`): the schema must be
+/// this binary's. Upgrading it from such a command, while an older daemon still runs,
+/// would let that daemon ignore what the upgrade adds (a hold placed on its queue).
+fn current_schema(applied: &[i64], known: &sqlx::migrate::Migrator) -> Result<(), String> {
+    newer_schema(applied, known)?;
+    if applied.is_empty() {
+        return Err(
+            "has no queue yet; start a daemon or run `memories-reaper migrate` \
+                    (as the daemons' user or role) to create it, or check the database named"
+                .into(),
+        );
+    }
+    let behind = known
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .count();
+    if behind > 0 {
+        return Err(format!(
+            "its schema is {behind} migrations behind this memories-reaper {}: restart the \
+             daemons on this version (they upgrade it), or stop them and run `memories-reaper \
+             migrate`; an older daemon still running would ignore what the new schema adds",
+            env!("CARGO_PKG_VERSION")
+        ));
+    }
+    Ok(())
+}
+
 /// Identifies one claim: the rows it holds carry it in `claimed_by`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimToken(String);
@@ -151,6 +178,11 @@ pub struct HoldsChanged {
     pub holds: u64,
     /// Rows set `held`, or back to `pending`.
     pub rows: u64,
+    /// Placing: rows of these videos in flight now (held before their request is
+    /// recorded, unless it already went out).
+    pub in_flight: u64,
+    /// Placing: of these videos, how many this queue has seen deleted already.
+    pub deleted: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -246,7 +278,7 @@ impl Queue {
     pub async fn open(database: &Database, busy_timeout: Duration) -> Result<Self, QueueError> {
         Ok(match database {
             Database::File(path) => {
-                Self::Sqlite(sqlite::SqliteQueue::open(path, busy_timeout).await?)
+                Self::Sqlite(sqlite::SqliteQueue::open(path, busy_timeout, true).await?)
             }
             Database::Server(url) => {
                 Self::Postgres(postgres::PostgresQueue::open(url, busy_timeout, true).await?)
@@ -254,9 +286,9 @@ impl Queue {
         })
     }
 
-    /// Opens a queue that must exist already (upgrading its schema if need be): the
-    /// commands other than `run` and `migrate` would otherwise create one as whoever ran
-    /// them, where a wrong path or database name pointed.
+    /// Opens a queue that must exist already, with a current schema: the commands other
+    /// than `run` and `migrate` would otherwise create one as whoever ran them, where a
+    /// wrong path or database name pointed, or upgrade one under an older daemon.
     pub async fn open_existing(
         database: &Database,
         busy_timeout: Duration,
@@ -269,7 +301,9 @@ impl Queue {
                           it"
                 .into(),
             }),
-            Database::File(_) => Self::open(database, busy_timeout).await,
+            Database::File(path) => Ok(Self::Sqlite(
+                sqlite::SqliteQueue::open(path, busy_timeout, false).await?,
+            )),
             Database::Server(url) => Ok(Self::Postgres(
                 postgres::PostgresQueue::open(url, busy_timeout, false).await?,
             )),
@@ -432,6 +466,21 @@ impl Queue {
         video_nos: &[VideoNo],
     ) -> Result<HoldsChanged, QueueError> {
         on_backend!(self, q => q.release_holds(namespace, video_nos).await)
+    }
+
+    /// Whether a newer memories-reaper has migrated the database since this one opened it:
+    /// asked before every pass, so that a daemon left running through an upgrade stops
+    /// sending instead of ignoring what the new schema adds.
+    pub async fn still_current(&self) -> Result<(), QueueError> {
+        let (applied, place) = match self {
+            Queue::Sqlite(q) => (q.migrated().await?, q.place()),
+            Queue::Postgres(q) => (q.migrated().await?, q.place()),
+        };
+        let known = match self {
+            Queue::Sqlite(_) => &sqlite::MIGRATOR,
+            Queue::Postgres(_) => &postgres::MIGRATOR,
+        };
+        newer_schema(&applied, known).map_err(|problem| QueueError { place, problem })
     }
 
     /// The holds, oldest first: every one, or the `newest` so many.

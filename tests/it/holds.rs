@@ -16,7 +16,7 @@ async fn a_held_video_waits_for_its_release_whoever_queued_it() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).contains(
-            "held 1 videos in every namespace (0 were held there already); 1 queued rows are now held"
+            "held 1 videos in every namespace (0 were held there already: their first reason is kept); 1 queued rows are now held"
         ),
         "{}",
         stdout(&out)
@@ -71,14 +71,16 @@ async fn a_held_video_waits_for_its_release_whoever_queued_it() {
         .reaper(&["hold", "release", &held, "--namespace", "default"])
         .await;
     assert!(
-        stdout(&out).contains("released 0 holds in namespace default (1 videos had none there)"),
+        stdout(&out).contains(
+            "released 0 holds in namespace default (1 videos had no hold placed with that --namespace"
+        ),
         "{}",
         stdout(&out)
     );
     assert_eq!(app.count("held").await, 2);
     let out = app.reaper(&["hold", "release", &held]).await;
     assert!(
-        stdout(&out).contains("released 1 holds in every namespace (0 videos had none there); 2 rows are pending again"),
+        stdout(&out).contains("released 1 holds in every namespace (0 videos had no hold placed without --namespace; `hold list` shows the holds that remain); 2 rows are pending again"),
         "{}",
         stdout(&out)
     );
@@ -121,4 +123,30 @@ async fn a_hold_without_a_reason_or_with_a_bad_id_says_so() {
     assert_eq!(holds[0]["video_no"], id.as_str());
     assert_eq!(holds[0]["namespace"], serde_json::Value::Null);
     assert_eq!(holds[0]["reason"], "case 9");
+}
+
+on_both!(a_hold_is_not_placed_on_a_schema_an_older_daemon_may_still_use);
+async fn a_hold_is_not_placed_on_a_schema_an_older_daemon_may_still_use() {
+    let app = spawn_app(&[]).await;
+    // As if the database were still at the previous version (its daemons not restarted).
+    app.pool
+        .execute(
+            "DELETE FROM _sqlx_migrations WHERE version = (SELECT max(version) FROM _sqlx_migrations)",
+        )
+        .await
+        .unwrap();
+    for args in [
+        &["hold", "add", &ids(0, 1)[0], "--reason", "case 1"][..],
+        &["hold", "list"],
+        &["status"],
+    ] {
+        let out = app.reaper(args).await;
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("migrations behind this memories-reaper")
+                && stderr(&out).contains("restart the daemons on this version"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
 }

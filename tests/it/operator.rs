@@ -581,8 +581,10 @@ async fn a_key_refused_to_the_lookups_is_in_the_metrics() {
 
 on_both!(a_database_a_newer_version_migrated_is_refused);
 async fn a_database_a_newer_version_migrated_is_refused() {
-    let app = spawn_app(&[]).await;
-    app.insert("default", &ids(0, 1)).await;
+    let app = spawn_app(&[("schedule", "cron = \"* * * * * *\"")]).await;
+    // A daemon left running through the upgrade: it checks before every pass.
+    let mut daemon = app.spawn(&["run"]);
+    wait_for_line(&mut daemon, "waiting for the next tick").await;
     let future = match backend() {
         Backend::Sqlite => {
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
@@ -594,6 +596,14 @@ async fn a_database_a_newer_version_migrated_is_refused() {
         }
     };
     app.pool.execute(future).await.unwrap();
+    app.insert("default", &ids(0, 1)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    signal(&daemon, "TERM");
+    assert!(daemon.wait().await.expect("wait").success());
+    assert!(
+        app.standin.received().is_empty(),
+        "the running daemon sent on a schema newer than its own"
+    );
     // An older daemon would not know the newer rules (holds): it must not send.
     for args in [
         &["run", "--once"][..],

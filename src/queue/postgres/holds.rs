@@ -38,8 +38,24 @@ impl PostgresQueue {
         .await
         .map_err(|e| self.error(e))?
         .rows_affected();
+        let (in_flight, deleted): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE status = 'in_flight'),
+                    count(DISTINCT video_no) FILTER (WHERE status = 'deleted')
+               FROM deletion_queue
+              WHERE video_no = ANY($1) AND ($2::text IS NULL OR unique_id = $2)",
+        )
+        .bind(texts(video_nos))
+        .bind(namespace.map(Namespace::as_str))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
         tx.commit().await.map_err(|e| self.error(e))?;
-        Ok(HoldsChanged { holds, rows })
+        Ok(HoldsChanged {
+            holds,
+            rows,
+            in_flight: in_flight.unsigned_abs(),
+            deleted: deleted.unsigned_abs(),
+        })
     }
 
     pub async fn release_holds(
@@ -68,7 +84,11 @@ impl PostgresQueue {
         .map_err(|e| self.error(e))?
         .rows_affected();
         tx.commit().await.map_err(|e| self.error(e))?;
-        Ok(HoldsChanged { holds, rows })
+        Ok(HoldsChanged {
+            holds,
+            rows,
+            ..HoldsChanged::default()
+        })
     }
 
     pub async fn holds(&self, newest: Option<i64>) -> Result<Vec<Hold>, QueueError> {

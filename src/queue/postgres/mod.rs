@@ -30,8 +30,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Row};
 
 use super::{
-    inspected, newer_schema, BatchId, Claim, ClaimToken, ClaimedRow, Lead, QueueError, Recorded,
-    RequestRecord, RowsEffect, Started, HELD_VIDEO,
+    current_schema, inspected, newer_schema, BatchId, Claim, ClaimToken, ClaimedRow, Lead,
+    QueueError, Recorded, RequestRecord, RowsEffect, Started, HELD_VIDEO,
 };
 use crate::config::LONGEST_LEASE;
 use crate::credentials::DatabaseUrl;
@@ -39,7 +39,7 @@ use crate::pass::{Check, Checked, Miss, Settled, Unchecked};
 use crate::video::{Namespace, VideoNo};
 use crate::vocabulary::{Outcome, RowStatus};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// How many ids `insert` writes per statement.
 const INSERT_CHUNK: usize = 1000;
@@ -106,7 +106,7 @@ pub struct PostgresQueue {
 
 impl PostgresQueue {
     /// Connects and migrates (under sqlx's migration lock: daemons starting together
-    /// migrate once); creates the tables only when `create` (`run`, `migrate`).
+    /// migrate once) when `create` (`run`, `migrate`); without, the schema must be current.
     pub async fn open(
         url: &DatabaseUrl,
         busy_timeout: Duration,
@@ -239,12 +239,8 @@ impl PostgresQueue {
     async fn migrate(&mut self, create: bool) -> Result<(), QueueError> {
         self.no_public_create().await?;
         let before = self.migrated().await?;
-        if before.is_empty() && !create {
-            return Err(self.problem(
-                "has no queue yet; start a daemon or run `memories-reaper migrate` as the \
-                 daemons' role to create it, or check the database's name in the URL"
-                    .into(),
-            ));
+        if !create {
+            return current_schema(&before, &MIGRATOR).map_err(|problem| self.problem(problem));
         }
         newer_schema(&before, &MIGRATOR).map_err(|problem| self.problem(problem))?;
         // A current schema is left alone: the migrator would create its own table and
@@ -276,7 +272,7 @@ impl PostgresQueue {
         Ok(())
     }
 
-    async fn migrated(&self) -> Result<Vec<i64>, QueueError> {
+    pub(super) async fn migrated(&self) -> Result<Vec<i64>, QueueError> {
         let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
             .fetch_one(&self.pool)
             .await
@@ -481,6 +477,16 @@ impl PostgresQueue {
             .execute(&self.pool)
             .await
             .map_err(|e| self.error(e))?;
+        // Held rows no hold covers any longer go back to pending: a release that ran while
+        // a claim was setting them held (PostgreSQL reads each in its own snapshot) left
+        // them so.
+        sqlx::query(&format!(
+            "UPDATE deletion_queue AS q SET status = 'pending', updated_at = now()
+              WHERE q.status = 'held' AND NOT {HELD_VIDEO}"
+        ))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
         Ok(done.rows_affected())
     }
 

@@ -40,8 +40,25 @@ impl SqliteQueue {
         .await
         .map_err(|e| self.error(e))?
         .rows_affected();
+        let (in_flight, deleted): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE status = 'in_flight'),
+                    count(DISTINCT video_no) FILTER (WHERE status = 'deleted')
+               FROM deletion_queue INDEXED BY deletion_queue_video_no
+              WHERE video_no IN (SELECT value FROM json_each(?1))
+                AND (?2 IS NULL OR unique_id = ?2)",
+        )
+        .bind(json_list(video_nos))
+        .bind(namespace.map(Namespace::as_str))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
         tx.commit().await.map_err(|e| self.error(e))?;
-        Ok(HoldsChanged { holds, rows })
+        Ok(HoldsChanged {
+            holds,
+            rows,
+            in_flight: in_flight.unsigned_abs(),
+            deleted: deleted.unsigned_abs(),
+        })
     }
 
     pub async fn release_holds(
@@ -72,7 +89,11 @@ impl SqliteQueue {
         .map_err(|e| self.error(e))?
         .rows_affected();
         tx.commit().await.map_err(|e| self.error(e))?;
-        Ok(HoldsChanged { holds, rows })
+        Ok(HoldsChanged {
+            holds,
+            rows,
+            ..HoldsChanged::default()
+        })
     }
 
     pub async fn holds(&self, newest: Option<i64>) -> Result<Vec<Hold>, QueueError> {

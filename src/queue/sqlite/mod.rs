@@ -19,8 +19,8 @@ pub mod report;
 mod upkeep;
 
 use super::{
-    inspected, newer_schema, BatchId, Claim, ClaimToken, ClaimedRow, Lead, QueueError, Recorded,
-    RequestRecord, RowsEffect, Started, HELD_VIDEO,
+    current_schema, inspected, newer_schema, BatchId, Claim, ClaimToken, ClaimedRow, Lead,
+    QueueError, Recorded, RequestRecord, RowsEffect, Started, HELD_VIDEO,
 };
 
 use std::os::unix::fs::OpenOptionsExt;
@@ -41,7 +41,7 @@ use crate::printable;
 use crate::video::{Namespace, VideoNo};
 use crate::vocabulary::{Outcome, RowStatus};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// How many ids `insert` writes per transaction: big enough to be fast, small enough that
 /// a producer's insert never waits long behind it.
@@ -117,8 +117,13 @@ pub struct SqliteQueue {
 }
 
 impl SqliteQueue {
-    /// Opens (creating the file and its directory if need be) and migrates the database.
-    pub async fn open(path: &Path, busy_timeout: Duration) -> Result<Self, QueueError> {
+    /// Opens (creating the file and its directory if need be) and, when `migrate`,
+    /// migrates the database; without, a schema that is not current is an error.
+    pub async fn open(
+        path: &Path,
+        busy_timeout: Duration,
+        migrate: bool,
+    ) -> Result<Self, QueueError> {
         let fail = |problem: String| QueueError {
             place: printable::path(path),
             problem,
@@ -175,7 +180,15 @@ impl SqliteQueue {
             sender: ClaimToken::new().0.into(),
             applied: Arc::default(),
         };
-        queue.migrate().await?;
+        if migrate {
+            queue.migrate().await?;
+        } else {
+            let applied = queue.migrated().await?;
+            current_schema(&applied, &MIGRATOR).map_err(|problem| QueueError {
+                place: queue.place(),
+                problem,
+            })?;
+        }
         Ok(queue)
     }
 
@@ -307,7 +320,7 @@ impl SqliteQueue {
     }
 
     /// The versions of the migrations applied to the database so far.
-    async fn migrated(&self) -> Result<Vec<i64>, QueueError> {
+    pub(super) async fn migrated(&self) -> Result<Vec<i64>, QueueError> {
         let exists: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
         )
@@ -517,6 +530,16 @@ impl Store for SqliteQueue {
             .execute(&self.pool)
             .await
             .map_err(|e| self.error(e))?;
+        // Held rows no hold covers any longer go back to pending: a release that ran while
+        // a claim was setting them held (PostgreSQL reads each in its own snapshot) left
+        // them so.
+        sqlx::query(&format!(
+            "UPDATE deletion_queue AS q SET status = 'pending', updated_at = {NOW}
+              WHERE q.status = 'held' AND NOT {HELD_VIDEO}"
+        ))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
         Ok(done.rows_affected())
     }
 
@@ -1439,7 +1462,7 @@ mod tests {
         }
         pool.close().await;
 
-        let queue = SqliteQueue::open(&path, Duration::from_secs(5))
+        let queue = SqliteQueue::open(&path, Duration::from_secs(5), true)
             .await
             .unwrap();
         let count: i64 = sqlx::query_scalar("SELECT count(*) FROM deletion_queue")
@@ -1478,7 +1501,7 @@ mod tests {
     #[tokio::test]
     async fn a_due_at_the_schema_let_through_is_never_due() {
         let dir = tempfile::tempdir().unwrap();
-        let queue = SqliteQueue::open(&dir.path().join("queue.db"), Duration::from_secs(5))
+        let queue = SqliteQueue::open(&dir.path().join("queue.db"), Duration::from_secs(5), true)
             .await
             .unwrap();
         // A producer that switches the CHECKs off gets any value in.
@@ -1560,7 +1583,7 @@ mod tests {
         .unwrap();
         pool.close().await;
 
-        let queue = SqliteQueue::open(&path, Duration::from_secs(5))
+        let queue = SqliteQueue::open(&path, Duration::from_secs(5), true)
             .await
             .unwrap();
         let verdict = queue.verify_chain().await.unwrap();
@@ -1585,7 +1608,7 @@ mod tests {
     #[tokio::test]
     async fn the_oldest_due_age_counts_rows_in_flight_and_not_settled_ones() {
         let dir = tempfile::tempdir().unwrap();
-        let queue = SqliteQueue::open(&dir.path().join("queue.db"), Duration::from_secs(5))
+        let queue = SqliteQueue::open(&dir.path().join("queue.db"), Duration::from_secs(5), true)
             .await
             .unwrap();
         assert_eq!(queue.gauges().await.unwrap().oldest_due, None);
@@ -1666,7 +1689,7 @@ mod due_at_fuzz {
 
     async fn check_all(texts: Vec<String>) {
         let dir = tempfile::tempdir().unwrap();
-        let queue = SqliteQueue::open(&dir.path().join("q.db"), Duration::from_secs(5))
+        let queue = SqliteQueue::open(&dir.path().join("q.db"), Duration::from_secs(5), true)
             .await
             .unwrap();
         for text in texts {
