@@ -150,3 +150,17 @@ async fn a_hold_is_not_placed_on_a_schema_an_older_daemon_may_still_use() {
         );
     }
 }
+
+on_both!(a_held_row_no_hold_covers_is_freed_by_the_next_pass);
+async fn a_held_row_no_hold_covers_is_freed_by_the_next_pass() {
+    let app = spawn_app(&[]).await;
+    app.insert("default", &ids(0, 2)).await;
+    // What a release racing a claim can leave on PostgreSQL: held, with no hold.
+    app.pool
+        .execute("UPDATE deletion_queue SET status = 'held'")
+        .await
+        .unwrap();
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(app.count("deleted").await, 2);
+}
