@@ -76,6 +76,9 @@ if [ "$action" = install ]; then
   if $live; then
     systemd-sysusers memories-reaper.conf
     systemctl daemon-reload
+    # Installed over a running one: it restarts on the new binary (which upgrades the
+    # schema; the new commands refuse an older one). A stopped one stays stopped.
+    systemctl try-restart memories-reaper.service || true
   fi
   echo "installed. Next:"
   [ -e "$etc/api_key" ] || echo "  put the key in $etc/api_key: install -m 0600 /dev/stdin $etc/api_key  (paste it, Enter, Ctrl-D)"
