@@ -13,8 +13,9 @@ use crate::video::{VideoNo, VideoNoRule};
 const LONGEST_LINE: usize = 1024;
 
 /// A line this long is no list of video numbers (`--file /dev/zero` is one endless
-/// line): reading stops with an error instead of going on for ever.
-const ENDLESS_LINE: u64 = 1 << 20;
+/// line): reading stops with an error instead of going on for ever. Shorter overlong
+/// lines are invalid lines like any other, named, and the rest is read.
+const ENDLESS_LINE: u64 = 64 << 20;
 
 /// One line of a file, without its newline.
 #[derive(Debug, PartialEq, Eq)]
@@ -57,7 +58,7 @@ fn next_line(reader: &mut dyn BufRead) -> std::io::Result<Option<Line>> {
         if len > ENDLESS_LINE {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
-                "a line longer than 1 MiB: this is no list of video numbers",
+                "a line longer than 64 MiB: this is no list of video numbers",
             ));
         }
         let room = (LONGEST_LINE + 1).saturating_sub(kept.len());
