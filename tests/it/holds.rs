@@ -164,3 +164,32 @@ async fn a_held_row_no_hold_covers_is_freed_by_the_next_pass() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(app.count("deleted").await, 2);
 }
+
+/// SQLite only: a hold written past the schema's CHECKs (a blob for a namespace) is shown
+/// as what it is, never decoded with a panic.
+#[tokio::test]
+async fn a_hold_of_another_type_is_shown_not_a_panic() {
+    let app = spawn_app(&[]).await;
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&app.db)
+        .pragma("ignore_check_constraints", "ON");
+    let rogue = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO legal_holds (video_no, unique_id, reason) VALUES ('VI1', x'ff', 3.5)")
+        .execute(&rogue)
+        .await
+        .unwrap();
+    rogue.close().await;
+    for args in [&["hold", "list"][..], &["status"]] {
+        let out = app.reaper(args).await;
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert!(
+            stdout(&out).contains("(not text)"),
+            "{args:?}: {}",
+            stdout(&out)
+        );
+    }
+}

@@ -111,12 +111,22 @@ impl SqliteQueue {
         Ok(rows
             .iter()
             .rev()
-            .map(|r| Hold {
-                video_no: r.get("video_no"),
-                namespace: r.get("unique_id"),
-                reason: r.get("reason"),
-                placed_at: r.get("placed_at"),
-                rows_held: r.get("rows_held"),
+            // The schema's CHECKs make these text, but a writer can switch CHECKs off:
+            // what is stored is read as input, never decoded with a panic.
+            .map(|r| {
+                let text = |column: &str| {
+                    r.try_get::<String, _>(column)
+                        .unwrap_or_else(|_| "(not text)".to_owned())
+                };
+                Hold {
+                    video_no: text("video_no"),
+                    namespace: r
+                        .try_get::<Option<String>, _>("unique_id")
+                        .unwrap_or_else(|_| Some("(not text)".to_owned())),
+                    reason: text("reason"),
+                    placed_at: text("placed_at"),
+                    rows_held: r.try_get("rows_held").unwrap_or(0),
+                }
             })
             .collect())
     }
