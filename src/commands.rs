@@ -87,7 +87,11 @@ pub async fn locate(
         }
     }
     let (key, _) = crate::credentials::load(config.api.api_key_file.as_deref())?;
-    let client = crate::api::Client::new(&config.api, &config.lookup)?;
+    let lookups = crate::api::Lookups::new(
+        config.api.base_url.url(),
+        config.lookup.requests_per_second.get(),
+    );
+    let client = crate::api::Client::new(&config.api, lookups)?;
     let mut namespaces: Vec<String> = client
         .namespaces(&key)
         .await

@@ -49,6 +49,10 @@ pub struct Config {
     pub isolation: IsolationConfig,
     pub verify: VerifyConfig,
     pub lookup: LookupConfig,
+    /// `[[rule]]`: lifecycle rules (none by default).
+    pub rule: Vec<crate::rules::Rule>,
+    /// `[rules]`: what the rules share.
+    pub rules: crate::rules::RulesConfig,
     pub metrics: MetricsConfig,
     pub log: LogConfig,
 }
@@ -426,6 +430,15 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "api.timeout must be above zero".into(),
             ));
+        }
+        crate::rules::check_names(&self.rule).map_err(ConfigError::Invalid)?;
+        if self.rules.lookup_share.get() > self.lookup.requests_per_second.get() {
+            return Err(ConfigError::Invalid(format!(
+                "rules.lookup_share = {} is above lookup.requests_per_second = {}: the rules \
+                 take a share of the lookups' rate, never more than all of it",
+                self.rules.lookup_share.get(),
+                self.lookup.requests_per_second.get()
+            )));
         }
         if !self.api.delete_path.starts_with('/') {
             return Err(ConfigError::Invalid(format!(
@@ -810,10 +823,15 @@ bounded!(
 const MAX_REQUESTS_PER_SECOND: u32 = 1000;
 
 bounded!(
-    /// `api.requests_per_second`, `lookup.requests_per_second`: 1 to 1000.
+    /// `api.requests_per_second`, `lookup.requests_per_second`, `rules.lookup_share`: 1
+    /// to 1000.
     RequestsPerSecond(u32) in 1..=MAX_REQUESTS_PER_SECOND,
     "requests_per_second {n} is out of range: 1 to {MAX_REQUESTS_PER_SECOND} (the account's limit is {API_REQUESTS_PER_SECOND})"
 );
+
+impl RequestsPerSecond {
+    pub const ONE: Self = Self(1);
+}
 
 /// The default `api.concurrency`: enough to keep 5 requests a second going at up to
 /// about 1.5 s a request.

@@ -11,14 +11,16 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
+use crate::api::Lookups;
 use crate::config::Config;
 use crate::credentials;
-use crate::lead::{Leadership, Role};
+use crate::lead::{LeadWatch, Leadership, Role};
 use crate::metrics;
 use crate::notify::Notifier;
 use crate::pass::{Halt, Interruption, PassEnd, PassReport, Reaper};
 use crate::queue::{Pruned, Queue};
 use crate::reload;
+use crate::rules;
 use crate::schedule::Ticks;
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -91,8 +93,14 @@ pub async fn run(
         ),
         Err(e) => warn!("cannot count rows with an unreadable due_at: {e}"),
     }
+    // One limiter for every lookup of this process: verification's and the rules'.
+    let lookups = Lookups::new(
+        config.api.base_url.url(),
+        config.lookup.requests_per_second.get(),
+    );
     let mut pass = Pass {
-        reaper: Arc::new(Reaper::new(config, queue.clone())?),
+        reaper: Arc::new(Reaper::new(config, queue.clone(), lookups.clone())?),
+        lookups,
         queue: queue.clone(),
         config: Arc::new(config.clone()),
         dry_run: options.dry_run,
@@ -182,6 +190,12 @@ pub async fn run(
         schedule.cron.as_written(),
         schedule.timezone.zone()
     );
+    // Lifecycle rules run beside the passes, only while this daemon sends; none on a dry
+    // run (they would enqueue).
+    let mut rules = match &leadership {
+        Some(leadership) => Some(pass.start_rules(leadership.watch(), &shutdown).await),
+        None => None,
+    };
     notifier.ready();
     // Never awaited: a tick waiting in its channel holds this lock, and a loop waiting for
     // it would never take that tick (the daemon hung, passes and watchdog pings stopped).
@@ -204,6 +218,10 @@ pub async fn run(
                 Ok(()) = configs.changed() => {
                     let config = configs.borrow_and_update().clone();
                     ticks = pass.reconfigure(config, ticks, &running).await;
+                    if let (Some(service), Some(leadership)) = (rules.take(), &leadership) {
+                        service.stop().await;
+                        rules = Some(pass.start_rules(leadership.watch(), &shutdown).await);
+                    }
                     let next = next_wake(&pass.config);
                     info!(next_wake = next, "waiting for the next tick, at {next}");
                 }
@@ -233,6 +251,9 @@ pub async fn run(
     }
     notifier.stopping();
     ticks.stop().await;
+    if let Some(rules) = rules {
+        rules.stop().await;
+    }
     if let Some(leadership) = leadership {
         leadership.resign().await;
     }
@@ -298,6 +319,8 @@ fn ping_timer(notifier: &Notifier) -> tokio::time::Interval {
 /// What runs at each tick, built from the configuration in use.
 struct Pass {
     reaper: Arc<Reaper>,
+    /// Kept across reloads that leave the API and the lookups' rate alone.
+    lookups: Arc<Lookups>,
     queue: Queue,
     config: Arc<Config>,
     dry_run: bool,
@@ -315,8 +338,16 @@ impl Pass {
     ) -> Ticks {
         // A new sender name: the new API client's rate limit then counts the requests
         // this process sent just before, as it counts another daemon's.
-        match Reaper::new(&config, self.queue.renamed()) {
-            Ok(reaper) => self.reaper = Arc::new(reaper),
+        let lookups = Lookups::carried(
+            &self.lookups,
+            config.api.base_url.url(),
+            config.lookup.requests_per_second.get(),
+        );
+        match Reaper::new(&config, self.queue.renamed(), lookups.clone()) {
+            Ok(reaper) => {
+                self.reaper = Arc::new(reaper);
+                self.lookups = lookups;
+            }
             Err(e) => {
                 error!(
                     "reload: cannot build the API client ({e}); the configuration in use is kept"
@@ -349,6 +380,12 @@ impl Pass {
                 ticks
             }
         }
+    }
+
+    /// The lifecycle rules of the configuration in use, on this pass's lookups.
+    async fn start_rules(&self, lead: LeadWatch, shutdown: &CancellationToken) -> rules::Service {
+        let runner = rules::Runner::new(&self.config, self.queue.clone(), self.reaper.catalogue());
+        rules::Service::start(&self.config, runner, lead, shutdown).await
     }
 
     /// One pass behind a panic boundary: a bug in a pass is logged and the daemon goes on;

@@ -55,6 +55,25 @@ pub enum Role {
     Unknown(String),
 }
 
+/// The lease's token while this daemon leads, if it does now.
+fn leading(role: &watch::Receiver<Role>) -> Option<CancellationToken> {
+    match &*role.borrow() {
+        Role::Leading(token) if !token.is_cancelled() => Some(token.clone()),
+        _ => None,
+    }
+}
+
+/// Whether this daemon sends, as seen from another task.
+#[derive(Clone)]
+pub struct LeadWatch(watch::Receiver<Role>);
+
+impl LeadWatch {
+    /// The lease's token while this daemon leads (cancelled when the lease is lost).
+    pub fn token(&self) -> Option<CancellationToken> {
+        leading(&self.0)
+    }
+}
+
 /// This daemon's side of the lease, kept by a task of its own.
 pub struct Leadership {
     holder: Arc<str>,
@@ -107,10 +126,12 @@ impl Leadership {
 
     /// The token to run a pass under, if this daemon leads now.
     pub fn token(&self) -> Option<CancellationToken> {
-        match &*self.role.borrow() {
-            Role::Leading(token) if !token.is_cancelled() => Some(token.clone()),
-            _ => None,
-        }
+        leading(&self.role)
+    }
+
+    /// For other tasks that work only while this daemon sends (the lifecycle rules).
+    pub fn watch(&self) -> LeadWatch {
+        LeadWatch(self.role.clone())
     }
 
     /// Waits until the role changes; the new one.

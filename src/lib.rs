@@ -45,6 +45,7 @@ pub mod queue;
 mod rate;
 pub mod receipts;
 mod reload;
+pub mod rules;
 mod schedule;
 pub mod shutdown;
 pub(crate) mod status;

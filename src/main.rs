@@ -97,6 +97,12 @@ enum Command {
         #[command(subcommand)]
         action: HoldAction,
     },
+    /// Lifecycle rules (`[[rule]]` in the config): what they match, and confirming a
+    /// listing a trip-wire holds.
+    Rules {
+        #[command(subcommand)]
+        action: RulesAction,
+    },
     /// Create or upgrade the database schema (`run` does it too).
     Migrate,
     /// Put failed rows back to pending.
@@ -153,6 +159,21 @@ enum HoldAction {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum RulesAction {
+    /// For each rule (or NAME): how many videos match per namespace, the oldest and the
+    /// newest, and a sample; lists the namespaces now (paced at rules.lookup_share) and
+    /// changes nothing.
+    Plan {
+        name: Option<String>,
+        /// Instead: what the rule's latest listing recorded (what a `report` rule found).
+        #[arg(long)]
+        last: bool,
+    },
+    /// Let the rule's listing that a trip-wire holds be enqueued (max_per_run a run).
+    Confirm { name: String },
 }
 
 /// The videos a hold is placed on or released from.
@@ -303,6 +324,12 @@ async fn dispatch(
             };
             commands::receipts(config, selected, format, output.as_deref()).await
         }
+        Command::Rules { action } => match action {
+            RulesAction::Plan { name, last } => {
+                memories_reaper::rules::plan(config, name.as_deref(), last).await
+            }
+            RulesAction::Confirm { name } => memories_reaper::rules::confirm(config, &name).await,
+        },
         Command::Migrate => commands::migrate(config).await,
         Command::RetryFailed { namespace, since } => {
             commands::retry_failed(config, namespace.as_deref(), since).await

@@ -4,16 +4,17 @@
 use std::io::{IsTerminal, Write};
 
 pub struct Progress {
-    what: &'static str,
+    what: String,
+    /// 0: not known beforehand (only the count is shown).
     total: u64,
     done: u64,
     shown: bool,
 }
 
 impl Progress {
-    pub fn new(what: &'static str, total: u64) -> Self {
+    pub fn new(what: impl Into<String>, total: u64) -> Self {
         Self {
-            what,
+            what: what.into(),
             total,
             done: 0,
             shown: std::io::stderr().is_terminal(),
@@ -23,7 +24,9 @@ impl Progress {
     /// One more step done.
     pub fn step(&mut self) {
         self.done += 1;
-        if self.shown {
+        if self.shown && self.total == 0 {
+            let _ = write!(std::io::stderr().lock(), "\r{}: {}", self.what, self.done);
+        } else if self.shown {
             let percent = self.done * 100 / self.total.max(1);
             let _ = write!(
                 std::io::stderr().lock(),

@@ -10,7 +10,9 @@
 //! - a row: `row_id`, `row_status` (a [`RowStatus`]), `video_no`, `batch_namespace`, and
 //!   `batch_id` when a request settled it;
 //! - a pass: `requests`, `deleted`, `failed`, `absent`, `released`; after it, the
-//!   settlement chain's `chain_seq` and `chain_head`.
+//!   settlement chain's `chain_seq` and `chain_head`;
+//! - a lifecycle rule's run: `rule`, `rule_listing`, `rule_state` (a [`ListingState`]),
+//!   `rule_matched`, `rule_enqueued`.
 
 use std::fmt;
 
@@ -28,7 +30,7 @@ pub enum RowStatus {
     /// Not in its namespace when looked up twice, `verify.absent_after` apart: nothing to
     /// delete. Proves the API had nothing there to delete, not that anything was deleted.
     Absent,
-    /// Kept by a legal hold: never sent while held (lifecycle rules, to come).
+    /// Kept by a legal hold: never sent while held, whoever queued it.
     Held,
 }
 
@@ -115,5 +117,45 @@ impl Outcome {
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Where a listing stands. Only `listing`, `enqueuing` and `tripped` go on; `done` and
+/// `superseded` are history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListingState {
+    /// Its pages are being read (resumed where it stopped after a restart).
+    Listing,
+    /// Decided, clear (or confirmed): what matched is enqueued, `max_per_run` a run.
+    Enqueuing,
+    /// A trip-wire held it: nothing is enqueued until `rules confirm` or a change of rule.
+    Tripped,
+    Done,
+    /// Set aside: the rule changed since it was made.
+    Superseded,
+}
+
+impl ListingState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Listing => "listing",
+            Self::Enqueuing => "enqueuing",
+            Self::Tripped => "tripped",
+            Self::Done => "done",
+            Self::Superseded => "superseded",
+        }
+    }
+
+    /// Read back from the database; a value the schema's CHECK would refuse is `None`.
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Listing,
+            Self::Enqueuing,
+            Self::Tripped,
+            Self::Done,
+            Self::Superseded,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
     }
 }

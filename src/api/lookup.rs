@@ -11,6 +11,8 @@
 //! [`read_namespaces`], pure and table-tested.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{StatusCode, Url};
@@ -21,6 +23,7 @@ use super::{authorize, read_body, Client};
 use crate::credentials::ApiKey;
 use crate::pass::LookupApi;
 use crate::rate::RateLimit;
+use crate::rules::Listed;
 use crate::video::{Namespace, VideoNo};
 
 pub const LIST_VIDEOS_PATH: &str = "/serve/api/v1/list_videos";
@@ -33,6 +36,11 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 /// Pages read for one batch at most: a batch is at most 100 ids, and an API that pages
 /// them one at a time still answers within this.
 const MAX_PAGES: u32 = 100;
+
+/// How often a rule's lookup looks whether the pass's lookups are done waiting.
+const SPARE_POLL: Duration = Duration::from_millis(20);
+/// Videos asked per page of a rule's listing (the docs' examples ask 200).
+pub const CATALOGUE_PAGE: u64 = 200;
 
 /// What a lookup of some video numbers in a namespace found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,26 +73,57 @@ pub struct Page {
     pub page_size: Option<u64>,
 }
 
-/// The lookup calls, with their limiter.
+/// The lookup calls, with their limiter: one for every caller in the process
+/// (verification, `locate`, the lifecycle rules), so that together they keep to the quota.
 pub struct Lookups {
     list_videos: Url,
     list_unique_ids: Url,
     limit: RateLimit,
+    per_second: u32,
+    /// Lookups of the pass waiting for a turn: a rule's listing goes only when none does.
+    pass_waiting: AtomicUsize,
 }
 
 impl Lookups {
-    pub fn new(base: &Url, per_second: u32) -> Self {
+    pub fn new(base: &Url, per_second: u32) -> Arc<Self> {
         let at = |path: &str| {
             let mut url = base.clone();
             url.set_path(path);
             url
         };
-        Self {
+        Arc::new(Self {
             list_videos: at(LIST_VIDEOS_PATH),
             list_unique_ids: at(LIST_UNIQUE_IDS_PATH),
             limit: RateLimit::new(per_second),
+            per_second,
+            pass_waiting: AtomicUsize::new(0),
+        })
+    }
+
+    /// For a reloaded configuration: these lookups again when they still reach the same
+    /// API at the same rate (a fresh limiter would forget the last second's lookups).
+    pub fn carried(this: &Arc<Self>, base: &Url, per_second: u32) -> Arc<Self> {
+        let same = this.per_second == per_second && {
+            let mut url = base.clone();
+            url.set_path(LIST_VIDEOS_PATH);
+            url == this.list_videos
+        };
+        if same {
+            this.clone()
+        } else {
+            Self::new(base, per_second)
         }
     }
+}
+
+/// Whose turn a lookup takes.
+#[derive(Clone, Copy)]
+enum Turn<'a> {
+    /// The pass's: in line with every other.
+    Pass,
+    /// A lifecycle rule's: at most this limiter's rate, and only while no lookup of the
+    /// pass waits.
+    Spare(&'a RateLimit),
 }
 
 /// The pass's side of the lookups (`pass::boundary::LookupApi`).
@@ -154,9 +193,55 @@ impl LookupApi for Client {
 }
 
 impl Client {
+    /// One lookup of the pass's, paced and tried again while its answer says so.
+    async fn ask<T>(
+        &self,
+        key: &ApiKey,
+        call: &str,
+        request: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+        read: impl Fn(StatusCode, &[u8]) -> Read<T>,
+    ) -> Result<T, String> {
+        self.lookups
+            .ask(&self.http, Turn::Pass, key, call, request, read)
+            .await
+    }
+
+    /// The listing calls for the lifecycle rules, on this client's lookups.
+    pub fn catalogue(&self) -> Catalogue {
+        Catalogue {
+            http: self.http.clone(),
+            lookups: self.lookups.clone(),
+        }
+    }
+}
+
+impl Lookups {
+    /// Waits for a lookup's turn: the pass's in line; a rule's at its own pace, then
+    /// only while no lookup of the pass waits (verification keeps what it needs).
+    async fn turn(&self, turn: Turn<'_>) -> crate::rate::Slot {
+        match turn {
+            Turn::Pass => {
+                self.pass_waiting.fetch_add(1, Ordering::SeqCst);
+                let slot = self.limit.acquire().await;
+                self.pass_waiting.fetch_sub(1, Ordering::SeqCst);
+                slot
+            }
+            Turn::Spare(share) => {
+                let own = share.acquire().await;
+                share.go(own).await;
+                while self.pass_waiting.load(Ordering::SeqCst) > 0 {
+                    tokio::time::sleep(SPARE_POLL).await;
+                }
+                self.limit.acquire().await
+            }
+        }
+    }
+
     /// One lookup, paced and tried again while its answer says so.
     async fn ask<T>(
         &self,
+        http: &reqwest::Client,
+        turn: Turn<'_>,
         key: &ApiKey,
         call: &str,
         request: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
@@ -169,11 +254,11 @@ impl Client {
                 tokio::time::sleep(wait).await;
                 wait *= 2;
             }
-            let slot = self.lookups.limit.acquire().await;
-            let Some(request) = authorize(request(&self.http), key) else {
+            let slot = self.turn(turn).await;
+            let Some(request) = authorize(request(http), key) else {
                 return Err("the API key is not a valid header".into());
             };
-            self.lookups.limit.go(slot).await;
+            self.limit.go(slot).await;
             let answer = match request.send().await {
                 Ok(response) => {
                     let status = response.status();
@@ -186,7 +271,7 @@ impl Client {
             };
             match answer {
                 Read::Got(found) => {
-                    self.lookups.limit.speed_up();
+                    self.limit.speed_up();
                     crate::metrics::key_refused(false);
                     return Ok(found);
                 }
@@ -196,7 +281,7 @@ impl Client {
                 }
                 Read::Again(why) => {
                     if why.contains("0429") || why.contains("HTTP 429") {
-                        let rate = self.lookups.limit.slow_down();
+                        let rate = self.limit.slow_down();
                         info!("lookups: too many requests, pace now {rate:.2} a second");
                     }
                     last = why;
@@ -205,6 +290,71 @@ impl Client {
             }
         }
         Err(format!("{last} (after {ATTEMPTS} tries)"))
+    }
+}
+
+/// The listing calls as the lifecycle rules use them: whole pages of a namespace, on the
+/// process's lookup limiter, in the turns the pass leaves free.
+#[derive(Clone)]
+pub struct Catalogue {
+    http: reqwest::Client,
+    lookups: Arc<Lookups>,
+}
+
+/// One page of a namespace's listing, every video with what the rules read of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CataloguePage {
+    pub videos: Vec<Listed>,
+    pub total: Option<u64>,
+    /// The size the API used (maybe less than asked), when it says.
+    pub page_size: Option<u64>,
+}
+
+impl Catalogue {
+    /// Every namespace of the account.
+    pub async fn namespaces(
+        &self,
+        key: &ApiKey,
+        share: &RateLimit,
+    ) -> Result<HashSet<String>, String> {
+        let url = self.lookups.list_unique_ids.clone();
+        self.lookups
+            .ask(
+                &self.http,
+                Turn::Spare(share),
+                key,
+                "list_unique_ids",
+                |http| http.get(url.clone()),
+                read_namespaces,
+            )
+            .await
+    }
+
+    /// Page `page` of the namespace's videos, unfiltered ([`CATALOGUE_PAGE`] asked). The
+    /// caller checks first that the namespace exists: listing may create it.
+    pub async fn page(
+        &self,
+        key: &ApiKey,
+        share: &RateLimit,
+        namespace: &Namespace,
+        page: u64,
+    ) -> Result<CataloguePage, String> {
+        let body = serde_json::json!({
+            "unique_id": namespace.as_str(),
+            "page": page,
+            "size": CATALOGUE_PAGE,
+        });
+        let url = self.lookups.list_videos.clone();
+        self.lookups
+            .ask(
+                &self.http,
+                Turn::Spare(share),
+                key,
+                "list_videos",
+                |http| http.post(url.clone()).json(&body),
+                read_catalogue,
+            )
+            .await
     }
 }
 
@@ -263,17 +413,10 @@ pub fn read_videos(asked: &HashSet<&str>, status: StatusCode, body: &[u8]) -> Re
         }
         listed.push(no.to_owned());
     }
-    let mut counts = [None, None];
-    for (slot, name) in counts.iter_mut().zip(["total_count", "page_size"]) {
-        *slot = match data.get(name) {
-            None | Some(Value::Null) => None,
-            Some(count) => match number(count) {
-                Some(n) => Some(n),
-                None => return Read::Unusable(format!("{name} is not a number")),
-            },
-        };
-    }
-    let [total, page_size] = counts;
+    let (total, page_size) = match counts(&data) {
+        Ok(counts) => counts,
+        Err(why) => return Read::Unusable(why),
+    };
     Read::Got(Page {
         listed,
         total,
@@ -305,6 +448,70 @@ pub fn read_namespaces(status: StatusCode, body: &[u8]) -> Read<HashSet<String>>
         return Read::Unusable("the list of namespaces lacks \"default\": not believable".into());
     }
     Read::Got(namespaces)
+}
+
+/// Reads one page of a namespace's listing for the rules: each video's number, upload
+/// time, state and tags. A video without a number, or a count that is not one, makes the
+/// page unusable; a field the rules may need but cannot read is kept as unknown (such a
+/// video matches no rule that needs it).
+pub fn read_catalogue(status: StatusCode, body: &[u8]) -> Read<CataloguePage> {
+    let data = match envelope(status, body) {
+        Read::Got(data) => data,
+        Read::Again(why) => return Read::Again(why),
+        Read::Unusable(why) => return Read::Unusable(why),
+        Read::KeyRefused => return Read::KeyRefused,
+    };
+    let Some(list) = data.get("videos").and_then(Value::as_array) else {
+        return Read::Unusable("data.videos is not a list: not the documented answer".into());
+    };
+    let mut videos = Vec::with_capacity(list.len());
+    for video in list {
+        let Some(no) = video.get("video_no").and_then(Value::as_str) else {
+            return Read::Unusable(
+                "a listed video has no video_no: not the documented answer".into(),
+            );
+        };
+        let tags = video.get("tags").and_then(Value::as_array).map(|tags| {
+            tags.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        });
+        videos.push(Listed {
+            video_no: no.to_owned(),
+            create_ms: video
+                .get("create_time")
+                .and_then(number)
+                .and_then(|ms| i64::try_from(ms).ok()),
+            status: video
+                .get("status")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            tags,
+        });
+    }
+    let (total, page_size) = match counts(&data) {
+        Ok(counts) => counts,
+        Err(why) => return Read::Unusable(why),
+    };
+    Read::Got(CataloguePage {
+        videos,
+        total,
+        page_size,
+    })
+}
+
+/// A page's `total_count` and `page_size`, each when given.
+fn counts(data: &Value) -> Result<(Option<u64>, Option<u64>), String> {
+    let mut counts = [None, None];
+    for (slot, name) in counts.iter_mut().zip(["total_count", "page_size"]) {
+        *slot = match data.get(name) {
+            None | Some(Value::Null) => None,
+            Some(count) => Some(number(count).ok_or_else(|| format!("{name} is not a number"))?),
+        };
+    }
+    let [total, page_size] = counts;
+    Ok((total, page_size))
 }
 
 /// A count as the docs show it: an integer, or a string of digits.
@@ -405,6 +612,56 @@ mod tests {
             let read = page(status, &body);
             assert!(judged(&read), "{status} {body}: {read:?}");
         }
+    }
+
+    #[test]
+    fn a_catalogue_page_keeps_what_it_can_read_of_each_video() {
+        let read = |body: &str| read_catalogue(StatusCode::OK, body.as_bytes());
+        let listed =
+            |no: &str, ms: Option<i64>, status: Option<&str>, tags: Option<&[&str]>| Listed {
+                video_no: no.into(),
+                create_ms: ms,
+                status: status.map(str::to_owned),
+                tags: tags.map(|t| t.iter().map(|s| s.to_string()).collect()),
+            };
+        let body = ok(r#"{"videos":[
+            {"video_no":"VI1","create_time":1764000000000,"status":"PARSE","tags":["a","b"]},
+            {"video_no":"VI2","create_time":"1764000000001","status":"PARSE_ERROR"},
+            {"video_no":"VI3","create_time":"yesterday","tags":"a"},
+            {"video_no":"VI4","create_time":-5,"status":7},
+            {"video_no":"VI5","create_time":1.5e12}
+        ],"total_count":"5","page_size":200}"#);
+        assert_eq!(
+            read(&body),
+            Read::Got(CataloguePage {
+                videos: vec![
+                    listed(
+                        "VI1",
+                        Some(1_764_000_000_000),
+                        Some("PARSE"),
+                        Some(&["a", "b"])
+                    ),
+                    listed("VI2", Some(1_764_000_000_001), Some("PARSE_ERROR"), None),
+                    listed("VI3", None, None, None),
+                    listed("VI4", None, None, None),
+                    listed("VI5", None, None, None),
+                ],
+                total: Some(5),
+                page_size: Some(200),
+            })
+        );
+        for body in [
+            ok(r#"{"videos":[{"create_time":1}]}"#),
+            ok(r#"{"videos":[{"video_no":5}]}"#),
+            ok(r#"{"videos":null}"#),
+            ok(r#"{"videos":[],"total_count":"a few"}"#),
+        ] {
+            assert!(matches!(read(&body), Read::Unusable(_)), "{body}");
+        }
+        assert_eq!(
+            read(r#"{"code":"0429"}"#),
+            Read::Again("HTTP 429 / 0429: rate limited".into())
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! must do. Errors arrive as codes inside HTTP 200 answers, so status and body are read
 //! together; anything not documented is treated as "not deleted, try again".
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, RETRY_AFTER};
@@ -14,10 +15,9 @@ use tracing::info;
 
 mod lookup;
 
-pub use lookup::Listing;
-use lookup::Lookups;
+pub use lookup::{Catalogue, CataloguePage, Listing, Lookups, CATALOGUE_PAGE};
 
-use crate::config::{ApiConfig, LookupConfig, V1_1_DELETE_PATH};
+use crate::config::{ApiConfig, V1_1_DELETE_PATH};
 use crate::credentials::ApiKey;
 use crate::pass::DeleteApi;
 use crate::printable;
@@ -102,12 +102,13 @@ pub struct Client {
     /// The v1.1 path knows no namespaces: only `default` may be sent through it.
     namespaces: bool,
     limit: RateLimit,
-    /// The lookup calls, on their own limiter.
-    lookups: Lookups,
+    /// The lookup calls, on their own limiter: shared with the lifecycle rules, and kept
+    /// by the daemon across reloads (`Lookups::carried`).
+    lookups: Arc<Lookups>,
 }
 
 impl Client {
-    pub fn new(api: &ApiConfig, lookup: &LookupConfig) -> Result<Self, ClientError> {
+    pub fn new(api: &ApiConfig, lookups: Arc<Lookups>) -> Result<Self, ClientError> {
         let http = reqwest::Client::builder()
             .timeout(api.timeout)
             .connect_timeout(api.timeout)
@@ -122,7 +123,7 @@ impl Client {
             url,
             namespaces: api.delete_path != V1_1_DELETE_PATH,
             limit: RateLimit::new(api.requests_per_second.get()),
-            lookups: Lookups::new(api.base_url.url(), lookup.requests_per_second.get()),
+            lookups,
         })
     }
 

@@ -221,12 +221,22 @@ pub struct Reaper<A = api::Client, S = Queue> {
 }
 
 impl Reaper {
-    pub fn new(config: &Config, queue: Queue) -> Result<Self, api::ClientError> {
+    /// `lookups`: the process's (`api::Lookups`), shared with the lifecycle rules.
+    pub fn new(
+        config: &Config,
+        queue: Queue,
+        lookups: std::sync::Arc<api::Lookups>,
+    ) -> Result<Self, api::ClientError> {
         Ok(Self::with(
             config,
-            api::Client::new(&config.api, &config.lookup)?,
+            api::Client::new(&config.api, lookups)?,
             queue,
         ))
+    }
+
+    /// The listing calls on this pass's lookups and their limiter, for the rules.
+    pub fn catalogue(&self) -> api::Catalogue {
+        self.api.catalogue()
     }
 }
 

@@ -16,6 +16,7 @@
 
 pub mod chain;
 pub mod postgres;
+pub mod rules;
 pub mod sqlite;
 
 pub use sqlite::{receipts, report, Pruned};
@@ -481,6 +482,77 @@ impl Queue {
             Queue::Postgres(_) => &postgres::MIGRATOR,
         };
         newer_schema(&applied, known).map_err(|problem| QueueError { place, problem })
+    }
+
+    /// See `queue::rules` and each backend's `rules` for these.
+    pub async fn open_rule_listing(
+        &self,
+        rule: &str,
+        fingerprint: &str,
+    ) -> Result<Option<rules::OpenListing>, QueueError> {
+        on_backend!(self, q => q.open_rule_listing(rule, fingerprint).await)
+    }
+
+    pub async fn start_rule_listing(
+        &self,
+        rule: &str,
+        fingerprint: &str,
+        mode: &str,
+        listed_at_ms: i64,
+        namespaces: &[String],
+    ) -> Result<rules::OpenListing, QueueError> {
+        on_backend!(self, q => q.start_rule_listing(rule, fingerprint, mode, listed_at_ms, namespaces).await)
+    }
+
+    pub async fn record_rule_page(
+        &self,
+        listing: i64,
+        namespace: &str,
+        page: i64,
+        videos: &[rules::Snapshotted],
+        last: bool,
+    ) -> Result<(), QueueError> {
+        on_backend!(self, q => q.record_rule_page(listing, namespace, page, videos, last).await)
+    }
+
+    pub async fn tally_rule_listing(
+        &self,
+        listing: i64,
+    ) -> Result<Vec<rules::NamespaceTally>, QueueError> {
+        on_backend!(self, q => q.tally_rule_listing(listing).await)
+    }
+
+    pub async fn set_rule_listing(
+        &self,
+        listing: i64,
+        state: rules::ListingState,
+        note: Option<&str>,
+    ) -> Result<(), QueueError> {
+        on_backend!(self, q => q.set_rule_listing(listing, state, note).await)
+    }
+
+    pub async fn enqueue_rule_listing(
+        &self,
+        listing: i64,
+        source: &str,
+        limit: u64,
+    ) -> Result<rules::RuleEnqueued, QueueError> {
+        on_backend!(self, q => q.enqueue_rule_listing(listing, source, limit).await)
+    }
+
+    pub async fn confirm_rule_listing(
+        &self,
+        rule: &str,
+        fingerprint: &str,
+    ) -> Result<Option<i64>, QueueError> {
+        on_backend!(self, q => q.confirm_rule_listing(rule, fingerprint).await)
+    }
+
+    pub async fn rule_reports(
+        &self,
+        rule: Option<&str>,
+    ) -> Result<Vec<rules::ListingReport>, QueueError> {
+        on_backend!(self, q => q.rule_reports(rule).await)
     }
 
     /// The holds, oldest first: every one, or the `newest` so many.

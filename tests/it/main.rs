@@ -8,6 +8,7 @@ mod hosts;
 mod operator;
 mod pipeline;
 mod reload;
+mod rules;
 mod support;
 mod systemd;
 mod verify;

@@ -19,6 +19,7 @@
 pub mod chain;
 mod holds;
 mod report;
+mod rules;
 mod upkeep;
 
 pub use upkeep::receipts_sql;

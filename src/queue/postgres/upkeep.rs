@@ -282,7 +282,7 @@ pub fn receipts_sql() -> String {
     format!(
         "SELECT q.id, q.video_no, q.unique_id, q.status, {}, q.due_at, {},
                 q.attempts, q.batch_id, {}, b.http_status, b.api_code,
-                b.api_msg, {}, {}, {}, q.relisted, q.last_error
+                b.api_msg, {}, {}, {}, q.relisted, q.last_error, q.source
            FROM deletion_queue AS q LEFT JOIN deletion_batches AS b ON b.id = q.batch_id
           WHERE {WHERE}
           ORDER BY q.id",

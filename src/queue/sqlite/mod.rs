@@ -16,6 +16,7 @@ pub mod receipts;
 pub use upkeep::Pruned;
 mod holds;
 pub mod report;
+mod rules;
 mod upkeep;
 
 use super::{

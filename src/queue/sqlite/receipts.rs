@@ -49,11 +49,13 @@ pub struct Receipt {
     /// Times the API answered for it and still listed it after.
     pub relisted: Cell,
     pub note: Cell,
+    /// Who queued it: empty for a producer, `rule:NAME` for a lifecycle rule.
+    pub source: Cell,
 }
 
 impl Receipt {
     /// The column names, in order (the CSV header).
-    pub const COLUMNS: [&'static str; 18] = [
+    pub const COLUMNS: [&'static str; 19] = [
         "row_id",
         "video_no",
         "namespace",
@@ -72,10 +74,11 @@ impl Receipt {
         "checked_at",
         "relisted",
         "note",
+        "source",
     ];
 
     /// The values, in the order of [`Self::COLUMNS`].
-    pub fn values(&self) -> [&Cell; 18] {
+    pub fn values(&self) -> [&Cell; 19] {
         [
             &self.row_id,
             &self.video_no,
@@ -95,6 +98,7 @@ impl Receipt {
             &self.checked_at,
             &self.relisted,
             &self.note,
+            &self.source,
         ]
     }
 
@@ -124,6 +128,7 @@ impl Receipt {
             checked_at: cell("checked_at"),
             relisted: cell("relisted"),
             note: cell("last_error"),
+            source: cell("source"),
         }
     }
 }
@@ -170,7 +175,8 @@ pub fn receipts_sql() -> String {
     format!(
         "SELECT q.id, q.video_no, q.unique_id, q.status, q.enqueued_at, q.due_at, q.settled_at,
                 q.attempts, q.batch_id, b.started_at AS sent_at, b.http_status, b.api_code,
-                b.api_msg, q.listed_at, q.missed_at, q.checked_at, q.relisted, q.last_error
+                b.api_msg, q.listed_at, q.missed_at, q.checked_at, q.relisted, q.last_error,
+                q.source
            FROM deletion_queue AS q LEFT JOIN deletion_batches AS b ON b.id = q.batch_id
           WHERE {WHERE}
           ORDER BY q.id"

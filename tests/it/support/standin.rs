@@ -50,6 +50,42 @@ pub enum Listing {
     IgnoresFilter,
 }
 
+/// What `list_videos` shows of a video besides its number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meta {
+    /// Upload time, Unix milliseconds.
+    pub create_ms: i64,
+    pub status: String,
+    pub tags: Vec<String>,
+}
+
+impl Default for Meta {
+    fn default() -> Self {
+        Self {
+            create_ms: 1_764_000_000_000,
+            status: "PARSE".into(),
+            tags: Vec::new(),
+        }
+    }
+}
+
+impl Meta {
+    /// As `list_videos` answers it: numbers as strings for ids ending in an even digit,
+    /// as integers for the others (the two versions of the docs).
+    fn shown(&self, id: &str) -> serde_json::Value {
+        let as_text = id.bytes().last().is_some_and(|b| b % 2 == 0);
+        let create_time = if as_text {
+            serde_json::json!(self.create_ms.to_string())
+        } else {
+            serde_json::json!(self.create_ms)
+        };
+        serde_json::json!({
+            "video_no": id, "video_name": id, "status": self.status, "duration": "12",
+            "size": "1024", "create_time": create_time, "tags": self.tags,
+        })
+    }
+}
+
 /// One request as it arrived.
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -190,8 +226,9 @@ struct Inner {
     /// says its `page_size` and no `total_count`.
     page_cap: Option<usize>,
     /// Which videos exist: `None`, every id in every namespace the account has, until it
-    /// is deleted (what the tests before lookups assume); `Some`, only these.
-    catalogue: Option<HashSet<(String, String)>>,
+    /// is deleted (what the tests before lookups assume); `Some`, only these, with what
+    /// `list_videos` shows of each.
+    catalogue: Option<HashMap<(String, String), Meta>>,
     /// The account's namespaces, besides `default`.
     namespaces: HashSet<String>,
     /// Namespaces `list_videos` created because they did not exist.
@@ -304,9 +341,14 @@ impl Standin {
 
     /// From now on only these (namespace, id) exist; their namespaces are added.
     pub fn set_catalogue(&self, videos: impl IntoIterator<Item = (String, String)>) {
+        self.set_catalogue_with(videos.into_iter().map(|v| (v, Meta::default())));
+    }
+
+    /// The same, each video with its upload time, state and tags.
+    pub fn set_catalogue_with(&self, videos: impl IntoIterator<Item = ((String, String), Meta)>) {
         let mut inner = self.lock();
-        let videos: HashSet<(String, String)> = videos.into_iter().collect();
-        for (namespace, _) in &videos {
+        let videos: HashMap<(String, String), Meta> = videos.into_iter().collect();
+        for (namespace, _) in videos.keys() {
             inner.namespaces.insert(namespace.clone());
         }
         inner.catalogue = Some(videos);
@@ -528,7 +570,7 @@ impl Inner {
     fn exists(&self, video: &(String, String)) -> bool {
         let known = match &self.catalogue {
             None => self.has_namespace(&video.0),
-            Some(catalogue) => catalogue.contains(video),
+            Some(catalogue) => catalogue.contains_key(video),
         };
         known && !self.deleted.contains(video)
     }
@@ -628,6 +670,10 @@ struct ListVideos {
     page: Option<usize>,
     #[serde(default)]
     size: Option<usize>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    tag: Option<String>,
 }
 
 /// `POST /list_videos`: the asked videos that exist in the namespace, paged. A namespace
@@ -635,20 +681,21 @@ struct ListVideos {
 async fn list_videos(State(standin): State<Standin>, headers: HeaderMap, body: Bytes) -> Response {
     let asked: Option<ListVideos> = serde_json::from_slice(&body).ok();
     let now = Instant::now();
-    let (answer, latency) = {
-        let mut inner = standin.lock();
-        let lookup = Lookup {
-            unique_id: asked.as_ref().and_then(|a| a.unique_id.clone()),
-            at: now,
-            answered: String::new(),
-        };
-        let latency = inner.latency;
-        let answer = if !authorized(&standin, &headers) {
-            Err(Script::code("0401"))
-        } else {
-            inner.lookup(LIST_VIDEOS_PATH, lookup)
-        };
-        let answer = answer.map(|()| {
+    let (answer, latency) =
+        {
+            let mut inner = standin.lock();
+            let lookup = Lookup {
+                unique_id: asked.as_ref().and_then(|a| a.unique_id.clone()),
+                at: now,
+                answered: String::new(),
+            };
+            let latency = inner.latency;
+            let answer = if !authorized(&standin, &headers) {
+                Err(Script::code("0401"))
+            } else {
+                inner.lookup(LIST_VIDEOS_PATH, lookup)
+            };
+            let answer = answer.map(|()| {
             let Some(asked) = asked else {
                 return api("0001", "body must be JSON");
             };
@@ -657,27 +704,55 @@ async fn list_videos(State(standin): State<Standin>, headers: HeaderMap, body: B
                 inner.created.push(namespace.clone());
                 inner.namespaces.insert(namespace.clone());
             }
-            // An ignored filter lists videos nobody asked for.
-            let mut ids = asked.video_nos.unwrap_or_default();
-            if inner.listing == Listing::IgnoresFilter {
-                ids.extend(STRANGERS.map(str::to_owned));
-            }
-            ids.sort();
-            ids.dedup();
-            let listed: Vec<String> = ids
-                .into_iter()
-                .filter(|id| {
-                    STRANGERS.contains(&id.as_str())
-                        || inner.listed(&(namespace.clone(), id.clone()), now)
-                })
-                .collect();
+            // With `video_nos`, those asked that exist; an ignored filter lists videos
+            // nobody asked for. Without, every video of the namespace, newest first (the
+            // docs state no order: pages shift as videos come and go), by status and tag.
+            let listed: Vec<String> = match asked.video_nos {
+                Some(mut ids) => {
+                    if inner.listing == Listing::IgnoresFilter {
+                        ids.extend(STRANGERS.map(str::to_owned));
+                    }
+                    ids.sort();
+                    ids.dedup();
+                    ids.into_iter()
+                        .filter(|id| {
+                            STRANGERS.contains(&id.as_str())
+                                || inner.listed(&(namespace.clone(), id.clone()), now)
+                        })
+                        .collect()
+                }
+                None => {
+                    let mut all: Vec<(i64, &String)> = inner
+                        .catalogue
+                        .iter()
+                        .flatten()
+                        .filter(|((ns, _), meta)| {
+                            *ns == namespace
+                                && asked.status.as_ref().is_none_or(|s| *s == meta.status)
+                                && asked.tag.as_ref().is_none_or(|t| meta.tags.contains(t))
+                        })
+                        .filter(|(video, _)| inner.listed(video, now))
+                        .map(|((_, id), meta)| (meta.create_ms, id))
+                        .collect();
+                    all.sort_by(|a, b| b.cmp(a));
+                    all.into_iter().map(|(_, id)| id.clone()).collect()
+                }
+            };
             let size = asked.size.unwrap_or(20).max(1).min(inner.page_cap.unwrap_or(usize::MAX));
             let page = asked.page.unwrap_or(1).max(1);
             let videos: Vec<serde_json::Value> = listed
                 .iter()
-                .skip((page - 1) * size)
+                .skip((page - 1).saturating_mul(size))
                 .take(size)
-                .map(|id| serde_json::json!({"video_no": id, "video_name": id, "status": "PARSE", "duration": "12", "size": "1024", "create_time": "1764000000000"}))
+                .map(|id| {
+                    let meta = inner
+                        .catalogue
+                        .as_ref()
+                        .and_then(|c| c.get(&(namespace.clone(), id.clone())))
+                        .cloned()
+                        .unwrap_or_default();
+                    meta.shown(id)
+                })
                 .collect();
             let mut data = serde_json::json!({
                 "videos": videos, "current_page": page, "page_size": size,
@@ -693,8 +768,8 @@ async fn list_videos(State(standin): State<Standin>, headers: HeaderMap, body: B
             });
             (StatusCode::OK, axum::Json(body)).into_response()
         });
-        (answer, latency)
-    };
+            (answer, latency)
+        };
     tokio::time::sleep(latency).await;
     match answer {
         Ok(response) => response,
