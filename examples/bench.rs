@@ -9,6 +9,7 @@
 //! target/release/examples/bench --squeeze-only   # the squeezed-quota table alone
 //! target/release/examples/bench --verify-only    # looking first, on and off
 //! target/release/examples/bench --receipts-only  # receipts of 10,000 and 1,000,000 rows
+//! target/release/examples/bench --rules-only     # a rule listing 50,000 videos, about 12 minutes
 //! target/release/examples/bench --quick    # the smoke check CI runs: small sizes
 //! ```
 
@@ -49,6 +50,9 @@ struct Args {
     /// Only the receipts figures (about a minute).
     #[arg(long)]
     receipts_only: bool,
+    /// Only the lifecycle rules' section (about 12 minutes).
+    #[arg(long)]
+    rules_only: bool,
 }
 
 struct Bench {
@@ -84,6 +88,9 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     }
     if args.verify_only {
         return verify_section(&mut b, q(20_000, 600)).await;
+    }
+    if args.rules_only {
+        return rules_section(&mut b, q(50_000, 2_000), q(20_000, 600)).await;
     }
 
     println!(
@@ -257,6 +264,64 @@ async fn verify_section(b: &mut Bench, n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A lifecycle rule listing `videos` videos in 20 namespaces at its default share (1
+/// listing request a second), alone and beside a drain of `drain` other ids with
+/// verification on, at 300 ms latency, against the documented quotas (5 deletions and 5
+/// lookups a second).
+async fn rules_section(b: &mut Bench, videos: usize, drain: usize) -> anyhow::Result<()> {
+    println!(
+        "## Lifecycle rules: a rule listing {videos} videos in 20 namespaces (rules.lookup_share = 1), 300 ms latency, 5 deletions and 5 lookups a second allowed"
+    );
+    println!();
+    println!(
+        "| run | listing requests | listing time | listing requests/s | most in any second | lookups answered 0429 | deletions: ids/s over the drain | % of 500 | deletions answered 0429 |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let mut series = Vec::new();
+    for beside in [0, drain] {
+        let run = b.rule_listing(videos, beside).await?;
+        let how = match beside {
+            0 => "listing alone".to_owned(),
+            n => format!("listing beside a drain of {n} ids, verify.before on"),
+        };
+        let (rate, pct, too_many) = match &run.drain {
+            Some(d) => (
+                format!("{:.0}", d.sustained),
+                format!("{:.1}%", d.sustained / CEILING * 100.0),
+                d.too_many.to_string(),
+            ),
+            None => ("-".into(), "-".into(), "-".into()),
+        };
+        println!(
+            "| {how} | {} | {:.0} s | {:.2} | {} | {} | {rate} | {pct} | {too_many} |",
+            run.listing,
+            run.listing_time.as_secs_f64(),
+            run.listing as f64 / run.listing_time.as_secs_f64().max(0.001),
+            run.busiest_second,
+            run.lookups_too_many,
+        );
+        if beside > 0 {
+            series = run.series;
+        }
+    }
+    println!();
+    println!("### Over time, beside the drain (10 s buckets)");
+    println!();
+    println!("| seconds | deleted ids/s | listing requests/s | verification lookups/s |");
+    println!("|---|---|---|---|");
+    for (i, (deleted, listing, verifying)) in series.iter().enumerate() {
+        println!(
+            "| {}–{} | {:.0} | {:.2} | {:.2} |",
+            i * 10,
+            (i + 1) * 10,
+            *deleted as f64 / 10.0,
+            *listing as f64 / 10.0,
+            *verifying as f64 / 10.0
+        );
+    }
+    Ok(())
+}
+
 /// Someone else uses all but 1 request a second of the account's quota; leases are short
 /// (`api.timeout = "1s"`). Before the claim's guard, workers waiting for their rate turn
 /// lost their claims and the same ids were deleted thousands of times over.
@@ -312,6 +377,20 @@ struct Drain {
     peak_rss_kib: u64,
     /// Lookups the stand-in answered (`[verify] before`).
     lookups: usize,
+}
+
+/// One run of a rule's listing (`Bench::rule_listing`).
+struct RuleRun {
+    /// Whole-namespace `list_videos` requests, and from the first to the last.
+    listing: usize,
+    listing_time: Duration,
+    /// The most listing requests in any rolling second.
+    busiest_second: usize,
+    lookups_too_many: usize,
+    drain: Option<Drain>,
+    /// Per 10 s from the daemon's start: (ids deleted, listing requests, verification
+    /// lookups).
+    series: Vec<(usize, usize, usize)>,
 }
 
 impl Bench {
@@ -401,6 +480,118 @@ impl Bench {
                 wall,
                 peak_rss_kib,
             )
+        })
+    }
+
+    /// The daemon with one rule in report mode over every namespace of a catalogue of
+    /// `videos` (20 namespaces, ages 0 to 399 days), and `drain` due rows: until the rule's
+    /// listing is done and the rows are deleted.
+    async fn rule_listing(&mut self, videos: usize, drain: usize) -> anyhow::Result<RuleRun> {
+        let latency = Duration::from_millis(300);
+        let standin = standin::Standin::start(KEY, 5).await;
+        standin.set_latency(latency);
+        standin.set_lookup_per_second(5);
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut catalogue: Vec<((String, String), standin::Meta)> = (0..videos)
+            .map(|i| {
+                let mix = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20;
+                (
+                    (
+                        format!("ns-{:02}", i % 20),
+                        format!("VI{}", 800_000_000_000_000_000u64 + i as u64),
+                    ),
+                    standin::Meta {
+                        create_ms: now - (mix % 400) as i64 * 86_400_000,
+                        ..standin::Meta::default()
+                    },
+                )
+            })
+            .collect();
+        catalogue.extend((1..=drain).map(|i| {
+            (
+                (
+                    "default".to_owned(),
+                    format!("VI{:018}", 606404158946574336u64 + i as u64),
+                ),
+                standin::Meta::default(),
+            )
+        }));
+        standin.set_catalogue_with(catalogue);
+        let rule = "name = \"bench\"\nall_namespaces = true\nolder_than = \"180d\"\n\
+                    schedule = \"* * * * * *\"\nstop_above = 1000000";
+        let (db, config) = self
+            .setup(drain, &standin.base_url(), &[("[rule]", rule)])
+            .await?;
+        let started = Instant::now();
+        let mut child = self.command(&config, &["run"]).spawn()?;
+        let pool = common::producer_pool(&db).await?;
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let done: i64 = sqlx::query_scalar(
+                "SELECT (SELECT count(*) FROM rule_listings WHERE state = 'done')
+                      * (SELECT count(*) = 0 FROM deletion_queue WHERE status <> 'deleted')",
+            )
+            .fetch_one(&pool)
+            .await?;
+            if done > 0 {
+                break;
+            }
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(1800),
+                "the rule's listing did not finish in 30 minutes"
+            );
+            if let Some(status) = child.try_wait()? {
+                anyhow::bail!("the daemon ended: {status}");
+            }
+        }
+        let wall = started.elapsed();
+        child.kill().await?;
+        pool.close().await;
+        let lookups = standin.lookups();
+        let listing: Vec<Instant> = lookups
+            .iter()
+            .filter(|l| !l.filtered && l.unique_id.is_some())
+            .map(|l| l.at)
+            .collect();
+        let listing_time = match (listing.first(), listing.last()) {
+            (Some(first), Some(last)) => *last - *first,
+            _ => Duration::ZERO,
+        };
+        let busiest_second = listing
+            .iter()
+            .enumerate()
+            .map(|(i, at)| {
+                listing[i..]
+                    .iter()
+                    .take_while(|t| **t - *at < Duration::from_secs(1))
+                    .count()
+            })
+            .max()
+            .unwrap_or(0);
+        let received = standin.received();
+        let bucket = |at: Instant| (at.saturating_duration_since(started).as_secs() / 10) as usize;
+        let mut series = vec![(0, 0, 0); bucket(Instant::now()) + 1];
+        for r in received.iter().filter(|r| r.answered == "0000") {
+            if let Some(b) = series.get_mut(bucket(r.at)) {
+                b.0 += r.ids.len();
+            }
+        }
+        for l in &lookups {
+            if let Some(b) = series.get_mut(bucket(l.at)) {
+                if l.filtered {
+                    b.2 += 1;
+                } else if l.unique_id.is_some() {
+                    b.1 += 1;
+                }
+            }
+        }
+        Ok(RuleRun {
+            listing: listing.len(),
+            listing_time,
+            busiest_second,
+            lookups_too_many: lookups.iter().filter(|l| l.answered == "0429").count(),
+            drain: (drain > 0).then(|| summarize(&received, true, latency, wall, 0)),
+            series,
         })
     }
 

@@ -183,12 +183,16 @@ pub async fn enqueue_ids(
 pub async fn show_status(config: &Config, json: bool, last: u32) -> anyhow::Result<u8> {
     let queue = open_existing(config).await?;
     let report = queue.report(last).await;
+    let rules = queue.rule_reports(None).await;
     queue.close().await;
-    let report = report?;
+    let (report, rules) = (report?, rules?);
     if json {
-        say!("{}", status::json(&report));
+        say!("{}", status::json(&report, &rules));
     } else {
-        say!("{}", status::text(&report).trim_end_matches('\n'));
+        say!(
+            "{}",
+            (status::text(&report) + &status::rules_text(&rules)).trim_end_matches('\n')
+        );
     }
     Ok(0)
 }

@@ -7,6 +7,7 @@ use std::fmt::Write;
 use crate::config::LONGEST_LEASE;
 use crate::printable;
 use crate::queue::report::{Cell, Report};
+use crate::queue::rules::ListingReport;
 
 pub fn text(report: &Report) -> String {
     let mut out = String::new();
@@ -125,7 +126,41 @@ pub fn text(report: &Report) -> String {
     out
 }
 
-pub fn json(report: &Report) -> String {
+/// The lifecycle rules' latest listings (none: nothing).
+pub fn rules_text(rules: &[ListingReport]) -> String {
+    let mut out = String::new();
+    if rules.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "lifecycle rules, the latest listing of each:");
+    for r in rules {
+        let _ = writeln!(
+            out,
+            "  {}: listing {} ({}, {}{}) started {} UTC: {} of {} listed match, {} enqueued{}",
+            printable::escaped(&r.rule),
+            r.id,
+            printable::escaped(&r.mode),
+            printable::escaped(&r.state),
+            if r.confirmed { ", confirmed" } else { "" },
+            printable::escaped(&r.started_at),
+            r.matched,
+            r.listed,
+            r.enqueued,
+            r.note
+                .as_deref()
+                .map(|n| format!("; {}", printable::cut(&printable::escaped(n), 300)))
+                .unwrap_or_default()
+        );
+    }
+    out
+}
+
+pub fn json(report: &Report, rules: &[ListingReport]) -> String {
     // The report is plain strings and numbers: it always serializes.
-    serde_json::to_string_pretty(report).expect("the report serializes")
+    let mut value = serde_json::to_value(report).expect("the report serializes");
+    if let Some(fields) = value.as_object_mut() {
+        let rules = serde_json::to_value(rules).expect("the listings serialize");
+        fields.insert("rules".into(), rules);
+    }
+    serde_json::to_string_pretty(&value).expect("a JSON value serializes")
 }

@@ -37,7 +37,7 @@ pub struct RuleEnqueued {
 }
 
 /// One namespace of a listing, as `rules plan --last` shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct NamespaceTally {
     pub namespace: String,
     pub listed: i64,
@@ -50,7 +50,7 @@ pub struct NamespaceTally {
 }
 
 /// A rule's latest listing, for `rules plan --last` and `status`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ListingReport {
     pub id: i64,
     pub rule: String,
@@ -67,6 +67,10 @@ pub struct ListingReport {
     pub note: Option<String>,
     pub namespaces: Vec<NamespaceTally>,
 }
+
+/// Finished listings kept per rule (their counts, for `rules plan --last`); older ones
+/// are removed as a new one finishes.
+pub const KEPT_LISTINGS: i64 = 10;
 
 /// Matched video numbers kept per namespace as a sample.
 pub const SAMPLE: i64 = 5;

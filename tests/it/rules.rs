@@ -297,6 +297,13 @@ async fn a_listing_that_matches_too_much_waits_for_confirmation_then_spreads() {
         app.standin.created_namespaces().is_empty(),
         "listing created a namespace"
     );
+    let out = app.reaper(&["status"]).await;
+    assert!(
+        stdout(&out).contains("  month: listing 1 (enqueue, tripped) started ")
+            && stdout(&out).contains(" UTC: 60 of 100 listed match, 0 enqueued; 60 of the 100"),
+        "{}",
+        stdout(&out)
+    );
 
     let out = app.reaper(&["rules", "confirm", "month"]).await;
     assert!(out.status.success(), "{}", stderr(&out));

@@ -4,7 +4,8 @@ use sqlx::Row;
 
 use super::{PostgresQueue, QueueError};
 use crate::queue::rules::{
-    ListingReport, ListingState, NamespaceTally, OpenListing, RuleEnqueued, Snapshotted, SAMPLE,
+    ListingReport, ListingState, NamespaceTally, OpenListing, RuleEnqueued, Snapshotted,
+    KEPT_LISTINGS, SAMPLE,
 };
 
 /// Videos enqueued a transaction: producers wait for none long.
@@ -276,6 +277,25 @@ impl PostgresQueue {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| self.error(e))?;
+            // The rule's history: its last KEPT_LISTINGS listings.
+            for table in ["rule_namespaces", "rule_listings"] {
+                let id = if table == "rule_listings" {
+                    "id"
+                } else {
+                    "listing_id"
+                };
+                sqlx::query(&format!(
+                    "DELETE FROM {table} WHERE {id} IN (
+                        SELECT id FROM rule_listings
+                         WHERE rule = (SELECT rule FROM rule_listings WHERE id = $1)
+                           AND state IN ('done', 'superseded')
+                         ORDER BY id DESC OFFSET {KEPT_LISTINGS})"
+                ))
+                .bind(listing)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.error(e))?;
+            }
         }
         tx.commit().await.map_err(|e| self.error(e))?;
         Ok(())

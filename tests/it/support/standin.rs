@@ -36,6 +36,9 @@ pub const LIST_UNIQUE_IDS_PATH: &str = "/serve/api/v1/list_unique_ids";
 pub struct Lookup {
     /// `list_videos`'s namespace.
     pub unique_id: Option<String>,
+    /// A `list_videos` asking for some `video_nos` (verification, `locate`); not, a whole
+    /// namespace's listing (the lifecycle rules) or `list_unique_ids`.
+    pub filtered: bool,
     pub at: Instant,
     pub answered: String,
 }
@@ -686,6 +689,7 @@ async fn list_videos(State(standin): State<Standin>, headers: HeaderMap, body: B
             let mut inner = standin.lock();
             let lookup = Lookup {
                 unique_id: asked.as_ref().and_then(|a| a.unique_id.clone()),
+                filtered: asked.as_ref().is_some_and(|a| a.video_nos.is_some()),
                 at: now,
                 answered: String::new(),
             };
@@ -783,6 +787,7 @@ async fn list_unique_ids(State(standin): State<Standin>, headers: HeaderMap) -> 
         let mut inner = standin.lock();
         let lookup = Lookup {
             unique_id: None,
+            filtered: false,
             at: Instant::now(),
             answered: String::new(),
         };
