@@ -509,7 +509,7 @@ mod any_type {
 
         let report = s.queue.report(10).await.expect("status reads any type");
         let _ = crate::status::text(&report);
-        let _ = crate::status::json(&report);
+        let _ = crate::status::json(&report, &[]);
 
         let reaper = honest(&s);
         let (end, _) = drain(&reaper).await;
