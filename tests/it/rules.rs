@@ -366,6 +366,25 @@ async fn a_restart_mid_listing_resumes_it_and_enqueues_nothing_twice() {
     .await;
     signal(&daemon.child, "KILL");
     let _ = run_child(daemon.child).await;
+    // The listing kept to its share of the lookups: 2 a second.
+    let listing: Vec<Instant> = app
+        .standin
+        .lookups()
+        .iter()
+        .filter(|l| !l.filtered && l.unique_id.is_some())
+        .map(|l| l.at)
+        .collect();
+    assert!(listing.len() >= 3, "{}", listing.len());
+    for (i, at) in listing.iter().enumerate() {
+        let in_second = listing[i..]
+            .iter()
+            .take_while(|t| t.duration_since(*at) < Duration::from_millis(990))
+            .count();
+        assert!(
+            in_second <= 2,
+            "{in_second} listing requests within a second"
+        );
+    }
     assert_eq!(app.counts().await.values().sum::<i64>(), 0);
 
     with_rules(&app, FAST, rule);
