@@ -427,15 +427,17 @@ impl Bench {
         )?;
         let status = self.command(&config, &["migrate"]).status().await?;
         anyhow::ensure!(status.success(), "migrate failed");
-        let pool = common::producer_pool(&db).await?;
-        sqlx::query(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
-             INSERT INTO deletion_queue (video_no) SELECT printf('VI%018d', 606404158946574336 + i) FROM n",
-        )
-        .bind(n as i64)
-        .execute(&pool)
-        .await?;
-        pool.close().await;
+        if n > 0 {
+            let pool = common::producer_pool(&db).await?;
+            sqlx::query(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+                 INSERT INTO deletion_queue (video_no) SELECT printf('VI%018d', 606404158946574336 + i) FROM n",
+            )
+            .bind(n as i64)
+            .execute(&pool)
+            .await?;
+            pool.close().await;
+        }
         Ok((db, config))
     }
 
@@ -492,21 +494,9 @@ impl Bench {
         standin.set_latency(latency);
         standin.set_lookup_per_second(5);
         let now = chrono::Utc::now().timestamp_millis();
-        let mut catalogue: Vec<((String, String), standin::Meta)> = (0..videos)
-            .map(|i| {
-                let mix = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20;
-                (
-                    (
-                        format!("ns-{:02}", i % 20),
-                        format!("VI{}", 800_000_000_000_000_000u64 + i as u64),
-                    ),
-                    standin::Meta {
-                        create_ms: now - (mix % 400) as i64 * 86_400_000,
-                        ..standin::Meta::default()
-                    },
-                )
-            })
-            .collect();
+        let namespaces: Vec<String> = (0..20).map(|i| format!("ns-{i:02}")).collect();
+        let mut catalogue =
+            standin::varied_catalogue(&namespaces, videos, 800_000_000_000_000_000, now);
         catalogue.extend((1..=drain).map(|i| {
             (
                 (

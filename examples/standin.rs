@@ -7,7 +7,10 @@
 //! what the daemon does with each), from `--seed`;
 //! `--reject ID` answers `0001` for that id; `--log FILE` writes every request as JSON;
 //! `--namespace NS` gives the account a namespace besides `default` (lookups find every
-//! video not yet deleted in the account's namespaces, and none elsewhere).
+//! video not yet deleted in the account's namespaces, and none elsewhere);
+//! `--catalogue N` makes the account hold N videos of varied ages, states and tags
+//! instead, spread over its namespaces, for lifecycle rules to find (README, "Lifecycle
+//! rules").
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -59,6 +62,12 @@ struct Args {
     /// by `list_videos`; ids queued under any other namespace are not found there.
     #[arg(long)]
     namespace: Vec<String>,
+    /// The account holds exactly N videos (VI900000000000000000 on), spread over
+    /// `default` and the --namespace ones, uploaded 0 to 399 days ago, a tenth PARSE_ERROR
+    /// and a tenth UNPARSE, a seventh tagged "scratch": for lifecycle rules to list. Ids
+    /// queued by hand are then not in the account (they end `absent`).
+    #[arg(long, value_name = "N")]
+    catalogue: Option<usize>,
 }
 
 #[tokio::main]
@@ -86,6 +95,17 @@ async fn main() {
     }
     for namespace in &args.namespace {
         standin.add_namespace(namespace);
+    }
+    if let Some(n) = args.catalogue {
+        let mut namespaces = vec!["default".to_owned()];
+        namespaces.extend(args.namespace.iter().cloned());
+        let now = chrono::Utc::now().timestamp_millis();
+        standin.set_catalogue_with(standin::varied_catalogue(
+            &namespaces,
+            n,
+            900_000_000_000_000_000,
+            now,
+        ));
     }
     if let Some(path) = &args.log {
         if let Err(e) = standin.log_to(path) {

@@ -45,6 +45,8 @@ const KEY_REFUSED: &str = "memories_reaper_api_key_refused";
 const LOOKUPS_UNAVAILABLE: &str = "memories_reaper_lookups_unavailable_total";
 const BUILD_INFO: &str = "memories_reaper_build_info";
 const SCHEDULE_INTERVAL: &str = "memories_reaper_schedule_interval_seconds";
+const RULE_TRIPPED: &str = "memories_reaper_rule_tripped";
+const RULE_ENQUEUED: &str = "memories_reaper_rule_enqueued_total";
 
 /// The codes the API documents; any other is counted as `other`, so that an unknown code
 /// cannot mint a new series with every answer.
@@ -119,6 +121,12 @@ fn install() -> anyhow::Result<PrometheusHandle> {
         "The time between the cron rule's next two wake times: a pass should end at least \
          this often"
     );
+    describe_gauge!(
+        RULE_TRIPPED,
+        "1 while a lifecycle rule's listing waits on a trip-wire (`memories-reaper rules \
+         confirm RULE`, or change the rule); 0 otherwise"
+    );
+    describe_counter!(RULE_ENQUEUED, "Videos a lifecycle rule put in the queue");
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     // Every series an alert reads exists from the start, at 0.
     gauge!(KEY_REFUSED).set(0.0);
@@ -191,6 +199,22 @@ pub fn schedule(rule: &CronRule, zone: chrono_tz::Tz) {
         let apart = (second - first).num_milliseconds() as f64 / 1000.0;
         gauge!(SCHEDULE_INTERVAL).set(apart);
     }
+}
+
+/// A lifecycle rule armed: its series exist from the start, at 0.
+pub fn rule_armed(rule: &str) {
+    gauge!(RULE_TRIPPED, "rule" => rule.to_owned()).set(0.0);
+    counter!(RULE_ENQUEUED, "rule" => rule.to_owned()).absolute(0);
+}
+
+/// A rule's run ended: its listing held by a trip-wire, or not.
+pub fn rule_tripped(rule: &str, tripped: bool) {
+    gauge!(RULE_TRIPPED, "rule" => rule.to_owned()).set(f64::from(u8::from(tripped)));
+}
+
+/// Videos a rule's run put in the queue.
+pub fn rule_enqueued(rule: &str, videos: u64) {
+    counter!(RULE_ENQUEUED, "rule" => rule.to_owned()).increment(videos);
 }
 
 /// The pace the rate limit now allows, requests a second.

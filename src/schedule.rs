@@ -138,10 +138,21 @@ impl Ticks {
         zone: Tz,
         running: Arc<Mutex<()>>,
     ) -> Result<Self, JobSchedulerError> {
+        Self::start_for(rule, zone, running, None).await
+    }
+
+    /// The same for something other than the passes (`who`, e.g. a lifecycle rule's
+    /// run): a tick skipped while it still runs is expected there, and said at info level.
+    pub async fn start_for(
+        rule: CronRule,
+        zone: Tz,
+        running: Arc<Mutex<()>>,
+        who: Option<String>,
+    ) -> Result<Self, JobSchedulerError> {
         let (sender, receiver) = mpsc::channel(1);
         let scheduler = JobScheduler::new().await?;
         scheduler.start().await?;
-        let ticker = tokio::spawn(tick(scheduler.clone(), rule, zone, running, sender));
+        let ticker = tokio::spawn(tick(scheduler.clone(), rule, zone, running, sender, who));
         Ok(Self {
             scheduler,
             receiver,
@@ -170,6 +181,7 @@ async fn tick(
     zone: Tz,
     running: Arc<Mutex<()>>,
     ticks: mpsc::Sender<Tick>,
+    who: Option<String>,
 ) {
     let (fired, mut on_fire) = mpsc::channel::<()>(1);
     loop {
@@ -213,7 +225,10 @@ async fn tick(
                     return;
                 }
             }
-            Err(_) => warn!("tick skipped: the previous pass is still running"),
+            Err(_) => match &who {
+                None => warn!("tick skipped: the previous pass is still running"),
+                Some(who) => info!("tick skipped: {who} is still running"),
+            },
         }
     }
 }

@@ -53,6 +53,10 @@ path = "$scratch/queue.db"
 cron = "* * * * * *"
 [metrics]
 listen = "127.0.0.1:$metrics_port"
+[[rule]]
+name = "scratch"
+all_namespaces = true
+tag = "scratch"
 TOML
 url=http://127.0.0.1:$metrics_port/metrics
 start_standin() { "$standin" "$api_port" standin-key >> "$scratch/standin.log" 2>&1 & standin_pid=$!; pids+=("$standin_pid"); }
@@ -83,6 +87,8 @@ start_daemon standin-key
 ids 1 5 | "$bin" --config "$scratch/config.toml" enqueue --file - > /dev/null
 expect_scrape '^memories_reaper_rows\{status="deleted"\} 5$' "the scrape counts the deleted rows" rows
 scrape_until '^memories_reaper_passes_total\{end="drained"\} [1-9]' || true
+expect_scrape '^memories_reaper_rule_tripped\{rule="scratch"\} 0$' \
+  "a configured lifecycle rule's trip-wire gauge is exported, at 0" rule_tripped
 if out=$(promtool check metrics < "$scratch/scrape.txt" 2>&1); then
   pass "promtool check metrics is clean"
 else

@@ -22,7 +22,7 @@ use tracing::info;
 use super::{authorize, read_body, Client};
 use crate::credentials::ApiKey;
 use crate::pass::LookupApi;
-use crate::rate::RateLimit;
+use crate::rate::{RateLimit, Slot};
 use crate::rules::Listed;
 use crate::video::{Namespace, VideoNo};
 
@@ -217,24 +217,33 @@ impl Client {
 
 impl Lookups {
     /// Waits for a lookup's turn: the pass's in line; a rule's at its own pace, then
-    /// only while no lookup of the pass waits (verification keeps what it needs).
-    async fn turn(&self, turn: Turn<'_>) -> crate::rate::Slot {
+    /// only while no lookup of the pass waits (verification keeps what it needs). The
+    /// places held in each limiter, for `go` just before the request leaves.
+    async fn turn<'a>(&self, turn: Turn<'a>) -> (Slot, Option<(&'a RateLimit, Slot)>) {
         match turn {
             Turn::Pass => {
                 self.pass_waiting.fetch_add(1, Ordering::SeqCst);
                 let slot = self.limit.acquire().await;
                 self.pass_waiting.fetch_sub(1, Ordering::SeqCst);
-                slot
+                (slot, None)
             }
             Turn::Spare(share) => {
                 let own = share.acquire().await;
-                share.go(own).await;
                 while self.pass_waiting.load(Ordering::SeqCst) > 0 {
                     tokio::time::sleep(SPARE_POLL).await;
                 }
-                self.limit.acquire().await
+                (self.limit.acquire().await, Some((share, own)))
             }
         }
+    }
+
+    /// Counts the request out in the limiters whose places it holds, by the time it
+    /// really leaves (the share's first: the lookups' count is the closer to the send).
+    async fn go(&self, (slot, spare): (Slot, Option<(&RateLimit, Slot)>)) {
+        if let Some((share, own)) = spare {
+            share.go(own).await;
+        }
+        self.limit.go(slot).await;
     }
 
     /// One lookup, paced and tried again while its answer says so.
@@ -254,11 +263,11 @@ impl Lookups {
                 tokio::time::sleep(wait).await;
                 wait *= 2;
             }
-            let slot = self.turn(turn).await;
+            let places = self.turn(turn).await;
             let Some(request) = authorize(request(http), key) else {
                 return Err("the API key is not a valid header".into());
             };
-            self.limit.go(slot).await;
+            self.go(places).await;
             let answer = match request.send().await {
                 Ok(response) => {
                     let status = response.status();

@@ -511,7 +511,7 @@ impl Queue {
         page: i64,
         videos: &[rules::Snapshotted],
         last: bool,
-    ) -> Result<(), QueueError> {
+    ) -> Result<u64, QueueError> {
         on_backend!(self, q => q.record_rule_page(listing, namespace, page, videos, last).await)
     }
 

@@ -33,6 +33,7 @@ use crate::api::{Catalogue, CataloguePage, CATALOGUE_PAGE};
 use crate::config::Config;
 use crate::credentials::{self, ApiKey};
 use crate::lead::LeadWatch;
+use crate::metrics;
 use crate::printable;
 use crate::queue::rules::{ListingState, NamespaceTally, OpenListing, Snapshotted};
 use crate::queue::{Queue, QueueError};
@@ -228,10 +229,25 @@ impl Runner {
                 };
                 let last = last_page(&got, page);
                 let kept = snapshot(rule, &self.video_rule, &got, listing.listed_at_ms);
-                self.queue
+                let new = self
+                    .queue
                     .record_rule_page(listing.id, &name, page as i64, &kept, last)
                     .await
                     .map_err(|e| e.to_string())?;
+                if !last && pages_repeat(page, new) {
+                    warn!(
+                        rule = rule.name,
+                        rule_listing = listing.id,
+                        "rule {}: page {page} of namespace {namespace} listed only videos of \
+                         earlier pages (the API seems to ignore `page`): its listing ends here",
+                        rule.name
+                    );
+                    self.queue
+                        .record_rule_page(listing.id, &name, page as i64, &[], true)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    break;
+                }
                 debug!(
                     rule = rule.name,
                     "rule {}: namespace {namespace} page {page}", rule.name
@@ -367,6 +383,12 @@ fn last_page(got: &CataloguePage, page: u64) -> bool {
         || page >= MAX_PAGES
 }
 
+/// A full page past the first that adds no video to the listing: pages that shift repeat
+/// a few videos, never a whole page; an API that ignores `page` repeats it for ever.
+fn pages_repeat(page: u64, new: u64) -> bool {
+    page > 1 && new == 0
+}
+
 /// A page's videos as the snapshot keeps them, each decided by the rule; a number this
 /// program would never send is unreadable.
 fn snapshot(
@@ -431,7 +453,9 @@ impl Service {
                 .clone()
                 .unwrap_or(config.schedule.cron.clone());
             let zone = config.schedule.timezone.zone();
-            let ticks = match Ticks::start(cron.clone(), zone, Arc::new(Mutex::new(()))).await {
+            let who = Some(format!("the last run of rule {}", rule.name));
+            let running = Arc::new(Mutex::new(()));
+            let ticks = match Ticks::start_for(cron.clone(), zone, running, who).await {
                 Ok(ticks) => ticks,
                 Err(e) => {
                     warn!(
@@ -449,6 +473,7 @@ impl Service {
                 rule.mode.as_str(),
                 rule.describe()
             );
+            metrics::rule_armed(&rule.name);
             tasks.push(tokio::spawn(keep(
                 rule.clone(),
                 ticks,
@@ -498,7 +523,13 @@ async fn keep(
             })
         };
         match runner.run(&rule, &halt).await {
-            Ok(_) => {}
+            Ok(RunEnd::Tripped(_)) => metrics::rule_tripped(&rule.name, true),
+            Ok(RunEnd::Paused(_)) => {}
+            Ok(RunEnd::Reported { .. }) => metrics::rule_tripped(&rule.name, false),
+            Ok(RunEnd::Enqueued { inserted, .. }) => {
+                metrics::rule_tripped(&rule.name, false);
+                metrics::rule_enqueued(&rule.name, inserted);
+            }
             Err(why) => warn!(
                 rule = rule.name,
                 "rule {}: {why}; the next run tries again", rule.name

@@ -6,13 +6,13 @@ use std::collections::{BTreeMap, HashSet};
 
 use chrono::{TimeZone, Utc};
 
-use super::{last_page, snapshot, wires, Counted, Match, Rule, Scope, Wires};
+use super::{last_page, pages_repeat, snapshot, wires, Counted, Match, Rule, Scope, Wires};
 use crate::api::Client;
 use crate::config::Config;
 use crate::credentials;
 use crate::printable;
 use crate::progress::Progress;
-use crate::queue::rules::{NamespaceTally, SAMPLE};
+use crate::queue::rules::{NamespaceTally, Snapshotted, SAMPLE};
 use crate::queue::Queue;
 use crate::rate::RateLimit;
 use crate::video::Namespace;
@@ -121,16 +121,12 @@ pub async fn plan(config: &Config, name: Option<&str>, last: bool) -> anyhow::Re
                     .map_err(|why| {
                         anyhow::anyhow!("rule {}: listing namespace {namespace}: {why}", rule.name)
                     })?;
-                for (video, kept) in got.videos.iter().zip(snapshot(
-                    rule,
-                    &config.batch.video_no_pattern,
-                    &got,
-                    now_ms,
-                )) {
-                    tally.add(&video.video_no, kept.create_ms, kept.matched);
+                let mut new = 0;
+                for kept in snapshot(rule, &config.batch.video_no_pattern, &got, now_ms) {
+                    new += u64::from(tally.add(kept));
                 }
                 progress.step();
-                if last_page(&got, page) {
+                if last_page(&got, page) || pages_repeat(page, new) {
                     break;
                 }
                 page += 1;
@@ -211,16 +207,18 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, video_no: &str, create_ms: Option<i64>, matched: i64) {
-        if !self.seen.insert(video_no.to_owned()) {
-            return;
+    /// Whether the video is new to the listing.
+    fn add(&mut self, video: Snapshotted) -> bool {
+        if !self.seen.insert(video.video_no.clone()) {
+            return false;
         }
-        if matched == Match::Yes.code() {
+        if video.matched == Match::Yes.code() {
             self.matched
-                .push((create_ms.unwrap_or(i64::MAX), video_no.to_owned()));
-        } else if matched == Match::Unreadable.code() {
+                .push((video.create_ms.unwrap_or(i64::MAX), video.video_no));
+        } else if video.matched == Match::Unreadable.code() {
             self.unreadable += 1;
         }
+        true
     }
 
     fn finish(mut self, namespace: &str) -> NamespaceTally {

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use crate::on_both;
-use crate::support::standin::Meta;
+use crate::support::standin::{varied_catalogue, Meta};
 use crate::support::*;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
@@ -15,39 +15,12 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 /// A video of the catalogue: (namespace, id) and what the listing shows.
 type Video = ((String, String), Meta);
 
-/// `n` videos in each of `namespaces` namespaces, of varied ages (0 to 399 days), states
-/// and tags, the same at every run.
+/// `n` videos in each of `namespaces` namespaces (`ns-00`, …), of varied ages, states and
+/// tags.
 fn catalogue(namespaces: usize, n: usize) -> Vec<Video> {
+    let names: Vec<String> = (0..namespaces).map(|i| format!("ns-{i:02}")).collect();
     let now = chrono::Utc::now().timestamp_millis();
-    let mut videos = Vec::with_capacity(namespaces * n);
-    for ns in 0..namespaces {
-        for i in 0..n {
-            let k = (ns * n + i) as u64;
-            let mix = k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 17;
-            let status = match mix % 10 {
-                0 => "PARSE_ERROR",
-                1 => "UNPARSE",
-                _ => "PARSE",
-            };
-            let tags = if mix.is_multiple_of(7) {
-                vec!["scratch".to_owned()]
-            } else {
-                Vec::new()
-            };
-            videos.push((
-                (
-                    format!("ns-{ns:02}"),
-                    format!("VI{:018}", 700_000_000_000_000_000 + k),
-                ),
-                Meta {
-                    create_ms: now - ((mix >> 8) % 400) as i64 * DAY_MS - 3_600_000,
-                    status: status.into(),
-                    tags,
-                },
-            ));
-        }
-    }
-    videos
+    varied_catalogue(&names, namespaces * n, 700_000_000_000_000_000, now)
 }
 
 /// The config's text, then these `[[rule]]` tables.
@@ -448,4 +421,51 @@ async fn a_rule_that_cannot_be_meant_is_refused_at_start() {
             assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
         }
     }
+}
+
+on_both!(an_api_that_ignores_the_page_ends_the_listing_instead_of_looping);
+async fn an_api_that_ignores_the_page_ends_the_listing_instead_of_looping() {
+    let app = spawn_app_with(1000, &[]).await;
+    app.standin.set_lookup_per_second(1000);
+    app.standin.set_listing(Listing::IgnoresPage);
+    let now = chrono::Utc::now().timestamp_millis();
+    let videos: Vec<Video> = ids(0, 500)
+        .into_iter()
+        .map(|id| {
+            let meta = Meta {
+                create_ms: now - 100 * DAY_MS,
+                ..Meta::default()
+            };
+            (("tenant".to_owned(), id), meta)
+        })
+        .collect();
+    app.standin.set_catalogue_with(videos);
+    with_rules(
+        &app,
+        FAST,
+        "[[rule]]\nname = \"old\"\nnamespaces = [\"tenant\"]\nolder_than = \"30d\"\n\
+         stop_above = 100\n",
+    );
+    let out = app.reaper(&["rules", "plan"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(
+            "200 of 200 listed match (0 could not be judged); a run would enqueue NOTHING until \
+             confirmed: 200 videos match, more than stop_above = 100"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    let daemon = Daemon::start(&app, "pages");
+    daemon
+        .wait_for(
+            "rule old (mode = \"report\"): would enqueue 200 videos; in enqueue mode it would \
+             trip: 200 videos match, more than stop_above = 100",
+        )
+        .await;
+    let log = daemon.stop().await;
+    assert!(
+        log.contains("page 2 of namespace tenant listed only videos of earlier pages"),
+        "{log}"
+    );
 }

@@ -128,7 +128,7 @@ impl PostgresQueue {
 
     /// Keeps one page's videos and where the listing of `namespace` now stands, in one
     /// transaction: a restart resumes after the last page kept. A video listed twice
-    /// (pages shift as videos come and go) is kept once.
+    /// (pages shift as videos come and go) is kept once. How many were new.
     pub async fn record_rule_page(
         &self,
         listing: i64,
@@ -136,12 +136,12 @@ impl PostgresQueue {
         page: i64,
         videos: &[Snapshotted],
         last: bool,
-    ) -> Result<(), QueueError> {
+    ) -> Result<u64, QueueError> {
         let video_nos: Vec<&str> = videos.iter().map(|v| v.video_no.as_str()).collect();
         let create_ms: Vec<Option<i64>> = videos.iter().map(|v| v.create_ms).collect();
         let matched: Vec<i64> = videos.iter().map(|v| v.matched).collect();
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-        sqlx::query(
+        let new = sqlx::query(
             "INSERT INTO rule_snapshot (listing_id, namespace, video_no, create_ms, matched)
              SELECT $1, $2, v, c, m FROM unnest($3::text[], $4::bigint[], $5::bigint[]) AS u (v, c, m)
              ON CONFLICT DO NOTHING",
@@ -153,7 +153,8 @@ impl PostgresQueue {
         .bind(&matched)
         .execute(&mut *tx)
         .await
-        .map_err(|e| self.error(e))?;
+        .map_err(|e| self.error(e))?
+        .rows_affected();
         sqlx::query(
             "UPDATE rule_namespaces SET next_page = $3 + 1, done = $4, listed = listed + $5
               WHERE listing_id = $1 AND namespace = $2",
@@ -167,7 +168,7 @@ impl PostgresQueue {
         .await
         .map_err(|e| self.error(e))?;
         tx.commit().await.map_err(|e| self.error(e))?;
-        Ok(())
+        Ok(new)
     }
 
     /// Counts a finished listing from its snapshot, per namespace, and keeps the counts

@@ -130,7 +130,7 @@ impl SqliteQueue {
 
     /// Keeps one page's videos and where the listing of `namespace` now stands, in one
     /// transaction: a restart resumes after the last page kept. A video listed twice
-    /// (pages shift as videos come and go) is kept once.
+    /// (pages shift as videos come and go) is kept once. How many were new.
     pub async fn record_rule_page(
         &self,
         listing: i64,
@@ -138,14 +138,14 @@ impl SqliteQueue {
         page: i64,
         videos: &[Snapshotted],
         last: bool,
-    ) -> Result<(), QueueError> {
+    ) -> Result<u64, QueueError> {
         let rows: Vec<serde_json::Value> = videos
             .iter()
             .map(|v| serde_json::json!([v.video_no, v.create_ms, v.matched]))
             .collect();
         let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-        sqlx::query(
+        let new = sqlx::query(
             "INSERT INTO rule_snapshot (listing_id, namespace, video_no, create_ms, matched)
              SELECT ?1, ?2, json_extract(value, '$[0]'), json_extract(value, '$[1]'),
                     json_extract(value, '$[2]')
@@ -157,7 +157,8 @@ impl SqliteQueue {
         .bind(serde_json::Value::Array(rows).to_string())
         .execute(&mut *tx)
         .await
-        .map_err(|e| self.error(e))?;
+        .map_err(|e| self.error(e))?
+        .rows_affected();
         sqlx::query(
             "UPDATE rule_namespaces SET next_page = ?3 + 1, done = ?4, listed = listed + ?5
               WHERE listing_id = ?1 AND namespace = ?2",
@@ -171,7 +172,7 @@ impl SqliteQueue {
         .await
         .map_err(|e| self.error(e))?;
         tx.commit().await.map_err(|e| self.error(e))?;
-        Ok(())
+        Ok(new)
     }
 
     /// Counts a finished listing from its snapshot, per namespace, and keeps the counts

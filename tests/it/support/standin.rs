@@ -51,6 +51,8 @@ pub enum Listing {
     Honest,
     /// The `video_nos` filter ignored: every video of the namespace is listed.
     IgnoresFilter,
+    /// `page` ignored: every request answers the first page.
+    IgnoresPage,
 }
 
 /// What `list_videos` shows of a video besides its number.
@@ -87,6 +89,41 @@ impl Meta {
             "size": "1024", "create_time": create_time, "tags": self.tags,
         })
     }
+}
+
+/// A catalogue of `n` videos over `namespaces` (the k-th in namespace k mod their
+/// number), numbered from `first`: ages spread over 0 to 399 days before `now_ms`, a tenth
+/// `PARSE_ERROR` and a tenth `UNPARSE`, a seventh tagged `scratch`; the same at every call.
+pub fn varied_catalogue(
+    namespaces: &[String],
+    n: usize,
+    first: u64,
+    now_ms: i64,
+) -> Vec<((String, String), Meta)> {
+    const DAY_MS: i64 = 24 * 3600 * 1000;
+    (0..n as u64)
+        .map(|k| {
+            let mix = k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 17;
+            let status = match mix % 10 {
+                0 => "PARSE_ERROR",
+                1 => "UNPARSE",
+                _ => "PARSE",
+            };
+            let tags = if mix.is_multiple_of(7) {
+                vec!["scratch".to_owned()]
+            } else {
+                Vec::new()
+            };
+            let namespace = namespaces[(k % namespaces.len().max(1) as u64) as usize].clone();
+            let meta = Meta {
+                // An hour short of whole days: no video sits on a rule's boundary.
+                create_ms: now_ms - ((mix >> 8) % 400) as i64 * DAY_MS - 3_600_000,
+                status: status.into(),
+                tags,
+            };
+            ((namespace, format!("VI{}", first + k)), meta)
+        })
+        .collect()
 }
 
 /// One request as it arrived.
@@ -743,7 +780,10 @@ async fn list_videos(State(standin): State<Standin>, headers: HeaderMap, body: B
                 }
             };
             let size = asked.size.unwrap_or(20).max(1).min(inner.page_cap.unwrap_or(usize::MAX));
-            let page = asked.page.unwrap_or(1).max(1);
+            let page = match inner.listing {
+                Listing::IgnoresPage => 1,
+                _ => asked.page.unwrap_or(1).max(1),
+            };
             let videos: Vec<serde_json::Value> = listed
                 .iter()
                 .skip((page - 1).saturating_mul(size))
