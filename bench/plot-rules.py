@@ -13,7 +13,7 @@ import re
 import sys
 
 W, H = 640, 280
-LEFT, RIGHT, TOP, BOTTOM = 52, 52, 24, 56
+LEFT, RIGHT, TOP, BOTTOM = 52, 52, 40, 56
 
 
 def main():
@@ -68,8 +68,11 @@ def main():
     line([((a, b), d) for a, b, d, _, _ in rows], ids_top, "#1f77b4")
     line([((a, b), r) for a, b, _, r, _ in rows], req_top, "#d62728")
     line([((a, b), v) for a, b, _, _, v in rows], req_top, "#2ca02c")
-    out.append(f'<text x="{LEFT}" y="{TOP - 8}">blue: ids deleted/s (left axis, dashed 500 = the ceiling); '
-               f'red: listing requests/s, green: verification lookups/s (right axis)</text>')
+    out.append(f'<text x="{LEFT}" y="{TOP - 24}" fill="#1f77b4">ids deleted a second '
+               f'(left axis; dashed: 500, the ceiling)</text>')
+    out.append(f'<text x="{LEFT}" y="{TOP - 10}"><tspan fill="#d62728">the rule\'s listing '
+               f'requests a second (dashed: its share, 1)</tspan>, <tspan fill="#2ca02c">'
+               f'verification\'s lookups a second</tspan> (right axis)</text>')
     out.append("</svg>")
     print("\n".join(out))
 

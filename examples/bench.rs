@@ -5,7 +5,7 @@
 //!
 //! ```sh
 //! cargo build --release --bins --examples
-//! target/release/examples/bench                  # the full run, about 16 minutes
+//! target/release/examples/bench                  # the full run, about 26 minutes
 //! target/release/examples/bench --squeeze-only   # the squeezed-quota table alone
 //! target/release/examples/bench --verify-only    # looking first, on and off
 //! target/release/examples/bench --receipts-only  # receipts of 10,000 and 1,000,000 rows
@@ -219,7 +219,8 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         took.as_secs_f64(),
         n as f64 / took.as_secs_f64()
     );
-    Ok(())
+    println!();
+    rules_section(&mut b, q(50_000, 2_000), q(20_000, 600)).await
 }
 
 /// Rows of the local-cost table: `receipts` of 10,000 and of `large` settled rows (the

@@ -82,6 +82,25 @@ pub async fn check(config: &Config, config_path: Option<&Path>, next: Option<usi
         }
     }
 
+    for rule in &config.rule {
+        let cron = rule.schedule.as_ref().unwrap_or(&schedule.cron);
+        match cron.next_after(Utc::now(), schedule.timezone.zone()) {
+            Some(next) => say!(
+                "rule {}: mode = {:?}, {}; runs on {:?}, next {}",
+                rule.name,
+                rule.mode.as_str(),
+                rule.describe(),
+                cron.as_written(),
+                next.to_rfc3339()
+            ),
+            None => problems.push(format!(
+                "rule {}: its schedule {:?} matches no future time",
+                rule.name,
+                cron.as_written()
+            )),
+        }
+    }
+
     for problem in &problems {
         complain!("memories-reaper: problem: {problem}");
     }

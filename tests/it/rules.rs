@@ -248,6 +248,14 @@ async fn a_listing_that_matches_too_much_waits_for_confirmation_then_spreads() {
         "[[rule]]\nname = \"month\"\nnamespaces = [\"tenant\", \"ghost\"]\nolder_than = \"30d\"\n\
          mode = \"enqueue\"\nmax_per_run = 25\n",
     );
+    let out = app.reaper(&["check"]).await;
+    assert!(
+        stdout(&out).contains(
+            "rule month: mode = \"enqueue\", older than 30days in tenant, ghost; runs on \"* * * * * *\""
+        ),
+        "{}",
+        stdout(&out)
+    );
     let out = app.reaper(&["rules", "confirm", "month"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(
