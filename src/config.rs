@@ -521,6 +521,7 @@ impl Config {
                 ));
             }
         }
+        warnings.extend(crate::rules::warnings(&self.rule));
         if let Some(listen) = self
             .metrics
             .listen

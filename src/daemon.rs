@@ -194,7 +194,15 @@ pub async fn run(
     // run (they would enqueue).
     let mut rules = match &leadership {
         Some(leadership) => Some(pass.start_rules(leadership.watch(), &shutdown).await),
-        None => None,
+        None => {
+            if !config.rule.is_empty() {
+                info!(
+                    "lifecycle rules do not run on a dry run (they would enqueue): `memories-reaper \
+                     rules plan` shows what they match"
+                );
+            }
+            None
+        }
     };
     notifier.ready();
     // Never awaited: a tick waiting in its channel holds this lock, and a loop waiting for

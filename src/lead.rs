@@ -72,6 +72,18 @@ impl LeadWatch {
     pub fn token(&self) -> Option<CancellationToken> {
         leading(&self.0)
     }
+
+    /// Waits until this daemon leads; never, once the lease's task has ended.
+    pub async fn leading(&mut self) {
+        let led = self
+            .0
+            .wait_for(|r| matches!(r, Role::Leading(t) if !t.is_cancelled()))
+            .await
+            .is_ok();
+        if !led {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// This daemon's side of the lease, kept by a task of its own.

@@ -132,7 +132,7 @@ pub fn rules_text(rules: &[ListingReport]) -> String {
     if rules.is_empty() {
         return out;
     }
-    let _ = writeln!(out, "lifecycle rules, the latest listing of each:");
+    let _ = writeln!(out, "lifecycle rules, the last decided listing of each:");
     for r in rules {
         let _ = writeln!(
             out,
@@ -151,6 +151,9 @@ pub fn rules_text(rules: &[ListingReport]) -> String {
                 .map(|n| format!("; {}", printable::cut(&printable::escaped(n), 300)))
                 .unwrap_or_default()
         );
+        if let Some(now) = r.listing_now {
+            let _ = writeln!(out, "    listing {now}, newer, is under way");
+        }
     }
     out
 }

@@ -548,6 +548,10 @@ impl Queue {
         on_backend!(self, q => q.confirm_rule_listing(rule, fingerprint).await)
     }
 
+    pub async fn retire_rules(&self, keep: &[String]) -> Result<u64, QueueError> {
+        on_backend!(self, q => q.retire_rules(keep).await)
+    }
+
     pub async fn rule_reports(
         &self,
         rule: Option<&str>,

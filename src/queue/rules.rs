@@ -49,7 +49,7 @@ pub struct NamespaceTally {
     pub sample: Vec<String>,
 }
 
-/// A rule's latest listing, for `rules plan --last` and `status`.
+/// A rule's last decided listing (else its latest), for `rules plan --last` and `status`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ListingReport {
     pub id: i64,
@@ -65,6 +65,8 @@ pub struct ListingReport {
     pub enqueued: i64,
     pub already_queued: i64,
     pub note: Option<String>,
+    /// A newer listing of the rule under way, if any (this one is the last decided).
+    pub listing_now: Option<i64>,
     pub namespaces: Vec<NamespaceTally>,
 }
 

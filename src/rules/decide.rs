@@ -3,7 +3,7 @@
 //! wire ([`wires`]). Everything is decided from what the listing itself says of each
 //! video, never from the API's filters: an API that ignored a filter must not widen a rule.
 
-use super::spec::Rule;
+use super::spec::{Rule, SHORTEST_AGE};
 
 /// One video as a listing showed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,17 +36,27 @@ impl Match {
     }
 }
 
-/// Whether `video` matches `rule`, ages counted at `now_ms` (the listing's time).
+/// The earliest `create_time` believed: 2000-01-01 in Unix milliseconds. Anything earlier
+/// is a time in seconds, a 0, or a stand-in's number, never an upload of this API: read as
+/// milliseconds it would make every video decades old.
+pub const EARLIEST_UPLOAD_MS: i64 = 946_684_800_000;
+
+/// Whether `video` matches `rule`, ages counted at `now_ms` (the listing's time). Every
+/// rule, with `older_than` or without, matches only videos at least
+/// [`SHORTEST_AGE`](super::spec::SHORTEST_AGE) old: a rule on a state or a tag never takes
+/// a fresh upload.
 pub fn matches(rule: &Rule, video: &Listed, now_ms: i64) -> Match {
     let mut verdict = Match::Yes;
-    if let Some(age) = rule.older_than {
-        let Some(created) = video.create_ms else {
-            return Match::Unreadable;
-        };
-        let age_ms = i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
-        // Younger, or stamped in the future: not old enough.
-        if now_ms.saturating_sub(created) < age_ms || created > now_ms {
-            verdict = Match::No;
+    let age = rule.older_than.unwrap_or(SHORTEST_AGE).max(SHORTEST_AGE);
+    match video.create_ms {
+        None => return Match::Unreadable,
+        Some(created) if created < EARLIEST_UPLOAD_MS => return Match::Unreadable,
+        Some(created) => {
+            let age_ms = i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
+            // Younger, or stamped in the future: not old enough.
+            if now_ms.saturating_sub(created) < age_ms || created > now_ms {
+                verdict = Match::No;
+            }
         }
     }
     if let Some(states) = &rule.status {
@@ -143,18 +153,52 @@ mod tests {
             (&age, video(Some(NOW - 90 * DAY + 1), None, None), Match::No),
             (&age, video(Some(NOW + DAY), None, None), Match::No),
             (&age, video(None, Some("PARSE"), None), Match::Unreadable),
-            (&failed, video(None, Some("PARSE_ERROR"), None), Match::Yes),
-            (&failed, video(None, Some("FAILED"), None), Match::Yes),
-            (&failed, video(None, Some("PARSE"), None), Match::No),
-            (&failed, video(None, Some("parse_error"), None), Match::No),
-            (&failed, video(old, None, None), Match::Unreadable),
+            // Milliseconds since 2000, or it cannot be judged: seconds, 0, a small number.
             (
-                &tagged,
-                video(None, None, Some(&["a", "scratch"])),
+                &age,
+                video(Some((NOW - 91 * DAY) / 1000), None, None),
+                Match::Unreadable,
+            ),
+            (&age, video(Some(0), None, None), Match::Unreadable),
+            (&age, video(Some(12345), None, None), Match::Unreadable),
+            (
+                &age,
+                video(Some(EARLIEST_UPLOAD_MS), None, None),
                 Match::Yes,
             ),
-            (&tagged, video(None, None, Some(&["scratched"])), Match::No),
-            (&tagged, video(None, None, None), Match::No),
+            (&failed, video(old, Some("PARSE_ERROR"), None), Match::Yes),
+            (&failed, video(old, Some("FAILED"), None), Match::Yes),
+            (&failed, video(old, Some("PARSE"), None), Match::No),
+            (&failed, video(old, Some("parse_error"), None), Match::No),
+            (&failed, video(old, None, None), Match::Unreadable),
+            // Without older_than, still never a video under a day old.
+            (
+                &failed,
+                video(Some(NOW - DAY + 1), Some("PARSE_ERROR"), None),
+                Match::No,
+            ),
+            (
+                &failed,
+                video(Some(NOW - DAY), Some("PARSE_ERROR"), None),
+                Match::Yes,
+            ),
+            (
+                &failed,
+                video(None, Some("PARSE_ERROR"), None),
+                Match::Unreadable,
+            ),
+            (
+                &tagged,
+                video(old, None, Some(&["a", "scratch"])),
+                Match::Yes,
+            ),
+            (&tagged, video(old, None, Some(&["scratched"])), Match::No),
+            (&tagged, video(old, None, None), Match::No),
+            (
+                &tagged,
+                video(Some(NOW - 3_600_000), None, Some(&["scratch"])),
+                Match::No,
+            ),
             (
                 &all,
                 video(old, Some("PARSE"), Some(&["scratch"])),

@@ -21,9 +21,11 @@ mod spec;
 
 pub use decide::{matches, wires, Counted, Listed, Match, Wires};
 pub use plan::{confirm, plan};
-pub use spec::{check_names, Mode, Rule, RulesConfig, Scope};
+pub use spec::{check_names, warnings, Mode, Rule, RulesConfig, Scope};
 
+use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -44,6 +46,10 @@ use crate::video::{Namespace, VideoNoRule};
 /// Pages read of one namespace at most: 2,000,000 videos at 200 a page. An API that
 /// keeps answering full pages past it is not believed to end.
 const MAX_PAGES: u64 = 10_000;
+
+/// A listing older than this is listed afresh: what it read of each video's state and tags
+/// may no longer hold (a tripped listing waits for `rules confirm` this long at most).
+const STALE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// What one run of a rule did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,19 +98,38 @@ impl Runner {
         let failed = |e: QueueError| e.to_string();
         let (key, _) =
             credentials::load(self.api_key_file.as_deref()).map_err(|e| e.to_string())?;
-        let mut listing = match self
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let open = match self
             .queue
             .open_rule_listing(&rule.name, &fingerprint)
             .await
             .map_err(failed)?
         {
+            Some(old) if now_ms.saturating_sub(old.listed_at_ms) > STALE.as_millis() as i64 => {
+                info!(
+                    rule = rule.name,
+                    rule_listing = old.id,
+                    "rule {}: listing {} is older than {}: listed afresh",
+                    rule.name,
+                    old.id,
+                    humantime::format_duration(STALE)
+                );
+                let note = "older than 7 days: listed afresh";
+                self.queue
+                    .set_rule_listing(old.id, ListingState::Superseded, Some(note))
+                    .await
+                    .map_err(failed)?;
+                None
+            }
+            open => open,
+        };
+        let mut listing = match open {
             Some(listing) => listing,
             None => {
                 let namespaces = match self.namespaces(rule, &key, halt).await {
                     Ok(namespaces) => namespaces,
                     Err(why) => return Ok(RunEnd::Paused(why)),
                 };
-                let now_ms = chrono::Utc::now().timestamp_millis();
                 let listing = self
                     .queue
                     .start_rule_listing(
@@ -119,7 +144,7 @@ impl Runner {
                 info!(
                     rule = rule.name,
                     rule_listing = listing.id,
-                    "rule {}: listing {} started: {} ({} namespaces)",
+                    "rule {}: listing {} started: {} ({} of its namespaces in the account)",
                     rule.name,
                     listing.id,
                     rule.describe(),
@@ -166,7 +191,13 @@ impl Runner {
         let mut namespaces: Vec<String> = match &rule.scope {
             Scope::All => account
                 .into_iter()
-                .filter(|n| Namespace::parse(n).is_ok())
+                .filter(|n| match Namespace::parse(n) {
+                    Ok(_) => true,
+                    Err(e) => {
+                        warn!(rule = rule.name, "rule {}: not listed: {e}", rule.name);
+                        false
+                    }
+                })
                 .collect(),
             Scope::These(list) => list
                 .iter()
@@ -208,6 +239,7 @@ impl Runner {
                 continue;
             };
             let mut page = u64::try_from(from).unwrap_or(1).max(1);
+            let mut previous = HashSet::new();
             loop {
                 let got = tokio::select! {
                     _ = halt.cancelled() => return Ok(Some(RunEnd::Paused("stopped".into()))),
@@ -234,7 +266,8 @@ impl Runner {
                     .record_rule_page(listing.id, &name, page as i64, &kept, last)
                     .await
                     .map_err(|e| e.to_string())?;
-                if !last && pages_repeat(page, new) {
+                let ids: HashSet<String> = got.videos.iter().map(|v| v.video_no.clone()).collect();
+                if !last && pages_repeat(&previous, &ids, new) {
                     warn!(
                         rule = rule.name,
                         rule_listing = listing.id,
@@ -255,6 +288,7 @@ impl Runner {
                 if last {
                     break;
                 }
+                previous = ids;
                 page += 1;
             }
         }
@@ -383,10 +417,11 @@ fn last_page(got: &CataloguePage, page: u64) -> bool {
         || page >= MAX_PAGES
 }
 
-/// A full page past the first that adds no video to the listing: pages that shift repeat
-/// a few videos, never a whole page; an API that ignores `page` repeats it for ever.
-fn pages_repeat(page: u64, new: u64) -> bool {
-    page > 1 && new == 0
+/// A page that is the page before it again, adding nothing to the listing: an API that
+/// ignores `page` repeats it for ever. (Pages that shift, under uploads between two
+/// requests, repeat videos too, but a window moved on, not the same set.)
+fn pages_repeat(previous: &HashSet<String>, page: &HashSet<String>, new: u64) -> bool {
+    new == 0 && !page.is_empty() && page == previous
 }
 
 /// A page's videos as the snapshot keeps them, each decided by the rule; a number this
@@ -435,10 +470,12 @@ fn per_namespace(tallies: &[NamespaceTally]) -> String {
 pub struct Service {
     stop: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    names: Vec<String>,
 }
 
 impl Service {
-    /// Arms every rule of `config`; nothing at all when there is none.
+    /// Arms every rule of `config`. Once this daemon sends, the listings of rules no
+    /// longer configured are set aside (a daemon without rules does that and no more).
     pub async fn start(
         config: &Config,
         runner: Runner,
@@ -446,7 +483,13 @@ impl Service {
         shutdown: &CancellationToken,
     ) -> Self {
         let stop = shutdown.child_token();
-        let mut tasks = Vec::new();
+        let names: Vec<String> = config.rule.iter().map(|r| r.name.clone()).collect();
+        let mut tasks = vec![tokio::spawn(retire(
+            names.clone(),
+            runner.queue.clone(),
+            lead.clone(),
+            stop.clone(),
+        ))];
         for rule in &config.rule {
             let cron = rule
                 .schedule
@@ -474,6 +517,14 @@ impl Service {
                 rule.describe()
             );
             metrics::rule_armed(&rule.name);
+            // The gauge says what the database says: a listing tripped before a restart
+            // or a reload is still tripped.
+            if let Ok(reports) = runner.queue.rule_reports(Some(&rule.name)).await {
+                let tripped = reports
+                    .iter()
+                    .any(|r| r.state == ListingState::Tripped.as_str());
+                metrics::rule_tripped(&rule.name, tripped);
+            }
             tasks.push(tokio::spawn(keep(
                 rule.clone(),
                 ticks,
@@ -482,7 +533,7 @@ impl Service {
                 stop.clone(),
             )));
         }
-        Self { stop, tasks }
+        Self { stop, tasks, names }
     }
 
     /// Stops every rule between pages (a listing resumes at its next run).
@@ -491,6 +542,26 @@ impl Service {
         for task in self.tasks {
             let _ = task.await;
         }
+        // A rule the next configuration drops must not stay "tripped"; one it keeps is
+        // read again from the database when armed.
+        for name in &self.names {
+            metrics::rule_tripped(name, false);
+        }
+    }
+}
+
+/// Once this daemon sends: the listings of rules no longer configured are set aside.
+async fn retire(keep: Vec<String>, queue: Queue, mut lead: LeadWatch, stop: CancellationToken) {
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        _ = lead.leading() => match queue.retire_rules(&keep).await {
+            Ok(0) => {}
+            Ok(n) => info!(
+                "set aside {n} listings of lifecycle rules no longer configured (`status` \
+                 showed them)"
+            ),
+            Err(e) => warn!("cannot set aside the listings of rules no longer configured: {e}"),
+        },
     }
 }
 
@@ -538,4 +609,22 @@ async fn keep(
         watch.abort();
     }
     ticks.stop().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_same_page_again_is_taken_for_an_api_that_ignores_page() {
+        let set = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<HashSet<_>>();
+        let first = set(&["VI1", "VI2", "VI3"]);
+        // The same page, nothing new: `page` ignored.
+        assert!(pages_repeat(&first, &set(&["VI3", "VI2", "VI1"]), 0));
+        // Uploads pushed a whole page down: a window moved on, not the same set.
+        assert!(!pages_repeat(&first, &set(&["VI2", "VI3", "VI4"]), 0));
+        assert!(!pages_repeat(&first, &set(&["VI1", "VI2", "VI3"]), 1));
+        assert!(!pages_repeat(&HashSet::new(), &HashSet::new(), 0));
+        assert!(!pages_repeat(&HashSet::new(), &first, 0));
+    }
 }

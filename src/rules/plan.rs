@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use chrono::{TimeZone, Utc};
 
-use super::{last_page, pages_repeat, snapshot, wires, Counted, Match, Rule, Scope, Wires};
+use super::{last_page, pages_repeat, snapshot, wires, Counted, Match, Mode, Rule, Scope, Wires};
 use crate::api::Client;
 use crate::config::Config;
 use crate::credentials;
@@ -75,6 +75,9 @@ pub async fn plan(config: &Config, name: Option<&str>, last: bool) -> anyhow::Re
                             .map(|n| format!("; {}", printable::cut(&printable::escaped(n), 400)))
                             .unwrap_or_default()
                     );
+                    if let Some(now) = report.listing_now {
+                        say!("  (listing {now}, newer, is under way)\n");
+                    }
                 }
             }
         }
@@ -114,6 +117,7 @@ pub async fn plan(config: &Config, name: Option<&str>, last: bool) -> anyhow::Re
             }
             let mut tally = Tally::default();
             let mut page = 1;
+            let mut previous = HashSet::new();
             loop {
                 let got = catalogue
                     .page(&key, &share, &namespace, page)
@@ -126,9 +130,11 @@ pub async fn plan(config: &Config, name: Option<&str>, last: bool) -> anyhow::Re
                     new += u64::from(tally.add(kept));
                 }
                 progress.step();
-                if last_page(&got, page) || pages_repeat(page, new) {
+                let ids: HashSet<String> = got.videos.iter().map(|v| v.video_no.clone()).collect();
+                if last_page(&got, page) || pages_repeat(&previous, &ids, new) {
                     break;
                 }
+                previous = ids;
                 page += 1;
             }
             tallies.push(tally.finish(name));
@@ -152,12 +158,20 @@ pub async fn plan(config: &Config, name: Option<&str>, last: bool) -> anyhow::Re
         let matched: i64 = tallies.iter().map(|t| t.matched).sum();
         let listed: i64 = tallies.iter().map(|t| t.listed).sum();
         let unreadable: i64 = tallies.iter().map(|t| t.unreadable).sum();
-        let verdict = match wires(rule, &counted) {
-            Wires::Clear => format!(
+        let verdict = match (wires(rule, &counted), rule.mode) {
+            (Wires::Clear, Mode::Enqueue) => format!(
                 "within its trip-wires; a run would enqueue up to {} of them",
                 rule.max_per_run
             ),
-            Wires::Tripped(why) => format!("a run would enqueue NOTHING until confirmed: {why}"),
+            (Wires::Clear, Mode::Report) => {
+                "within its trip-wires; mode = \"report\": a run enqueues nothing".to_owned()
+            }
+            (Wires::Tripped(why), Mode::Enqueue) => {
+                format!("a run would enqueue NOTHING until confirmed: {why}")
+            }
+            (Wires::Tripped(why), Mode::Report) => format!(
+                "mode = \"report\": a run enqueues nothing; in enqueue mode it would trip: {why}"
+            ),
         };
         say!(
             "  {matched} of {listed} listed match ({unreadable} could not be judged); {verdict}\n"

@@ -167,9 +167,17 @@ impl TryFrom<Written> for Rule {
             }
         };
         let status = match w.status {
-            Some(list) if list.is_empty() || list.iter().any(|s| s.trim().is_empty()) => {
+            Some(list)
+                if list.is_empty()
+                    || list.iter().any(|s| {
+                        s.is_empty()
+                            || s.len() > 64
+                            || s.chars().any(|c| c.is_whitespace() || c.is_control())
+                    }) =>
+            {
                 return Err(format!(
-                    "rule {name}: status must list states, e.g. [\"PARSE_ERROR\"]"
+                    "rule {name}: status must list states as the API names them, without \
+                     spaces, e.g. [\"PARSE_ERROR\"]"
                 ))
             }
             other => other,
@@ -260,7 +268,7 @@ impl Rule {
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
         if let Some(age) = self.older_than {
-            parts.push(format!("older than {}", humantime::format_duration(age)));
+            parts.push(format!("older than {}", days(age)));
         }
         if let Some(status) = &self.status {
             parts.push(format!(
@@ -284,6 +292,37 @@ impl Rule {
         };
         format!("{} in {scope}", parts.join(", "))
     }
+}
+
+/// An age as a rule states it: whole days as days (`180 days`, where humantime says
+/// `5months 27days 19h 12m`), anything else as humantime writes it.
+fn days(age: Duration) -> String {
+    match age.as_secs() {
+        secs if secs % (24 * 3600) == 0 => format!("{} days", secs / (24 * 3600)),
+        _ => humantime::format_duration(age).to_string(),
+    }
+}
+
+/// The states the API's pages show (`shared/memories-api.md`): a rule naming another
+/// matches nothing unless the API has more than its docs say; `check` warns.
+pub const KNOWN_STATES: [&str; 5] = ["PARSE", "UNPARSE", "PARSE_ERROR", "FAILED", "FAIL"];
+
+/// What is allowed in the rules but probably wrong.
+pub fn warnings(rules: &[Rule]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for rule in rules {
+        for state in rule.status.iter().flatten() {
+            if !KNOWN_STATES.contains(&state.as_str()) {
+                warnings.push(format!(
+                    "rule {}: status {} is not one the API's docs show ({}): it may match nothing",
+                    rule.name,
+                    printable::quoted(state, printable::QUOTED),
+                    KNOWN_STATES.join(", ")
+                ));
+            }
+        }
+    }
+    warnings
 }
 
 /// Names must be unique: `rules confirm NAME` and the records go by it.
@@ -354,6 +393,10 @@ mod tests {
             ),
             (
                 "name = \"a\"\nall_namespaces = true\nstatus = []\n",
+                "status must list",
+            ),
+            (
+                "name = \"a\"\nall_namespaces = true\nstatus = [\"PARSE \"]\n",
                 "status must list",
             ),
             (

@@ -451,12 +451,6 @@ async fn the_manual_and_the_completions_cover_every_command() {
     }
 }
 
-/// A port nothing listens on now.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
-    listener.local_addr().expect("its address").port()
-}
-
 /// Scrapes until the text holds every line, whole (at most 10 s); returns the last scrape.
 async fn scrape_until(url: &str, lines: &[&str]) -> String {
     let has = |text: &str, line: &str| text.lines().any(|l| l == line);

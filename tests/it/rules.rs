@@ -246,12 +246,13 @@ async fn a_listing_that_matches_too_much_waits_for_confirmation_then_spreads() {
         &app,
         FAST,
         "[[rule]]\nname = \"month\"\nnamespaces = [\"tenant\", \"ghost\"]\nolder_than = \"30d\"\n\
+         stop_above = 50\nstop_above_share = 1.0\n\
          mode = \"enqueue\"\nmax_per_run = 25\n",
     );
     let out = app.reaper(&["check"]).await;
     assert!(
         stdout(&out).contains(
-            "rule month: mode = \"enqueue\", older than 30days in tenant, ghost; runs on \"* * * * * *\""
+            "rule month: mode = \"enqueue\", older than 30 days in tenant, ghost; runs on \"* * * * * *\""
         ),
         "{}",
         stdout(&out)
@@ -266,7 +267,7 @@ async fn a_listing_that_matches_too_much_waits_for_confirmation_then_spreads() {
 
     let daemon = Daemon::start(&app, "month");
     daemon
-        .wait_for("enqueues nothing: 60 of the 100 videos of namespace \"tenant\" match, more than stop_above_share = 0.5")
+        .wait_for("enqueues nothing: 60 videos match, more than stop_above = 50")
         .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
@@ -281,7 +282,7 @@ async fn a_listing_that_matches_too_much_waits_for_confirmation_then_spreads() {
     let out = app.reaper(&["status"]).await;
     assert!(
         stdout(&out).contains("  month: listing 1 (enqueue, tripped) started ")
-            && stdout(&out).contains(" UTC: 60 of 100 listed match, 0 enqueued; 60 of the 100"),
+            && stdout(&out).contains(" UTC: 60 of 100 listed match, 0 enqueued; 60 videos match, more than stop_above = 50"),
         "{}",
         stdout(&out)
     );
@@ -451,15 +452,15 @@ async fn an_api_that_ignores_the_page_ends_the_listing_instead_of_looping() {
     with_rules(
         &app,
         FAST,
-        "[[rule]]\nname = \"old\"\nnamespaces = [\"tenant\"]\nolder_than = \"30d\"\n\
-         stop_above = 100\n",
+        "[[rule]]\nname = \"old\"\nnamespaces = [\"tenant\"]\nolder_than = \"30d\"\n",
     );
     let out = app.reaper(&["rules", "plan"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).contains(
-            "200 of 200 listed match (0 could not be judged); a run would enqueue NOTHING until \
-             confirmed: 200 videos match, more than stop_above = 100"
+            "200 of 200 listed match (0 could not be judged); mode = \"report\": a run enqueues \
+             nothing; in enqueue mode it would trip: 200 of the 200 videos of namespace \
+             \"tenant\" match, more than stop_above_share = 0.5"
         ),
         "{}",
         stdout(&out)
@@ -468,7 +469,8 @@ async fn an_api_that_ignores_the_page_ends_the_listing_instead_of_looping() {
     daemon
         .wait_for(
             "rule old (mode = \"report\"): would enqueue 200 videos; in enqueue mode it would \
-             trip: 200 videos match, more than stop_above = 100",
+             trip: 200 of the 200 videos of namespace \"tenant\" match, more than \
+             stop_above_share = 0.5",
         )
         .await;
     let log = daemon.stop().await;
@@ -476,4 +478,85 @@ async fn an_api_that_ignores_the_page_ends_the_listing_instead_of_looping() {
         log.contains("page 2 of namespace tenant listed only videos of earlier pages"),
         "{log}"
     );
+}
+
+on_both!(a_stale_listing_is_listed_afresh_and_a_removed_rule_s_is_set_aside);
+async fn a_stale_listing_is_listed_afresh_and_a_removed_rule_s_is_set_aside() {
+    let app = spawn_app_with(1000, &[]).await;
+    app.standin.set_lookup_per_second(1000);
+    app.standin
+        .set_catalogue_with(catalogue(1, 400).into_iter().collect::<Vec<_>>());
+    let rule = "[[rule]]\nname = \"old\"\nnamespaces = [\"ns-00\"]\nolder_than = \"30d\"\n\
+                mode = \"enqueue\"\nstop_above = 10\n";
+    with_rules(&app, FAST, rule);
+    let daemon = Daemon::start(&app, "trip");
+    daemon
+        .wait_for("rule old: listing 1 enqueues nothing")
+        .await;
+    daemon.stop().await;
+
+    // Restarted, with the rule not due for a year: its gauge says tripped from the start.
+    let port = free_port();
+    let listen = format!("listen = \"127.0.0.1:{port}\"");
+    let mut extra = FAST.to_vec();
+    extra.push(("metrics", listen.as_str()));
+    with_rules(&app, &extra, &format!("{rule}schedule = \"0 0 1 1 *\"\n"));
+    let daemon = Daemon::start(&app, "gauge");
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    until("the rule's gauge", Duration::from_secs(30), async || {
+        let text = match reqwest::get(&url).await {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        text.lines()
+            .any(|l| l == "memories_reaper_rule_tripped{rule=\"old\"} 1")
+    })
+    .await;
+    daemon.stop().await;
+    with_rules(&app, FAST, rule);
+
+    // Eight days later, the tripped listing is not confirmed: it is listed afresh.
+    let week_ms = 8 * DAY_MS;
+    app.pool
+        .execute(&format!(
+            "UPDATE rule_listings SET listed_at_ms = listed_at_ms - {week_ms}"
+        ))
+        .await
+        .expect("age the listing");
+    let daemon = Daemon::start(&app, "stale");
+    daemon
+        .wait_for("rule old: listing 1 is older than 7days: listed afresh")
+        .await;
+    daemon
+        .wait_for("rule old: listing 2 enqueues nothing")
+        .await;
+    daemon.stop().await;
+
+    // The rule removed from the config: its tripped listing is set aside.
+    with_rules(&app, FAST, "");
+    let daemon = Daemon::start(&app, "removed");
+    daemon
+        .wait_for("set aside 1 listings of lifecycle rules no longer configured")
+        .await;
+    daemon.stop().await;
+    let states = app
+        .pool
+        .texts("SELECT state, note FROM rule_listings ORDER BY id")
+        .await;
+    assert_eq!(
+        states,
+        vec![
+            vec![
+                Some("superseded".to_owned()),
+                Some("older than 7 days: listed afresh".to_owned())
+            ],
+            vec![
+                Some("superseded".to_owned()),
+                Some("the rule is no longer configured".to_owned())
+            ],
+        ]
+    );
+    let left = app.pool.texts("SELECT video_no FROM rule_snapshot").await;
+    assert!(left.is_empty(), "{} snapshot rows left", left.len());
+    assert_eq!(app.counts().await.values().sum::<i64>(), 0);
 }

@@ -23,7 +23,7 @@ impl PostgresQueue {
         let open = sqlx::query(
             "SELECT id, fingerprint, state, listed_at_ms, note FROM rule_listings
               WHERE rule = $1 AND state IN ('listing', 'enqueuing', 'tripped')
-              ORDER BY id DESC",
+              ORDER BY id DESC FOR UPDATE",
         )
         .bind(rule)
         .fetch_all(&mut *tx)
@@ -316,6 +316,13 @@ impl PostgresQueue {
         let mut budget = limit;
         while budget > 0 {
             let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+            // One enqueuer of a listing at a time (a sender losing its lease and the next
+            // one): the second then reads the first's marks, and inserts nothing twice.
+            sqlx::query("SELECT id FROM rule_listings WHERE id = $1 FOR UPDATE")
+                .bind(listing)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.error(e))?;
             let todo: Vec<(String, String)> = sqlx::query_as(
                 "SELECT namespace, video_no FROM rule_snapshot
                   WHERE listing_id = $1 AND matched = 1 AND NOT enqueued
@@ -404,16 +411,45 @@ impl PostgresQueue {
         Ok(id)
     }
 
+    /// Sets aside the listings that go on of rules no longer configured (`keep` are the
+    /// configured names), and their snapshots; how many.
+    pub async fn retire_rules(&self, keep: &[String]) -> Result<u64, QueueError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let retired = sqlx::query(
+            "UPDATE rule_listings SET state = 'superseded', finished_at = now(),
+                    note = 'the rule is no longer configured'
+              WHERE state IN ('listing', 'enqueuing', 'tripped') AND rule <> ALL($1::text[])",
+        )
+        .bind(keep)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?
+        .rows_affected();
+        sqlx::query(
+            "DELETE FROM rule_snapshot WHERE listing_id IN
+                    (SELECT id FROM rule_listings WHERE state IN ('done', 'superseded'))",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(retired)
+    }
+
     /// Each rule's latest listing (or only `rule`'s).
     pub async fn rule_reports(&self, rule: Option<&str>) -> Result<Vec<ListingReport>, QueueError> {
         let rows = sqlx::query(
             "SELECT id, rule, mode, state,
-                    to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS started_at,
-                    to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS finished_at,
+                    to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS') AS started_at,
+                    to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS') AS finished_at,
                     confirmed_at IS NOT NULL AS confirmed,
-                    listed, matched, unreadable, enqueued, already_queued, note
+                    listed, matched, unreadable, enqueued, already_queued, note,
+                    (SELECT max(n.id) FROM rule_listings AS n
+                      WHERE n.rule = rule_listings.rule AND n.state = 'listing'
+                        AND n.id > rule_listings.id) AS listing_now
                FROM rule_listings
-              WHERE id IN (SELECT max(id) FROM rule_listings GROUP BY rule)
+              WHERE id IN (SELECT coalesce(max(id) FILTER (WHERE decided_at IS NOT NULL), max(id))
+                             FROM rule_listings GROUP BY rule)
                 AND ($1::text IS NULL OR rule = $1)
               ORDER BY rule",
         )
@@ -441,6 +477,7 @@ impl PostgresQueue {
                 enqueued: count("enqueued"),
                 already_queued: count("already_queued"),
                 note: row.try_get("note").unwrap_or(None),
+                listing_now: row.try_get("listing_now").unwrap_or(None),
                 namespaces: self.tallies(&mut conn, id).await?,
             });
         }

@@ -415,13 +415,44 @@ impl SqliteQueue {
         Ok(id)
     }
 
+    /// Sets aside the listings that go on of rules no longer configured (`keep` are the
+    /// configured names), and their snapshots; how many.
+    pub async fn retire_rules(&self, keep: &[String]) -> Result<u64, QueueError> {
+        let _turn = self.write_turn().await;
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let retired = sqlx::query(&format!(
+            "UPDATE rule_listings SET state = 'superseded', finished_at = {NOW},
+                    note = 'the rule is no longer configured'
+              WHERE state IN ('listing', 'enqueuing', 'tripped')
+                AND rule NOT IN (SELECT value FROM json_each(?1))"
+        ))
+        .bind(serde_json::json!(keep).to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?
+        .rows_affected();
+        sqlx::query(
+            "DELETE FROM rule_snapshot WHERE listing_id IN
+                    (SELECT id FROM rule_listings WHERE state IN ('done', 'superseded'))",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(retired)
+    }
+
     /// Each rule's latest listing (or only `rule`'s).
     pub async fn rule_reports(&self, rule: Option<&str>) -> Result<Vec<ListingReport>, QueueError> {
         let rows = sqlx::query(
             "SELECT id, rule, mode, state, started_at, finished_at, confirmed_at IS NOT NULL AS confirmed,
-                    listed, matched, unreadable, enqueued, already_queued, note
+                    listed, matched, unreadable, enqueued, already_queued, note,
+                    (SELECT max(n.id) FROM rule_listings AS n
+                      WHERE n.rule = rule_listings.rule AND n.state = 'listing'
+                        AND n.id > rule_listings.id) AS listing_now
                FROM rule_listings
-              WHERE id IN (SELECT max(id) FROM rule_listings GROUP BY rule)
+              WHERE id IN (SELECT coalesce(max(id) FILTER (WHERE decided_at IS NOT NULL), max(id))
+                             FROM rule_listings GROUP BY rule)
                 AND (?1 IS NULL OR rule = ?1)
               ORDER BY rule",
         )
@@ -449,6 +480,7 @@ impl SqliteQueue {
                 enqueued: count("enqueued"),
                 already_queued: count("already_queued"),
                 note: row.try_get("note").unwrap_or(None),
+                listing_now: row.try_get("listing_now").unwrap_or(None),
                 namespaces: self.tallies(&mut conn, id).await?,
             });
         }

@@ -579,3 +579,9 @@ pub fn signal(child: &Child, name: &str) {
         .expect("run kill");
     assert!(status.success());
 }
+
+/// A port nothing listens on now.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    listener.local_addr().expect("its address").port()
+}
