@@ -4,6 +4,7 @@
 //! video, never from the API's filters: an API that ignored a filter must not widen a rule.
 
 use super::spec::{Rule, SHORTEST_AGE};
+use crate::queue::rules::NamespaceTally;
 
 /// One video as a listing showed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +82,17 @@ pub struct Counted {
     /// Distinct videos the listing showed.
     pub listed: u64,
     pub matched: u64,
+}
+
+impl Counted {
+    /// A namespace as the queue counted it.
+    pub fn of(tally: &NamespaceTally) -> Self {
+        Self {
+            namespace: tally.namespace.clone(),
+            listed: tally.listed.unsigned_abs(),
+            matched: tally.matched.unsigned_abs(),
+        }
+    }
 }
 
 /// Whether a finished listing may be enqueued.

@@ -302,14 +302,7 @@ impl Runner {
             .tally_rule_listing(listing.id)
             .await
             .map_err(|e| e.to_string())?;
-        let counted: Vec<Counted> = tallies
-            .iter()
-            .map(|t| Counted {
-                namespace: t.namespace.clone(),
-                listed: t.listed.unsigned_abs(),
-                matched: t.matched.unsigned_abs(),
-            })
-            .collect();
+        let counted: Vec<Counted> = tallies.iter().map(Counted::of).collect();
         let matched: i64 = tallies.iter().map(|t| t.matched).sum();
         let listed: i64 = tallies.iter().map(|t| t.listed).sum();
         let wired = wires(rule, &counted);

@@ -147,14 +147,7 @@ pub async fn plan(config: &Config, name: Option<&str>, last: bool) -> anyhow::Re
             rule.describe()
         );
         print_tallies(&tallies);
-        let counted: Vec<Counted> = tallies
-            .iter()
-            .map(|t| Counted {
-                namespace: t.namespace.clone(),
-                listed: t.listed.unsigned_abs(),
-                matched: t.matched.unsigned_abs(),
-            })
-            .collect();
+        let counted: Vec<Counted> = tallies.iter().map(Counted::of).collect();
         let matched: i64 = tallies.iter().map(|t| t.matched).sum();
         let listed: i64 = tallies.iter().map(|t| t.listed).sum();
         let unreadable: i64 = tallies.iter().map(|t| t.unreadable).sum();
