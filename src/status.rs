@@ -159,7 +159,9 @@ pub fn rules_text(rules: &[ListingReport]) -> String {
 }
 
 pub fn json(report: &Report, rules: &[ListingReport]) -> String {
-    // The report is plain strings and numbers: it always serializes.
+    // The report and the listings are plain strings, numbers, options and lists of them,
+    // with no map keyed by anything but a string (serde_json writes a float that is not
+    // finite as null): they always serialize.
     let mut value = serde_json::to_value(report).expect("the report serializes");
     if let Some(fields) = value.as_object_mut() {
         let rules = serde_json::to_value(rules).expect("the listings serialize");
