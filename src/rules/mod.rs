@@ -55,15 +55,11 @@ const STALE: Duration = Duration::from_secs(7 * 24 * 3600);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunEnd {
     /// A `report` listing finished: recorded and logged, nothing enqueued.
-    Reported { matched: i64 },
+    Reported,
     /// A trip-wire holds the listing: nothing enqueued; why.
     Tripped(String),
-    /// Enqueued this many; `left` wait for the next runs.
-    Enqueued {
-        inserted: u64,
-        already: u64,
-        left: u64,
-    },
+    /// Enqueued this many videos (the rest, if any, at the next runs).
+    Enqueued(u64),
     /// Stopped before the end (shutdown, a lost lease, lookups that cannot be used):
     /// the next run resumes; why.
     Paused(String),
@@ -339,7 +335,7 @@ impl Runner {
                 rule.name
             );
             set(ListingState::Done, Some(note)).await?;
-            return Ok(RunEnd::Reported { matched });
+            return Ok(RunEnd::Reported);
         }
         if let Wires::Tripped(why) = wired {
             warn!(
@@ -390,11 +386,7 @@ impl Runner {
             },
             done.left
         );
-        Ok(RunEnd::Enqueued {
-            inserted: done.inserted,
-            already: done.already_queued,
-            left: done.left,
-        })
+        Ok(RunEnd::Enqueued(done.inserted))
     }
 }
 
@@ -589,8 +581,8 @@ async fn keep(
         match runner.run(&rule, &halt).await {
             Ok(RunEnd::Tripped(_)) => metrics::rule_tripped(&rule.name, true),
             Ok(RunEnd::Paused(_)) => {}
-            Ok(RunEnd::Reported { .. }) => metrics::rule_tripped(&rule.name, false),
-            Ok(RunEnd::Enqueued { inserted, .. }) => {
+            Ok(RunEnd::Reported) => metrics::rule_tripped(&rule.name, false),
+            Ok(RunEnd::Enqueued(inserted)) => {
                 metrics::rule_tripped(&rule.name, false);
                 metrics::rule_enqueued(&rule.name, inserted);
             }
