@@ -33,11 +33,18 @@ pub async fn check(config: &Config, config_path: Option<&Path>, next: Option<usi
         Err(e) => problems.push(e.to_string()),
     }
 
+    // `--next` asks when passes run, which needs no key: a missing one is said, not failed.
+    let mut said_only = Vec::new();
+    let key_problems = if next.is_some() {
+        &mut said_only
+    } else {
+        &mut problems
+    };
     match credentials::load(config.api.api_key_file.as_deref()) {
         Ok((_, source)) => {
             say!("api key: found in {source}");
             if let Some(warning) = credentials::exposure_warning(&source) {
-                problems.push(warning);
+                key_problems.push(warning);
             }
         }
         // Outside the unit there is no $CREDENTIALS_DIRECTORY: say how to look where the
@@ -46,7 +53,7 @@ pub async fn check(config: &Config, config_path: Option<&Path>, next: Option<usi
             if std::env::var_os("CREDENTIALS_DIRECTORY").is_none()
                 && Path::new(credentials::INSTALLED_KEY).exists() =>
         {
-            problems.push(format!(
+            key_problems.push(format!(
                 "{}; the service reads {} through LoadCredential=: to check as it will, run \
                  CREDENTIALS_DIRECTORY={} memories-reaper … check",
                 credentials::KeyError::Missing,
@@ -56,25 +63,26 @@ pub async fn check(config: &Config, config_path: Option<&Path>, next: Option<usi
                     .map_or(String::new(), printable::path)
             ))
         }
-        Err(e) => problems.push(e.to_string()),
+        Err(e) => key_problems.push(e.to_string()),
+    }
+    if next.is_some() {
+        for problem in key_problems.drain(..) {
+            complain!("memories-reaper: warning: {problem} (`run` would need it)");
+        }
     }
 
+    // `Config::load` refused a rule that never fires again.
     let schedule = &config.schedule;
-    match schedule
-        .cron
-        .next_after(Utc::now(), schedule.timezone.zone())
-    {
-        Some(next) => say!(
-            "schedule: {:?} in {}, next wake {}",
-            schedule.cron.as_written(),
-            schedule.timezone.zone(),
-            next.to_rfc3339()
-        ),
-        None => problems.push(format!(
-            "schedule: the cron rule {:?} matches no future time",
-            schedule.cron.as_written()
-        )),
-    }
+    let next_of = |cron: &schedule::CronRule| {
+        cron.next_after(Utc::now(), schedule.timezone.zone())
+            .map_or_else(|| "never".to_owned(), |t| t.to_rfc3339())
+    };
+    say!(
+        "schedule: {:?} in {}, next wake {}",
+        schedule.cron.as_written(),
+        schedule.timezone.zone(),
+        next_of(&schedule.cron)
+    );
     if let Some(n) = next {
         let zone = schedule.timezone.zone();
         for time in schedule::next_times(&schedule.cron, Utc::now(), zone, n) {
@@ -84,21 +92,14 @@ pub async fn check(config: &Config, config_path: Option<&Path>, next: Option<usi
 
     for rule in &config.rule {
         let cron = rule.schedule.as_ref().unwrap_or(&schedule.cron);
-        match cron.next_after(Utc::now(), schedule.timezone.zone()) {
-            Some(next) => say!(
-                "rule {}: mode = {:?}, {}; runs on {:?}, next {}",
-                rule.name,
-                rule.mode.as_str(),
-                rule.describe(),
-                cron.as_written(),
-                next.to_rfc3339()
-            ),
-            None => problems.push(format!(
-                "rule {}: its schedule {:?} matches no future time",
-                rule.name,
-                cron.as_written()
-            )),
-        }
+        say!(
+            "rule {}: mode = {:?}, {}; runs on {:?}, next {}",
+            rule.name,
+            rule.mode.as_str(),
+            rule.describe(),
+            cron.as_written(),
+            next_of(cron)
+        );
     }
 
     for problem in &problems {

@@ -440,11 +440,55 @@ impl Config {
                 self.lookup.requests_per_second.get()
             )));
         }
+        let verify = &self.verify;
+        if verify.absent_after < SHORTEST_ABSENT_AFTER {
+            return Err(ConfigError::Invalid(format!(
+                "verify.absent_after = {:?} is too short: a fresh upload may take a while to be \
+                 listed, and a video missed twice that fast could be called absent while it \
+                 exists; at least {}",
+                humantime::format_duration(verify.absent_after).to_string(),
+                humantime::format_duration(SHORTEST_ABSENT_AFTER)
+            )));
+        }
+        if verify.after_delay < SHORTEST_AFTER_DELAY {
+            return Err(ConfigError::Invalid(format!(
+                "verify.after_delay = {:?} is too short: a listing can show a deleted video for \
+                 a while; at least {}",
+                humantime::format_duration(verify.after_delay).to_string(),
+                humantime::format_duration(SHORTEST_AFTER_DELAY)
+            )));
+        }
+        self.check_schedules(chrono::Utc::now())?;
         if !self.api.delete_path.starts_with('/') {
             return Err(ConfigError::Invalid(format!(
                 "api.delete_path {} must start with '/', e.g. {V1_2_DELETE_PATH:?}",
                 printable::quoted(&self.api.delete_path, printable::QUOTED)
             )));
+        }
+        Ok(())
+    }
+
+    /// A schedule that never fires again would leave the daemon (or a rule) idle for good
+    /// while it looks healthy: refused at start and at reload, naming it.
+    fn check_schedules(&self, now: chrono::DateTime<chrono::Utc>) -> Result<(), ConfigError> {
+        let zone = self.schedule.timezone.zone();
+        let never = |what: String, cron: &CronRule| {
+            ConfigError::Invalid(format!(
+                "{what} {:?} matches no time from now on in {zone}: nothing would ever run; \
+                 write one that fires (`memories-reaper check --next 5` lists the next times \
+                 of a rule that does)",
+                cron.as_written()
+            ))
+        };
+        if self.schedule.cron.next_after(now, zone).is_none() {
+            return Err(never("schedule.cron".into(), &self.schedule.cron));
+        }
+        for rule in &self.rule {
+            if let Some(cron) = &rule.schedule {
+                if cron.next_after(now, zone).is_none() {
+                    return Err(never(format!("rule {}: schedule", rule.name), cron));
+                }
+            }
         }
         Ok(())
     }
@@ -643,6 +687,13 @@ pub const LONGEST_LEASE: Duration = lease_for(Duration::from_secs(LONGEST_TIMEOU
 /// The youngest records `prune` and retention remove: an hour old.
 pub const SHORTEST_KEEP: Duration = Duration::from_secs(HOUR);
 
+/// The shortest `verify.absent_after` and `verify.after_delay`: zero would make one miss
+/// a proof (the second lookup at once), and a lookup after deleting that comes before the
+/// listing could follow. A second is the floor the tests use; the defaults are minutes,
+/// and re-checks after a deletion back off from it (`pass::verify::recheck_delay`).
+const SHORTEST_ABSENT_AFTER: Duration = Duration::from_secs(1);
+const SHORTEST_AFTER_DELAY: Duration = Duration::from_secs(1);
+
 /// (100 years of 365.25 days, as humantime counts a year.)
 pub const LONGEST_AGO: Duration = Duration::from_secs(36_525 * 24 * 3600);
 
@@ -827,7 +878,7 @@ bounded!(
     /// `api.requests_per_second`, `lookup.requests_per_second`, `rules.lookup_share`: 1
     /// to 1000.
     RequestsPerSecond(u32) in 1..=MAX_REQUESTS_PER_SECOND,
-    "requests_per_second {n} is out of range: 1 to {MAX_REQUESTS_PER_SECOND} (the account's limit is {API_REQUESTS_PER_SECOND})"
+    "{n} requests a second is out of range: 1 to {MAX_REQUESTS_PER_SECOND} (the account's limit is {API_REQUESTS_PER_SECOND})"
 );
 
 impl RequestsPerSecond {
@@ -867,6 +918,45 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, String> {
         Config::parse(text).map_err(|(line, msg)| format!("line {line}: {msg}"))
+    }
+
+    /// Parsed and checked, as `Config::load` does.
+    fn load(text: &str) -> Result<Config, String> {
+        let config = parse(text)?;
+        config.check().map_err(|e| e.to_string())?;
+        Ok(config)
+    }
+
+    #[test]
+    fn values_that_would_make_a_proof_of_nothing_are_refused_by_name() {
+        for (text, wanted) in [
+            (
+                "[verify]\nabsent_after = \"0s\"",
+                "verify.absent_after = \"0s\" is too short",
+            ),
+            (
+                "[verify]\nafter_delay = \"500ms\"",
+                "verify.after_delay = \"500ms\" is too short",
+            ),
+            // Named by its own key, not another's.
+            (
+                "[rules]\nlookup_share = 0",
+                "lookup_share: 0 requests a second is out of range",
+            ),
+            (
+                "[schedule]\ncron = \"0 0 30 2 *\"",
+                "schedule.cron \"0 0 30 2 *\" matches no time",
+            ),
+        ] {
+            let err = load(text).unwrap_err();
+            assert!(err.contains(wanted), "{text}: {err}");
+        }
+        for fine in [
+            "[verify]\nabsent_after = \"1s\"\nafter_delay = \"1s\"",
+            "[schedule]\ncron = \"0 0 29 2 *\"",
+        ] {
+            assert!(load(fine).is_ok(), "{fine}");
+        }
     }
 
     #[test]

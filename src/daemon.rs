@@ -34,7 +34,8 @@ pub struct RunOptions {
 /// How `run` ended, for the exit code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunEnd {
-    /// Stopped by a signal, or (`--once`) nothing due left pending.
+    /// Stopped by a signal, or (`--once`) nothing due left pending. The daemon never ends
+    /// by itself with this: any other end is an error.
     Clean,
     /// `--once` only: the pass stopped (the log says why), or this many due rows are still
     /// pending.
@@ -245,7 +246,27 @@ pub async fn run(
                 }
             }
         };
-        let Some(tick) = tick else { break };
+        let Some(tick) = tick else {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            // Only a stop signal ends the daemon cleanly: an exit 0 here would look like a
+            // clean stop to systemd (`Restart=on-failure`), and deletions would stop for good.
+            notifier.stopping();
+            if let Some(rules) = rules {
+                rules.stop().await;
+            }
+            if let Some(leadership) = leadership {
+                leadership.resign().await;
+            }
+            queue.close().await;
+            anyhow::bail!(
+                "the schedule {:?} stopped giving ticks (it matches no time from now on): no \
+                 pass would ever run again, so the daemon stops with an error; fix \
+                 [schedule] cron (`memories-reaper check --next 5`) and start it again",
+                pass.config.schedule.cron.as_written()
+            );
+        };
         debug!(tick = %tick.at.to_rfc3339(), "tick");
         let _running = tick.running;
         match leadership.as_ref().map(Leadership::token) {

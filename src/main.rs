@@ -215,6 +215,10 @@ The README and ARCHITECTURE.md in the source describe the queue table, the outco
 (deleted, absent, failed) and what each proves.";
 
 fn main() -> ExitCode {
+    // The first thing: a SIGHUP (a reload) in the first milliseconds of `run` must not kill
+    // the daemon (exit 129, which systemd's `on-failure` counts as clean). Other commands
+    // get the default back once parsed.
+    shutdown::ignore_hangups();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // Help and version as clap writes them; a usage error quotes what was typed,
@@ -247,8 +251,8 @@ fn main() -> ExitCode {
         }
         _ => {}
     }
-    if matches!(cli.command, Command::Run { .. }) {
-        shutdown::ignore_hangups_until_listening();
+    if !matches!(cli.command, Command::Run { .. }) {
+        shutdown::default_hangups();
     }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,

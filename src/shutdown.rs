@@ -8,13 +8,25 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-/// Ignores SIGHUP from the very start of `run` until `reload` listens for it: its default
-/// action would kill the daemon (exit 129) in the moment before the listener exists.
-pub fn ignore_hangups_until_listening() {
-    // SAFETY: sets the disposition of one signal to "ignore", before the runtime and its
-    // threads exist; no handler runs Rust code. tokio installs its own handler over it.
+/// Ignores SIGHUP from the very start of the program (for `run`, until `reload` listens for
+/// it): its default action would kill the daemon (exit 129) in the moment before the
+/// listener exists.
+pub fn ignore_hangups() {
+    set_hangup(libc::SIG_IGN);
+}
+
+/// SIGHUP's default action back, for the commands other than `run` (a closed terminal
+/// ends them).
+pub fn default_hangups() {
+    set_hangup(libc::SIG_DFL);
+}
+
+fn set_hangup(disposition: libc::sighandler_t) {
+    // SAFETY: sets the disposition of one signal to "ignore" or "default", before the
+    // runtime and its threads exist; no handler runs Rust code. tokio installs its own
+    // handler over it.
     unsafe {
-        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+        libc::signal(libc::SIGHUP, disposition);
     }
 }
 

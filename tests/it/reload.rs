@@ -134,3 +134,125 @@ async fn sighup_during_run_once_is_ignored_not_fatal() {
     assert_eq!(status.code(), Some(0));
     assert_eq!(app.count("deleted").await, 3);
 }
+
+/// Never in any year: April has 30 days.
+const NEVER: &str = "cron = \"0 0 31 4 *\"";
+
+#[tokio::test]
+async fn a_schedule_that_never_fires_is_refused_at_start_and_at_reload() {
+    let app = spawn_app(&[]).await;
+    // At start: `run` exits 1 with one line naming the setting and `check --next`, for the
+    // daemon's schedule and for a rule's.
+    write_config(&app, &[("schedule", NEVER)]);
+    let out = app.reaper(&["run"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("schedule.cron \"0 0 31 4 *\" matches no time from now on")
+            && err.contains("check --next"),
+        "{err}"
+    );
+    let rule = "[[rule]]\nname = \"old\"\nall_namespaces = true\nolder_than = \"30d\"\n\
+                schedule = \"0 0 30 2 *\"\n";
+    let text = app.config_text(&[]) + rule;
+    std::fs::write(&app.config, text).expect("write config");
+    for args in [&["run"][..], &["check"]] {
+        let out = app.reaper(args).await;
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("rule old: schedule \"0 0 30 2 *\" matches no time"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+
+    // At reload: refused, the running schedule kept, and the daemon runs on.
+    write_config(&app, &[("schedule", "cron = \"* * * * * *\"")]);
+    let mut daemon = app.spawn(&["run"]);
+    let mut log = Log::of(&mut daemon);
+    log.until("waiting for the next tick").await;
+    write_config(&app, &[("schedule", NEVER)]);
+    signal(&daemon, "HUP");
+    let line = log.until("reload refused").await;
+    assert!(line.contains("matches no time from now on"), "{line}");
+    // The old schedule still ticks: rows queued now are deleted.
+    app.insert("default", &ids(0, 2)).await;
+    for _ in 0..100 {
+        if app.count("deleted").await == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.count("deleted").await, 2, "the kept schedule stopped");
+    assert!(daemon.try_wait().unwrap().is_none(), "the daemon ended");
+    signal(&daemon, "TERM");
+    assert_eq!(daemon.wait().await.unwrap().code(), Some(0));
+}
+
+#[tokio::test]
+async fn sighup_is_ignored_from_before_the_program_does_anything() {
+    let app = spawn_app(&[]).await;
+    let mut daemon = app.spawn(&["run"]);
+    let pid = daemon.id().expect("running");
+    // SigIgn in /proc is a hex mask; SIGHUP is signal 1, its lowest bit. It is set by the
+    // first statement of `main`: what comes before (the loader) no program can guard.
+    let ignores_hup = || {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigIgn:"))
+            .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+            .is_some_and(|mask| mask & 1 == 1)
+    };
+    let mut stderr = daemon.stderr.take().expect("piped");
+    for _ in 0..2000 {
+        if ignores_hup() {
+            break;
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    assert!(ignores_hup(), "SIGHUP is not ignored");
+    // A storm of SIGHUPs from then on, through the start: none ends the daemon.
+    for _ in 0..30 {
+        signal(&daemon, "HUP");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        daemon.try_wait().unwrap().is_none(),
+        "a SIGHUP ended the daemon"
+    );
+    signal(&daemon, "TERM");
+    let status = daemon.wait().await.unwrap();
+    let mut text = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut text)
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{text}");
+}
+
+#[tokio::test]
+async fn check_next_needs_no_key() {
+    let app = spawn_app(&[]).await;
+    let out = app
+        .command(&["check", "--next", "3"])
+        .env_remove("MEMORIES_API_KEY")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("warning"), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let times = stdout
+        .lines()
+        .filter(|l| l.starts_with("  ") && l.ends_with("+00:00"))
+        .count();
+    assert_eq!(times, 3, "{stdout}");
+    // Without --next, the missing key is a problem.
+    let out = app
+        .command(&["check"])
+        .env_remove("MEMORIES_API_KEY")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
