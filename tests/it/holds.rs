@@ -193,3 +193,47 @@ async fn a_hold_of_another_type_is_shown_not_a_panic() {
         );
     }
 }
+
+/// PostgreSQL only: a producer with only the README's grants plants a temporary table named
+/// like the one the hold trigger reads (pg_temp comes first in a search_path that does not
+/// name it), then inserts a held video: the row is still written `held`.
+#[tokio::test]
+async fn a_producers_temporary_table_does_not_hide_a_hold() {
+    if !postgres_available() {
+        return;
+    }
+    on(Backend::Postgres, async {
+        let app = spawn_app(&[]).await;
+        let video = &ids(0, 1)[0];
+        let out = app
+            .reaper(&["hold", "add", video, "--reason", "case 7"])
+            .await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        let Db::Postgres { name, .. } = &app.pool else {
+            unreachable!("on PostgreSQL")
+        };
+        let role = format!("{name}_producer");
+        for sql in [
+            format!("CREATE ROLE \"{role}\" LOGIN PASSWORD 'producer-pw'"),
+            format!("GRANT INSERT (video_no, unique_id, due_at) ON deletion_queue TO \"{role}\""),
+        ] {
+            app.pool.execute(&sql).await.unwrap();
+        }
+        let url = std::fs::read_to_string(app.dir.path().join("database_url")).unwrap();
+        let mut url = url::Url::parse(&url).unwrap();
+        url.set_username(&role).unwrap();
+        url.set_password(Some("producer-pw")).unwrap();
+        let mut producer = <sqlx::PgConnection as sqlx::Connection>::connect(url.as_str())
+            .await
+            .unwrap();
+        for sql in [
+            "CREATE TEMP TABLE legal_holds (video_no text, unique_id text)".to_owned(),
+            format!("INSERT INTO deletion_queue (video_no) VALUES ('{video}')"),
+        ] {
+            sqlx::query(&sql).execute(&mut producer).await.unwrap();
+        }
+        assert_eq!(app.count("held").await, 1, "the planted table hid the hold");
+        assert_eq!(app.count("pending").await, 0);
+    })
+    .await;
+}
