@@ -393,12 +393,22 @@ pub async fn retry_failed(
     let queue = open_existing(config).await?;
     let result = queue.retry_failed(namespace.as_ref(), since).await;
     queue.close().await;
-    let (retried, left) = result?;
-    say!("{retried} failed rows are pending again");
-    if left > 0 {
+    let reopened = result?;
+    say!(
+        "{} pending again",
+        crate::printable::count(reopened.pending, "failed row is", "failed rows are")
+    );
+    if reopened.held > 0 {
         say!(
-            "{left} failed rows were left failed: their due_at could not be read, so when \
-             they were meant to go is unknown; queue those videos again with a readable due_at"
+            "{} held instead: a legal hold covers their videos (`memories-reaper hold list`)",
+            crate::printable::count(reopened.held, "failed row is", "failed rows are")
+        );
+    }
+    if reopened.left > 0 {
+        say!(
+            "{} left failed: their due_at could not be read, so when they were meant to go \
+             is unknown; queue those videos again with a readable due_at",
+            crate::printable::count(reopened.left, "failed row was", "failed rows were")
         );
     }
     Ok(0)

@@ -73,9 +73,23 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
+/// A count with its noun in the right number: `count(1, "row", "rows")` is "1 row". Every
+/// counted noun the program prints goes through here.
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_count_says_its_noun_in_the_right_number() {
+        assert_eq!(count(0u64, "row", "rows"), "0 rows");
+        assert_eq!(count(1u64, "row", "rows"), "1 row");
+        assert_eq!(count(2u64, "video", "videos"), "2 videos");
+    }
 
     #[test]
     fn controls_and_direction_overrides_are_escaped() {

@@ -7,7 +7,8 @@
 //! identifiers, so the events that carry them are written in one place, `pass::journal`:
 //! - a request: `batch_id`, `batch_namespace`, `batch_count`, `batch_attempt`,
 //!   `batch_outcome` (an [`Outcome`]), `batch_code`, `batch_duration_ms`;
-//! - a row: `row_id`, `row_status` (a [`RowStatus`]), `video_no`, `batch_namespace`, and
+//! - a row: `row_id`, `row_status` (a [`RowStatus`]), `row_proof` (a [`Proof`], where a
+//!   lookup settles it), `video_no`, `batch_namespace`, and
 //!   `batch_id` when a request settled it;
 //! - a pass: `requests`, `deleted`, `failed`, `absent`, `released`; after it, the
 //!   settlement chain's `chain_seq` and `chain_head`;
@@ -78,6 +79,130 @@ impl RowStatus {
 }
 
 impl fmt::Display for RowStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What proves a settled row's status: the one owner of that vocabulary. Stored on the row
+/// (`deletion_queue.proof`, set in the statement that settles it), hashed into the row's
+/// chain entry, shown by `receipts` (column `proof`) and counted by `status` and the
+/// metrics. A settled row with no proof was settled before proofs were recorded (or by
+/// hand: `receipts --verify` tells which). README, "What a status proves", is this table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Proof {
+    /// `deleted`: listed in its namespace by the latest lookup before the request, and the
+    /// API answered `0000` for it.
+    ListedAnswered,
+    /// `deleted`: as `ListedAnswered`, and a lookup after the deletion no longer listed it.
+    ListedAnsweredGone,
+    /// `deleted`: the API answered `0000`; no lookup before it (`verify.before` off, or
+    /// the lookups unavailable): the answer alone, which the API also gives for a video
+    /// that does not exist or lives in another namespace.
+    Answered,
+    /// `deleted`: as `Answered`, and a lookup after the deletion no longer listed it.
+    AnsweredGone,
+    /// `deleted`: the API answered `0409` for it alone: deleted before, by us or by others.
+    AnsweredDuplicate,
+    /// `deleted`: a request of ours that carried it lost its answer (or answered `0000` and
+    /// kept listing it), then a lookup did not list it: deleted by that request, or never
+    /// there; it cannot be told which.
+    LostUnlisted,
+    /// `deleted`: listed in its namespace before a request of ours that carried it, which
+    /// lost its answer (or answered `0000` and the video was still listed after), then not
+    /// listed: deleted, by that request or another's; the deletion is verified.
+    ListedLostUnlisted,
+    /// `deleted`: never sent; the chain records the API's answer settling an earlier row of
+    /// the same video and namespace `deleted`, in a request that carried it.
+    History,
+    /// `absent`: not listed in its namespace twice, `verify.absent_after` apart.
+    UnlistedTwice,
+    /// `absent`: the account has no such namespace, twice `verify.absent_after` apart.
+    NoNamespace,
+    /// `failed`: the API refused it alone `isolation.confirmations` times.
+    Refused,
+    /// `failed`: another row of a video the API refused for good.
+    RefusedVideo,
+    /// `failed`: not a valid video number or namespace; never sent.
+    Invalid,
+    /// `failed`: the API answered `0000` for it, and every lookup after it, backing off
+    /// over minutes, still listed it.
+    StillListed,
+}
+
+impl Proof {
+    /// What `receipts`, `status` and the metrics say of a settled row without a proof.
+    pub const UNRECORDED: &'static str = "unrecorded";
+
+    pub const ALL: [Proof; 14] = [
+        Self::ListedAnswered,
+        Self::ListedAnsweredGone,
+        Self::Answered,
+        Self::AnsweredGone,
+        Self::AnsweredDuplicate,
+        Self::LostUnlisted,
+        Self::ListedLostUnlisted,
+        Self::History,
+        Self::UnlistedTwice,
+        Self::NoNamespace,
+        Self::Refused,
+        Self::RefusedVideo,
+        Self::Invalid,
+        Self::StillListed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ListedAnswered => "listed_answered",
+            Self::ListedAnsweredGone => "listed_answered_gone",
+            Self::Answered => "answered",
+            Self::AnsweredGone => "answered_gone",
+            Self::AnsweredDuplicate => "answered_duplicate",
+            Self::LostUnlisted => "lost_unlisted",
+            Self::ListedLostUnlisted => "listed_lost_unlisted",
+            Self::History => "history",
+            Self::UnlistedTwice => "unlisted_twice",
+            Self::NoNamespace => "no_namespace",
+            Self::Refused => "refused",
+            Self::RefusedVideo => "refused_video",
+            Self::Invalid => "invalid",
+            Self::StillListed => "still_listed",
+        }
+    }
+
+    /// The status a row with this proof has.
+    pub fn status(self) -> RowStatus {
+        match self {
+            Self::ListedAnswered
+            | Self::ListedAnsweredGone
+            | Self::Answered
+            | Self::AnsweredGone
+            | Self::AnsweredDuplicate
+            | Self::LostUnlisted
+            | Self::ListedLostUnlisted
+            | Self::History => RowStatus::Deleted,
+            Self::UnlistedTwice | Self::NoNamespace => RowStatus::Absent,
+            Self::Refused | Self::RefusedVideo | Self::Invalid | Self::StillListed => {
+                RowStatus::Failed
+            }
+        }
+    }
+
+    /// Read back from the database; `None` for a value no statement of ours writes.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+
+    /// Where it comes in [`Self::ALL`], for a compact record of it; unknown text last.
+    pub fn rank(stored: &str) -> usize {
+        Self::ALL
+            .iter()
+            .position(|p| p.as_str() == stored)
+            .unwrap_or(Self::ALL.len())
+    }
+}
+
+impl fmt::Display for Proof {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }

@@ -15,7 +15,7 @@ use crate::api::{Answer, Verdict};
 use crate::printable;
 use crate::queue::BatchId;
 use crate::video::{Namespace, VideoNo};
-use crate::vocabulary::RowStatus;
+use crate::vocabulary::{Proof, RowStatus};
 
 /// One line per request: `journalctl BATCH_OUTCOME=retry` and the like.
 pub fn request(batch: BatchId, namespace: &Namespace, count: usize, attempt: u32, answer: &Answer) {
@@ -118,14 +118,25 @@ pub fn looked_up(
                 batch_namespace,
                 video_no,
                 row_status = RowStatus::Deleted.as_str(),
+                row_proof = Proof::LostUnlisted.as_str(),
                 "video {video_no} in namespace {namespace}: deleted: not listed after a request \
-                 of ours that may have deleted it (its answer lost, or the video still listed \
-                 after a 0000)"
+                 of ours that carried it lost its answer (or answered 0000 and kept listing \
+                 it): deleted by that request, or never there"
+            ),
+            Miss::NoNamespace => warn!(
+                batch_namespace,
+                video_no,
+                row_status = RowStatus::Absent.as_str(),
+                row_proof = Proof::NoNamespace.as_str(),
+                "video {video_no} in namespace {namespace}: absent: the account has no such \
+                 namespace (looked up twice); nothing to delete there (`memories-reaper \
+                 locate {video_no}` finds where it lives)"
             ),
             Miss::Absent => warn!(
                 batch_namespace,
                 video_no,
                 row_status = RowStatus::Absent.as_str(),
+                row_proof = Proof::UnlistedTwice.as_str(),
                 "video {video_no} in namespace {namespace}: absent: not there, looked up twice; \
                  nothing to delete (queued under the wrong namespace? `memories-reaper status` \
                  counts absent rows per namespace)"

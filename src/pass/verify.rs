@@ -29,31 +29,84 @@ use crate::config::VerifyConfig;
 use crate::credentials::ApiKey;
 use crate::queue::QueueError;
 use crate::video::{Namespace, VideoNo};
-use crate::vocabulary::RowStatus;
+use crate::vocabulary::{Proof, RowStatus};
 
 /// What becomes of an id its namespace does not list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Miss {
-    /// A request of ours whose answer was lost deleted it.
+    /// A request of ours whose answer was lost may have deleted it, or it was never there:
+    /// `deleted`, proven by no more than that ([`Proof::LostUnlisted`]).
     Deleted,
     /// Not there, twice, `absent_after` apart: nothing to delete.
     Absent,
+    /// The account has no such namespace, twice, `absent_after` apart: nothing to delete
+    /// there, whatever requests of ours carried it.
+    NoNamespace,
     /// Look again after `absent_after`.
     LookAgain,
 }
 
-/// The one place that decides what a lookup's miss means.
+impl Miss {
+    /// What proves the row it settles, by whether the lookup before our request listed
+    /// it (`listed_at`); `None`: it waits for another lookup.
+    pub fn proof(self, listed_before: bool) -> Option<Proof> {
+        match self {
+            Self::Deleted if listed_before => Some(Proof::ListedLostUnlisted),
+            Self::Deleted => Some(Proof::LostUnlisted),
+            Self::Absent => Some(Proof::UnlistedTwice),
+            Self::NoNamespace => Some(Proof::NoNamespace),
+            Self::LookAgain => None,
+        }
+    }
+
+    /// The row's `last_error`: what the lookup found, at `now`, in words.
+    pub fn note(self, namespace: &Namespace, now: &str, absent_after: Duration) -> String {
+        let again = humantime::format_duration(absent_after);
+        match self {
+            Self::Deleted => format!(
+                "not listed in namespace {namespace} at {now}, after a request of ours that \
+                 carried it lost its answer (or answered 0000 and kept listing it): deleted by \
+                 that request, or, unless a lookup listed it before (see the proof), never \
+                 there"
+            ),
+            Self::Absent => format!(
+                "not in namespace {namespace} on {now} (not listed twice, at least {again} \
+                 apart): nothing to delete"
+            ),
+            Self::NoNamespace => format!(
+                "the account has no namespace {namespace} on {now} (looked up twice, at least \
+                 {again} apart): nothing to delete there; `memories-reaper locate` finds \
+                 where the video lives"
+            ),
+            Self::LookAgain => format!(
+                "not listed in namespace {namespace} at {now}; looked up again after {again} \
+                 before it is called absent"
+            ),
+        }
+    }
+}
+
+/// The one place that decides what a lookup's miss means. A namespace the account does
+/// not have holds nothing, and no request of ours deleted anything in it: doubt does not
+/// count there.
 pub fn on_miss(
     in_doubt: bool,
+    namespace_exists: bool,
     first_missed: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
     absent_after: Duration,
 ) -> Miss {
-    if in_doubt {
+    if in_doubt && namespace_exists {
         return Miss::Deleted;
     }
     match first_missed {
-        Some(at) if (now - at).to_std().is_ok_and(|since| since >= absent_after) => Miss::Absent,
+        Some(at) if (now - at).to_std().is_ok_and(|since| since >= absent_after) => {
+            if namespace_exists {
+                Miss::Absent
+            } else {
+                Miss::NoNamespace
+            }
+        }
         _ => Miss::LookAgain,
     }
 }
@@ -135,9 +188,10 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
             _ = halt.cancelled() => return Ok(Looked::Interrupted),
             listing = self.listing(key, namespace, &ids) => listing,
         };
-        let found = match listing {
-            Listing::Listed(found) => found,
-            Listing::Unavailable(why) => {
+        let (found, namespace_exists) = match listing {
+            Looking::Listed(found) => (found, true),
+            Looking::NoNamespace => (HashSet::new(), false),
+            Looking::Unavailable(why) => {
                 let required = self.verify.config.required;
                 if !self.verify.warned.swap(true, Ordering::Relaxed) {
                     let instead = if required {
@@ -164,6 +218,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
             .map(|id| {
                 let miss = on_miss(
                     known.in_doubt.contains(&id),
+                    namespace_exists,
                     known.first_missed.get(&id).copied(),
                     now,
                     absent_after,
@@ -234,8 +289,10 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
                 listing = self.listing(key, &namespace, &distinct) => listing,
             };
             let found = match listing {
-                Listing::Listed(found) => found,
-                Listing::Unavailable(why) => {
+                Looking::Listed(found) => found,
+                // Nothing of it is listed anywhere it could be: gone.
+                Looking::NoNamespace => HashSet::new(),
+                Looking::Unavailable(why) => {
                     if !self.verify.warned.swap(true, Ordering::Relaxed) {
                         journal::unverified(&namespace, &why, journal::Unlooked::CheckLater);
                     }
@@ -270,13 +327,16 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
         Ok(())
     }
 
-    /// What the namespace lists of `ids`; nothing, without asking, when the account has
-    /// no such namespace (listing it might create it).
-    async fn listing(&self, key: &ApiKey, namespace: &Namespace, ids: &[VideoNo]) -> Listing {
+    /// What the namespace lists of `ids`; without asking, when the account has no such
+    /// namespace (listing it might create it).
+    async fn listing(&self, key: &ApiKey, namespace: &Namespace, ids: &[VideoNo]) -> Looking {
         match self.namespaces(key).await {
-            Err(why) => Listing::Unavailable(why),
-            Ok(all) if !all.contains(namespace.as_str()) => Listing::Listed(HashSet::new()),
-            Ok(_) => self.api.list(key, namespace, ids).await,
+            Err(why) => Looking::Unavailable(why),
+            Ok(all) if !all.contains(namespace.as_str()) => Looking::NoNamespace,
+            Ok(_) => match self.api.list(key, namespace, ids).await {
+                Listing::Listed(found) => Looking::Listed(found),
+                Listing::Unavailable(why) => Looking::Unavailable(why),
+            },
         }
     }
 
@@ -290,6 +350,16 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
         *cached = Some(known.clone());
         known
     }
+}
+
+/// What a lookup found of a namespace.
+enum Looking {
+    /// These of the ids asked.
+    Listed(HashSet<String>),
+    /// The account has no such namespace: it lists nothing.
+    NoNamespace,
+    /// Nothing can be concluded.
+    Unavailable(String),
 }
 
 /// Deleted rows whose lookup after the deletion is due: their namespace (`None` when not
@@ -326,11 +396,43 @@ pub struct Checked {
     pub postponed: u64,
 }
 
+impl Checked {
+    /// Counted from the rows a check changed, as chained (verified rows stay `deleted`).
+    pub fn of(postponed: u64, rows: &[crate::queue::chain::ChainRow]) -> Self {
+        let count = |status: RowStatus| {
+            rows.iter()
+                .filter(|r| r.status() == status.as_str())
+                .count() as u64
+        };
+        Self {
+            verified: count(RowStatus::Deleted),
+            resent: count(RowStatus::Pending),
+            failed: count(RowStatus::Failed),
+            postponed,
+        }
+    }
+}
+
 /// What `record_lookup` settled.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Settled {
     pub deleted: u64,
     pub absent: u64,
+}
+
+impl Settled {
+    /// Counted from the rows a lookup settled, as chained.
+    pub fn of(rows: &[crate::queue::chain::ChainRow]) -> Self {
+        let count = |status: RowStatus| {
+            rows.iter()
+                .filter(|r| r.status() == status.as_str())
+                .count() as u64
+        };
+        Self {
+            deleted: count(RowStatus::Deleted),
+            absent: count(RowStatus::Absent),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -342,24 +444,30 @@ mod tests {
         let now = Utc::now();
         let after = Duration::from_secs(300);
         let ago = |s: i64| Some(now - chrono::Duration::seconds(s));
-        for (in_doubt, first_missed, expected) in [
-            // A request of ours whose answer was lost: it deleted the video.
-            (true, None, Miss::Deleted),
-            (true, ago(3600), Miss::Deleted),
+        for (in_doubt, exists, first_missed, expected) in [
+            // A request of ours whose answer was lost: it deleted the video, or it was
+            // never there.
+            (true, true, None, Miss::Deleted),
+            (true, true, ago(3600), Miss::Deleted),
             // First miss: look again later.
-            (false, None, Miss::LookAgain),
+            (false, true, None, Miss::LookAgain),
             // Missed before, but not long enough ago (claimed again early).
-            (false, ago(299), Miss::LookAgain),
+            (false, true, ago(299), Miss::LookAgain),
             // A first miss in the future (a clock stepped back): look again.
-            (false, ago(-600), Miss::LookAgain),
+            (false, true, ago(-600), Miss::LookAgain),
             // Missed twice, far enough apart.
-            (false, ago(300), Miss::Absent),
-            (false, ago(86_400), Miss::Absent),
+            (false, true, ago(300), Miss::Absent),
+            (false, true, ago(86_400), Miss::Absent),
+            // No such namespace: doubt does not count, and it is absent only twice.
+            (true, false, None, Miss::LookAgain),
+            (false, false, ago(299), Miss::LookAgain),
+            (true, false, ago(300), Miss::NoNamespace),
+            (false, false, ago(300), Miss::NoNamespace),
         ] {
             assert_eq!(
-                on_miss(in_doubt, first_missed, now, after),
+                on_miss(in_doubt, exists, first_missed, now, after),
                 expected,
-                "in_doubt {in_doubt}, first missed {first_missed:?}"
+                "in_doubt {in_doubt}, namespace exists {exists}, first missed {first_missed:?}"
             );
         }
     }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
 
-use crate::vocabulary::RowStatus;
+use crate::vocabulary::{Proof, RowStatus};
 
 /// What settled the rows of an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,13 +49,24 @@ impl Kind {
     }
 }
 
+/// A row as an entry holds it: id, video number, new status, and what proves it (`None`
+/// for a row not settled by the entry: in flight, put back). Stored as a JSON array;
+/// entries written before proofs were recorded hold the first three only.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct ChainRow(pub i64, pub String, pub String, pub Option<String>);
+
+impl ChainRow {
+    pub fn status(&self) -> &str {
+        &self.2
+    }
+}
+
 /// One settlement, before it is chained.
 pub struct Entry<'a> {
     pub kind: Kind,
     pub batch_id: Option<i64>,
     pub namespace: &'a str,
-    /// (row id, video number, new status).
-    pub rows: Vec<(i64, String, String)>,
+    pub rows: Vec<ChainRow>,
     pub code: Option<&'a str>,
     pub msg: Option<&'a str>,
 }
@@ -63,12 +74,7 @@ pub struct Entry<'a> {
 impl<'a> Entry<'a> {
     /// An entry that names request `batch` (and so vouches for its record), without the
     /// API's answer: the request recorded (its rows in flight), or carried by prune.
-    pub fn naming(
-        kind: Kind,
-        batch: i64,
-        namespace: &'a str,
-        rows: Vec<(i64, String, String)>,
-    ) -> Self {
+    pub fn naming(kind: Kind, batch: i64, namespace: &'a str, rows: Vec<ChainRow>) -> Self {
         Self {
             batch_id: Some(batch),
             ..Self::without_request(kind, namespace, rows)
@@ -76,11 +82,7 @@ impl<'a> Entry<'a> {
     }
 
     /// Rows of one namespace settled without a request (a lookup's findings).
-    pub fn without_request(
-        kind: Kind,
-        namespace: &'a str,
-        rows: Vec<(i64, String, String)>,
-    ) -> Self {
+    pub fn without_request(kind: Kind, namespace: &'a str, rows: Vec<ChainRow>) -> Self {
         Self {
             kind,
             batch_id: None,
@@ -252,8 +254,73 @@ pub struct QueueRow {
     pub status: String,
     pub video_no: String,
     pub unique_id: String,
-    /// Settled since the anchor's `since`: it must have an entry.
+    pub proof: Option<String>,
+    /// Settled, and not provably before the anchor's `since` (a settlement time that can
+    /// be read, after the row was queued and after its request, before `since`): it must
+    /// have an entry.
     pub covered: bool,
+    /// Why its settlement time cannot be true, if it cannot: unreadable, before the row
+    /// was queued, before the request that settled it.
+    pub impossible: Option<&'static str>,
+}
+
+/// What the chain last said of a row.
+#[derive(Clone, Copy)]
+struct Latest {
+    /// [`RowStatus::rank`] of its status.
+    status: u8,
+    /// Of its video number and namespace; `None` when a `reopen` of every namespace is
+    /// all the chain holds of it.
+    print: Option<u64>,
+    /// [`Proof`] as [`proof_code`] writes it; `None` from an entry written before proofs.
+    proof: Option<u8>,
+}
+
+/// A proof as a byte: 0 none, then 1 + its [`Proof::rank`] (unknown text included).
+fn proof_code(proof: Option<&str>) -> u8 {
+    proof.map_or(0, |p| 1 + Proof::rank(p) as u8)
+}
+
+/// A proof's code back to words, for a problem's description.
+fn proof_words(code: u8) -> &'static str {
+    match code {
+        0 => "none",
+        n => Proof::ALL
+            .get(usize::from(n) - 1)
+            .map_or("an unknown one", |p| p.as_str()),
+    }
+}
+
+/// An entry's rows as stored: 4 values each, or 3 before proofs (`None` then). Text that
+/// is not such a list reads as no rows (the entry's hash already fails for it).
+fn chained_rows(rows: &str) -> Vec<(i64, String, String, Option<Option<String>>)> {
+    let values: Vec<Vec<serde_json::Value>> = serde_json::from_str(rows).unwrap_or_default();
+    values
+        .into_iter()
+        .filter_map(|row| {
+            let text = |i: usize| row.get(i).and_then(|v| v.as_str()).map(str::to_owned);
+            let id = row.first()?.as_i64()?;
+            let proof = match row.len() {
+                3 => None,
+                _ => Some(text(3)),
+            };
+            Some((id, text(1)?, text(2)?, proof))
+        })
+        .collect()
+}
+
+/// Why a settled row's time cannot be true, by the code each backend's verification
+/// query gives (its position here).
+const IMPOSSIBLE: [&str; 4] = [
+    "it cannot be read",
+    "before the row was queued",
+    "before the request that settled it",
+    "before the anchor's since: the prune that set it would have removed the row",
+];
+
+/// The reason for a code of the verification query; `None` for none (or an unknown one).
+pub fn impossible(code: Option<i64>) -> Option<&'static str> {
+    IMPOSSIBLE.get(usize::try_from(code?).ok()?).copied()
 }
 
 /// What an entry says of the request it names.
@@ -273,23 +340,61 @@ pub struct Verifier {
     /// The next entry's expected `seq` and `prev`.
     expected: (i64, String),
     /// Each row's latest status in the chain, with a fingerprint of its video number and
-    /// namespace (a million rows: some tens of MB).
-    latest: HashMap<i64, (u8, Option<u64>)>,
+    /// namespace, and its proof (a million rows: some tens of MB).
+    latest: HashMap<i64, Latest>,
     /// What the latest entry naming each request says of its record.
     vouched: HashMap<i64, (i64, Vouched)>,
+    /// After a prune, the anchor's `since`, until the first entry is checked against it.
+    since: Option<String>,
 }
 
+/// `since` as both backends write it (`YYYY-MM-DD HH:MM:SS.SSS`, UTC).
+fn parse_since(since: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::NaiveDateTime::parse_from_str(since, "%Y-%m-%d %H:%M:%S%.f")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+/// The anchor's hash before any prune.
+const ZEROS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
 impl Verifier {
-    pub fn new(anchor: (i64, String)) -> Self {
-        Self {
+    /// From the anchor: its `seq`, `hash` and `since` (as stored), checked against what a
+    /// prune can write: all zeros before any prune and a real hash after one, and a
+    /// `since` that can be read and is not in the future. The first entry kept must not be
+    /// older than `since`, nor any settled row (`QueueRow::impossible`): the prune that set
+    /// it removed both.
+    pub fn new(anchor: (i64, String), since: &str) -> Self {
+        let mut verifier = Self {
             expected: (anchor.0 + 1, anchor.1.clone()),
             verdict: Verdict {
-                anchor,
+                anchor: anchor.clone(),
                 ..Verdict::default()
             },
             latest: HashMap::new(),
             vouched: HashMap::new(),
+            since: None,
+        };
+        let (seq, hash) = anchor;
+        let pruned = seq > 0;
+        if pruned == (hash == ZEROS) || seq < 0 {
+            verifier.verdict.problem(format!(
+                "the anchor (entry {seq}, hash {}) is not what a prune writes: \
+                 settlement_anchor was edited",
+                crate::printable::cut(&hash, 64)
+            ));
         }
+        match parse_since(since) {
+            None => verifier.verdict.problem(
+                "the anchor's since cannot be read as a time: settlement_anchor was edited".into(),
+            ),
+            Some(t) if pruned && t > chrono::Utc::now() => verifier.verdict.problem(format!(
+                "the anchor's since ({since}) is in the future: no prune moves it there: \
+                 settlement_anchor was edited"
+            )),
+            Some(_) => verifier.since = pruned.then(|| since.to_owned()),
+        }
+        verifier
     }
 
     pub fn entry(&mut self, entry: ChainEntry) {
@@ -324,6 +429,16 @@ impl Verifier {
             msg.as_deref(),
             request.as_deref(),
         );
+        // A prune to `since` removed every entry before it.
+        if let Some(since) = self.since.take() {
+            if settled_at < since {
+                self.verdict.problem(format!(
+                    "entry {seq} was settled at {settled_at}, before the anchor's since \
+                     ({since}), which the prune that set it would have removed: \
+                     settlement_anchor was edited"
+                ));
+            }
+        }
         if prev != *want_prev || recomputed != hash {
             self.verdict.problem(format!(
                 "entry {seq} does not match its hash or its predecessor's: the chain was edited"
@@ -331,15 +446,22 @@ impl Verifier {
         }
         // A request's entry settles nothing: its rows are only in flight.
         if kind != Kind::Request.as_str() {
-            let rows: Vec<(i64, String, String)> = serde_json::from_str(&rows).unwrap_or_default();
-            for (row, video_no, status) in rows {
+            for (row, video_no, status, proof) in chained_rows(&rows) {
                 let status = RowStatus::rank(&status) as u8;
                 // A `reopen` of every namespace (`*`) keeps what it knew of the row.
                 let print = match namespace.as_str() {
-                    "*" => self.latest.get(&row).and_then(|(_, print)| *print),
+                    "*" => self.latest.get(&row).and_then(|l| l.print),
                     _ => Some(fingerprint(&video_no, &namespace)),
                 };
-                self.latest.insert(row, (status, print));
+                let proof = proof.map(|p| proof_code(p.as_deref()));
+                self.latest.insert(
+                    row,
+                    Latest {
+                        status,
+                        print,
+                        proof,
+                    },
+                );
             }
         }
         // The whole record since entries held it; before that, the answer's code and
@@ -402,20 +524,42 @@ impl Verifier {
             status,
             video_no,
             unique_id,
+            proof,
             covered,
+            impossible,
         } = row;
         let pending = RowStatus::rank(RowStatus::Pending.as_str()) as u8;
         let now = RowStatus::rank(&status) as u8;
         let settled = RowStatus::SETTLED.iter().any(|s| s.as_str() == status);
         let print = fingerprint(&video_no, &unique_id);
+        let proof = proof_code(proof.as_deref());
+        if let Some(why) = impossible.filter(|_| settled) {
+            self.verdict.problem(format!(
+                "row {id} is {status} with a settlement time that cannot be true ({why}): \
+                 deletion_queue was edited"
+            ));
+        }
         match self.latest.remove(&id) {
-            Some((_, Some(chained))) if chained != print => self.verdict.problem(format!(
+            Some(Latest {
+                print: Some(chained),
+                ..
+            }) if chained != print => self.verdict.problem(format!(
                 "row {id}: its video number or namespace differs from the chain: \
                  deletion_queue was edited"
             )),
-            Some((chained, _)) if chained == now => {}
+            Some(Latest {
+                status: chained,
+                proof: Some(chained_proof),
+                ..
+            }) if chained == now && chained_proof != proof => self.verdict.problem(format!(
+                "row {id} is {status} proven by {} but the chain says {}: deletion_queue was \
+                 edited",
+                proof_words(proof),
+                proof_words(chained_proof)
+            )),
+            Some(Latest { status, .. }) if status == now => {}
             // Put back by a reopen or a lookup, then claimed again: not settled.
-            Some((chained, _)) if chained == pending && !settled => {}
+            Some(Latest { status, .. }) if status == pending && !settled => {}
             None if !covered => {}
             Some(_) => self.verdict.problem(format!(
                 "row {id} is {status} but the chain says otherwise: deletion_queue was edited"
@@ -434,7 +578,7 @@ impl Verifier {
         let mut gone: Vec<i64> = self
             .latest
             .iter()
-            .filter(|(_, (status, _))| *status != pending)
+            .filter(|(_, latest)| latest.status != pending)
             .map(|(id, _)| *id)
             .collect();
         gone.sort_unstable();

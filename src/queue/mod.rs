@@ -29,7 +29,7 @@ use futures_util::stream::BoxStream;
 use crate::config::Database;
 use crate::pass::{Check, Checked, Miss, Settled, Store, Unchecked};
 use crate::video::{Namespace, VideoNo};
-use crate::vocabulary::Outcome;
+use crate::vocabulary::{Outcome, Proof, RowStatus};
 
 /// A database failure, described for an operator: what went wrong with which database
 /// (a file, or a server named without its password), and what to do about it.
@@ -152,6 +152,83 @@ pub enum Started {
     /// A hold was placed on some of its videos since the claim: their rows are `held`
     /// now, and the request must not go (the claim's other rows go in a later one).
     Held(u64),
+}
+
+/// A deleted row's proof once a lookup after the deletion no longer lists it (the same SQL
+/// on both backends): the answer's proof, now verified.
+fn verified_proof() -> String {
+    format!(
+        "CASE proof WHEN '{}' THEN '{}' WHEN '{}' THEN '{}' ELSE proof END",
+        Proof::ListedAnswered,
+        Proof::ListedAnsweredGone,
+        Proof::Answered,
+        Proof::AnsweredGone
+    )
+}
+
+/// The most times a check after deleting backs off (×4 each: `verify.after_delay` × 1, 4,
+/// 16, … 1024 at most), whatever `relisted` a row carries.
+const CHECK_BACKOFF_STEPS: i64 = 5;
+
+/// What `retry-failed` did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reopened {
+    /// Pending again.
+    pub pending: u64,
+    /// Put back, and held at once by a legal hold (the trigger).
+    pub held: u64,
+    /// Left failed: their `due_at` could not be read.
+    pub left: u64,
+}
+
+impl Reopened {
+    fn of(rows: &[chain::ChainRow]) -> Self {
+        let count = |status: RowStatus| {
+            rows.iter()
+                .filter(|r| r.status() == status.as_str())
+                .count() as u64
+        };
+        Self {
+            pending: count(RowStatus::Pending),
+            held: count(RowStatus::Held),
+            left: 0,
+        }
+    }
+}
+
+/// What a lookup's `miss` settles a row with, as SQL over the row (the same on both
+/// backends): its proof, and whether the lookup verified a deletion (`checked_at`, given
+/// `now`): only where the video was listed before our request and is gone now.
+fn miss_proof(miss: Miss, now: &str) -> Option<(String, String)> {
+    let (listed, unlisted) = (miss.proof(true)?, miss.proof(false)?);
+    let checked = if listed == Proof::ListedLostUnlisted {
+        format!("CASE WHEN listed_at IS NOT NULL THEN {now} ELSE checked_at END")
+    } else {
+        "checked_at".to_owned()
+    };
+    Some((
+        format!("CASE WHEN listed_at IS NOT NULL THEN '{listed}' ELSE '{unlisted}' END"),
+        checked,
+    ))
+}
+
+/// What proves the rows an answer settles, as SQL over the row (the same on both backends;
+/// `NULL` for rows it leaves in flight): a `0000` is proven by the answer alone, or by the
+/// lookup before it too when the latest one listed the row (`listed_at`, which a miss
+/// clears); a lone `0409` by itself; a lone id refused for good by the refusals.
+fn answer_proof(effect: &RowsEffect, record: &RequestRecord) -> String {
+    match effect {
+        RowsEffect::Deleted { .. } if record.outcome == crate::vocabulary::Outcome::Duplicate => {
+            format!("'{}'", Proof::AnsweredDuplicate)
+        }
+        RowsEffect::Deleted { .. } => format!(
+            "CASE WHEN listed_at IS NOT NULL THEN '{}' ELSE '{}' END",
+            Proof::ListedAnswered,
+            Proof::Answered
+        ),
+        RowsEffect::Failed(_) => format!("'{}'", Proof::Refused),
+        RowsEffect::Held { .. } => "NULL".into(),
+    }
 }
 
 /// Whether a row belongs to a video under a legal hold (`legal_holds`: one in its
@@ -423,12 +500,12 @@ impl Queue {
         on_backend!(self, q => q.unreadable_due().await)
     }
 
-    /// `retry-failed`: failed rows back to pending; (rows reopened, videos).
+    /// `retry-failed`: failed rows back to pending (or `held`, under a legal hold).
     pub async fn retry_failed(
         &self,
         namespace: Option<&Namespace>,
         since: Option<DateTime<Utc>>,
-    ) -> Result<(u64, u64), QueueError> {
+    ) -> Result<Reopened, QueueError> {
         on_backend!(self, q => q.retry_failed(namespace, since).await)
     }
 

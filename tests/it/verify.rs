@@ -147,8 +147,115 @@ async fn a_video_no_longer_listed_after_our_lost_answer_is_deleted_not_absent() 
     let rows = app.rows().await;
     assert_eq!(rows[0].2, "deleted");
     let note = rows[0].4.as_deref().unwrap_or("");
-    assert!(note.contains("that request deleted it"), "{note}");
+    assert!(note.contains("deleted by that request"), "{note}");
     assert_eq!(app.standin.received().len(), 1, "not sent again");
+    // Listed before the request, gone after it: the deletion is verified.
+    assert_eq!(
+        proofs(&app).await,
+        [("deleted".into(), Some("listed_lost_unlisted".into()), true)]
+    );
+}
+
+/// (status, proof, whether `checked_at` is set) of every row.
+async fn proofs(app: &App) -> Vec<(String, Option<String>, bool)> {
+    app.pool
+        .texts("SELECT status, proof, CAST(checked_at AS TEXT) FROM deletion_queue ORDER BY id")
+        .await
+        .into_iter()
+        .map(|row| {
+            (
+                row[0].clone().unwrap_or_default(),
+                row[1].clone(),
+                row[2].is_some(),
+            )
+        })
+        .collect()
+}
+
+/// The first pass sends `video` unverified (the lookups refused for the rate) and loses the
+/// answer (the client times out); the stand-in deletes nothing.
+async fn sent_unverified_answer_lost(app: &App) {
+    app.standin.always_for_lookups(Some(Script::code("0429")));
+    app.standin.script([Script::Hang(Duration::from_secs(3))]);
+    let out = app.reaper(&["run", "--once"]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("lookups cannot be used"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(app.standin.received().len(), 1, "sent unverified");
+    app.standin.always_for_lookups(None);
+}
+
+const LOST: &[(&str, &str)] = &[
+    ("api", "timeout = \"1s\""),
+    ("retry", "max_attempts = 1"),
+    ("verify", "absent_after = \"1s\""),
+    ("lookup", "requests_per_second = 5"),
+];
+
+on_both!(a_lost_answer_then_a_miss_is_never_stamped_verified);
+async fn a_lost_answer_then_a_miss_is_never_stamped_verified() {
+    // The video lives in tenant-a; a producer queued it in `default` by mistake.
+    let app = spawn_app(LOST).await;
+    let id = ids(0, 1);
+    app.standin.set_catalogue(videos("tenant-a", &id));
+    app.insert("default", &id).await;
+    sent_unverified_answer_lost(&app).await;
+
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Deleted by that request, or never there: it cannot be told, and it is not verified.
+    assert_eq!(
+        proofs(&app).await,
+        [("deleted".into(), Some("lost_unlisted".into()), false)]
+    );
+    let receipts = stdout(&app.reaper(&["receipts"]).await);
+    let header = receipts.lines().next().unwrap_or("");
+    assert!(header.ends_with(",source,proof"), "{header}");
+    assert!(
+        receipts
+            .lines()
+            .nth(1)
+            .unwrap_or("")
+            .ends_with(",lost_unlisted"),
+        "{receipts}"
+    );
+    let out = app.reaper(&["receipts", "--verify"]).await;
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    // Where it lives, it is still there.
+    let out = app.reaper(&["locate", &id[0]]).await;
+    assert!(stdout(&out).contains("tenant-a"), "{}", stdout(&out));
+}
+
+on_both!(a_lone_id_of_a_namespace_the_account_lacks_is_absent_never_deleted);
+async fn a_lone_id_of_a_namespace_the_account_lacks_is_absent_never_deleted() {
+    let app = spawn_app(LOST).await;
+    let id = ids(0, 1);
+    app.standin.set_catalogue(videos("tenant-a", &id));
+    // Inserted as a producer would, in a namespace the account does not have.
+    app.pool
+        .execute(&format!(
+            "INSERT INTO deletion_queue (video_no, unique_id) VALUES ('{}', 'nowhere')",
+            id[0]
+        ))
+        .await
+        .unwrap();
+    sent_unverified_answer_lost(&app).await;
+    // Missed once (no such namespace): looked up again absent_after later.
+    two_passes(&app).await;
+    assert_eq!(
+        proofs(&app).await,
+        [("absent".into(), Some("no_namespace".into()), false)]
+    );
+    let note = app.rows().await[0].4.clone().unwrap_or_default();
+    assert!(
+        note.contains("the account has no namespace nowhere"),
+        "{note}"
+    );
+    let out = app.reaper(&["receipts", "--verify"]).await;
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
 }
 
 #[tokio::test]
@@ -219,7 +326,16 @@ async fn a_lying_api_is_caught_by_looking_after() {
         .await
         .iter()
         .all(|(s, c, r)| s == "deleted" && c.is_none() && *r == 1));
+    // The second check backs off: four times after_delay from the second deletion.
     tokio::time::sleep(Duration::from_millis(1200)).await;
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        app.count("failed").await,
+        0,
+        "checked again before its backoff"
+    );
+    tokio::time::sleep(Duration::from_millis(3000)).await;
     let out = app.reaper(&["run", "--once"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
@@ -227,6 +343,10 @@ async fn a_lying_api_is_caught_by_looking_after() {
         3,
         "still listed after two rounds"
     );
+    assert!(proofs(&app)
+        .await
+        .iter()
+        .all(|(_, proof, _)| proof.as_deref() == Some("still_listed")));
     let note = app.rows().await[0].4.clone().unwrap_or_default();
     assert!(note.contains("still listed the video"), "{note}");
     assert!(
@@ -243,8 +363,8 @@ async fn a_listing_that_lags_behind_a_deletion_is_settled_by_a_later_lookup_not_
     app.standin.set_listing_lag(Duration::from_millis(2500));
     two_passes(&app).await;
     // Still listed a second after the deletion: sent again, and answered 0409 (or, if the
-    // listing caught up first, not sent); either way no row is settled by that answer
-    // alone: each waits for a lookup, or was settled by one.
+    // listing caught up first, not sent: listed before, gone now, verified); either way no
+    // row is settled by that answer alone: each waits for a lookup, or was settled by one.
     let codes: Vec<String> = app
         .standin
         .received()
@@ -264,7 +384,8 @@ async fn a_listing_that_lags_behind_a_deletion_is_settled_by_a_later_lookup_not_
             .all(|(due, done)| due.is_some() || done.is_some()),
         "{pending_lookup:?}"
     );
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // A 0409's check backs off (four times after_delay) past the listing's lag.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
     let out = app.reaper(&["run", "--once"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     // The listing caught up: verified by the lookup.

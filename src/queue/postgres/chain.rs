@@ -6,14 +6,22 @@ use sqlx::{PgConnection, Row};
 
 use super::{Lock, PostgresQueue};
 pub use crate::queue::chain::{
-    digest, prunable, ChainEntry, Entry, Kind, QueueRow, RequestRecord, Verdict, Verifier,
+    digest, impossible, prunable, ChainEntry, ChainRow, Entry, Kind, QueueRow, RequestRecord,
+    Verdict, Verifier,
 };
 use crate::queue::QueueError;
 
-/// The rows an `UPDATE … RETURNING id, video_no, status` changed.
-pub fn returned(rows: &[PgRow]) -> Vec<(i64, String, String)> {
+/// The rows an `UPDATE … RETURNING id, video_no, status, proof` changed.
+pub fn returned(rows: &[PgRow]) -> Vec<ChainRow> {
     rows.iter()
-        .map(|row| (row.get("id"), row.get("video_no"), row.get("status")))
+        .map(|row| {
+            ChainRow(
+                row.get("id"),
+                row.get("video_no"),
+                row.get("status"),
+                row.try_get::<Option<String>, _>("proof").ok().flatten(),
+            )
+        })
         .collect()
 }
 

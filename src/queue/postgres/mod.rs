@@ -31,14 +31,15 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Row};
 
 use super::{
-    current_schema, inspected, newer_schema, BatchId, Claim, ClaimToken, ClaimedRow, Lead,
-    QueueError, Recorded, RequestRecord, RowsEffect, Started, HELD_VIDEO,
+    current_schema, inspected, miss_proof, newer_schema, verified_proof, BatchId, Claim,
+    ClaimToken, ClaimedRow, Lead, QueueError, Recorded, RequestRecord, RowsEffect, Started,
+    CHECK_BACKOFF_STEPS, HELD_VIDEO,
 };
 use crate::config::LONGEST_LEASE;
 use crate::credentials::DatabaseUrl;
 use crate::pass::{Check, Checked, Miss, Settled, Unchecked};
 use crate::video::{Namespace, VideoNo};
-use crate::vocabulary::{Outcome, RowStatus};
+use crate::vocabulary::{Outcome, Proof, RowStatus};
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -381,15 +382,17 @@ impl PostgresQueue {
     ) -> Result<u64, QueueError> {
         let sql = format!(
             "UPDATE deletion_queue
-                SET status = 'failed', last_error = $3, batch_id = $1, settled_at = now(),
+                SET status = 'failed', proof = '{refused_video}', last_error = $3, batch_id = $1,
+                    settled_at = clock_timestamp(),
                     updated_at = now(), refusals = least(refusals + 1, {MAX_COUNT})
               WHERE id IN (
                     SELECT q.id FROM deletion_queue AS q
                      WHERE q.unique_id = (SELECT unique_id FROM deletion_batches WHERE id = $1)
                        AND q.video_no = ANY($2) AND q.status = 'pending' AND {}
                      LIMIT $4 FOR UPDATE SKIP LOCKED)
-              RETURNING id, video_no, status",
-            due("q")
+              RETURNING id, video_no, status, proof",
+            due("q"),
+            refused_video = Proof::RefusedVideo,
         );
         let namespace = self.batch_namespace(batch).await?;
         let mut failed = 0;
@@ -537,20 +540,30 @@ impl PostgresQueue {
             .map_err(|e| self.error(e))?
             .rows_affected();
         // A video queued again after this database saw it deleted is settled from that
-        // deletion, not sent.
-        let settled = sqlx::query(
+        // deletion, not sent; only from a deletion the chain records (as on SQLite).
+        let chained = format!(
+            "EXISTS (SELECT 1 FROM settlement_chain AS c
+                      WHERE c.batch_id = d.batch_id AND c.kind = '{answer}'
+                        AND c.namespace = d.unique_id
+                        AND strpos(c.rows, '[' || d.id::text || ',' || to_json(d.video_no)::text
+                                           || ',\"deleted\"') > 0)",
+            answer = chain::Kind::Answer.as_str()
+        );
+        let settled = sqlx::query(&format!(
             "UPDATE deletion_queue AS q
-                SET status = 'deleted', last_error = NULL, claimed_by = NULL, lease_until = NULL,
-                    settled_at = now(), updated_at = now(),
+                SET status = 'deleted', proof = '{history}', last_error = NULL,
+                    claimed_by = NULL, lease_until = NULL,
+                    settled_at = clock_timestamp(), updated_at = now(),
                     batch_id = (SELECT d.batch_id FROM deletion_queue AS d
                                  WHERE d.unique_id = q.unique_id AND d.video_no = q.video_no
-                                   AND d.status = 'deleted' LIMIT 1)
+                                   AND d.status = 'deleted' AND {chained} LIMIT 1)
               WHERE q.claimed_by = $1
                 AND EXISTS (SELECT 1 FROM deletion_queue AS d
                              WHERE d.unique_id = q.unique_id AND d.video_no = q.video_no
-                               AND d.status = 'deleted')
-              RETURNING id, video_no, status, unique_id",
-        )
+                               AND d.status = 'deleted' AND {chained})
+              RETURNING id, video_no, status, proof, unique_id",
+            history = Proof::History,
+        ))
         .bind(token.as_str())
         .fetch_all(&mut *tx)
         .await
@@ -604,29 +617,15 @@ impl PostgresQueue {
         missing: &[(VideoNo, Miss)],
         absent_after: Duration,
     ) -> Result<Settled, QueueError> {
-        let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC");
+        let now = chrono::Utc::now()
+            .format("%Y-%m-%d %H:%M:%S UTC")
+            .to_string();
         let ids = |miss: Miss| -> Vec<String> {
             missing
                 .iter()
                 .filter(|(_, m)| *m == miss)
                 .map(|(id, _)| id.as_str().to_owned())
                 .collect()
-        };
-        let again = humantime::format_duration(absent_after);
-        let settle = |status: RowStatus| {
-            let checked = if status == RowStatus::Deleted {
-                "now()"
-            } else {
-                "checked_at"
-            };
-            format!(
-                "UPDATE deletion_queue
-                    SET status = '{status}', last_error = $3, settled_at = now(), updated_at = now(),
-                        claimed_by = NULL, lease_until = NULL, recheck_at = NULL,
-                        check_at = NULL, checked_at = {checked}
-                  WHERE claimed_by = $1 AND status = 'in_flight' AND video_no = ANY($2)
-                  RETURNING id, video_no, status"
-            )
         };
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
         if !listed.is_empty() {
@@ -641,51 +640,48 @@ impl PostgresQueue {
             .await
             .map_err(|e| self.error(e))?;
         }
-        let deleted = sqlx::query(&settle(RowStatus::Deleted))
-            .bind(token.as_str())
-            .bind(ids(Miss::Deleted))
-            .bind(format!(
-                "not listed in namespace {namespace} at {now}, after a request of ours that \
-                 may have deleted it (its answer lost, or the video still listed after a \
-                 0000): that request deleted it"
+        // As on SQLite: a miss verifies a deletion only of a video listed before.
+        let mut rows = Vec::new();
+        for miss in [Miss::Deleted, Miss::Absent, Miss::NoNamespace] {
+            let (Some((proof, checked)), video_nos) = (miss_proof(miss, "now()"), ids(miss)) else {
+                continue;
+            };
+            if video_nos.is_empty() {
+                continue;
+            }
+            let status = miss.proof(false).map_or(RowStatus::Pending, Proof::status);
+            let settled = sqlx::query(&format!(
+                "UPDATE deletion_queue
+                    SET status = '{status}', proof = {proof}, last_error = $3,
+                        settled_at = clock_timestamp(), updated_at = now(), checked_at = {checked},
+                        claimed_by = NULL, lease_until = NULL, recheck_at = NULL, check_at = NULL
+                  WHERE claimed_by = $1 AND status = 'in_flight' AND video_no = ANY($2)
+                  RETURNING id, video_no, status, proof"
             ))
+            .bind(token.as_str())
+            .bind(video_nos)
+            .bind(miss.note(namespace, &now, absent_after))
             .fetch_all(&mut *tx)
             .await
             .map_err(|e| self.error(e))?;
-        let absent = sqlx::query(&settle(RowStatus::Absent))
-            .bind(token.as_str())
-            .bind(ids(Miss::Absent))
-            .bind(format!(
-                "not in namespace {namespace} on {now} (not listed twice, at least {again} \
-                 apart): nothing to delete"
-            ))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(|e| self.error(e))?;
+            rows.extend(chain::returned(&settled));
+        }
         sqlx::query(
             "UPDATE deletion_queue
                 SET status = 'pending', last_error = $3, updated_at = now(),
-                    claimed_by = NULL, lease_until = NULL,
+                    claimed_by = NULL, lease_until = NULL, listed_at = NULL,
                     missed_at = coalesce(missed_at, now()),
                     recheck_at = now() + make_interval(secs => $4)
               WHERE claimed_by = $1 AND status = 'in_flight' AND video_no = ANY($2)",
         )
         .bind(token.as_str())
         .bind(ids(Miss::LookAgain))
-        .bind(format!(
-            "not listed in namespace {namespace} at {now}; looked up again after {again} \
-             before it is called absent"
-        ))
+        .bind(Miss::LookAgain.note(namespace, &now, absent_after))
         .bind(absent_after.as_secs_f64())
         .execute(&mut *tx)
         .await
         .map_err(|e| self.error(e))?;
-        let settled = Settled {
-            deleted: deleted.len() as u64,
-            absent: absent.len() as u64,
-        };
-        let mut rows = chain::returned(&deleted);
-        rows.extend(chain::returned(&absent));
+        let settled = Settled::of(&rows);
         let entry = chain::Entry::without_request(chain::Kind::Lookup, namespace.as_str(), rows);
         chain::append(&mut tx, entry)
             .await
@@ -748,21 +744,21 @@ impl PostgresQueue {
             _ => None,
         });
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-        let verified = sqlx::query(
-            "UPDATE deletion_queue SET checked_at = now(), check_at = NULL, updated_at = now()
-              WHERE id = ANY($1) AND status = 'deleted'",
-        )
+        let verified = sqlx::query(&format!(
+            "UPDATE deletion_queue SET checked_at = now(), check_at = NULL, updated_at = now(),
+                    proof = {}
+              WHERE id = ANY($1) AND status = 'deleted'
+              RETURNING id, video_no, status, proof",
+            verified_proof()
+        ))
         .bind(of(|c| *c == Check::Gone))
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
-        .map_err(|e| self.error(e))?
-        .rows_affected();
-        let mut checked = Checked {
-            verified,
-            ..Checked::default()
-        };
+        .map_err(|e| self.error(e))?;
+        let mut rows = chain::returned(&verified);
+        let mut postponed = 0;
         if let Some(later) = later {
-            checked.postponed = sqlx::query(
+            postponed = sqlx::query(
                 "UPDATE deletion_queue SET check_at = now() + make_interval(secs => $2)
                   WHERE id = ANY($1) AND status = 'deleted'",
             )
@@ -786,13 +782,15 @@ impl PostgresQueue {
             "UPDATE deletion_queue
                 SET relisted = least(relisted + 1, {MAX_COUNT}), check_at = NULL, updated_at = now(),
                     status = CASE WHEN relisted + 1 >= {rounds} THEN 'failed' ELSE 'pending' END,
-                    settled_at = CASE WHEN relisted + 1 >= {rounds} THEN now() END,
+                    proof = CASE WHEN relisted + 1 >= {rounds} THEN '{still}' END,
+                    settled_at = CASE WHEN relisted + 1 >= {rounds} THEN clock_timestamp() END,
                     in_doubt = 1, checked_at = NULL, claimed_by = NULL, lease_until = NULL,
                     last_error = $2 || CASE WHEN relisted + 1 >= {rounds}
                                             THEN ' (' || (relisted + 1) || ' times): failed'
                                             ELSE ' (round ' || (relisted + 1) || ' of ' || {rounds} || '): sent again' END
               WHERE id = ANY($1) AND status = 'deleted'
-              RETURNING id, video_no, status"
+              RETURNING id, video_no, status, proof",
+            still = Proof::StillListed
         );
         let relisted = sqlx::query(&relisted)
             .bind(of(|c| *c == Check::Listed))
@@ -802,10 +800,9 @@ impl PostgresQueue {
             .fetch_all(&mut *tx)
             .await
             .map_err(|e| self.error(e))?;
-        let relisted = chain::returned(&relisted);
-        checked.failed = relisted.iter().filter(|(_, _, s)| s == "failed").count() as u64;
-        checked.resent = relisted.len() as u64 - checked.failed;
-        let entry = chain::Entry::without_request(chain::Kind::Check, namespace.as_str(), relisted);
+        rows.extend(chain::returned(&relisted));
+        let checked = Checked::of(postponed, &rows);
+        let entry = chain::Entry::without_request(chain::Kind::Check, namespace.as_str(), rows);
         chain::append(&mut tx, entry)
             .await
             .map_err(|e| self.error(e))?;
@@ -821,13 +818,15 @@ impl PostgresQueue {
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
         let mut failed = Vec::new();
         for (id, reason) in failures {
-            let row = sqlx::query(
+            let row = sqlx::query(&format!(
                 "UPDATE deletion_queue
-                    SET status = 'failed', last_error = $3, settled_at = now(), updated_at = now(),
+                    SET status = 'failed', proof = '{}', last_error = $3,
+                        settled_at = clock_timestamp(), updated_at = now(),
                         claimed_by = NULL, lease_until = NULL
                   WHERE id = $2 AND claimed_by = $1
-                  RETURNING id, video_no, status, unique_id",
-            )
+                  RETURNING id, video_no, status, proof, unique_id",
+                Proof::Invalid
+            ))
             .bind(token.as_str())
             .bind(id)
             .bind(reason)
@@ -999,14 +998,17 @@ impl PostgresQueue {
                 SET status = $3, last_error = $4, updated_at = now(),
                     refusals = CASE WHEN $6 THEN least(refusals + 1, {MAX_COUNT}) ELSE refusals END,
                     batch_id = CASE WHEN $3 = 'in_flight' THEN batch_id ELSE $5 END,
-                    settled_at = CASE WHEN $3 = 'in_flight' THEN NULL ELSE now() END,
+                    settled_at = CASE WHEN $3 = 'in_flight' THEN NULL ELSE clock_timestamp() END,
                     claimed_by = CASE WHEN $3 = 'in_flight' THEN claimed_by END,
                     lease_until = CASE WHEN $3 = 'in_flight' THEN lease_until END,
                     in_doubt = CASE WHEN $7 THEN 1 ELSE in_doubt & 1 END,
+                    proof = {proof},
                     check_at = CASE WHEN $3 = 'deleted' AND $8::float8 IS NOT NULL
-                                    THEN now() + make_interval(secs => $8::float8) END
+                                    THEN now() + make_interval(secs => $8::float8
+                                        * power(4, least(relisted, {CHECK_BACKOFF_STEPS}))) END
               WHERE claimed_by = $1 AND status = 'in_flight' AND video_no = ANY($2)
-              RETURNING id, video_no, status"
+              RETURNING id, video_no, status, proof",
+            proof = super::answer_proof(effect, record),
         ))
         .bind(token.as_str())
         .bind(texts(video_nos))

@@ -9,7 +9,7 @@ use super::chain::{self, ChainEntry, QueueRow, RequestRecord, Verdict, Verifier}
 use super::report::{cell, shown};
 use super::{Lock, PostgresQueue};
 use crate::queue::receipts::{Filter, Receipt};
-use crate::queue::{Pruned, QueueError};
+use crate::queue::{Pruned, QueueError, Reopened};
 use crate::video::Namespace;
 use crate::vocabulary::RowStatus;
 
@@ -42,11 +42,11 @@ impl PostgresQueue {
         &self,
         namespace: Option<&Namespace>,
         since: Option<DateTime<Utc>>,
-    ) -> Result<(u64, u64), QueueError> {
+    ) -> Result<Reopened, QueueError> {
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
         let done = sqlx::query(
             "UPDATE deletion_queue
-                SET status = 'pending', settled_at = NULL, batch_id = NULL, refusals = 0,
+                SET status = 'pending', proof = NULL, settled_at = NULL, batch_id = NULL, refusals = 0,
                     due_at = to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS'),
                     updated_at = now()
               WHERE status = 'failed' AND ($1::text IS NULL OR unique_id = $1)
@@ -58,16 +58,18 @@ impl PostgresQueue {
         .fetch_all(&mut *tx)
         .await
         .map_err(|e| self.error(e))?;
+        let rows = chain::returned(&done);
+        let reopened = Reopened::of(&rows);
         let entry = chain::Entry::without_request(
             chain::Kind::Reopen,
             namespace.map_or("*", Namespace::as_str),
-            chain::returned(&done),
+            rows,
         );
         chain::append(&mut tx, entry)
             .await
             .map_err(|e| self.error(e))?;
         tx.commit().await.map_err(|e| self.error(e))?;
-        Ok((done.len() as u64, 0))
+        Ok(reopened)
     }
 
     /// As `SqliteQueue::prune`: settled rows, then the chain's entries (the anchor moved to
@@ -172,13 +174,14 @@ impl PostgresQueue {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(|e| self.error(e))?;
-        let since = chrono::NaiveDateTime::parse_from_str(&since, "%Y-%m-%d %H:%M:%S%.f")
+        let since_text = since;
+        let since = chrono::NaiveDateTime::parse_from_str(&since_text, "%Y-%m-%d %H:%M:%S%.f")
             .map(|t| t.and_utc())
             .map_err(|_| QueueError {
                 place: self.place(),
                 problem: "settlement_anchor.since is not a time: the anchor was edited".into(),
             })?;
-        let mut verifier = Verifier::new((anchor_seq, anchor_hash));
+        let mut verifier = Verifier::new((anchor_seq, anchor_hash), &since_text);
         let mut entries = sqlx::query(
             "SELECT seq, settled_at, kind, batch_id, namespace, rows, code, msg, prev, hash,
                     request
@@ -225,13 +228,25 @@ impl PostgresQueue {
         }
         drop(requests);
         verifier.requests_done();
+        // As on SQLite (`SqliteQueue::verify_chain`).
+        let settled = RowStatus::sql_list(&RowStatus::SETTLED);
         let sql = format!(
-            "SELECT id, status, video_no, unique_id,
-                    coalesce(status IN ({}) AND settled_at >= $1, true) AS covered
-               FROM deletion_queue ORDER BY id",
-            RowStatus::sql_list(&RowStatus::SETTLED)
+            "SELECT q.id, q.status, q.video_no, q.unique_id, q.proof,
+                    CASE WHEN q.status NOT IN ({settled}) THEN NULL
+                         WHEN q.settled_at IS NULL THEN 0
+                         WHEN q.settled_at < q.enqueued_at THEN 1
+                         WHEN q.settled_at < b.started_at THEN 2
+                         WHEN $2 > 0 AND q.settled_at < $1 THEN 3
+                    END::int8 AS why,
+                    q.status IN ({settled})
+                      AND NOT coalesce($2 = 0 AND q.settled_at < $1, false) AS covered
+               FROM deletion_queue AS q LEFT JOIN deletion_batches AS b ON b.id = q.batch_id
+              ORDER BY q.id"
         );
-        let mut rows = sqlx::query(&sql).bind(since).fetch(&mut *tx);
+        let mut rows = sqlx::query(&sql)
+            .bind(since)
+            .bind(anchor_seq)
+            .fetch(&mut *tx);
         while let Some(row) = rows.next().await {
             let r = row.map_err(|e| self.error(e))?;
             verifier.row(QueueRow {
@@ -239,7 +254,9 @@ impl PostgresQueue {
                 status: r.get("status"),
                 video_no: r.get("video_no"),
                 unique_id: r.get("unique_id"),
-                covered: r.get("covered"),
+                proof: r.try_get("proof").ok().flatten(),
+                covered: r.try_get("covered").unwrap_or(true),
+                impossible: chain::impossible(r.try_get("why").ok().flatten()),
             });
         }
         Ok(verifier.finish())
@@ -282,7 +299,8 @@ pub fn receipts_sql() -> String {
     format!(
         "SELECT q.id, q.video_no, q.unique_id, q.status, {}, q.due_at, {},
                 q.attempts, q.batch_id, {}, b.http_status, b.api_code,
-                b.api_msg, {}, {}, {}, q.relisted, q.last_error, q.source
+                b.api_msg, {}, {}, {}, q.relisted, q.last_error, q.source,
+                coalesce(q.proof, '{}') AS proof
            FROM deletion_queue AS q LEFT JOIN deletion_batches AS b ON b.id = q.batch_id
           WHERE {WHERE}
           ORDER BY q.id",
@@ -292,5 +310,6 @@ pub fn receipts_sql() -> String {
         shown("q.listed_at", "listed_at"),
         shown("q.missed_at", "missed_at"),
         shown("q.checked_at", "checked_at"),
+        crate::vocabulary::Proof::UNRECORDED,
     )
 }

@@ -17,18 +17,20 @@ use sqlx::{Row, SqliteConnection};
 
 use super::{QueueError, SqliteQueue};
 pub use crate::queue::chain::{
-    digest, prunable, ChainEntry, Entry, Kind, QueueRow, RequestRecord, Verdict, Verifier,
+    digest, impossible, prunable, ChainEntry, ChainRow, Entry, Kind, QueueRow, RequestRecord,
+    Verdict, Verifier,
 };
 use crate::vocabulary::RowStatus;
 
-/// The rows an `UPDATE … RETURNING id, video_no, status` changed.
-pub fn returned(rows: &[sqlx::sqlite::SqliteRow]) -> Vec<(i64, String, String)> {
+/// The rows an `UPDATE … RETURNING id, video_no, status, proof` changed.
+pub fn returned(rows: &[sqlx::sqlite::SqliteRow]) -> Vec<ChainRow> {
     rows.iter()
         .map(|row| {
-            (
+            ChainRow(
                 row.get::<i64, _>("id"),
                 row.try_get::<String, _>("video_no").unwrap_or_default(),
                 row.try_get::<String, _>("status").unwrap_or_default(),
+                row.try_get::<Option<String>, _>("proof").ok().flatten(),
             )
         })
         .collect()
@@ -132,7 +134,7 @@ impl SqliteQueue {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(|e| self.error(e))?;
-        let mut verifier = Verifier::new((anchor_seq, anchor_hash));
+        let mut verifier = Verifier::new((anchor_seq, anchor_hash), &since);
         let mut entries = sqlx::query(
             "SELECT seq, settled_at, kind, batch_id, namespace, rows, code, msg, prev, hash,
                     request
@@ -180,12 +182,29 @@ impl SqliteQueue {
         drop(requests);
         verifier.requests_done();
         let settled = RowStatus::sql_list(&RowStatus::SETTLED);
+        // Why a settled row's time cannot be true (`Impossible::ALL`, by position), and
+        // whether the row needs an entry: all do but those settled, readably and possibly,
+        // before the chain began (the anchor's `since` before any prune).
         let sql = format!(
-            "SELECT id, status, video_no, unique_id,
-                    status IN ({settled}) AND settled_at >= ?1 AS covered
-               FROM deletion_queue ORDER BY id"
+            "SELECT id, status, video_no, unique_id, proof, why, covered FROM (
+               SELECT q.id, q.status, q.video_no, q.unique_id, q.proof,
+                      CASE WHEN q.status NOT IN ({settled}) THEN NULL
+                           WHEN julianday(q.settled_at) IS NULL
+                                OR substr(q.settled_at, 5, 1) IS NOT '-' THEN 0
+                           WHEN julianday(q.settled_at) < julianday(q.enqueued_at) THEN 1
+                           WHEN julianday(q.settled_at) < julianday(b.started_at) THEN 2
+                           WHEN ?2 > 0 AND julianday(q.settled_at) < julianday(?1) THEN 3
+                      END AS why,
+                      q.status IN ({settled})
+                        AND NOT coalesce(?2 = 0 AND julianday(q.settled_at) < julianday(?1), 0)
+                        AS covered
+                 FROM deletion_queue AS q LEFT JOIN deletion_batches AS b ON b.id = q.batch_id)
+              ORDER BY id"
         );
-        let mut rows = sqlx::query(&sql).bind(&since).fetch(&mut *tx);
+        let mut rows = sqlx::query(&sql)
+            .bind(&since)
+            .bind(anchor_seq)
+            .fetch(&mut *tx);
         while let Some(row) = rows.next().await {
             let row = row.map_err(|e| self.error(e))?;
             let text = |column: &str| row.try_get::<String, _>(column).unwrap_or_default();
@@ -194,7 +213,9 @@ impl SqliteQueue {
                 status: text("status"),
                 video_no: text("video_no"),
                 unique_id: text("unique_id"),
+                proof: row.try_get("proof").ok().flatten(),
                 covered: row.try_get::<bool, _>("covered").unwrap_or(true),
+                impossible: impossible(row.try_get("why").ok().flatten()),
             });
         }
         Ok(verifier.finish())

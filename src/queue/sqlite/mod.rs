@@ -20,8 +20,9 @@ mod rules;
 mod upkeep;
 
 use super::{
-    current_schema, inspected, newer_schema, BatchId, Claim, ClaimToken, ClaimedRow, Lead,
-    QueueError, Recorded, RequestRecord, RowsEffect, Started, HELD_VIDEO,
+    current_schema, inspected, miss_proof, newer_schema, verified_proof, BatchId, Claim,
+    ClaimToken, ClaimedRow, Lead, QueueError, Recorded, RequestRecord, RowsEffect, Started,
+    CHECK_BACKOFF_STEPS, HELD_VIDEO,
 };
 
 use std::os::unix::fs::OpenOptionsExt;
@@ -40,7 +41,7 @@ use crate::config::LONGEST_LEASE;
 use crate::pass::{Check, Checked, Miss, Settled, Store, Unchecked};
 use crate::printable;
 use crate::video::{Namespace, VideoNo};
-use crate::vocabulary::{Outcome, RowStatus};
+use crate::vocabulary::{Outcome, Proof, RowStatus};
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -382,8 +383,9 @@ impl SqliteQueue {
     ) -> Result<u64, QueueError> {
         let sql = format!(
             "UPDATE deletion_queue
-                SET status = 'failed', last_error = ?3, batch_id = ?1, settled_at = {NOW},
-                    updated_at = {NOW}, refusals = min(refusals + 1, {MAX_COUNT})
+                SET status = 'failed', proof = '{refused_video}', last_error = ?3, batch_id = ?1,
+                    settled_at = {NOW}, updated_at = {NOW},
+                    refusals = min(refusals + 1, {MAX_COUNT})
               WHERE id IN (
                     SELECT d.id FROM json_each(?2) AS j
                       JOIN deletion_queue AS d INDEXED BY deletion_queue_video
@@ -391,7 +393,8 @@ impl SqliteQueue {
                            AND d.video_no = j.value AND d.status = 'pending'
                      WHERE {DUE_D}
                      LIMIT ?4)
-              RETURNING id, video_no, status"
+              RETURNING id, video_no, status, proof",
+            refused_video = Proof::RefusedVideo,
         );
         let mut failed = 0;
         loop {
@@ -594,20 +597,32 @@ impl Store for SqliteQueue {
             .map_err(|e| self.error(e))?
             .rows_affected();
         // A video queued again after this database saw it deleted is settled from that
-        // deletion, not sent: the API would answer 0409 and its whole batch be split.
-        // One index lookup per claimed row (the index holds the status).
+        // deletion, not sent: the API would answer 0409 and its whole batch be split. Only
+        // from a deletion the chain records (an answer entry settling that row `deleted`,
+        // for a request that carried it): a row written `deleted` by hand proves nothing.
+        // One index lookup per claimed row (the index holds the status), then one per
+        // entry of that request.
+        let chained = format!(
+            "EXISTS (SELECT 1 FROM settlement_chain AS c INDEXED BY settlement_chain_batch
+                      WHERE c.batch_id = d.batch_id AND c.kind = '{answer}'
+                        AND c.namespace = d.unique_id
+                        AND instr(c.rows, '[' || d.id || ',' || json_quote(d.video_no)
+                                          || ',\"deleted\"') > 0)",
+            answer = chain::Kind::Answer.as_str()
+        );
         let settled = format!(
             "UPDATE deletion_queue AS q
-                SET status = 'deleted', last_error = NULL, claimed_by = NULL, lease_until = NULL,
-                    settled_at = {NOW}, updated_at = {NOW},
+                SET status = 'deleted', proof = '{history}', last_error = NULL,
+                    claimed_by = NULL, lease_until = NULL, settled_at = {NOW}, updated_at = {NOW},
                     batch_id = (SELECT d.batch_id FROM deletion_queue AS d INDEXED BY deletion_queue_video
                                  WHERE d.unique_id = q.unique_id AND d.video_no = q.video_no
-                                   AND d.status = 'deleted' LIMIT 1)
+                                   AND d.status = 'deleted' AND {chained} LIMIT 1)
               WHERE q.claimed_by = ?1
                 AND EXISTS (SELECT 1 FROM deletion_queue AS d INDEXED BY deletion_queue_video
                              WHERE d.unique_id = q.unique_id AND d.video_no = q.video_no
-                               AND d.status = 'deleted')
-              RETURNING id, video_no, status, unique_id"
+                               AND d.status = 'deleted' AND {chained})
+              RETURNING id, video_no, status, proof, unique_id",
+            history = Proof::History,
         );
         let settled = sqlx::query(&settled)
             .bind(token.as_str())
@@ -676,7 +691,9 @@ impl Store for SqliteQueue {
         missing: &[(VideoNo, Miss)],
         absent_after: Duration,
     ) -> Result<Settled, QueueError> {
-        let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC");
+        let now = chrono::Utc::now()
+            .format("%Y-%m-%d %H:%M:%S UTC")
+            .to_string();
         let ids = |miss: Miss| -> Vec<VideoNo> {
             missing
                 .iter()
@@ -684,80 +701,60 @@ impl Store for SqliteQueue {
                 .map(|(id, _)| id.clone())
                 .collect()
         };
-        let again = humantime::format_duration(absent_after);
-        // A lookup that no longer lists a video a request of ours may have deleted also
-        // verifies that deletion (`checked_at`).
-        let settle = |status: RowStatus| {
-            let checked = if status == RowStatus::Deleted {
-                NOW
-            } else {
-                "checked_at"
-            };
+        // Each statement: ?1 the claim, ?2 its ids, then its own parameters. A miss
+        // verifies a deletion only of a video listed before our request (`miss_proof`).
+        let mut statements = vec![(
             format!(
                 "UPDATE deletion_queue
-                    SET status = '{status}', last_error = ?3, settled_at = {NOW}, updated_at = {NOW},
-                        claimed_by = NULL, lease_until = NULL, recheck_at = NULL,
-                        check_at = NULL, checked_at = {checked}
+                    SET listed_at = {NOW}, missed_at = NULL, recheck_at = NULL, updated_at = {NOW}
                   WHERE claimed_by = ?1 AND status = 'in_flight'
-                    AND video_no IN (SELECT value FROM json_each(?2))
-                  RETURNING id, video_no, status"
-            )
-        };
-        let statements = [
-            (
+                    AND video_no IN (SELECT value FROM json_each(?2))"
+            ),
+            listed.to_vec(),
+            vec![],
+        )];
+        for miss in [Miss::Deleted, Miss::Absent, Miss::NoNamespace] {
+            let Some((proof, checked)) = miss_proof(miss, NOW) else {
+                continue;
+            };
+            let status = miss.proof(false).map_or(RowStatus::Pending, Proof::status);
+            statements.push((
                 format!(
                     "UPDATE deletion_queue
-                        SET listed_at = {NOW}, missed_at = NULL, recheck_at = NULL, updated_at = {NOW}
+                        SET status = '{status}', proof = {proof}, last_error = ?3,
+                            settled_at = {NOW}, updated_at = {NOW}, checked_at = {checked},
+                            claimed_by = NULL, lease_until = NULL, recheck_at = NULL,
+                            check_at = NULL
                       WHERE claimed_by = ?1 AND status = 'in_flight'
-                        AND video_no IN (SELECT value FROM json_each(?2))"
+                        AND video_no IN (SELECT value FROM json_each(?2))
+                      RETURNING id, video_no, status, proof"
                 ),
-                listed.to_vec(),
-                vec![],
+                ids(miss),
+                vec![miss.note(namespace, &now, absent_after)],
+            ));
+        }
+        // Not listed now: a listing before this one no longer says it is there.
+        statements.push((
+            format!(
+                "UPDATE deletion_queue
+                    SET status = 'pending', last_error = ?3, updated_at = {NOW},
+                        claimed_by = NULL, lease_until = NULL, listed_at = NULL,
+                        missed_at = coalesce(missed_at, {NOW}),
+                        recheck_at = strftime('%Y-%m-%d %H:%M:%f', 'now', ?4)
+                  WHERE claimed_by = ?1 AND status = 'in_flight'
+                    AND video_no IN (SELECT value FROM json_each(?2))"
             ),
-            (
-                settle(RowStatus::Deleted),
-                ids(Miss::Deleted),
-                vec![format!(
-                    "not listed in namespace {namespace} at {now}, after a request of ours that \
-                     may have deleted it (its answer lost, or the video still listed after a \
-                     0000): that request deleted it"
-                )],
-            ),
-            (
-                settle(RowStatus::Absent),
-                ids(Miss::Absent),
-                vec![format!(
-                    "not in namespace {namespace} on {now} (not listed twice, at least {again} \
-                     apart): nothing to delete"
-                )],
-            ),
-            (
-                format!(
-                    "UPDATE deletion_queue
-                        SET status = 'pending', last_error = ?3, updated_at = {NOW},
-                            claimed_by = NULL, lease_until = NULL,
-                            missed_at = coalesce(missed_at, {NOW}),
-                            recheck_at = strftime('%Y-%m-%d %H:%M:%f', 'now', ?4)
-                      WHERE claimed_by = ?1 AND status = 'in_flight'
-                        AND video_no IN (SELECT value FROM json_each(?2))"
-                ),
-                ids(Miss::LookAgain),
-                vec![
-                    format!(
-                        "not listed in namespace {namespace} at {now}; looked up again after \
-                         {again} before it is called absent"
-                    ),
-                    seconds_from_now(absent_after),
-                ],
-            ),
-        ];
+            ids(Miss::LookAgain),
+            vec![
+                Miss::LookAgain.note(namespace, &now, absent_after),
+                seconds_from_now(absent_after),
+            ],
+        ));
         let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-        let mut changed = Vec::with_capacity(statements.len());
-        // Each statement: ?1 the claim, ?2 its ids, then its own parameters.
+        let mut rows = Vec::new();
         for (sql, video_nos, parameters) in &statements {
             if video_nos.is_empty() {
-                changed.push(Vec::new());
                 continue;
             }
             let mut query = sqlx::query(sql)
@@ -767,14 +764,9 @@ impl Store for SqliteQueue {
                 query = query.bind(parameter);
             }
             let done = query.fetch_all(&mut *tx).await.map_err(|e| self.error(e))?;
-            changed.push(done);
+            rows.extend(chain::returned(&done));
         }
-        let settled = Settled {
-            deleted: changed[1].len() as u64,
-            absent: changed[2].len() as u64,
-        };
-        let mut rows = chain::returned(&changed[1]);
-        rows.extend(chain::returned(&changed[2]));
+        let settled = Settled::of(&rows);
         let entry = chain::Entry::without_request(chain::Kind::Lookup, namespace.as_str(), rows);
         chain::append(&mut tx, entry)
             .await
@@ -843,9 +835,11 @@ impl Store for SqliteQueue {
         let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
         let verified = format!(
-            "UPDATE deletion_queue SET checked_at = {NOW}, check_at = NULL, updated_at = {NOW}
+            "UPDATE deletion_queue SET checked_at = {NOW}, check_at = NULL, updated_at = {NOW},
+                    proof = {}
               WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'deleted'
-              RETURNING status"
+              RETURNING id, video_no, status, proof",
+            verified_proof()
         );
         let postponed =
             "UPDATE deletion_queue SET check_at = strftime('%Y-%m-%d %H:%M:%f', 'now', ?2)
@@ -863,13 +857,15 @@ impl Store for SqliteQueue {
             "UPDATE deletion_queue
                 SET relisted = min(relisted + 1, {MAX_COUNT}), check_at = NULL, updated_at = {NOW},
                     status = CASE WHEN relisted + 1 >= {rounds} THEN 'failed' ELSE 'pending' END,
+                    proof = CASE WHEN relisted + 1 >= {rounds} THEN '{still}' END,
                     settled_at = CASE WHEN relisted + 1 >= {rounds} THEN {NOW} END,
                     in_doubt = 1, checked_at = NULL, claimed_by = NULL, lease_until = NULL,
                     last_error = ?2 || CASE WHEN relisted + 1 >= {rounds}
                                             THEN ' (' || (relisted + 1) || ' times): failed'
                                             ELSE ' (round ' || (relisted + 1) || ' of ' || {rounds} || '): sent again' END
               WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'deleted'
-              RETURNING id, video_no, status"
+              RETURNING id, video_no, status, proof",
+            still = Proof::StillListed
         );
         let note = format!(
             "the API accepted the deletion but still listed the video in namespace {namespace} at {now}"
@@ -883,25 +879,30 @@ impl Store for SqliteQueue {
                 }
                 query.fetch_all(&mut *tx).await.map_err(|e| self.error(e))
             };
-        checked.verified = fetch(&verified, of(|c| *c == Check::Gone), &[])
-            .await?
-            .len() as u64;
         if let Some(later) = later {
             checked.postponed = fetch(postponed, of(|c| matches!(c, Check::Later(_))), &[later])
                 .await?
                 .len() as u64;
         }
         fetch(&unknowable, of(|c| *c == Check::Unknowable), &[]).await?;
-        let relisted = sqlx::query(&relisted)
-            .bind(of(|c| *c == Check::Listed))
-            .bind(note)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(|e| self.error(e))?;
-        let relisted = chain::returned(&relisted);
-        checked.failed = relisted.iter().filter(|(_, _, s)| s == "failed").count() as u64;
-        checked.resent = relisted.len() as u64 - checked.failed;
-        let entry = chain::Entry::without_request(chain::Kind::Check, namespace.as_str(), relisted);
+        // The verified rows' proof changes: chained, with the rows put back or failed.
+        let mut rows = chain::returned(
+            &sqlx::query(&verified)
+                .bind(of(|c| *c == Check::Gone))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(|e| self.error(e))?,
+        );
+        rows.extend(chain::returned(
+            &sqlx::query(&relisted)
+                .bind(of(|c| *c == Check::Listed))
+                .bind(note)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(|e| self.error(e))?,
+        ));
+        let checked = Checked::of(checked.postponed, &rows);
+        let entry = chain::Entry::without_request(chain::Kind::Check, namespace.as_str(), rows);
         chain::append(&mut tx, entry)
             .await
             .map_err(|e| self.error(e))?;
@@ -918,10 +919,11 @@ impl Store for SqliteQueue {
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
         let sql = format!(
             "UPDATE deletion_queue
-                SET status = 'failed', last_error = ?3, settled_at = {NOW}, updated_at = {NOW},
-                    claimed_by = NULL, lease_until = NULL
+                SET status = 'failed', proof = '{invalid}', last_error = ?3, settled_at = {NOW},
+                    updated_at = {NOW}, claimed_by = NULL, lease_until = NULL
               WHERE id = ?2 AND claimed_by = ?1
-              RETURNING id, video_no, status, unique_id"
+              RETURNING id, video_no, status, proof, unique_id",
+            invalid = Proof::Invalid,
         );
         let mut failed = Vec::new();
         for (id, reason) in failures {
@@ -1120,16 +1122,22 @@ impl Store for SqliteQueue {
                     claimed_by = CASE WHEN ?3 = 'in_flight' THEN claimed_by END,
                     lease_until = CASE WHEN ?3 = 'in_flight' THEN lease_until END,
                     in_doubt = CASE WHEN ?7 THEN 1 ELSE in_doubt & 1 END,
+                    proof = {proof},
                     check_at = CASE WHEN ?3 = 'deleted' AND ?8 IS NOT NULL
-                                    THEN strftime('%Y-%m-%d %H:%M:%f', 'now', ?8) END
+                                    THEN strftime('%Y-%m-%d %H:%M:%f', 'now',
+                                                  '+' || (?8 * (1 << (2 * min(relisted, {CHECK_BACKOFF_STEPS}))))
+                                                  || ' seconds') END
               WHERE claimed_by = ?1 AND status = 'in_flight'
                 AND video_no IN (SELECT value FROM json_each(?2))
-              RETURNING id, video_no, status"
+              RETURNING id, video_no, status, proof",
+            proof = super::answer_proof(effect, record),
         );
+        // In seconds; each round a video is still listed after, the check waits four times
+        // longer.
         let check_after = match effect {
             RowsEffect::Deleted {
                 check_after: Some(after),
-            } => Some(seconds_from_now(*after)),
+            } => Some(after.as_secs_f64()),
             _ => None,
         };
         // An answer without an API code (a timeout, a cut connection, a proxy's page) may
@@ -1494,7 +1502,8 @@ mod tests {
         assert_eq!(queue.unreadable_due().await.unwrap(), 4);
         assert_eq!(queue.due_pending().await.unwrap(), 0, "nothing became due");
         // Retrying failed rows must not make them due now: '+30 days' was not now.
-        assert_eq!(queue.retry_failed(None, None).await.unwrap(), (0, 4));
+        let reopened = queue.retry_failed(None, None).await.unwrap();
+        assert_eq!((reopened.pending, reopened.left), (0, 4));
         assert_eq!(row(&queue.pool, "VI1").await.0, "failed");
         assert_eq!(queue.due_pending().await.unwrap(), 0);
     }

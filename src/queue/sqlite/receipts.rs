@@ -11,7 +11,7 @@ use super::report::Cell;
 use super::upkeep::sql_time;
 use super::{QueueError, SqliteQueue};
 use crate::video::Namespace;
-use crate::vocabulary::RowStatus;
+use crate::vocabulary::{Proof, RowStatus};
 
 /// Which settled rows: settled in `[since, until)`, of one namespace, of one status.
 #[derive(Debug, Default)]
@@ -51,11 +51,14 @@ pub struct Receipt {
     pub note: Cell,
     /// Who queued it: empty for a producer, `rule:NAME` for a lifecycle rule.
     pub source: Cell,
+    /// What proves its status (a [`crate::vocabulary::Proof`]); `unrecorded` for a row
+    /// settled before proofs were recorded.
+    pub proof: Cell,
 }
 
 impl Receipt {
     /// The column names, in order (the CSV header).
-    pub const COLUMNS: [&'static str; 19] = [
+    pub const COLUMNS: [&'static str; 20] = [
         "row_id",
         "video_no",
         "namespace",
@@ -75,10 +78,11 @@ impl Receipt {
         "relisted",
         "note",
         "source",
+        "proof",
     ];
 
     /// The values, in the order of [`Self::COLUMNS`].
-    pub fn values(&self) -> [&Cell; 19] {
+    pub fn values(&self) -> [&Cell; 20] {
         [
             &self.row_id,
             &self.video_no,
@@ -99,6 +103,7 @@ impl Receipt {
             &self.relisted,
             &self.note,
             &self.source,
+            &self.proof,
         ]
     }
 
@@ -129,6 +134,7 @@ impl Receipt {
             relisted: cell("relisted"),
             note: cell("last_error"),
             source: cell("source"),
+            proof: cell("proof"),
         }
     }
 }
@@ -176,10 +182,11 @@ pub fn receipts_sql() -> String {
         "SELECT q.id, q.video_no, q.unique_id, q.status, q.enqueued_at, q.due_at, q.settled_at,
                 q.attempts, q.batch_id, b.started_at AS sent_at, b.http_status, b.api_code,
                 b.api_msg, q.listed_at, q.missed_at, q.checked_at, q.relisted, q.last_error,
-                q.source
+                q.source, coalesce(q.proof, '{}') AS proof
            FROM deletion_queue AS q LEFT JOIN deletion_batches AS b ON b.id = q.batch_id
           WHERE {WHERE}
-          ORDER BY q.id"
+          ORDER BY q.id",
+        Proof::UNRECORDED
     )
 }
 

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{chain, QueueError, SqliteQueue, NOW, UNREADABLE_DUE_MARK};
+use crate::queue::Reopened;
 use crate::video::Namespace;
 use crate::vocabulary::RowStatus;
 
@@ -37,7 +38,7 @@ impl SqliteQueue {
         &self,
         namespace: Option<&Namespace>,
         since: Option<DateTime<Utc>>,
-    ) -> Result<(u64, u64), QueueError> {
+    ) -> Result<Reopened, QueueError> {
         let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
         let chosen = "status = 'failed'
@@ -45,7 +46,7 @@ impl SqliteQueue {
                 AND (?2 IS NULL OR settled_at >= ?2)";
         let sql = format!(
             "UPDATE deletion_queue
-                SET status = 'pending', settled_at = NULL, batch_id = NULL, due_at = {NOW},
+                SET status = 'pending', proof = NULL, settled_at = NULL, batch_id = NULL, due_at = {NOW},
                     refusals = 0, updated_at = {NOW}
               WHERE {chosen}
                 AND (last_error IS NULL OR last_error NOT LIKE '{UNREADABLE_DUE_MARK}')
@@ -57,7 +58,7 @@ impl SqliteQueue {
             .fetch_all(&mut *tx)
             .await
             .map_err(|e| self.error(e))?;
-        let reopened = done.len() as u64;
+        let reopened = Reopened::of(&chain::returned(&done));
         // Rows of every namespace (`*`), when none was given.
         let entry = chain::Entry::without_request(
             chain::Kind::Reopen,
@@ -77,7 +78,10 @@ impl SqliteQueue {
         .await
         .map_err(|e| self.error(e))?;
         tx.commit().await.map_err(|e| self.error(e))?;
-        Ok((reopened, left.unsigned_abs()))
+        Ok(Reopened {
+            left: left.unsigned_abs(),
+            ..reopened
+        })
     }
 
     /// Removes rows settled (deleted or failed) before `before`, then the records of
