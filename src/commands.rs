@@ -418,6 +418,7 @@ pub async fn prune(config: &Config, older_than: std::time::Duration) -> anyhow::
     let before = Utc::now() - older_than;
     let queue = open_existing(config).await?;
     let result = queue.prune(before).await;
+    let head = queue.chain_head().await;
     queue.close().await;
     let pruned = result?;
     say!(
@@ -428,6 +429,10 @@ pub async fn prune(config: &Config, older_than: std::time::Duration) -> anyhow::
     );
     if let Some((seq, hash)) = pruned.anchor {
         say!("the settlement chain now starts after entry {seq}, whose hash was {hash}");
+        // With the head: a copy to keep, against which an anchor moved later is found.
+        if let Ok((head_seq, head_hash)) = head {
+            say!("its head is entry {head_seq}, hash {head_hash}");
+        }
     }
     Ok(0)
 }
@@ -510,10 +515,11 @@ pub async fn verify_chain(config: &Config) -> anyhow::Result<u8> {
     }
     if verdict.mismatches > 0 {
         say!(
-            "settlement chain: {} mismatches in {} entries ({} described above)",
-            verdict.mismatches,
+            "settlement chain: {} in {} entries ({} described above); head {}",
+            crate::printable::count(verdict.mismatches, "mismatch", "mismatches"),
             verdict.entries,
-            verdict.problems.len()
+            verdict.problems.len(),
+            verdict.head
         );
         return Ok(1);
     }

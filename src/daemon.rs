@@ -489,17 +489,24 @@ impl Pass {
                 Ok(_) => {}
                 Err(e) => warn!("retention: {e}"),
             }
+            // The anchor with the head, into the journal: an anchor moved later by hand
+            // no longer matches this line.
             if let Ok(Pruned {
-                anchor: Some((chain_seq, chain_head)),
+                anchor: Some((anchor_seq, anchor_hash)),
                 ..
             }) = &pruned
             {
-                info!(
-                    chain_seq,
-                    chain_head,
-                    "retention: the settlement chain now starts after entry {chain_seq}, \
-                     whose hash was {chain_head}"
-                );
+                if let Ok((chain_seq, chain_head)) = self.queue.chain_head().await {
+                    info!(
+                        anchor_seq,
+                        anchor_hash,
+                        chain_seq,
+                        chain_head,
+                        "retention: the settlement chain now starts after entry {anchor_seq}, \
+                         whose hash was {anchor_hash}; its head is entry {chain_seq}, hash \
+                         {chain_head}"
+                    );
+                }
             }
         }
         end

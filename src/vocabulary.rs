@@ -11,7 +11,8 @@
 //!   lookup settles it), `video_no`, `batch_namespace`, and
 //!   `batch_id` when a request settled it;
 //! - a pass: `requests`, `deleted`, `failed`, `absent`, `released`; after it, the
-//!   settlement chain's `chain_seq` and `chain_head`;
+//!   settlement chain's `chain_seq` and `chain_head` (and after a retention that moved
+//!   the chain's start, its `anchor_seq` and `anchor_hash` beside them);
 //! - a lifecycle rule's run: `rule`, `rule_listing`, `rule_state` (a [`ListingState`]),
 //!   `rule_matched`, `rule_enqueued`.
 

@@ -714,10 +714,10 @@ async fn the_settlement_chain_survives_pruning_through_its_anchor() {
     );
     drain(&reaper).await;
     let before = s.queue.verify_chain().await.unwrap();
-    // The request, then its answer.
+    // The anchor as the migration found it, the request, then its answer.
     assert_eq!(
         (before.entries, before.mismatches),
-        (2, 0),
+        (3, 0),
         "{:?}",
         before.problems
     );
@@ -727,20 +727,25 @@ async fn the_settlement_chain_survives_pruning_through_its_anchor() {
     let moved = s.queue.prune(chrono::Utc::now()).await.unwrap();
     assert_eq!(
         moved.anchor,
-        Some((2, before.head.clone())),
+        Some((3, before.head.clone())),
         "prune says where the chain now starts"
     );
     let pruned = s.queue.verify_chain().await.unwrap();
+    // What is left: the entry recording the anchor.
     assert_eq!(
         (pruned.entries, pruned.mismatches),
-        (0, 0),
+        (1, 0),
         "{:?}",
         pruned.problems
     );
     assert_eq!(
-        (pruned.head.clone(), pruned.anchor),
-        (before.head.clone(), (2, before.head)),
+        pruned.anchor,
+        (3, before.head.clone()),
         "the anchor is the last entry removed"
+    );
+    assert_ne!(
+        pruned.head, before.head,
+        "the anchor's entry is the new head"
     );
     let rule = VideoNoRule::default();
     let more: Vec<VideoNo> = (10..13)
@@ -751,9 +756,31 @@ async fn the_settlement_chain_survives_pruning_through_its_anchor() {
     let after = s.queue.verify_chain().await.unwrap();
     assert_eq!(
         (after.entries, after.mismatches),
-        (2, 0),
+        (3, 0),
         "{:?}",
         after.problems
+    );
+
+    // A prefix removed by hand, the anchor moved onto what is left (as a prune would move
+    // it, its since included): found, since no entry records a prune to it.
+    let url = format!("sqlite://{}", s.dir.path().join("queue.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    for sql in [
+        "UPDATE settlement_anchor SET (seq, hash) = (SELECT seq, hash FROM settlement_chain
+                                                      ORDER BY seq LIMIT 1)",
+        "DELETE FROM settlement_chain WHERE seq <= (SELECT seq FROM settlement_anchor)",
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    let forged = s.queue.verify_chain().await.unwrap();
+    assert_eq!(forged.head, after.head, "the same head");
+    assert!(
+        forged
+            .problems
+            .iter()
+            .any(|p| p.contains("no chain entry records a prune to it")),
+        "{:?}",
+        forged.problems
     );
 }
 
@@ -820,7 +847,10 @@ async fn every_answer_is_chained_and_prune_carries_what_it_keeps() {
     assert!(moved.anchor.is_some());
     clean("after prune").await;
     let verdict = s.queue.verify_chain().await.unwrap();
-    assert_eq!(verdict.entries, 1, "the carried record's entry");
+    assert_eq!(
+        verdict.entries, 2,
+        "the carried record's entry, and the anchor's"
+    );
 
     // A record nobody sent, added by hand, is found (dated after the last prune's cutoff,
     // just now here: one dated before it, that no row points at, looks like a record

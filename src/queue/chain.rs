@@ -31,6 +31,10 @@ pub enum Kind {
     /// A request record prune keeps (an answer never recorded, a row still points at it)
     /// while it removes the entries that named it: vouched for again.
     Carry,
+    /// Where the chain starts, as a prune moved it (or as migration 0012 found it): the
+    /// anchor row must say what the latest such entry says, so a prefix of the chain
+    /// removed by hand, with the anchor moved onto what is left, is found.
+    Anchor,
 }
 
 impl Kind {
@@ -45,6 +49,7 @@ impl Kind {
             Self::Check => "check",
             Self::Reopen => "reopen",
             Self::Carry => "carry",
+            Self::Anchor => "anchor",
         }
     }
 }
@@ -78,6 +83,14 @@ impl<'a> Entry<'a> {
         Self {
             batch_id: Some(batch),
             ..Self::without_request(kind, namespace, rows)
+        }
+    }
+
+    /// The anchor as it now stands ([`anchor_text`]).
+    pub fn anchor(text: &'a str) -> Self {
+        Self {
+            msg: Some(text),
+            ..Self::without_request(Kind::Anchor, "*", Vec::new())
         }
     }
 
@@ -130,7 +143,11 @@ impl Entry<'_> {
     /// Whether there is nothing to chain: a settlement of no row. A request and its answer
     /// always are chained (the entry vouches for the request's record).
     pub fn is_idle(&self) -> bool {
-        self.rows.is_empty() && !matches!(self.kind, Kind::Request | Kind::Answer | Kind::Carry)
+        self.rows.is_empty()
+            && !matches!(
+                self.kind,
+                Kind::Request | Kind::Answer | Kind::Carry | Kind::Anchor
+            )
     }
 
     /// The entry as stored, following `head` (the last entry's, or the anchor's, sequence
@@ -169,6 +186,12 @@ impl Entry<'_> {
             request,
         }
     }
+}
+
+/// The anchor row (`settlement_anchor`: `seq`, `hash`, `since` as stored) in words: the
+/// `msg` of an `anchor` entry, which the row must match.
+pub fn anchor_text(seq: i64, hash: &str, since: &str) -> String {
+    format!("entry {seq}, hash {hash}, since {since}")
 }
 
 /// An entry as `settlement_chain` stores it (the columns, in the order both backends'
@@ -346,6 +369,9 @@ pub struct Verifier {
     vouched: HashMap<i64, (i64, Vouched)>,
     /// After a prune, the anchor's `since`, until the first entry is checked against it.
     since: Option<String>,
+    /// The anchor row in words, and what the latest `anchor` entry (its `seq`) says.
+    anchor_row: String,
+    anchor_entry: Option<(i64, String)>,
 }
 
 /// `since` as both backends write it (`YYYY-MM-DD HH:MM:SS.SSS`, UTC).
@@ -374,6 +400,8 @@ impl Verifier {
             latest: HashMap::new(),
             vouched: HashMap::new(),
             since: None,
+            anchor_row: anchor_text(anchor.0, &anchor.1, since),
+            anchor_entry: None,
         };
         let (seq, hash) = anchor;
         let pruned = seq > 0;
@@ -463,6 +491,9 @@ impl Verifier {
                     },
                 );
             }
+        }
+        if kind == Kind::Anchor.as_str() {
+            self.anchor_entry = Some((seq, msg.clone().unwrap_or_default()));
         }
         // The whole record since entries held it; before that, the answer's code and
         // message (a `duplicates` entry carries the refusal's reason instead).
@@ -586,6 +617,22 @@ impl Verifier {
             self.verdict.problem(format!(
                 "row {id} is settled in the chain but missing from deletion_queue: it was deleted"
             ));
+        }
+        // Only a prune moves the anchor, and it records where in an entry of its own.
+        let pruned = self.verdict.anchor.0 > 0;
+        match self.anchor_entry.take() {
+            Some((_, text)) if text == self.anchor_row => {}
+            Some((seq, text)) => self.verdict.problem(format!(
+                "the anchor ({}) is not where chain entry {seq} says the last prune left it \
+                 ({text}): settlement_anchor was edited, or entries were removed by hand",
+                self.anchor_row
+            )),
+            None if pruned => self.verdict.problem(format!(
+                "the anchor ({}) was moved, and no chain entry records a prune to it: \
+                 entries were removed by hand",
+                self.anchor_row
+            )),
+            None => {}
         }
         self.verdict.head = self.expected.1;
         self.verdict

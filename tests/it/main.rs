@@ -5,6 +5,7 @@ mod claims;
 mod holds;
 mod hostile;
 mod hosts;
+mod insider;
 mod operator;
 mod pipeline;
 mod reload;

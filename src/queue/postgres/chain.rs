@@ -6,8 +6,8 @@ use sqlx::{PgConnection, Row};
 
 use super::{Lock, PostgresQueue};
 pub use crate::queue::chain::{
-    digest, impossible, prunable, ChainEntry, ChainRow, Entry, Kind, QueueRow, RequestRecord,
-    Verdict, Verifier,
+    anchor_text, digest, impossible, prunable, ChainEntry, ChainRow, Entry, Kind, QueueRow,
+    RequestRecord, Verdict, Verifier,
 };
 use crate::queue::QueueError;
 
@@ -41,6 +41,17 @@ pub async fn append_settled(
         Entry::without_request(kind, &namespace, returned(rows)),
     )
     .await
+}
+
+/// As `sqlite::chain::record_anchor`.
+pub async fn record_anchor(conn: &mut PgConnection) -> Result<(i64, String), sqlx::Error> {
+    Lock::Chain.take(&mut *conn).await?;
+    let (seq, hash, since): (i64, String, String) =
+        sqlx::query_as("SELECT seq, hash, since FROM settlement_anchor")
+            .fetch_one(&mut *conn)
+            .await?;
+    append(conn, Entry::anchor(&anchor_text(seq, &hash, &since))).await?;
+    Ok((seq, hash))
 }
 
 /// Appends `entry` in the caller's transaction, after its row updates: takes the chain's

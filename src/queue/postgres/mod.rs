@@ -43,6 +43,9 @@ use crate::vocabulary::{Outcome, Proof, RowStatus};
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// The migration (0006, proofs) from which the chain records its anchor in an entry.
+const ANCHOR_RECORDED_FROM: i64 = 6;
+
 /// How many ids `insert` writes per statement.
 const INSERT_CHUNK: usize = 1000;
 
@@ -271,6 +274,14 @@ impl PostgresQueue {
             .filter(|m| after.contains(&m.version) && !before.contains(&m.version))
             .map(|m| format!("{:04} {}", m.version, m.description))
             .collect();
+        // As on SQLite (there, migration 0012).
+        if after.contains(&ANCHOR_RECORDED_FROM) && !before.contains(&ANCHOR_RECORDED_FROM) {
+            let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+            chain::record_anchor(&mut tx)
+                .await
+                .map_err(|e| self.error(e))?;
+            tx.commit().await.map_err(|e| self.error(e))?;
+        }
         Ok(())
     }
 

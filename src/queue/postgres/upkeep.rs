@@ -133,11 +133,13 @@ impl PostgresQueue {
                 .await
                 .map_err(|e| self.error(e))?;
         }
+        // The anchor moved: recorded in an entry of its own, which is the new head.
         if removed.rows_affected() > 0 {
-            pruned.anchor = sqlx::query_as("SELECT seq, hash FROM settlement_anchor")
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|e| self.error(e))?;
+            pruned.anchor = Some(
+                chain::record_anchor(&mut tx)
+                    .await
+                    .map_err(|e| self.error(e))?,
+            );
         }
         tx.commit().await.map_err(|e| self.error(e))?;
         loop {

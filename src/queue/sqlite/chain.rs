@@ -17,8 +17,8 @@ use sqlx::{Row, SqliteConnection};
 
 use super::{QueueError, SqliteQueue};
 pub use crate::queue::chain::{
-    digest, impossible, prunable, ChainEntry, ChainRow, Entry, Kind, QueueRow, RequestRecord,
-    Verdict, Verifier,
+    anchor_text, digest, impossible, prunable, ChainEntry, ChainRow, Entry, Kind, QueueRow,
+    RequestRecord, Verdict, Verifier,
 };
 use crate::vocabulary::RowStatus;
 
@@ -52,6 +52,17 @@ pub async fn append_settled(
         Entry::without_request(kind, &namespace, returned(rows)),
     )
     .await
+}
+
+/// Records the anchor as it now stands in an `anchor` entry (after a prune moved it, or
+/// when migration 0012 is applied); returns it.
+pub async fn record_anchor(conn: &mut SqliteConnection) -> Result<(i64, String), sqlx::Error> {
+    let (seq, hash, since): (i64, String, String) =
+        sqlx::query_as("SELECT seq, hash, since FROM settlement_anchor")
+            .fetch_one(&mut *conn)
+            .await?;
+    append(conn, Entry::anchor(&anchor_text(seq, &hash, &since))).await?;
+    Ok((seq, hash))
 }
 
 /// Appends `entry` in the caller's transaction, which must already hold the write lock

@@ -45,6 +45,9 @@ use crate::vocabulary::{Outcome, Proof, RowStatus};
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// The migration (0012, proofs) from which the chain records its anchor in an entry.
+const ANCHOR_RECORDED_FROM: i64 = 12;
+
 /// How many ids `insert` writes per transaction: big enough to be fast, small enough that
 /// a producer's insert never waits long behind it.
 const INSERT_CHUNK: usize = 1000;
@@ -318,6 +321,15 @@ impl SqliteQueue {
             .filter(|m| after.contains(&m.version) && !before.contains(&m.version))
             .map(|m| format!("{:04} {}", m.version, m.description))
             .collect();
+        // From the proofs' migration on, the chain records where it starts.
+        if after.contains(&ANCHOR_RECORDED_FROM) && !before.contains(&ANCHOR_RECORDED_FROM) {
+            let _turn = self.write_turn().await;
+            let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+            chain::record_anchor(&mut tx)
+                .await
+                .map_err(|e| self.error(e))?;
+            tx.commit().await.map_err(|e| self.error(e))?;
+        }
         Ok(())
     }
 
@@ -1597,9 +1609,10 @@ mod tests {
             .await
             .unwrap();
         let verdict = queue.verify_chain().await.unwrap();
+        // The older entry, and the anchor recorded by migration 0012.
         assert_eq!(
             (verdict.entries, verdict.mismatches),
-            (1, 0),
+            (2, 0),
             "{:?}",
             verdict.problems
         );
