@@ -64,8 +64,8 @@ pub struct MetricsConfig {
     /// Where `GET /metrics` is served, e.g. `127.0.0.1:9842`; unset: no metrics served.
     #[serde(deserialize_with = "socket_address")]
     pub listen: Option<std::net::SocketAddr>,
-    /// Also rows by namespace: one series per namespace and status (thousands of
-    /// namespaces make thousands of series).
+    /// Also rows by namespace and status, for the `metrics::NAMESPACES_SHOWN` namespaces
+    /// with the most rows; the others summed under `namespace=""`.
     pub by_namespace: bool,
 }
 

@@ -10,8 +10,10 @@
 //! The recorder is process-wide, like the log, and installed only when metrics are served;
 //! without it every update is a no-op.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,10 +29,11 @@ use crate::pass::PassEnd;
 use crate::queue::report::Gauges;
 use crate::queue::Queue;
 use crate::schedule::{self, CronRule};
-use crate::vocabulary::{Outcome, RowStatus};
+use crate::vocabulary::{Outcome, Proof, RowStatus};
 
 const ROWS: &str = "memories_reaper_rows";
 const NAMESPACE_ROWS: &str = "memories_reaper_namespace_rows";
+const SETTLED_ROWS: &str = "memories_reaper_settled_rows";
 const OLDEST_DUE: &str = "memories_reaper_oldest_due_age_seconds";
 const LEGAL_HOLDS: &str = "memories_reaper_legal_holds";
 const REQUESTS: &str = "memories_reaper_requests_total";
@@ -72,8 +75,9 @@ fn install() -> anyhow::Result<PrometheusHandle> {
         .install_recorder()?;
     describe_gauge!(ROWS, "Rows of the queue by status, read at each scrape");
     describe_gauge!(
-        NAMESPACE_ROWS,
-        "Rows of the queue by namespace and status (metrics.by_namespace = true only)"
+        SETTLED_ROWS,
+        "Settled rows by status and by what proves it (a proof of vocabulary::Proof; \
+         unrecorded: settled before proofs were recorded), read at each scrape"
     );
     describe_gauge!(
         OLDEST_DUE,
@@ -222,18 +226,24 @@ pub fn pace(per_second: f64) {
     gauge!(PACE).set(per_second);
 }
 
-/// At most this many scrapes are served at once; more connections are closed at once. The
-/// daemon's file descriptors and database connections are its deletions': a flood of
-/// connections to the metrics port must not starve them.
-const CONNECTIONS: usize = 4;
+/// At most this many connections are open at once. The daemon's file descriptors and
+/// database connections are its deletions': a flood of connections to the metrics port
+/// must not starve them. A connection over the limit takes the place of the oldest one
+/// still sending its request (a slow or idle client), so trickling clients cannot keep a
+/// scrape out; only when every place is answering a scrape is it closed at once.
+const CONNECTIONS: usize = 16;
 /// A connection is closed after this long, whatever it is doing...
 const CONNECTION_TIME: Duration = Duration::from_secs(10);
 /// ...and after this long without a whole request: an idle one gives its place back soon.
-const HEADER_TIME: Duration = Duration::from_secs(2);
+const HEADER_TIME: Duration = Duration::from_secs(1);
 /// The queue's gauges are read at most this often: concurrent scrapes share one reading.
 const FRESH_FOR: Duration = Duration::from_secs(1);
 /// A reading that takes longer is given up; the gauges keep their last values.
 const READING_TIME: Duration = Duration::from_secs(3);
+/// With `metrics.by_namespace`, the namespaces shown by name: those with the most rows.
+/// The others are summed under `namespace=""`, which no namespace can be: a scrape stays
+/// small (and the daemon's memory flat) at any number of namespaces.
+pub const NAMESPACES_SHOWN: usize = 100;
 
 /// What a scrape reads and renders: the queue's gauges (read at most once a second, by one
 /// scrape at a time), then every metric in Prometheus's text format.
@@ -244,12 +254,14 @@ struct Scraper {
     last: tokio::sync::Mutex<Reading>,
 }
 
-/// When the gauges were last read, and the (namespace, status) series set so far: one that
-/// has no rows any more reads 0, not its last count.
+/// When the gauges were last read; the settled rows' (status, proof) series set so far
+/// (one that has no rows any more reads 0, not its last count: a bounded set); and the
+/// namespaces' lines as rendered, which hold only the namespaces of the last reading.
 #[derive(Default)]
 struct Reading {
     at: Option<tokio::time::Instant>,
-    series: HashSet<(String, String)>,
+    proofs: HashSet<(String, String)>,
+    namespaces: String,
 }
 
 impl Scraper {
@@ -257,57 +269,95 @@ impl Scraper {
         let mut last = self.last.lock().await;
         let stale = last.at.is_none_or(|at| at.elapsed() >= FRESH_FOR);
         if stale {
-            match tokio::time::timeout(READING_TIME, self.queue.gauges()).await {
+            let shown = self.by_namespace.then_some(NAMESPACES_SHOWN);
+            match tokio::time::timeout(READING_TIME, self.queue.gauges(shown)).await {
                 Ok(Ok(gauges)) => {
                     last.at = Some(tokio::time::Instant::now());
-                    last.series = self.set(gauges, std::mem::take(&mut last.series));
+                    last.namespaces = namespace_lines(self.by_namespace, &gauges.namespaces);
+                    last.proofs = set(gauges, std::mem::take(&mut last.proofs));
                 }
                 Ok(Err(e)) => debug!("metrics: cannot read the queue's gauges: {e}"),
                 Err(_) => debug!("metrics: reading the queue's gauges took too long"),
             }
         }
+        let namespaces = last.namespaces.clone();
         drop(last);
         self.handle.run_upkeep();
-        self.handle.render()
-    }
-
-    /// Sets the queue's gauges; returns the namespace series set.
-    fn set(&self, gauges: Gauges, before: HashSet<(String, String)>) -> HashSet<(String, String)> {
-        let mut rows: Vec<(String, f64)> = RowStatus::ALL
-            .iter()
-            .map(|s| (s.as_str().to_owned(), 0.0))
-            .collect();
-        let mut now = HashSet::new();
-        for (namespace, status, n) in gauges.counts {
-            let n = n as f64;
-            match rows.iter_mut().find(|(s, _)| *s == status) {
-                Some((_, total)) => *total += n,
-                None => rows.push((status.clone(), n)),
-            }
-            if self.by_namespace {
-                gauge!(NAMESPACE_ROWS, "namespace" => namespace.clone(), "status" => status.clone())
-                    .set(n);
-                now.insert((namespace, status));
-            }
-        }
-        for (namespace, status) in before.difference(&now) {
-            gauge!(NAMESPACE_ROWS, "namespace" => namespace.clone(), "status" => status.clone())
-                .set(0.0);
-        }
-        // The zeroed ones stay known: each is zeroed once more, harmlessly, until the
-        // process ends (the exporter cannot drop a series).
-        now.extend(before);
-        for (status, n) in rows {
-            gauge!(ROWS, "status" => status).set(n);
-        }
-        gauge!(OLDEST_DUE).set(gauges.oldest_due.map_or(0.0, |age| age.as_secs_f64()));
-        gauge!(LEGAL_HOLDS).set(gauges.holds as f64);
-        now
+        self.handle.render() + &namespaces
     }
 }
 
-/// Where the metrics are served, bound before the daemon says it is ready: a port in use
-/// is an error at start, not a silent absence.
+/// Sets the queue's gauges; returns the (status, proof) series set.
+fn set(gauges: Gauges, before: HashSet<(String, String)>) -> HashSet<(String, String)> {
+    let mut rows: Vec<(String, f64)> = RowStatus::ALL
+        .iter()
+        .map(|s| (s.as_str().to_owned(), 0.0))
+        .collect();
+    let mut settled: HashMap<(String, String), f64> = HashMap::new();
+    for (status, proof, n) in gauges.counts {
+        let n = n as f64;
+        match rows.iter_mut().find(|(s, _)| *s == status) {
+            Some((_, total)) => *total += n,
+            None => rows.push((status.clone(), n)),
+        }
+        if RowStatus::SETTLED.iter().any(|s| s.as_str() == status) {
+            // A bounded set of labels, whatever a hand wrote into the column.
+            let proof = match proof.as_deref() {
+                None => Proof::UNRECORDED,
+                Some(p) => Proof::parse(p).map_or("other", Proof::as_str),
+            };
+            *settled.entry((status, proof.to_owned())).or_default() += n;
+        }
+    }
+    let now: HashSet<(String, String)> = settled.keys().cloned().collect();
+    for ((status, proof), n) in settled {
+        gauge!(SETTLED_ROWS, "status" => status, "proof" => proof).set(n);
+    }
+    for (status, proof) in before.difference(&now) {
+        gauge!(SETTLED_ROWS, "status" => status.clone(), "proof" => proof.clone()).set(0.0);
+    }
+    for (status, n) in rows {
+        gauge!(ROWS, "status" => status).set(n);
+    }
+    gauge!(OLDEST_DUE).set(gauges.oldest_due.map_or(0.0, |age| age.as_secs_f64()));
+    gauge!(LEGAL_HOLDS).set(gauges.holds as f64);
+    now.union(&before).cloned().collect()
+}
+
+/// The namespaces' rows in Prometheus's text format, written here rather than through the
+/// recorder: only the namespaces of this reading appear (a namespace that left the queue
+/// leaves the scrape), and at most [`NAMESPACES_SHOWN`] of them by name.
+fn namespace_lines(by_namespace: bool, rows: &[(Option<String>, String, i64)]) -> String {
+    if !by_namespace {
+        return String::new();
+    }
+    let mut text = format!(
+        "# HELP {NAMESPACE_ROWS} Rows of the queue by namespace and status, for the \
+         {NAMESPACES_SHOWN} namespaces with the most rows; the others summed under \
+         namespace=\"\" (metrics.by_namespace = true only)\n# TYPE {NAMESPACE_ROWS} gauge\n"
+    );
+    for (namespace, status, n) in rows {
+        let namespace = namespace.as_deref().unwrap_or("");
+        // Writing to a String cannot fail.
+        let _ = writeln!(
+            text,
+            "{NAMESPACE_ROWS}{{namespace=\"{}\",status=\"{}\"}} {n}",
+            label(namespace),
+            label(status)
+        );
+    }
+    text
+}
+
+/// A label's value as Prometheus's text format writes it (cut: a producer's namespace may
+/// be long).
+fn label(value: &str) -> String {
+    crate::printable::cut(value, 128)
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
 pub struct Server {
     listener: tokio::net::TcpListener,
     handle: PrometheusHandle,
@@ -340,7 +390,7 @@ impl Server {
             by_namespace,
             last: Default::default(),
         });
-        let permits = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS));
+        let places = Places::default();
         let listener = self.listener;
         tokio::spawn(async move {
             loop {
@@ -357,15 +407,16 @@ impl Server {
                         continue;
                     }
                 };
-                // Over the limit: closed at once (dropped).
-                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                // Every place answering a scrape: closed at once (dropped).
+                let Some(place) = places.take() else {
                     continue;
                 };
                 let scraper = scraper.clone();
                 tokio::spawn(async move {
-                    let _permit = permit;
+                    let asked = place.asked.clone();
                     let service = hyper::service::service_fn(move |request| {
                         let scraper = scraper.clone();
+                        asked.store(true, Ordering::Relaxed);
                         async move { Ok::<_, std::convert::Infallible>(answer(&scraper, request).await) }
                     });
                     let connection = hyper::server::conn::http1::Builder::new()
@@ -373,10 +424,49 @@ impl Server {
                         .header_read_timeout(HEADER_TIME)
                         .keep_alive(false)
                         .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-                    let _ = tokio::time::timeout(CONNECTION_TIME, connection).await;
+                    tokio::select! {
+                        _ = place.evicted.cancelled() => {}
+                        _ = tokio::time::timeout(CONNECTION_TIME, connection) => {}
+                    }
+                    place.evicted.cancel();
                 });
             }
         });
+    }
+}
+
+/// The metrics port's connections, oldest first (see [`CONNECTIONS`]).
+#[derive(Default)]
+struct Places(std::sync::Mutex<std::collections::VecDeque<Place>>);
+
+/// One connection's place: whether its request has arrived, and how it is closed (by its
+/// end, or by a newer connection taking its place).
+#[derive(Clone, Default)]
+struct Place {
+    asked: Arc<AtomicBool>,
+    evicted: CancellationToken,
+}
+
+impl Places {
+    /// A place for a new connection: a free one, or that of the oldest connection still
+    /// waiting for its request; `None` when every place is answering one.
+    fn take(&self) -> Option<Place> {
+        let mut places = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        places.retain(|p| !p.evicted.is_cancelled());
+        if places.len() >= CONNECTIONS {
+            let waiting = places
+                .iter()
+                .position(|p| !p.asked.load(Ordering::Relaxed))?;
+            if let Some(old) = places.remove(waiting) {
+                old.evicted.cancel();
+            }
+        }
+        let place = Place::default();
+        places.push_back(place.clone());
+        Some(place)
     }
 }
 

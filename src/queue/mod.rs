@@ -491,8 +491,8 @@ impl Queue {
     }
 
     /// What the metrics read at each scrape.
-    pub async fn gauges(&self) -> Result<report::Gauges, QueueError> {
-        on_backend!(self, q => q.gauges().await)
+    pub async fn gauges(&self, namespaces: Option<usize>) -> Result<report::Gauges, QueueError> {
+        on_backend!(self, q => q.gauges(namespaces).await)
     }
 
     /// Rows whose `due_at` could not be read as a time.

@@ -483,18 +483,22 @@ async fn metrics_are_served_and_say_what_the_queue_and_the_api_did() {
     let mut daemon = app.spawn(&["run"]);
     wait_for_line(&mut daemon, "metrics served at").await;
     let url = format!("http://127.0.0.1:{port}/metrics");
-    // Due in two seconds: pending first, in its namespace too, then deleted.
+    // Due in two seconds: pending first, in its namespace too, then deleted. One statement,
+    // one due_at: rows inserted one by one fell due a few ms apart, and on a busy machine a
+    // tick between them sent them in two requests.
     app.standin.add_namespace("tenant-a");
-    for id in ids(0, 3) {
-        sqlx::query(
-            "INSERT INTO deletion_queue (video_no, unique_id, due_at)
-             VALUES (?1, 'tenant-a', strftime('%Y-%m-%d %H:%M:%f', 'now', '+2 seconds'))",
-        )
-        .bind(id)
-        .execute(app.pool.sqlite())
-        .await
-        .expect("insert");
-    }
+    let [a, b, c] = [0, 1, 2].map(|n| ids(n, 1)[0].clone());
+    sqlx::query(
+        "INSERT INTO deletion_queue (video_no, unique_id, due_at)
+         SELECT value, 'tenant-a', strftime('%Y-%m-%d %H:%M:%f', 'now', '+2 seconds')
+           FROM json_each(json_array(?1, ?2, ?3))",
+    )
+    .bind(a)
+    .bind(b)
+    .bind(c)
+    .execute(app.pool.sqlite())
+    .await
+    .expect("insert");
     scrape_until(
         &url,
         &["memories_reaper_namespace_rows{namespace=\"tenant-a\",status=\"pending\"} 3"],
@@ -511,8 +515,8 @@ async fn metrics_are_served_and_say_what_the_queue_and_the_api_did() {
         &[
             "memories_reaper_rows{status=\"deleted\"} 3",
             "memories_reaper_rows{status=\"pending\"} 0",
-            // A series whose rows are gone reads 0, not its last count.
-            "memories_reaper_namespace_rows{namespace=\"tenant-a\",status=\"pending\"} 0",
+            "memories_reaper_namespace_rows{namespace=\"tenant-a\",status=\"deleted\"} 3",
+            "memories_reaper_settled_rows{status=\"deleted\",proof=\"listed_answered\"} 3",
             "memories_reaper_requests_total{outcome=\"deleted\",code=\"0000\"} 1",
             "memories_reaper_rows_settled_total{status=\"deleted\"} 3",
             "memories_reaper_api_key_refused 0",
@@ -523,6 +527,11 @@ async fn metrics_are_served_and_say_what_the_queue_and_the_api_did() {
         ],
     )
     .await;
+    // A series whose rows are gone leaves the scrape.
+    assert!(
+        !text.contains("namespace=\"tenant-a\",status=\"pending\""),
+        "{text}"
+    );
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
     assert!(
         fds < 100,
@@ -614,4 +623,94 @@ async fn a_database_a_newer_version_migrated_is_refused() {
         );
     }
     assert!(app.standin.received().is_empty());
+}
+
+#[tokio::test]
+async fn by_namespace_shows_the_largest_namespaces_and_sums_the_rest() {
+    let port = free_port();
+    let listen = format!("listen = \"127.0.0.1:{port}\"");
+    let app = spawn_app(&[
+        ("metrics", listen.as_str()),
+        ("metrics", "by_namespace = true"),
+    ])
+    .await;
+    // 150 namespaces, ns-000 with the most rows; not due for a year.
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 149),
+              r(j) AS (SELECT 0 UNION ALL SELECT j + 1 FROM r WHERE j < 199)
+         INSERT INTO deletion_queue (video_no, unique_id, due_at)
+         SELECT 'VI' || (i * 1000 + j), printf('ns-%03d', i),
+                strftime('%Y-%m-%d %H:%M:%f', 'now', '+1 year')
+           FROM n JOIN r ON j < 200 - i",
+    )
+    .execute(app.pool.sqlite())
+    .await
+    .expect("insert");
+    let mut daemon = app.spawn(&["run"]);
+    wait_for_line(&mut daemon, "metrics served at").await;
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let text = scrape_until(
+        &url,
+        &[
+            "memories_reaper_namespace_rows{namespace=\"ns-000\",status=\"pending\"} 200",
+            "memories_reaper_namespace_rows{namespace=\"ns-099\",status=\"pending\"} 101",
+            // ns-100 to ns-149: 100 + 99 + … + 51 rows.
+            "memories_reaper_namespace_rows{namespace=\"\",status=\"pending\"} 3775",
+        ],
+    )
+    .await;
+    let named = text
+        .lines()
+        .filter(|l| l.starts_with("memories_reaper_namespace_rows{namespace=\"ns-"))
+        .count();
+    assert_eq!(named, 100, "{text}");
+    assert!(!text.contains("ns-100"), "{text}");
+    signal(&daemon, "TERM");
+    assert!(daemon.wait().await.expect("wait").success());
+}
+
+#[tokio::test]
+async fn clients_that_trickle_their_headers_do_not_keep_a_scrape_out() {
+    use tokio::io::AsyncWriteExt;
+    let port = free_port();
+    let listen = format!("listen = \"127.0.0.1:{port}\"");
+    let app = spawn_app(&[("metrics", listen.as_str())]).await;
+    let mut daemon = app.spawn(&["run"]);
+    wait_for_line(&mut daemon, "metrics served at").await;
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    // 16 clients, each sending a header line every 300 ms and connecting again when closed.
+    let stop = tokio_util::sync::CancellationToken::new();
+    for _ in 0..16 {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            while !stop.is_cancelled() {
+                let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await
+                else {
+                    continue;
+                };
+                let _ = stream.write_all(b"GET /metrics HTTP/1.1\r\n").await;
+                while !stop.is_cancelled() && stream.write_all(b"X-Slow: 1\r\n").await.is_ok() {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+            }
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut answered = 0;
+    for _ in 0..20 {
+        if let Ok(response) = client.get(&url).send().await {
+            if response.status().is_success() {
+                answered += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.cancel();
+    assert_eq!(answered, 20, "scrapes answered beside 16 slow clients");
+    signal(&daemon, "TERM");
+    assert!(daemon.wait().await.expect("wait").success());
 }

@@ -163,16 +163,27 @@ impl PostgresQueue {
 
     /// Rows by namespace and status, and how long the oldest due row not yet settled
     /// (pending or in flight) has been due.
-    pub async fn gauges(&self) -> Result<Gauges, QueueError> {
+    pub async fn gauges(&self, namespaces: Option<usize>) -> Result<Gauges, QueueError> {
         let counts = sqlx::query(
-            "SELECT unique_id, status, count(*) AS n FROM deletion_queue GROUP BY unique_id, status",
+            "SELECT status, proof, count(*) AS n FROM deletion_queue GROUP BY status, proof",
         )
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.error(e))?
         .iter()
-        .map(|r| (r.get("unique_id"), r.get("status"), r.get("n")))
+        .map(|r| (r.get("status"), r.get("proof"), r.get("n")))
         .collect();
+        let namespaces = match namespaces {
+            None => Vec::new(),
+            Some(top) => sqlx::query(&crate::queue::report::NAMESPACE_GAUGES.replace("?1", "$1"))
+                .bind(top as i64)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.error(e))?
+                .iter()
+                .map(|r| (r.get("unique_id"), r.get("status"), r.get("n")))
+                .collect(),
+        };
         let oldest: Option<f64> = sqlx::query_scalar(&format!(
             "SELECT extract(epoch FROM now() - min(q.due))::float8
                FROM deletion_queue AS q WHERE q.status IN ('pending', 'in_flight') AND {}",
@@ -183,6 +194,7 @@ impl PostgresQueue {
         .map_err(|e| self.error(e))?;
         Ok(Gauges {
             counts,
+            namespaces,
             oldest_due: oldest.map(|s| Duration::from_secs_f64(s.clamp(0.0, 1e12))),
             holds: self.count_holds().await?,
         })

@@ -1634,7 +1634,7 @@ mod tests {
         let queue = SqliteQueue::open(&dir.path().join("queue.db"), Duration::from_secs(5), true)
             .await
             .unwrap();
-        assert_eq!(queue.gauges().await.unwrap().oldest_due, None);
+        assert_eq!(queue.gauges(None).await.unwrap().oldest_due, None);
         for (video_no, due_at, status) in [
             ("VI1", "-3600 seconds", "in_flight"),
             ("VI2", "-7200 seconds", "deleted"),
@@ -1653,7 +1653,7 @@ mod tests {
             .await
             .unwrap();
         }
-        let seconds = queue.gauges().await.unwrap().oldest_due;
+        let seconds = queue.gauges(None).await.unwrap().oldest_due;
         let seconds = seconds.expect("a due row in flight is counted").as_secs();
         assert!((3599..3700).contains(&seconds), "{seconds}");
     }

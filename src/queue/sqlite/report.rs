@@ -161,8 +161,12 @@ impl fmt::Display for Cell {
 
 /// The queue's gauges for the metrics (`SqliteQueue::gauges`).
 pub struct Gauges {
-    /// (namespace, status, rows).
-    pub counts: Vec<(String, String, i64)>,
+    /// (status, proof, rows); the proof `None` for rows not settled, or settled before
+    /// proofs were recorded.
+    pub counts: Vec<(String, Option<String>, i64)>,
+    /// With `metrics.by_namespace`: (namespace, status, rows) of the largest namespaces by
+    /// rows, at most the number asked; `None` for the others, summed.
+    pub namespaces: Vec<(Option<String>, String, i64)>,
     /// How long the oldest due row not yet settled (pending, or in flight) has been due;
     /// `None` when no such row is.
     pub oldest_due: Option<Duration>,
@@ -306,16 +310,40 @@ impl SqliteQueue {
     /// the oldest due row not yet settled has been due. In-flight rows count: with the API
     /// down, a pass holds the due rows for most of each interval, and an age read from
     /// pending rows alone fell to 0 whenever it did, so the stall alert never held.
-    pub async fn gauges(&self) -> Result<Gauges, QueueError> {
+    pub async fn gauges(&self, namespaces: Option<usize>) -> Result<Gauges, QueueError> {
         let counts = sqlx::query(
-            "SELECT unique_id, status, count(*) AS n FROM deletion_queue GROUP BY unique_id, status",
+            "SELECT status, proof, count(*) AS n FROM deletion_queue GROUP BY status, proof",
         )
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.error(e))?
         .iter()
-        .map(|r| (text(r, "unique_id"), text(r, "status"), r.get("n")))
+        .map(|r| {
+            (
+                text(r, "status"),
+                r.try_get("proof").ok().flatten(),
+                r.get("n"),
+            )
+        })
         .collect();
+        let namespaces = match namespaces {
+            None => Vec::new(),
+            Some(top) => sqlx::query(NAMESPACE_GAUGES)
+                .bind(top as i64)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.error(e))?
+                .iter()
+                .map(|r| {
+                    use sqlx::ValueRef;
+                    let namespace = match r.try_get_raw("unique_id").map(|v| v.is_null()) {
+                        Ok(true) => None,
+                        _ => Some(text(r, "unique_id")),
+                    };
+                    (namespace, text(r, "status"), r.get("n"))
+                })
+                .collect(),
+        };
         let sql = format!(
             "SELECT (julianday('now') - min(julianday(due_at))) * 86400.0
                FROM deletion_queue WHERE status IN ('pending', 'in_flight') AND {DUE}"
@@ -326,6 +354,7 @@ impl SqliteQueue {
             .map_err(|e| self.error(e))?;
         Ok(Gauges {
             counts,
+            namespaces,
             oldest_due: oldest.map(|s| Duration::from_secs_f64(s.clamp(0.0, 1e12))),
             holds: self.count_holds().await?,
         })
@@ -341,6 +370,16 @@ impl SqliteQueue {
             .map_err(|e| self.error(e))
     }
 }
+
+/// Rows by namespace and status, for the `?1` namespaces with the most rows; the rest
+/// summed under a NULL namespace. What a scrape returns is bounded by `?1`, whatever the
+/// number of namespaces (the same SQL on PostgreSQL, `$1` for `?1`).
+pub(crate) const NAMESPACE_GAUGES: &str = "
+    WITH largest AS (SELECT unique_id FROM deletion_queue GROUP BY unique_id
+                      ORDER BY count(*) DESC, unique_id LIMIT ?1)
+    SELECT l.unique_id, q.status, count(*) AS n
+      FROM deletion_queue AS q LEFT JOIN largest AS l ON l.unique_id = q.unique_id
+     GROUP BY l.unique_id, q.status";
 
 /// A column producers write, shown even when it is not valid text.
 fn text(row: &sqlx::sqlite::SqliteRow, column: &str) -> String {
