@@ -19,6 +19,15 @@ pub fn text(report: &Report) -> String {
     for c in &report.counts {
         let _ = writeln!(out, "  {:<24} {:<10} {}", c.unique_id, c.status, c.rows);
     }
+    if !report.proofs.is_empty() {
+        let _ = writeln!(
+            out,
+            "settled rows by what proves them (README, \"What a status proves\"):"
+        );
+        for p in &report.proofs {
+            let _ = writeln!(out, "  {:<10} {:<24} {}", p.status, p.proof, p.rows);
+        }
+    }
     match &report.oldest_pending {
         Some(p) => {
             let _ = writeln!(

@@ -154,15 +154,19 @@ pub enum Started {
     Held(u64),
 }
 
-/// A deleted row's proof once a lookup after the deletion no longer lists it (the same SQL
-/// on both backends): the answer's proof, now verified.
-fn verified_proof() -> String {
+/// What a lookup after the deletion that no longer lists a deleted row sets (the same SQL
+/// on both backends, `now` the backend's time): the answer's proof, now checked; and
+/// `checked_at`, only where a lookup listed the video before our request (gone after it
+/// was there: the deletion is verified).
+fn verified_proof(now: &str) -> String {
     format!(
-        "CASE proof WHEN '{}' THEN '{}' WHEN '{}' THEN '{}' ELSE proof END",
-        Proof::ListedAnswered,
-        Proof::ListedAnsweredGone,
-        Proof::Answered,
-        Proof::AnsweredGone
+        "proof = CASE proof WHEN '{listed}' THEN '{listed_gone}'
+                            WHEN '{answered}' THEN '{answered_gone}' ELSE proof END,
+         checked_at = CASE WHEN listed_at IS NOT NULL THEN {now} ELSE checked_at END",
+        listed = Proof::ListedAnswered,
+        listed_gone = Proof::ListedAnsweredGone,
+        answered = Proof::Answered,
+        answered_gone = Proof::AnsweredGone
     )
 }
 

@@ -224,6 +224,13 @@ async fn a_lost_answer_then_a_miss_is_never_stamped_verified() {
     );
     let out = app.reaper(&["receipts", "--verify"]).await;
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let status = stdout(&app.reaper(&["status"]).await);
+    assert!(
+        status
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["deleted", "lost_unlisted", "1"]),
+        "{status}"
+    );
     // Where it lives, it is still there.
     let out = app.reaper(&["locate", &id[0]]).await;
     assert!(stdout(&out).contains("tenant-a"), "{}", stdout(&out));

@@ -756,11 +756,10 @@ impl PostgresQueue {
         });
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
         let verified = sqlx::query(&format!(
-            "UPDATE deletion_queue SET checked_at = now(), check_at = NULL, updated_at = now(),
-                    proof = {}
+            "UPDATE deletion_queue SET check_at = NULL, updated_at = now(), {}
               WHERE id = ANY($1) AND status = 'deleted'
               RETURNING id, video_no, status, proof",
-            verified_proof()
+            verified_proof("now()")
         ))
         .bind(of(|c| *c == Check::Gone))
         .fetch_all(&mut *tx)

@@ -9,7 +9,8 @@ use sqlx::Row;
 use super::{due, PostgresQueue};
 use crate::config::LONGEST_LEASE;
 use crate::queue::report::{
-    BatchRow, Cell, Count, Gauges, PendingRow, Report, Sender, NEWEST_HOLDS,
+    proof_counts_sql, BatchRow, Cell, Count, Gauges, PendingRow, ProofCount, Report, Sender,
+    NAMESPACE_GAUGES, NEWEST_HOLDS,
 };
 use crate::queue::{ClaimedRow, QueueError, HELD_VIDEO};
 use crate::vocabulary::RowStatus;
@@ -142,8 +143,20 @@ impl PostgresQueue {
             holder: cell(&r, "holder"),
             remaining_seconds: r.get("s"),
         });
+        let proofs = sqlx::query(&proof_counts_sql())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?
+            .iter()
+            .map(|r| ProofCount {
+                status: cell(r, "status"),
+                proof: cell(r, "proof"),
+                rows: r.get("n"),
+            })
+            .collect();
         Ok(Report {
             counts,
+            proofs,
             oldest_pending,
             unreadable_due: self.unreadable_due().await?,
             impossible_leases,
@@ -175,7 +188,7 @@ impl PostgresQueue {
         .collect();
         let namespaces = match namespaces {
             None => Vec::new(),
-            Some(top) => sqlx::query(&crate::queue::report::NAMESPACE_GAUGES.replace("?1", "$1"))
+            Some(top) => sqlx::query(&NAMESPACE_GAUGES.replace("?1", "$1"))
                 .bind(top as i64)
                 .fetch_all(&self.pool)
                 .await

@@ -847,11 +847,10 @@ impl Store for SqliteQueue {
         let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
         let verified = format!(
-            "UPDATE deletion_queue SET checked_at = {NOW}, check_at = NULL, updated_at = {NOW},
-                    proof = {}
+            "UPDATE deletion_queue SET check_at = NULL, updated_at = {NOW}, {}
               WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'deleted'
               RETURNING id, video_no, status, proof",
-            verified_proof()
+            verified_proof(NOW)
         );
         let postponed =
             "UPDATE deletion_queue SET check_at = strftime('%Y-%m-%d %H:%M:%f', 'now', ?2)

@@ -18,6 +18,9 @@ use crate::vocabulary::RowStatus;
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub counts: Vec<Count>,
+    /// Settled rows by status and what proves them (`unrecorded`: settled before proofs
+    /// were recorded).
+    pub proofs: Vec<ProofCount>,
     pub oldest_pending: Option<PendingRow>,
     /// Rows whose `due_at` could not be read: never sent early, never due.
     pub unreadable_due: i64,
@@ -50,6 +53,23 @@ pub struct Count {
     /// Checked by the schema, but a producer can switch CHECKs off.
     pub status: Cell,
     pub rows: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProofCount {
+    pub status: Cell,
+    pub proof: Cell,
+    pub rows: i64,
+}
+
+/// Settled rows by status and proof, for `status` (the same SQL on both backends).
+pub(crate) fn proof_counts_sql() -> String {
+    format!(
+        "SELECT status, coalesce(proof, '{}') AS proof, count(*) AS n FROM deletion_queue
+          WHERE status IN ({}) GROUP BY status, proof ORDER BY status, proof",
+        crate::vocabulary::Proof::UNRECORDED,
+        RowStatus::sql_list(&RowStatus::SETTLED)
+    )
 }
 
 #[derive(Debug, Serialize)]
@@ -274,8 +294,20 @@ impl SqliteQueue {
             duration_ms: Cell::read(r, "duration_ms"),
         })
         .collect();
+        let proofs = sqlx::query(&proof_counts_sql())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?
+            .iter()
+            .map(|r| ProofCount {
+                status: Cell::read(r, "status"),
+                proof: Cell::read(r, "proof"),
+                rows: r.get("n"),
+            })
+            .collect();
         Ok(Report {
             counts,
+            proofs,
             oldest_pending,
             unreadable_due: self.unreadable_due().await?,
             impossible_leases: sqlx::query_scalar(&count_impossible_leases())
