@@ -317,17 +317,17 @@ pub async fn change_holds(
     match change {
         HoldChange::Place(_) => {
             say!(
-                "held {} videos {place} ({others} were held there already: their first reason \
-                 is kept); {} queued rows are now held; rejected {rejected}",
-                changed.holds,
-                changed.rows
+                "held {} {place} ({others} were held there already: their first reason is \
+                 kept); {} now held; rejected {rejected}",
+                crate::printable::count(changed.holds, "video", "videos"),
+                crate::printable::count(changed.rows, "queued row is", "queued rows are")
             );
             // What a hold cannot undo, said where the operator looks.
             if changed.in_flight > 0 {
                 complain!(
-                    "memories-reaper: {} rows of these videos are in flight: each is held \
-                     before its request is recorded, unless that request already went out",
-                    changed.in_flight
+                    "memories-reaper: {} of these videos in flight: each is held before its \
+                     request is recorded, unless that request already went out",
+                    crate::printable::count(changed.in_flight, "row is", "rows are")
                 );
             }
             if changed.deleted > 0 {
@@ -339,15 +339,16 @@ pub async fn change_holds(
             }
         }
         HoldChange::Release => say!(
-            "released {} holds {place} ({others} videos had no hold placed {}; `hold list` \
-             shows the holds that remain); {} rows are pending again; rejected {rejected}",
-            changed.holds,
+            "released {} {place} ({} no hold placed {}; `hold list` shows the holds that \
+             remain); {} pending again; rejected {rejected}",
+            crate::printable::count(changed.holds, "hold", "holds"),
+            crate::printable::count(others, "video had", "videos had"),
             if namespace.is_some() {
                 "with that --namespace"
             } else {
                 "without --namespace"
             },
-            changed.rows
+            crate::printable::count(changed.rows, "row is", "rows are")
         ),
     }
     Ok(u8::from(rejected > 0))

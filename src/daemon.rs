@@ -524,8 +524,10 @@ impl Pass {
             PassEnd::Interrupted(_) => "interrupted",
         };
         self.notifier.status(&format!(
-            "{due} due rows pending; last pass {how}: {} requests, {} deleted, {} failed",
-            report.requests, report.deleted, report.failed
+            "{due} due rows pending; last pass {how}: {}, {} deleted, {} failed",
+            crate::printable::count(report.requests, "request", "requests"),
+            report.deleted,
+            report.failed
         ));
     }
 }

@@ -61,11 +61,21 @@ fn escape_into(out: &mut String, c: char, in_quotes: bool) {
         '\n' => out.push_str("\\n"),
         '\t' => out.push_str("\\t"),
         '\r' => out.push_str("\\r"),
-        c if c.is_control() || is_bidi_control(c) => {
+        c if c.is_control() || is_bidi_control(c) || is_invisible(c) => {
             let _ = write!(out, "\\u{{{:x}}}", c as u32);
         }
         c => out.push(c),
     }
+}
+
+/// Characters that take no room on a terminal, so a value holding one reads as another:
+/// a byte order mark (an id with one is refused, and must not be echoed as if valid), the
+/// zero-width space, joiners, the word joiner and the soft hyphen.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{feff}' | '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{00ad}'
+    )
 }
 
 /// The Unicode characters that change the direction text is shown in.
@@ -83,6 +93,12 @@ pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_invisible_character_is_shown() {
+        assert_eq!(quoted("\u{feff}VI1", 80), "\"\\u{feff}VI1\"");
+        assert_eq!(escaped("VI\u{200b}1"), "VI\\u{200b}1");
+    }
 
     #[test]
     fn a_count_says_its_noun_in_the_right_number() {

@@ -84,11 +84,13 @@ pub fn claim_lost(namespace: &Namespace, count: usize) {
 /// Rows of held videos set `held` when claimed: they wait for the hold's release.
 pub fn held_at_claim(namespace: Option<&str>, rows: u64) {
     let namespace = namespace.unwrap_or("(not valid text)");
+    let are = if rows == 1 { "is" } else { "are" };
+    let rows = crate::printable::count(rows, "row in namespace", "rows in namespace");
     info!(
         batch_namespace = namespace,
         row_status = RowStatus::Held.as_str(),
-        "{rows} rows in namespace {namespace} are under a legal hold: held, not sent \
-         (`memories-reaper hold list`)"
+        "{rows} {namespace} {are} under a legal hold: held, not sent (`memories-reaper hold \
+         list`)"
     );
 }
 
@@ -229,18 +231,23 @@ pub fn pass_end(end: &PassEnd, report: &PassReport, lease: Duration, took: Durat
         stranded,
     } = *report;
     let totals = format!(
-        "{requests} requests, {deleted} deleted, {failed} failed, {absent} absent in {:.1} s",
+        "{}, {deleted} deleted, {failed} failed, {absent} absent in {:.1} s",
+        crate::printable::count(requests, "request", "requests"),
         took.as_secs_f64()
     );
     // Rows the database could not take back are not pending yet: say when they will be.
     let unsent = if stranded {
         format!(
-            "{released} unsent rows are pending again; rows the database could not take back \
-             return to pending when their lease runs out (at most {})",
+            "{} pending again; rows the database could not take back return to pending when \
+             their lease runs out (at most {})",
+            crate::printable::count(released, "unsent row is", "unsent rows are"),
             humantime::format_duration(lease)
         )
     } else {
-        format!("{released} unsent rows are pending again")
+        format!(
+            "{} pending again",
+            crate::printable::count(released, "unsent row is", "unsent rows are")
+        )
     };
     match end {
         PassEnd::Drained => info!(

@@ -16,7 +16,7 @@ async fn a_held_video_waits_for_its_release_whoever_queued_it() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).contains(
-            "held 1 videos in every namespace (0 were held there already: their first reason is kept); 1 queued rows are now held"
+            "held 1 video in every namespace (0 were held there already: their first reason is kept); 1 queued row is now held"
         ),
         "{}",
         stdout(&out)
@@ -72,7 +72,7 @@ async fn a_held_video_waits_for_its_release_whoever_queued_it() {
         .await;
     assert!(
         stdout(&out).contains(
-            "released 0 holds in namespace default (1 videos had no hold placed with that --namespace"
+            "released 0 holds in namespace default (1 video had no hold placed with that --namespace"
         ),
         "{}",
         stdout(&out)
@@ -80,7 +80,7 @@ async fn a_held_video_waits_for_its_release_whoever_queued_it() {
     assert_eq!(app.count("held").await, 2);
     let out = app.reaper(&["hold", "release", &held]).await;
     assert!(
-        stdout(&out).contains("released 1 holds in every namespace (0 videos had no hold placed without --namespace; `hold list` shows the holds that remain); 2 rows are pending again"),
+        stdout(&out).contains("released 1 hold in every namespace (0 videos had no hold placed without --namespace; `hold list` shows the holds that remain); 2 rows are pending again"),
         "{}",
         stdout(&out)
     );
@@ -163,6 +163,31 @@ async fn a_held_row_no_hold_covers_is_freed_by_the_next_pass() {
     let out = app.reaper(&["run", "--once"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(app.count("deleted").await, 2);
+}
+
+on_both!(rows_found_held_at_claim_are_logged_with_their_namespace);
+async fn rows_found_held_at_claim_are_logged_with_their_namespace() {
+    let app = spawn_app(&[]).await;
+    let video = ids(0, 1);
+    app.insert("tenant-a", &video).await;
+    // A hold the rows were not set held for (written past `hold add`, as a hold committed
+    // while a claim was on its way): the claim finds it.
+    app.pool
+        .execute(&format!(
+            "INSERT INTO legal_holds (video_no, reason) VALUES ('{}', 'case 9')",
+            video[0]
+        ))
+        .await
+        .unwrap();
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(app.count("held").await, 1);
+    assert!(app.standin.received().is_empty());
+    assert!(
+        stderr(&out).contains("1 row in namespace tenant-a is under a legal hold"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// SQLite only: a hold written past the schema's CHECKs (a blob for a namespace) is shown

@@ -485,3 +485,20 @@ async fn an_endless_file_of_ids_is_refused() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_rejected_id_with_an_invisible_character_is_shown_with_it() {
+    let app = spawn_app(&[]).await;
+    let file = app.dir.path().join("ids.txt");
+    let id = &ids(0, 1)[0];
+    std::fs::write(&file, format!("\u{feff}{id}\n")).unwrap();
+    let out = app
+        .reaper(&["enqueue", "--file", file.to_str().unwrap()])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("\"\\u{{feff}}{id}\": invalid video number")),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -63,7 +63,7 @@ async fn notify_ready_status_watchdog_and_stopping() {
     assert!(has(&got, "READY=1"), "{text:?}");
     assert!(
         text.iter().any(|m| m.contains(
-            "STATUS=0 due rows pending; last pass finished: 1 requests, 3 deleted, 0 failed"
+            "STATUS=0 due rows pending; last pass finished: 1 request, 3 deleted, 0 failed"
         )),
         "{text:?}"
     );

@@ -544,6 +544,14 @@ impl PostgresQueue {
             .await
             .map_err(|e| self.error(e))?;
         // A video under a legal hold is not sent: its rows wait `held` until the release.
+        // The claim's one namespace, read before held rows leave it.
+        let namespace: Option<String> = sqlx::query_scalar(
+            "SELECT unique_id FROM deletion_queue WHERE claimed_by = $1 LIMIT 1",
+        )
+        .bind(token.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
         let held = sqlx::query(&held_sql())
             .bind(token.as_str())
             .execute(&mut *tx)
@@ -592,9 +600,6 @@ impl PostgresQueue {
             .await
             .map_err(|e| self.error(e))?;
         tx.commit().await.map_err(|e| self.error(e))?;
-        let namespace = rows
-            .first()
-            .map(|first| first.get::<String, _>("unique_id"));
         let rows = rows
             .iter()
             .map(|row| ClaimedRow {

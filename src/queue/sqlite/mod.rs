@@ -576,6 +576,18 @@ impl Store for SqliteQueue {
         if claimed.rows_affected() == 0 {
             return Ok(None);
         }
+        // The claim's one namespace, read before held rows leave it: a claim of held rows
+        // only still names it. Producers write it: not valid text is `None`, reported by
+        // the pass, not decoded here with a panic.
+        let namespace = sqlx::query(
+            "SELECT unique_id FROM deletion_queue INDEXED BY deletion_queue_claim
+              WHERE claimed_by = ?1 LIMIT 1",
+        )
+        .bind(token.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?
+        .and_then(|row| row.try_get::<String, _>("unique_id").ok());
         // Their due duplicates, at most MAX_DUPLICATES of them: driven from the distinct
         // videos claimed, each found through the index. More rows of a video than that
         // stay pending; once it is deleted, a later claim settles them from that deletion.
@@ -657,9 +669,6 @@ impl Store for SqliteQueue {
 
         // Producers write these columns: a value that is not valid text is reported by the
         // pass, not decoded here with a panic.
-        let namespace = rows
-            .first()
-            .and_then(|first| first.try_get::<String, _>("unique_id").ok());
         let rows = rows
             .iter()
             .map(|row| ClaimedRow {
