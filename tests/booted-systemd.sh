@@ -109,7 +109,8 @@ check "a producer in the group enqueues" \
 check "a user outside the group is refused" \
   bash -c "! nsenter -t $pid1 -a setpriv --reuid bob --regid bob --init-groups memories-reaper --config /etc/memories-reaper/config.toml enqueue VI606404158946575001 > /dev/null 2>&1"
 
-deleted() { c memories-reaper --config /etc/memories-reaper/config.toml status --json 2>/dev/null \
+# As the service's user: root is refused a queue whose folder another user owns.
+deleted() { as memories-reaper memories-reaper --config /etc/memories-reaper/config.toml status --json 2>/dev/null \
   | python3 -c 'import json,sys; d=json.load(sys.stdin); print(sum(c["rows"] for c in d["counts"] if str(c["status"])=="deleted"))' 2>/dev/null || echo 0; }
 for _ in $(seq 150); do [ "$(deleted)" -ge 300 ] && break; sleep 0.2; done
 check "300 ids deleted on the cron rule" test "$(deleted)" -ge 300
@@ -166,7 +167,7 @@ check "kill -9 is followed by a restart" test "$(c systemctl show -p MainPID --v
 
 # A clean stop in the middle of a request: the API answers after 3 s, and the stop comes
 # once the request is recorded as sent (`sending`), before its answer.
-sending() { c memories-reaper --config /etc/memories-reaper/config.toml status --json 2>/dev/null \
+sending() { as memories-reaper memories-reaper --config /etc/memories-reaper/config.toml status --json 2>/dev/null \
   | python3 -c 'import json,sys; print(sum(1 for b in json.load(sys.stdin)["last_batches"] if str(b["outcome"])=="sending"))' 2>/dev/null || echo 0; }
 c sed -i 's|^before = .*|before = false|' /etc/memories-reaper/config.toml
 check "systemctl reload succeeds" c systemctl reload memories-reaper

@@ -502,3 +502,60 @@ async fn a_rejected_id_with_an_invisible_character_is_shown_with_it() {
         stderr(&out)
     );
 }
+
+/// Root only (skipped otherwise): root is refused a queue whose folder another user owns,
+/// with the line to run instead, and creates nothing there (files it created would belong
+/// to root, and the service's user could not open them).
+#[tokio::test]
+async fn root_is_refused_a_queue_in_another_users_folder() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    let app = spawn_app(&[]).await;
+    let folder = app.dir.path().join("state");
+    std::fs::create_dir(&folder).unwrap();
+    // nobody: on every Debian system.
+    std::os::unix::fs::chown(&folder, Some(65534), Some(65534)).unwrap();
+    let use_folder = |folder: &std::path::Path| {
+        let text = config_text(&app.standin.base_url(), &folder.join("queue.db"), &[]);
+        std::fs::write(&app.config, text).unwrap();
+    };
+    use_folder(&folder);
+    let refused = |out: &std::process::Output| {
+        stderr(out).contains("belongs to nobody, and this runs as root")
+            && stderr(out).contains("runuser -u nobody -- memories-reaper \"--config\"")
+    };
+    let out = app.reaper(&["migrate"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(refused(&out), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_dir(&folder).unwrap().count(),
+        0,
+        "files were created"
+    );
+
+    // A queue made by root, then handed to nobody (as a service's would be).
+    let handed = app.dir.path().join("handed");
+    std::fs::create_dir(&handed).unwrap();
+    use_folder(&handed);
+    assert!(app.reaper(&["migrate"]).await.status.success());
+    for entry in std::fs::read_dir(&handed).unwrap() {
+        std::os::unix::fs::chown(entry.unwrap().path(), Some(65534), Some(65534)).unwrap();
+    }
+    std::os::unix::fs::chown(&handed, Some(65534), Some(65534)).unwrap();
+    for args in [
+        &["status"][..],
+        &["enqueue", &ids(0, 1)[0]],
+        &["run", "--once"],
+    ] {
+        let out = app.reaper(args).await;
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(refused(&out), "{args:?}: {}", stderr(&out));
+    }
+    for entry in std::fs::read_dir(&handed).unwrap() {
+        let entry = entry.unwrap();
+        let owner = std::os::unix::fs::MetadataExt::uid(&entry.metadata().unwrap());
+        assert_eq!(owner, 65534, "{:?} belongs to root", entry.path());
+    }
+}

@@ -134,6 +134,7 @@ impl SqliteQueue {
             problem,
         };
         not_a_special_file(path).map_err(fail)?;
+        not_root_in_anothers_folder(path).map_err(fail)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
                 fail(format!(
@@ -1288,6 +1289,42 @@ fn not_a_special_file(path: &Path) -> Result<(), String> {
     };
     Err(format!(
         "is {what}, not a database file; point database.path at the queue file"
+    ))
+}
+
+/// Root opening a queue whose folder belongs to another user (the service's): the files
+/// SQLite creates then (the database, its `-wal` and `-shm`) would belong to root, and
+/// that user could not open them again: the daemon, and even `status`, would fail. Refused
+/// with the line to run instead, rather than creating them for another owner behind the
+/// operator's back. (The folder's owner is who the queue belongs to; a folder that does
+/// not exist yet, or root's own, is left alone.)
+fn not_root_in_anothers_folder(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    let folder = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let Ok(owner) = std::fs::metadata(folder).map(|m| m.uid()) else {
+        return Ok(());
+    };
+    if owner == 0 {
+        return Ok(());
+    }
+    let user = crate::files::user_name(owner).unwrap_or_else(|| owner.to_string());
+    let again: Vec<String> = std::env::args()
+        .skip(1)
+        .map(|a| crate::printable::quoted(&a, printable::QUOTED))
+        .collect();
+    Err(format!(
+        "its folder {} belongs to {user}, and this runs as root: the files SQLite would \
+         create (the database, its -wal and -shm) would belong to root, and {user} could \
+         not open them; run it as {user}: runuser -u {user} -- memories-reaper {}",
+        printable::path(folder),
+        again.join(" ")
     ))
 }
 
