@@ -58,6 +58,31 @@ fn describe(kind: std::fs::FileType) -> &'static str {
     }
 }
 
+/// The name of the user with this uid, from the system's user database; `None` when it has
+/// none (or it cannot be read).
+pub fn user_name(uid: u32) -> Option<String> {
+    let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buffer = vec![0 as libc::c_char; 4096];
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is to memory owned here and sized as passed; getpwuid_r writes
+    // the entry's strings into `buffer` and sets `found` to `&entry` or to null.
+    let code = unsafe {
+        libc::getpwuid_r(
+            uid,
+            &mut entry,
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            &mut found,
+        )
+    };
+    if code != 0 || found.is_null() || entry.pw_name.is_null() {
+        return None;
+    }
+    // SAFETY: on success pw_name points at a NUL-terminated string inside `buffer`.
+    let name = unsafe { std::ffi::CStr::from_ptr(entry.pw_name) };
+    Some(name.to_string_lossy().into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,29 +114,4 @@ mod tests {
         std::fs::write(&path, b"\xff\xfe").unwrap();
         assert!(matches!(read_regular(&path, 1024), Err(FileError::NotText)));
     }
-}
-
-/// The name of the user with this uid, from the system's user database; `None` when it has
-/// none (or it cannot be read).
-pub fn user_name(uid: u32) -> Option<String> {
-    let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut buffer = vec![0 as libc::c_char; 4096];
-    let mut found: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer is to memory owned here and sized as passed; getpwuid_r writes
-    // the entry's strings into `buffer` and sets `found` to `&entry` or to null.
-    let code = unsafe {
-        libc::getpwuid_r(
-            uid,
-            &mut entry,
-            buffer.as_mut_ptr(),
-            buffer.len(),
-            &mut found,
-        )
-    };
-    if code != 0 || found.is_null() || entry.pw_name.is_null() {
-        return None;
-    }
-    // SAFETY: on success pw_name points at a NUL-terminated string inside `buffer`.
-    let name = unsafe { std::ffi::CStr::from_ptr(entry.pw_name) };
-    Some(name.to_string_lossy().into_owned())
 }
