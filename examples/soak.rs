@@ -11,7 +11,8 @@
 //!   the account's rate, or named an id in a namespace it was not queued in;
 //! - an id deleted twice only after a response cut by the network, or after a kill -9 cut
 //!   a request whose answer was never recorded (at most one such request per kill -9);
-//! - SIGTERM always ended in exit 0; the daemon never panicked; its memory stayed flat.
+//! - SIGTERM always ended in exit 0; the daemon never panicked; its memory stayed flat;
+//! - `receipts --verify` passes on the record of it all, before and after a prune.
 //!
 //! ```sh
 //! cargo build --bins --examples
@@ -185,6 +186,28 @@ async fn soak(args: &Args) -> anyhow::Result<bool> {
         .filter(|r| !r.path.contains("/list_"))
         .collect();
     let mut violations = chaos.violations.clone();
+    // The record of it all, kills and restarts included, still verifies; and again after
+    // a prune (which, an hour being its shortest cutoff, removes nothing here: the unit
+    // tests prune for real).
+    for args in [
+        &["receipts", "--verify"][..],
+        &["prune", "--older-than", "1h"],
+        &["receipts", "--verify"],
+    ] {
+        let out = std::process::Command::new(&bin)
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .output()?;
+        if !out.status.success() {
+            violations.push(format!(
+                "{}: {}{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout).trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+    }
     let rows = check_rows(&pool, &inserted, &requests, &mut violations).await?;
     let sends = check_requests(&inserted, &requests, chaos.kills, &mut violations);
     let memory = check_memory(&chaos, &mut violations);

@@ -7,7 +7,9 @@
 //!
 //! A request's time is the moment it goes out (`go`), not the moment it was let
 //! through: the pass records the request in the database in between, which can take a
-//! while, and counting from the earlier moment would let the next one out too soon.
+//! while, and counting from the earlier moment would let the next one out too soon. For
+//! the same reason a paced request (below the limit) goes out no sooner than the pace
+//! after the last one really went out.
 //!
 //! Below the limit, and for the first two seconds of a cold pass (the API not heard from
 //! lately), requests are spaced evenly (a burst into a squeezed quota is all answered
@@ -100,6 +102,11 @@ struct Inner {
     /// requests are spaced from it (the rolling window forgets it after a second, and a
     /// pace below one a second spaces further).
     last_sent: Option<Instant>,
+    /// When this process's last request really went out (`go`): below the limit, a
+    /// request also goes no sooner than the pace after it. Spaced only from the leaves,
+    /// a request whose recording took a second (a loaded database) went out right before
+    /// the next one, and the API counted both in one second.
+    last_went: Option<Instant>,
     /// Records of other processes already counted (their ids, the newest `COUNTED`).
     counted: std::collections::VecDeque<i64>,
     /// Until when requests are spaced evenly at the limit (a cold start).
@@ -125,6 +132,7 @@ impl RateLimit {
                 slowed: None,
                 ceiling: None,
                 last_sent: None,
+                last_went: None,
                 counted: Default::default(),
                 spaced_until: None,
                 accepted: Default::default(),
@@ -282,18 +290,30 @@ impl RateLimit {
                     .map(|e| e.1)
                     .collect();
                 others.sort();
-                match others.len().checked_sub(self.per_second) {
-                    Some(oldest) => others[oldest] + WINDOW,
-                    None => {
+                let full = others
+                    .len()
+                    .checked_sub(self.per_second)
+                    .map(|oldest| others[oldest] + WINDOW);
+                // Below the limit, no sooner than the pace after the last real send (at
+                // no cost when recording takes the same time each request: the leaves
+                // are spaced by the pace already).
+                let paced = (inner.rate < self.per_second as f64)
+                    .then(|| Duration::from_secs_f64(1.0 / inner.rate) + PACE_SLACK)
+                    .zip(inner.last_went)
+                    .map(|(gap, last)| last + gap);
+                match full.into_iter().chain(paced).max() {
+                    Some(wake) if wake > now => wake,
+                    _ => {
                         // Recording may have outlasted the window, which then forgot it.
                         match inner.sent.iter_mut().find(|e| e.0 == slot.0) {
                             Some(entry) => entry.1 = now,
                             None => inner.sent.push((slot.0, now)),
                         }
-                        // The spacing stays counted from when each leave was given:
-                        // counted from the send, the time spent recording each request
-                        // would add to every interval, where the window keeps the sends
-                        // in bounds.
+                        inner.last_went = Some(now);
+                        // The leaves stay spaced from when each was given: counted from
+                        // the send, the time spent recording each request would add to
+                        // every interval, where the window (and, paced, the check above)
+                        // keeps the sends in bounds.
                         return;
                     }
                 }
@@ -311,6 +331,31 @@ mod tests {
     async fn send(limit: &RateLimit) {
         let slot = limit.acquire().await;
         limit.go(slot).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn paced_sends_keep_the_pace_when_one_was_slow_to_go_out() {
+        let limit = RateLimit::new(5);
+        // A squeezed quota found: about 1 a second.
+        limit.inner().accepted.push_back(Instant::now());
+        limit.inner().accepted.push_back(Instant::now());
+        let pace = limit.slow_down();
+        assert!(pace < 1.0, "{pace}");
+        let gap = Duration::from_secs_f64(1.0 / pace);
+        // The first request's recording takes most of a gap; the next one's takes nothing.
+        let first = limit.acquire().await;
+        let second_leave = {
+            tokio::time::sleep(gap - Duration::from_millis(100)).await;
+            limit.go(first).await;
+            Instant::now()
+        };
+        let second = limit.acquire().await;
+        limit.go(second).await;
+        let apart = Instant::now() - second_leave;
+        assert!(
+            apart >= gap,
+            "sent {apart:?} apart at a pace of one every {gap:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -61,6 +61,26 @@ async fn retry_failed_puts_failed_rows_back_by_namespace() {
     // Failed earlier than --since: not touched.
     let out = app.reaper(&["retry-failed", "--since", "2099-01-01"]).await;
     assert!(stdout(&out).contains("0 failed rows"));
+    // A row put back under a legal hold is held, and said so, not "pending again".
+    let held = &ids(10, 1)[0];
+    let out = app
+        .reaper(&["hold", "add", held, "--reason", "case 4"])
+        .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = app.reaper(&["retry-failed"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("2 failed rows are pending again")
+            && stdout(&out).contains("1 failed row is held instead"),
+        "{}",
+        stdout(&out)
+    );
+    // Put back, a row proves nothing any more.
+    let proofs = app
+        .pool
+        .texts("SELECT proof FROM deletion_queue WHERE status <> 'failed'")
+        .await;
+    assert!(proofs.iter().all(|p| p[0].is_none()), "{proofs:?}");
 
     let out = app
         .reaper(&["retry-failed", "--since", "yesterday-ish"])

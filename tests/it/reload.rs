@@ -256,3 +256,30 @@ async fn check_next_needs_no_key() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }
+
+#[tokio::test]
+async fn values_that_would_prove_nothing_are_refused_by_their_own_names() {
+    let app = spawn_app(&[]).await;
+    for (table, line, said) in [
+        (
+            "verify",
+            "absent_after = \"0s\"",
+            "verify.absent_after = \"0s\" is too short",
+        ),
+        (
+            "verify",
+            "after_delay = \"0s\"",
+            "verify.after_delay = \"0s\" is too short",
+        ),
+        (
+            "rules",
+            "lookup_share = 0",
+            "lookup_share: 0 requests a second is out of range",
+        ),
+    ] {
+        write_config(&app, &[(table, line)]);
+        let out = app.reaper(&["check"]).await;
+        assert_eq!(out.status.code(), Some(1), "{line}: {}", stderr(&out));
+        assert!(stderr(&out).contains(said), "{line}: {}", stderr(&out));
+    }
+}

@@ -37,6 +37,10 @@ const FAST: &[(&str, &str)] = &[
     ("schedule", "cron = \"* * * * * *\""),
 ];
 
+/// How long `until` waits: a hang guard, not a measure (a listing of 50,000 videos beside
+/// two busy CPUs took over a minute).
+const GUARD: Duration = Duration::from_secs(300);
+
 async fn until(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) {
     let start = Instant::now();
     while !done().await {
@@ -68,10 +72,7 @@ impl Daemon {
     }
 
     async fn wait_for(&self, needle: &str) {
-        until(needle, Duration::from_secs(60), async || {
-            self.log().contains(needle)
-        })
-        .await;
+        until(needle, GUARD, async || self.log().contains(needle)).await;
     }
 
     /// SIGTERM; its whole log.
@@ -190,7 +191,7 @@ async fn a_rule_reports_then_deletes_exactly_what_it_describes_each_once() {
     assert_eq!(app.count("held").await, 1);
     let out = app.reaper(&["hold", "release", &held.1]).await;
     assert!(out.status.success(), "{}", stderr(&out));
-    until("the released video", Duration::from_secs(60), async || {
+    until("the released video", GUARD, async || {
         app.count("deleted").await == total
     })
     .await;
@@ -290,11 +291,9 @@ async fn a_listing_that_matches_too_much_waits_for_confirmation_then_spreads() {
     let out = app.reaper(&["rules", "confirm", "month"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("confirmed"), "{}", stdout(&out));
-    until(
-        "the confirmed listing's deletions",
-        Duration::from_secs(60),
-        async || app.count("deleted").await == 60,
-    )
+    until("the confirmed listing's deletions", GUARD, async || {
+        app.count("deleted").await == 60
+    })
     .await;
     let log = daemon.stop().await;
     assert_eq!(
@@ -371,11 +370,9 @@ async fn a_restart_mid_listing_resumes_it_and_enqueues_nothing_twice() {
 
     with_rules(&app, FAST, rule);
     let daemon = Daemon::start(&app, "second");
-    until(
-        "the rule's deletions",
-        Duration::from_secs(60),
-        async || app.count("deleted").await == expected.len() as i64,
-    )
+    until("the rule's deletions", GUARD, async || {
+        app.count("deleted").await == expected.len() as i64
+    })
     .await;
     let log = daemon.stop().await;
     // The listing the first daemon started is the one that enqueued them all.

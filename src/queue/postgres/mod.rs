@@ -1114,9 +1114,16 @@ async fn renewal<'c>(
     token: &ClaimToken,
     lease: Duration,
 ) -> Result<(), sqlx::Error> {
+    // Rows another transaction holds locked are skipped: the claim's guard renews on its
+    // own timer while the worker's transaction (recording a request, which renews the
+    // whole claim itself) holds some of the same rows; each waiting on the other's rows,
+    // in another order, was a deadlock that stopped the pass (seen under load). A skipped
+    // row is renewed by that transaction, or at the next renewal, a third of a lease on.
     sqlx::query(
         "UPDATE deletion_queue SET lease_until = now() + make_interval(secs => $2)
-          WHERE claimed_by = $1 AND status = 'in_flight'",
+          WHERE id IN (SELECT id FROM deletion_queue
+                        WHERE claimed_by = $1 AND status = 'in_flight'
+                        FOR UPDATE SKIP LOCKED)",
     )
     .bind(token.as_str())
     .bind(lease.as_secs_f64())

@@ -58,12 +58,29 @@ impl SqliteQueue {
             .fetch_all(&mut *tx)
             .await
             .map_err(|e| self.error(e))?;
-        let reopened = Reopened::of(&chain::returned(&done));
+        let rows = chain::returned(&done);
+        // The hold trigger runs after the statement, so RETURNING says `pending` of rows
+        // it then held: read what they are now.
+        let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        let held: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM deletion_queue
+              WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'held'",
+        )
+        .bind(serde_json::Value::from(ids).to_string())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        let held = held.unsigned_abs();
+        let reopened = Reopened {
+            pending: rows.len() as u64 - held,
+            held,
+            left: 0,
+        };
         // Rows of every namespace (`*`), when none was given.
         let entry = chain::Entry::without_request(
             chain::Kind::Reopen,
             namespace.map_or("*", Namespace::as_str),
-            chain::returned(&done),
+            rows,
         );
         chain::append(&mut tx, entry)
             .await
