@@ -188,10 +188,11 @@ impl Entry<'_> {
     }
 }
 
-/// The anchor row (`settlement_anchor`: `seq`, `hash`, `since` as stored) in words: the
+/// The anchor row (`settlement_anchor`: `seq`, `hash`, `since`, `rows_from` as stored) in
+/// words: the
 /// `msg` of an `anchor` entry, which the row must match.
-pub fn anchor_text(seq: i64, hash: &str, since: &str) -> String {
-    format!("entry {seq}, hash {hash}, since {since}")
+pub fn anchor_text(seq: i64, hash: &str, since: &str, rows_from: i64) -> String {
+    format!("entry {seq}, hash {hash}, since {since}, rows from {rows_from}")
 }
 
 /// An entry as `settlement_chain` stores it (the columns, in the order both backends'
@@ -334,11 +335,12 @@ fn chained_rows(rows: &str) -> Vec<(i64, String, String, Option<Option<String>>)
 
 /// Why a settled row's time cannot be true, by the code each backend's verification
 /// query gives (its position here).
-const IMPOSSIBLE: [&str; 4] = [
-    "it cannot be read",
+const IMPOSSIBLE: [&str; 5] = [
+    "it is not a time as the daemon writes one",
     "before the row was queued",
     "before the request that settled it",
     "before the anchor's since: the prune that set it would have removed the row",
+    "in the future",
 ];
 
 /// The reason for a code of the verification query; `None` for none (or an unknown one).
@@ -390,7 +392,7 @@ impl Verifier {
     /// `since` that can be read and is not in the future. The first entry kept must not be
     /// older than `since`, nor any settled row (`QueueRow::impossible`): the prune that set
     /// it removed both.
-    pub fn new(anchor: (i64, String), since: &str) -> Self {
+    pub fn new(anchor: (i64, String), since: &str, rows_from: i64) -> Self {
         let mut verifier = Self {
             expected: (anchor.0 + 1, anchor.1.clone()),
             verdict: Verdict {
@@ -400,7 +402,7 @@ impl Verifier {
             latest: HashMap::new(),
             vouched: HashMap::new(),
             since: None,
-            anchor_row: anchor_text(anchor.0, &anchor.1, since),
+            anchor_row: anchor_text(anchor.0, &anchor.1, since, rows_from),
             anchor_entry: None,
         };
         let (seq, hash) = anchor;
@@ -588,6 +590,22 @@ impl Verifier {
                 proof_words(proof),
                 proof_words(chained_proof)
             )),
+            // Settled by an entry written before proofs were recorded, or before the chain
+            // began: nothing proved more than the status then.
+            Some(Latest {
+                status: chained,
+                proof: None,
+                ..
+            }) if chained == now && proof != 0 => self.verdict.problem(format!(
+                "row {id} is {status} proven by {}, but its chain entry was written before \
+                 proofs were recorded: deletion_queue was edited",
+                proof_words(proof)
+            )),
+            None if !covered && settled && proof != 0 => self.verdict.problem(format!(
+                "row {id} is {status} proven by {} with no chain entry: deletion_queue was \
+                 edited",
+                proof_words(proof)
+            )),
             Some(Latest { status, .. }) if status == now => {}
             // Put back by a reopen or a lookup, then claimed again: not settled.
             Some(Latest { status, .. }) if status == pending && !settled => {}
@@ -623,8 +641,9 @@ impl Verifier {
         match self.anchor_entry.take() {
             Some((_, text)) if text == self.anchor_row => {}
             Some((seq, text)) => self.verdict.problem(format!(
-                "the anchor ({}) is not where chain entry {seq} says the last prune left it \
-                 ({text}): settlement_anchor was edited, or entries were removed by hand",
+                "the anchor ({}) is not what chain entry {seq} recorded of it (the last prune's, \
+                 or the migration's: {text}): settlement_anchor was edited, or entries were \
+                 removed by hand",
                 self.anchor_row
             )),
             None if pruned => self.verdict.problem(format!(

@@ -135,3 +135,33 @@ async fn a_prefix_of_the_chain_removed_by_hand_is_found_though_the_head_is_the_s
         "{said}"
     );
 }
+
+on_both!(a_hand_settled_row_back_dated_with_its_queueing_is_named);
+async fn a_hand_settled_row_back_dated_with_its_queueing_is_named() {
+    let app = spawn_app(&[]).await;
+    app.insert("default", &ids(0, 1)).await;
+    // As if it had been queued and settled years before the chain began, with the
+    // strongest proof there is.
+    let (queued, settled) = match backend() {
+        Backend::Sqlite => ("'2020-01-01 00:00:00.000'", "'2020-01-01 00:00:01.000'"),
+        Backend::Postgres => ("'2020-01-01 00:00:00+00'", "'2020-01-01 00:00:01+00'"),
+    };
+    app.pool
+        .execute(&format!(
+            "UPDATE deletion_queue SET status = 'deleted', proof = 'listed_answered_gone',
+                    enqueued_at = {queued}, settled_at = {settled}, checked_at = {settled}"
+        ))
+        .await
+        .unwrap();
+    let (code, said) = verify(&app).await;
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("with no chain entry"), "{said}");
+    // With no proof claimed, still named: it was queued after proofs were recorded.
+    app.pool
+        .execute("UPDATE deletion_queue SET proof = NULL")
+        .await
+        .unwrap();
+    let (code, said) = verify(&app).await;
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("with no chain entry"), "{said}");
+}

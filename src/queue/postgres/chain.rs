@@ -46,11 +46,15 @@ pub async fn append_settled(
 /// As `sqlite::chain::record_anchor`.
 pub async fn record_anchor(conn: &mut PgConnection) -> Result<(i64, String), sqlx::Error> {
     Lock::Chain.take(&mut *conn).await?;
-    let (seq, hash, since): (i64, String, String) =
-        sqlx::query_as("SELECT seq, hash, since FROM settlement_anchor")
+    let (seq, hash, since, rows_from): (i64, String, String, i64) =
+        sqlx::query_as("SELECT seq, hash, since, rows_from FROM settlement_anchor")
             .fetch_one(&mut *conn)
             .await?;
-    append(conn, Entry::anchor(&anchor_text(seq, &hash, &since))).await?;
+    append(
+        conn,
+        Entry::anchor(&anchor_text(seq, &hash, &since, rows_from)),
+    )
+    .await?;
     Ok((seq, hash))
 }
 

@@ -171,11 +171,18 @@ impl PostgresQueue {
             .execute(&mut *tx)
             .await
             .map_err(|e| self.error(e))?;
-        let (anchor_seq, anchor_hash, since, requests_from): (i64, String, String, i64) =
-            sqlx::query_as("SELECT seq, hash, since, requests_from FROM settlement_anchor")
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| self.error(e))?;
+        let (anchor_seq, anchor_hash, since, requests_from, rows_from): (
+            i64,
+            String,
+            String,
+            i64,
+            i64,
+        ) = sqlx::query_as(
+            "SELECT seq, hash, since, requests_from, rows_from FROM settlement_anchor",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
         let since_text = since;
         let since = chrono::NaiveDateTime::parse_from_str(&since_text, "%Y-%m-%d %H:%M:%S%.f")
             .map(|t| t.and_utc())
@@ -183,7 +190,7 @@ impl PostgresQueue {
                 place: self.place(),
                 problem: "settlement_anchor.since is not a time: the anchor was edited".into(),
             })?;
-        let mut verifier = Verifier::new((anchor_seq, anchor_hash), &since_text);
+        let mut verifier = Verifier::new((anchor_seq, anchor_hash), &since_text, rows_from);
         let mut entries = sqlx::query(
             "SELECT seq, settled_at, kind, batch_id, namespace, rows, code, msg, prev, hash,
                     request
@@ -236,18 +243,21 @@ impl PostgresQueue {
             "SELECT q.id, q.status, q.video_no, q.unique_id, q.proof,
                     CASE WHEN q.status NOT IN ({settled}) THEN NULL
                          WHEN q.settled_at IS NULL THEN 0
+                         WHEN q.settled_at > now() + interval '60 seconds' THEN 4
                          WHEN q.settled_at < q.enqueued_at THEN 1
                          WHEN q.settled_at < b.started_at THEN 2
                          WHEN $2 > 0 AND q.settled_at < $1 THEN 3
                     END::int8 AS why,
                     q.status IN ({settled})
-                      AND NOT coalesce($2 = 0 AND q.settled_at < $1, false) AS covered
+                      AND (q.id >= $3 OR NOT coalesce($2 = 0 AND q.settled_at < $1, false))
+                      AS covered
                FROM deletion_queue AS q LEFT JOIN deletion_batches AS b ON b.id = q.batch_id
               ORDER BY q.id"
         );
         let mut rows = sqlx::query(&sql)
             .bind(since)
             .bind(anchor_seq)
+            .bind(rows_from)
             .fetch(&mut *tx);
         while let Some(row) = rows.next().await {
             let r = row.map_err(|e| self.error(e))?;

@@ -57,11 +57,15 @@ pub async fn append_settled(
 /// Records the anchor as it now stands in an `anchor` entry (after a prune moved it, or
 /// when migration 0012 is applied); returns it.
 pub async fn record_anchor(conn: &mut SqliteConnection) -> Result<(i64, String), sqlx::Error> {
-    let (seq, hash, since): (i64, String, String) =
-        sqlx::query_as("SELECT seq, hash, since FROM settlement_anchor")
+    let (seq, hash, since, rows_from): (i64, String, String, i64) =
+        sqlx::query_as("SELECT seq, hash, since, rows_from FROM settlement_anchor")
             .fetch_one(&mut *conn)
             .await?;
-    append(conn, Entry::anchor(&anchor_text(seq, &hash, &since))).await?;
+    append(
+        conn,
+        Entry::anchor(&anchor_text(seq, &hash, &since, rows_from)),
+    )
+    .await?;
     Ok((seq, hash))
 }
 
@@ -96,6 +100,12 @@ pub async fn append(conn: &mut SqliteConnection, entry: Entry<'_>) -> Result<(),
     .await
     .map(drop)
 }
+
+/// A time as the daemon writes `settled_at` (`strftime('%Y-%m-%d %H:%M:%f')`), as a GLOB:
+/// required of rows queued since proofs were recorded (older versions may have written
+/// others).
+const WRITTEN: &str =
+    "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]";
 
 /// Every column of a request's record, as one JSON array written by SQLite: the same text
 /// when the chain is written and when it is verified, unless a byte of the record changed.
@@ -140,12 +150,19 @@ impl SqliteQueue {
     /// sees.
     pub async fn verify_chain(&self) -> Result<Verdict, QueueError> {
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-        let (anchor_seq, anchor_hash, since, requests_from): (i64, String, String, i64) =
-            sqlx::query_as("SELECT seq, hash, since, requests_from FROM settlement_anchor")
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| self.error(e))?;
-        let mut verifier = Verifier::new((anchor_seq, anchor_hash), &since);
+        let (anchor_seq, anchor_hash, since, requests_from, rows_from): (
+            i64,
+            String,
+            String,
+            i64,
+            i64,
+        ) = sqlx::query_as(
+            "SELECT seq, hash, since, requests_from, rows_from FROM settlement_anchor",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| self.error(e))?;
+        let mut verifier = Verifier::new((anchor_seq, anchor_hash), &since, rows_from);
         let mut entries = sqlx::query(
             "SELECT seq, settled_at, kind, batch_id, namespace, rows, code, msg, prev, hash,
                     request
@@ -194,20 +211,24 @@ impl SqliteQueue {
         verifier.requests_done();
         let settled = RowStatus::sql_list(&RowStatus::SETTLED);
         // Why a settled row's time cannot be true (`Impossible::ALL`, by position), and
-        // whether the row needs an entry: all do but those settled, readably and possibly,
-        // before the chain began (the anchor's `since` before any prune).
+        // whether the row needs an entry: all do but those queued before proofs were
+        // recorded (an id below `rows_from`) and settled, readably and possibly, before
+        // the chain began (the anchor's `since` before any prune).
         let sql = format!(
             "SELECT id, status, video_no, unique_id, proof, why, covered FROM (
                SELECT q.id, q.status, q.video_no, q.unique_id, q.proof,
                       CASE WHEN q.status NOT IN ({settled}) THEN NULL
                            WHEN julianday(q.settled_at) IS NULL
-                                OR substr(q.settled_at, 5, 1) IS NOT '-' THEN 0
+                                OR substr(q.settled_at, 5, 1) IS NOT '-'
+                                OR (q.id >= ?3 AND q.settled_at NOT GLOB '{WRITTEN}') THEN 0
+                           WHEN julianday(q.settled_at) > julianday('now', '+60 seconds') THEN 4
                            WHEN julianday(q.settled_at) < julianday(q.enqueued_at) THEN 1
                            WHEN julianday(q.settled_at) < julianday(b.started_at) THEN 2
                            WHEN ?2 > 0 AND julianday(q.settled_at) < julianday(?1) THEN 3
                       END AS why,
                       q.status IN ({settled})
-                        AND NOT coalesce(?2 = 0 AND julianday(q.settled_at) < julianday(?1), 0)
+                        AND (q.id >= ?3 OR NOT coalesce(?2 = 0
+                                 AND julianday(q.settled_at) < julianday(?1), 0))
                         AS covered
                  FROM deletion_queue AS q LEFT JOIN deletion_batches AS b ON b.id = q.batch_id)
               ORDER BY id"
@@ -215,6 +236,7 @@ impl SqliteQueue {
         let mut rows = sqlx::query(&sql)
             .bind(&since)
             .bind(anchor_seq)
+            .bind(rows_from)
             .fetch(&mut *tx);
         while let Some(row) = rows.next().await {
             let row = row.map_err(|e| self.error(e))?;
