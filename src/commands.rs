@@ -332,9 +332,12 @@ pub async fn change_holds(
             }
             if changed.deleted > 0 {
                 complain!(
-                    "memories-reaper: {} of these videos were deleted already (`receipts` \
-                     says when)",
-                    changed.deleted
+                    "memories-reaper: {} deleted already (`receipts` says when)",
+                    crate::printable::count(
+                        changed.deleted,
+                        "of these videos was",
+                        "of these videos were"
+                    )
                 );
             }
         }
@@ -423,9 +426,9 @@ pub async fn prune(config: &Config, older_than: std::time::Duration) -> anyhow::
     queue.close().await;
     let pruned = result?;
     say!(
-        "removed {} settled rows and {} batch records from before {}",
-        pruned.rows,
-        pruned.batches,
+        "removed {} and {} from before {}",
+        crate::printable::count(pruned.rows, "settled row", "settled rows"),
+        crate::printable::count(pruned.batches, "batch record", "batch records"),
         before.format("%Y-%m-%d %H:%M:%S UTC")
     );
     if let Some((seq, hash)) = pruned.anchor {
@@ -526,9 +529,9 @@ pub async fn verify_chain(config: &Config) -> anyhow::Result<u8> {
     }
     let (anchor_seq, anchor_hash) = &verdict.anchor;
     say!(
-        "settlement chain: {} entries verified after entry {anchor_seq} (hash {anchor_hash}), \
-         and the tables agree with them; head {}",
-        verdict.entries,
+        "settlement chain: {} verified after entry {anchor_seq} (hash {anchor_hash}), and the \
+         tables agree with them; head {}",
+        crate::printable::count(verdict.entries, "entry", "entries"),
         verdict.head
     );
     Ok(0)

@@ -384,9 +384,9 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
         if claim.settled_before > 0 {
             tracing::info!(
                 rows = claim.settled_before,
-                "{} rows queued again for videos already deleted: settled from that deletion, \
-                 not sent",
-                claim.settled_before
+                "{} queued again for videos already deleted: settled from that deletion, not \
+                 sent",
+                crate::printable::count(claim.settled_before, "row", "rows")
             );
             report.settled(RowStatus::Deleted, claim.settled_before);
             self.liveness.beat();

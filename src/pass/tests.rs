@@ -674,6 +674,30 @@ mod looking_after {
     }
 
     #[tokio::test]
+    async fn a_prune_between_a_deletion_and_its_check_keeps_the_chain_verifiable() {
+        let mut s = setup(0..2).await;
+        after(&mut s);
+        let reaper = honest(&s);
+        drain(&reaper).await;
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        let between = chrono::Utc::now();
+        reaper
+            .api
+            .missing
+            .lock()
+            .unwrap()
+            .extend(["VI0".to_owned(), "VI1".to_owned()]);
+        drain(&reaper).await;
+        assert!(checked_at(&s).await.iter().all(Option::is_some));
+        // The deletions' entries are older than the cutoff, the checks' are not: the rows
+        // stay with the checks' entries.
+        s.queue.prune(between).await.unwrap();
+        let verdict = s.queue.verify_chain().await.unwrap();
+        assert_eq!(verdict.mismatches, 0, "{:?}", verdict.problems);
+        assert!(s.all("deleted").await);
+    }
+
+    #[tokio::test]
     async fn a_video_still_listed_after_its_deletion_is_sent_again_then_failed() {
         let mut s = setup(0..1).await;
         after(&mut s);

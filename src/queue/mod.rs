@@ -91,9 +91,10 @@ fn current_schema(applied: &[i64], known: &sqlx::migrate::Migrator) -> Result<()
         .count();
     if behind > 0 {
         return Err(format!(
-            "its schema is {behind} migrations behind this memories-reaper {}: restart the \
+            "its schema is {} behind this memories-reaper {}: restart the \
              daemons on this version (they upgrade it), or stop them and run `memories-reaper \
              migrate`; an older daemon still running would ignore what the new schema adds",
+            crate::printable::count(behind as u64, "migration", "migrations"),
             env!("CARGO_PKG_VERSION")
         ));
     }

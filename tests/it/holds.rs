@@ -143,7 +143,7 @@ async fn a_hold_is_not_placed_on_a_schema_an_older_daemon_may_still_use() {
         let out = app.reaper(args).await;
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
         assert!(
-            stderr(&out).contains("migrations behind this memories-reaper")
+            stderr(&out).contains("1 migration behind this memories-reaper")
                 && stderr(&out).contains("restart the daemons on this version"),
             "{args:?}: {}",
             stderr(&out)

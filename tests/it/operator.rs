@@ -23,7 +23,10 @@ async fn settled_days_ago(app: &App, status: &str, days: i64) {
         ),
     };
     for sql in [
-        format!("UPDATE deletion_queue SET settled_at = {ago} WHERE status = '{status}'"),
+        format!(
+            "UPDATE deletion_queue SET settled_at = {ago}, updated_at = {ago}
+              WHERE status = '{status}'"
+        ),
         format!(
             "UPDATE deletion_batches SET started_at = {ago}
               WHERE id IN (SELECT batch_id FROM deletion_queue WHERE status = '{status}')"
@@ -120,7 +123,7 @@ async fn prune_removes_old_settled_rows_and_unreferenced_batches() {
     let out = app.reaper(&["prune", "--older-than", "30d"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stdout(&out).contains("removed 4 settled rows and 1 batch records"),
+        stdout(&out).contains("removed 4 settled rows and 1 batch record "),
         "{}",
         stdout(&out)
     );

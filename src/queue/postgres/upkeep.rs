@@ -80,7 +80,7 @@ impl PostgresQueue {
             let done = sqlx::query(&format!(
                 "DELETE FROM deletion_queue WHERE id IN (
                     SELECT id FROM deletion_queue
-                     WHERE status IN ({}) AND settled_at < $1 LIMIT $2)",
+                     WHERE status IN ({}) AND settled_at < $1 AND updated_at < $1 LIMIT $2)",
                 RowStatus::sql_list(&RowStatus::SETTLED)
             ))
             .bind(before)
@@ -246,7 +246,7 @@ impl PostgresQueue {
                          WHEN q.settled_at > now() + interval '60 seconds' THEN 4
                          WHEN q.settled_at < q.enqueued_at THEN 1
                          WHEN q.settled_at < b.started_at THEN 2
-                         WHEN $2 > 0 AND q.settled_at < $1 THEN 3
+                         WHEN $2 > 0 AND q.settled_at < $1 AND q.updated_at < $1 THEN 3
                     END::int8 AS why,
                     q.status IN ({settled})
                       AND (q.id >= $3 OR NOT coalesce($2 = 0 AND q.settled_at < $1, false))

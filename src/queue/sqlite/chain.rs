@@ -224,7 +224,8 @@ impl SqliteQueue {
                            WHEN julianday(q.settled_at) > julianday('now', '+60 seconds') THEN 4
                            WHEN julianday(q.settled_at) < julianday(q.enqueued_at) THEN 1
                            WHEN julianday(q.settled_at) < julianday(b.started_at) THEN 2
-                           WHEN ?2 > 0 AND julianday(q.settled_at) < julianday(?1) THEN 3
+                           WHEN ?2 > 0 AND julianday(q.settled_at) < julianday(?1)
+                                AND julianday(q.updated_at) < julianday(?1) THEN 3
                       END AS why,
                       q.status IN ({settled})
                         AND (q.id >= ?3 OR NOT coalesce(?2 = 0

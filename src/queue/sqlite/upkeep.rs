@@ -101,8 +101,10 @@ impl SqliteQueue {
         })
     }
 
-    /// Removes rows settled (deleted or failed) before `before`, then the records of
-    /// requests started before it that no remaining row points at.
+    /// Removes rows settled (deleted, failed or absent) and last changed before `before`
+    /// (a check after the deletion writes a chain entry later than the settlement: the
+    /// row stays as long as that entry does), then the chain's entries of the same time,
+    /// then the records of requests started before it that no remaining row points at.
     pub async fn prune(&self, before: DateTime<Utc>) -> Result<Pruned, QueueError> {
         let before = sql_time(before);
         let mut pruned = Pruned::default();
@@ -111,7 +113,7 @@ impl SqliteQueue {
             let sql = format!(
                 "DELETE FROM deletion_queue WHERE id IN (
                     SELECT id FROM deletion_queue
-                     WHERE status IN ({}) AND settled_at < ?1 LIMIT ?2)",
+                     WHERE status IN ({}) AND settled_at < ?1 AND updated_at < ?1 LIMIT ?2)",
                 RowStatus::sql_list(&RowStatus::SETTLED)
             );
             let done = sqlx::query(&sql)
