@@ -201,19 +201,21 @@ impl Reopened {
     }
 }
 
-/// What a lookup's `miss` settles a row with, as SQL over the row (the same on both
-/// backends): its proof, and whether the lookup verified a deletion (`checked_at`, given
-/// `now`): only where the video was listed before our request and is gone now.
-fn miss_proof(miss: Miss, now: &str) -> Option<(String, String)> {
+/// What a lookup's `miss` sets on the row it settles, as an SQL `SET` list over the row
+/// (the same on both backends; `None` for a miss that settles nothing): its status, its
+/// proof, and `checked_at` (given `now`) only where the video was listed before our request
+/// and is gone now.
+fn miss_settlement(miss: Miss, now: &str) -> Option<String> {
     let (listed, unlisted) = (miss.proof(true)?, miss.proof(false)?);
     let checked = if listed == Proof::ListedLostUnlisted {
         format!("CASE WHEN listed_at IS NOT NULL THEN {now} ELSE checked_at END")
     } else {
         "checked_at".to_owned()
     };
-    Some((
-        format!("CASE WHEN listed_at IS NOT NULL THEN '{listed}' ELSE '{unlisted}' END"),
-        checked,
+    Some(format!(
+        "status = '{}', proof = CASE WHEN listed_at IS NOT NULL THEN '{listed}' ELSE '{unlisted}' END,
+         checked_at = {checked}",
+        unlisted.status()
     ))
 }
 

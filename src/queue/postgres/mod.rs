@@ -31,7 +31,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Row};
 
 use super::{
-    current_schema, inspected, miss_proof, newer_schema, verified_proof, BatchId, Claim,
+    current_schema, inspected, miss_settlement, newer_schema, verified_proof, BatchId, Claim,
     ClaimToken, ClaimedRow, Lead, QueueError, Recorded, RequestRecord, RowsEffect, Started,
     CHECK_BACKOFF_STEPS, HELD_VIDEO,
 };
@@ -659,17 +659,16 @@ impl PostgresQueue {
         // As on SQLite: a miss verifies a deletion only of a video listed before.
         let mut rows = Vec::new();
         for miss in [Miss::Deleted, Miss::Absent, Miss::NoNamespace] {
-            let (Some((proof, checked)), video_nos) = (miss_proof(miss, "now()"), ids(miss)) else {
+            let (Some(settlement), video_nos) = (miss_settlement(miss, "now()"), ids(miss)) else {
                 continue;
             };
             if video_nos.is_empty() {
                 continue;
             }
-            let status = miss.proof(false).map_or(RowStatus::Pending, Proof::status);
             let settled = sqlx::query(&format!(
                 "UPDATE deletion_queue
-                    SET status = '{status}', proof = {proof}, last_error = $3,
-                        settled_at = clock_timestamp(), updated_at = now(), checked_at = {checked},
+                    SET {settlement}, last_error = $3,
+                        settled_at = clock_timestamp(), updated_at = now(),
                         claimed_by = NULL, lease_until = NULL, recheck_at = NULL, check_at = NULL
                   WHERE claimed_by = $1 AND status = 'in_flight' AND video_no = ANY($2)
                   RETURNING id, video_no, status, proof"

@@ -20,7 +20,7 @@ mod rules;
 mod upkeep;
 
 use super::{
-    current_schema, inspected, miss_proof, newer_schema, verified_proof, BatchId, Claim,
+    current_schema, inspected, miss_settlement, newer_schema, verified_proof, BatchId, Claim,
     ClaimToken, ClaimedRow, Lead, QueueError, Recorded, RequestRecord, RowsEffect, Started,
     CHECK_BACKOFF_STEPS, HELD_VIDEO,
 };
@@ -724,7 +724,7 @@ impl Store for SqliteQueue {
                 .collect()
         };
         // Each statement: ?1 the claim, ?2 its ids, then its own parameters. A miss
-        // verifies a deletion only of a video listed before our request (`miss_proof`).
+        // verifies a deletion only of a video listed before our request (`miss_settlement`).
         let mut statements = vec![(
             format!(
                 "UPDATE deletion_queue
@@ -736,15 +736,13 @@ impl Store for SqliteQueue {
             vec![],
         )];
         for miss in [Miss::Deleted, Miss::Absent, Miss::NoNamespace] {
-            let Some((proof, checked)) = miss_proof(miss, NOW) else {
+            let Some(settlement) = miss_settlement(miss, NOW) else {
                 continue;
             };
-            let status = miss.proof(false).map_or(RowStatus::Pending, Proof::status);
             statements.push((
                 format!(
                     "UPDATE deletion_queue
-                        SET status = '{status}', proof = {proof}, last_error = ?3,
-                            settled_at = {NOW}, updated_at = {NOW}, checked_at = {checked},
+                        SET {settlement}, last_error = ?3, settled_at = {NOW}, updated_at = {NOW},
                             claimed_by = NULL, lease_until = NULL, recheck_at = NULL,
                             check_at = NULL
                       WHERE claimed_by = ?1 AND status = 'in_flight'
