@@ -15,9 +15,14 @@ debian_root() {
       http://deb.debian.org/debian > "$fresh.log" 2>&1; then
       tail -20 "$fresh.log"; rm -rf "$fresh" "$fresh.log"; return 1
     fi
+    # mktemp -d made it 0700, and tar records "." with that mode: a root only root may
+    # enter, where every service that drops privileges (dbus first) fails to start.
+    chmod 0755 "$fresh"
     tar -C "$fresh" -cf "$cache.new" . && mv "$cache.new" "$cache"
     rm -rf "$fresh" "$fresh.log"
   fi
   mkdir -p "$dir"
   tar -C "$dir" -xf "$cache"
+  # A cache written before the chmod above carries a 0700 root.
+  chmod 0755 "$dir"
 }
