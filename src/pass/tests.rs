@@ -151,6 +151,24 @@ impl Setup {
         .unwrap()
     }
 
+    /// As if `by` had passed: the times the queue waits on (a re-lookup, a check) moved
+    /// back by hand, so that a test neither sleeps nor depends on how fast a pass runs.
+    async fn pass_time(&self, by: Duration) {
+        let url = format!("sqlite://{}", self.dir.path().join("queue.db").display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let back = format!("-{} seconds", by.as_secs());
+        sqlx::query(
+            "UPDATE deletion_queue
+                SET missed_at = strftime('%Y-%m-%d %H:%M:%f', missed_at, ?1),
+                    recheck_at = strftime('%Y-%m-%d %H:%M:%f', recheck_at, ?1),
+                    check_at = strftime('%Y-%m-%d %H:%M:%f', check_at, ?1)",
+        )
+        .bind(back)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+
     /// Whether every row has this status.
     async fn all(&self, status: &str) -> bool {
         self.rows().await.iter().all(|(_, s, _)| s == status)
@@ -549,7 +567,8 @@ mod looking_first {
     #[tokio::test]
     async fn an_id_not_listed_is_not_sent_and_is_absent_after_a_second_miss() {
         let mut s = setup(0..3).await;
-        s.config.verify.absent_after = Duration::from_millis(200);
+        let hour = Duration::from_secs(3600);
+        s.config.verify.absent_after = hour;
         let reaper = honest(&s);
         missing(&reaper.api, &["VI1"]);
         let (end, report) = drain(&reaper).await;
@@ -563,7 +582,7 @@ mod looking_first {
         // Not looked up again before absent_after: nothing due.
         let (_, report) = drain(&reaper).await;
         assert_eq!(report.absent, 0);
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        s.pass_time(hour * 2).await;
         let (end, report) = drain(&reaper).await;
         assert_eq!(end, PassEnd::Drained);
         assert_eq!(report.absent, 1);
@@ -701,18 +720,20 @@ mod looking_after {
     async fn a_video_still_listed_after_its_deletion_is_sent_again_then_failed() {
         let mut s = setup(0..1).await;
         after(&mut s);
+        let delay = Duration::from_secs(3600);
+        s.config.verify.after_delay = delay;
         let reaper = honest(&s);
         drain(&reaper).await;
-        tokio::time::sleep(Duration::from_millis(80)).await;
+        s.pass_time(delay * 3 / 2).await;
         // Round 1: still listed: pending again, and sent again in the same pass.
         drain(&reaper).await;
         assert_eq!(reaper.api.sent().len(), 2);
         assert!(s.all("deleted").await);
         // The second check backs off: four times after_delay (a listing may lag).
-        tokio::time::sleep(Duration::from_millis(80)).await;
+        s.pass_time(delay * 3 / 2).await;
         let (_, report) = drain(&reaper).await;
         assert_eq!(report.failed, 0, "checked again before its backoff");
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        s.pass_time(delay * 3).await;
         // Round 2 of 2: failed, not sent again, and said so: still listed.
         let (_, report) = drain(&reaper).await;
         assert_eq!(report.failed, 1);

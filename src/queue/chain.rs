@@ -1,12 +1,13 @@
-//! The settlement chain's vocabulary, the same on every backend: the kinds of entry, an
-//! entry before it is chained, and its hash. How entries are appended and verified is each
-//! backend's (`sqlite::chain`, `postgres::chain`); ARCHITECTURE.md, "The settlement chain",
-//! says what an entry holds.
+//! The settlement chain, the same on every backend: the kinds of entry, an entry before it
+//! is chained, its hash, how it is appended ([`append`], over a driver's statements), and
+//! the [`Verifier`] each backend feeds (`receipts --verify`). ARCHITECTURE.md, "The
+//! settlement chain", says what an entry holds.
 
 use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
 
+use super::driver::Statements;
 use crate::vocabulary::{Proof, RowStatus};
 
 /// What settled the rows of an entry.
@@ -193,6 +194,40 @@ impl Entry<'_> {
 /// `msg` of an `anchor` entry, which the row must match.
 pub fn anchor_text(seq: i64, hash: &str, since: &str, rows_from: i64) -> String {
     format!("entry {seq}, hash {hash}, since {since}, rows from {rows_from}")
+}
+
+/// Appends `entry` in the caller's transaction, after its row updates: the chain's turn
+/// ([`Statements::lock_chain`]), then the head, then the entry, so that entries are in
+/// commit order whichever process writes them.
+pub async fn append<S: Statements + ?Sized>(
+    conn: &mut S,
+    entry: Entry<'_>,
+) -> Result<(), sqlx::Error> {
+    if entry.is_idle() {
+        return Ok(());
+    }
+    conn.lock_chain().await?;
+    let request = match entry.batch_id {
+        Some(batch) => conn.request_record(batch).await?,
+        None => None,
+    };
+    let sealed = entry.seal(conn.chain_head().await?, request);
+    conn.insert_entry(&sealed).await
+}
+
+/// Records the anchor as it now stands in an `anchor` entry (after a prune moved it, or
+/// when the proofs' migration is applied); returns it.
+pub async fn record_anchor<S: Statements + ?Sized>(
+    conn: &mut S,
+) -> Result<(i64, String), sqlx::Error> {
+    conn.lock_chain().await?;
+    let (seq, hash, since, rows_from) = conn.anchor().await?;
+    append(
+        conn,
+        Entry::anchor(&anchor_text(seq, &hash, &since, rows_from)),
+    )
+    .await?;
+    Ok((seq, hash))
 }
 
 /// An entry as `settlement_chain` stores it (the columns, in the order both backends'

@@ -15,9 +15,13 @@
 //! default) keeps its SQL to itself, and `Queue` hands each call to the one in use.
 
 pub mod chain;
+#[cfg(test)]
+mod conformance;
+mod driver;
 pub mod postgres;
 pub mod rules;
 pub mod sqlite;
+mod store;
 
 pub use sqlite::{receipts, report, Pruned};
 
@@ -29,7 +33,7 @@ use futures_util::stream::BoxStream;
 use crate::config::Database;
 use crate::pass::{Check, Checked, Miss, Settled, Store, Unchecked};
 use crate::video::{Namespace, VideoNo};
-use crate::vocabulary::{Outcome, Proof, RowStatus};
+use crate::vocabulary::{Outcome, RowStatus};
 
 /// A database failure, described for an operator: what went wrong with which database
 /// (a file, or a server named without its password), and what to do about it.
@@ -155,26 +159,6 @@ pub enum Started {
     Held(u64),
 }
 
-/// What a lookup after the deletion that no longer lists a deleted row sets (the same SQL
-/// on both backends, `now` the backend's time): the answer's proof, now checked; and
-/// `checked_at`, only where a lookup listed the video before our request (gone after it
-/// was there: the deletion is verified).
-fn verified_proof(now: &str) -> String {
-    format!(
-        "proof = CASE proof WHEN '{listed}' THEN '{listed_gone}'
-                            WHEN '{answered}' THEN '{answered_gone}' ELSE proof END,
-         checked_at = CASE WHEN listed_at IS NOT NULL THEN {now} ELSE checked_at END",
-        listed = Proof::ListedAnswered,
-        listed_gone = Proof::ListedAnsweredGone,
-        answered = Proof::Answered,
-        answered_gone = Proof::AnsweredGone
-    )
-}
-
-/// The most times a check after deleting backs off (×4 each: `verify.after_delay` × 1, 4,
-/// 16, … 1024 at most), whatever `relisted` a row carries.
-const CHECK_BACKOFF_STEPS: i64 = 5;
-
 /// What `retry-failed` did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Reopened {
@@ -198,43 +182,6 @@ impl Reopened {
             held: count(RowStatus::Held),
             left: 0,
         }
-    }
-}
-
-/// What a lookup's `miss` sets on the row it settles, as an SQL `SET` list over the row
-/// (the same on both backends; `None` for a miss that settles nothing): its status, its
-/// proof, and `checked_at` (given `now`) only where the video was listed before our request
-/// and is gone now.
-fn miss_settlement(miss: Miss, now: &str) -> Option<String> {
-    let (listed, unlisted) = (miss.proof(true)?, miss.proof(false)?);
-    let checked = if listed == Proof::ListedLostUnlisted {
-        format!("CASE WHEN listed_at IS NOT NULL THEN {now} ELSE checked_at END")
-    } else {
-        "checked_at".to_owned()
-    };
-    Some(format!(
-        "status = '{}', proof = CASE WHEN listed_at IS NOT NULL THEN '{listed}' ELSE '{unlisted}' END,
-         checked_at = {checked}",
-        unlisted.status()
-    ))
-}
-
-/// What proves the rows an answer settles, as SQL over the row (the same on both backends;
-/// `NULL` for rows it leaves in flight): a `0000` is proven by the answer alone, or by the
-/// lookup before it too when the latest one listed the row (`listed_at`, which a miss
-/// clears); a lone `0409` by itself; a lone id refused for good by the refusals.
-fn answer_proof(effect: &RowsEffect, record: &RequestRecord) -> String {
-    match effect {
-        RowsEffect::Deleted { .. } if record.outcome == crate::vocabulary::Outcome::Duplicate => {
-            format!("'{}'", Proof::AnsweredDuplicate)
-        }
-        RowsEffect::Deleted { .. } => format!(
-            "CASE WHEN listed_at IS NOT NULL THEN '{}' ELSE '{}' END",
-            Proof::ListedAnswered,
-            Proof::Answered
-        ),
-        RowsEffect::Failed(_) => format!("'{}'", Proof::Refused),
-        RowsEffect::Held { .. } => "NULL".into(),
     }
 }
 
@@ -651,15 +598,15 @@ impl Queue {
 
 impl Store for Queue {
     async fn take_back_expired(&self) -> Result<u64, QueueError> {
-        on_backend!(self, q => q.take_back_expired().await)
+        on_backend!(self, d => store::take_back_expired(d).await)
     }
 
     async fn claim(&self, limit: usize, lease: Duration) -> Result<Option<Claim>, QueueError> {
-        on_backend!(self, q => q.claim(limit, lease).await)
+        on_backend!(self, d => store::claim(d, limit, lease).await)
     }
 
     async fn renew(&self, token: &ClaimToken, lease: Duration) -> Result<(), QueueError> {
-        on_backend!(self, q => q.renew(token, lease).await)
+        on_backend!(self, d => store::renew(d, token, lease).await)
     }
 
     async fn start_request(
@@ -670,7 +617,7 @@ impl Store for Queue {
         attempt: u32,
         lease: Duration,
     ) -> Result<Started, QueueError> {
-        on_backend!(self, q => q.start_request(token, namespace, ids, attempt, lease).await)
+        on_backend!(self, d => store::start_request(d, token, namespace, ids, attempt, lease).await)
     }
 
     async fn finish_request(
@@ -681,7 +628,7 @@ impl Store for Queue {
         record: &RequestRecord,
         effect: &RowsEffect,
     ) -> Result<u64, QueueError> {
-        on_backend!(self, q => q.finish_request(token, batch, ids, record, effect).await)
+        on_backend!(self, d => store::finish_request(d, token, batch, ids, record, effect).await)
     }
 
     async fn release(
@@ -689,7 +636,7 @@ impl Store for Queue {
         token: &ClaimToken,
         last_error: Option<&str>,
     ) -> Result<u64, QueueError> {
-        on_backend!(self, q => q.release(token, last_error).await)
+        on_backend!(self, d => store::release(d, token, last_error).await)
     }
 
     async fn record_lookup(
@@ -700,7 +647,7 @@ impl Store for Queue {
         missing: &[(VideoNo, Miss)],
         absent_after: Duration,
     ) -> Result<Settled, QueueError> {
-        on_backend!(self, q => q.record_lookup(token, namespace, listed, missing, absent_after).await)
+        on_backend!(self, d => store::record_lookup(d, token, namespace, listed, missing, absent_after).await)
     }
 
     async fn claim_unchecked(
@@ -708,7 +655,7 @@ impl Store for Queue {
         limit: usize,
         lease: Duration,
     ) -> Result<Option<Unchecked>, QueueError> {
-        on_backend!(self, q => q.claim_unchecked(limit, lease).await)
+        on_backend!(self, d => store::claim_unchecked(d, limit, lease).await)
     }
 
     async fn record_check(
@@ -717,7 +664,7 @@ impl Store for Queue {
         rows: &[(i64, Check)],
         rounds: u32,
     ) -> Result<Checked, QueueError> {
-        on_backend!(self, q => q.record_check(namespace, rows, rounds).await)
+        on_backend!(self, d => store::record_check(d, namespace, rows, rounds).await)
     }
 
     async fn fail_unsent(
@@ -725,14 +672,14 @@ impl Store for Queue {
         token: &ClaimToken,
         failures: &[(i64, String)],
     ) -> Result<(), QueueError> {
-        on_backend!(self, q => q.fail_unsent(token, failures).await)
+        on_backend!(self, d => store::fail_unsent(d, token, failures).await)
     }
 
     async fn others_requests(&self) -> Result<Vec<Recorded>, QueueError> {
-        on_backend!(self, q => q.others_requests().await)
+        on_backend!(self, d => store::others_requests(d).await)
     }
 
     async fn answered_well_within(&self, within: Duration) -> Result<bool, QueueError> {
-        on_backend!(self, q => q.answered_well_within(within).await)
+        on_backend!(self, d => store::answered_well_within(d, within).await)
     }
 }

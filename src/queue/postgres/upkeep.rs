@@ -7,7 +7,8 @@ use sqlx::Row;
 
 use super::chain::{self, ChainEntry, QueueRow, RequestRecord, Verdict, Verifier};
 use super::report::{cell, shown};
-use super::{Lock, PostgresQueue};
+use super::PostgresQueue;
+use crate::queue::driver::Statements;
 use crate::queue::receipts::{Filter, Receipt};
 use crate::queue::{Pruned, QueueError, Reopened};
 use crate::video::Namespace;
@@ -65,7 +66,7 @@ impl PostgresQueue {
             namespace.map_or("*", Namespace::as_str),
             rows,
         );
-        chain::append(&mut tx, entry)
+        chain::append(&mut *tx, entry)
             .await
             .map_err(|e| self.error(e))?;
         tx.commit().await.map_err(|e| self.error(e))?;
@@ -94,7 +95,7 @@ impl PostgresQueue {
             }
         }
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-        Lock::Chain.take(&mut tx).await.map_err(|e| self.error(e))?;
+        tx.lock_chain().await.map_err(|e| self.error(e))?;
         sqlx::query(
             "UPDATE settlement_anchor
                 SET (seq, hash) = (SELECT seq, hash FROM settlement_chain WHERE settled_at < $1
@@ -129,14 +130,14 @@ impl PostgresQueue {
         .map_err(|e| self.error(e))?;
         for (batch, namespace) in carried {
             let entry = chain::Entry::naming(chain::Kind::Carry, batch, &namespace, Vec::new());
-            chain::append(&mut tx, entry)
+            chain::append(&mut *tx, entry)
                 .await
                 .map_err(|e| self.error(e))?;
         }
         // The anchor moved: recorded in an entry of its own, which is the new head.
         if removed.rows_affected() > 0 {
             pruned.anchor = Some(
-                chain::record_anchor(&mut tx)
+                chain::record_anchor(&mut *tx)
                     .await
                     .map_err(|e| self.error(e))?,
             );

@@ -13,93 +13,17 @@
 //! outside the database.
 
 use futures_util::StreamExt;
-use sqlx::{Row, SqliteConnection};
+use sqlx::Row;
 
+pub use super::statements::returned;
+use super::statements::RECORD;
 use super::{QueueError, SqliteQueue};
 pub use crate::queue::chain::{
-    anchor_text, digest, impossible, prunable, ChainEntry, ChainRow, Entry, Kind, QueueRow,
+    append, digest, impossible, prunable, record_anchor, ChainEntry, Entry, Kind, QueueRow,
     RequestRecord, Verdict, Verifier,
 };
+use crate::queue::driver::Statements;
 use crate::vocabulary::RowStatus;
-
-/// The rows an `UPDATE … RETURNING id, video_no, status, proof` changed.
-pub fn returned(rows: &[sqlx::sqlite::SqliteRow]) -> Vec<ChainRow> {
-    rows.iter()
-        .map(|row| {
-            ChainRow(
-                row.get::<i64, _>("id"),
-                row.try_get::<String, _>("video_no").unwrap_or_default(),
-                row.try_get::<String, _>("status").unwrap_or_default(),
-                row.try_get::<Option<String>, _>("proof").ok().flatten(),
-            )
-        })
-        .collect()
-}
-
-/// Appends an entry for rows settled without a request, as an `UPDATE … RETURNING id,
-/// video_no, status, unique_id` returned them (rows of one claim: one namespace).
-pub async fn append_settled(
-    conn: &mut SqliteConnection,
-    kind: Kind,
-    rows: &[sqlx::sqlite::SqliteRow],
-) -> Result<(), sqlx::Error> {
-    let Some(first) = rows.first() else {
-        return Ok(());
-    };
-    let namespace = first.try_get::<String, _>("unique_id").unwrap_or_default();
-    append(
-        conn,
-        Entry::without_request(kind, &namespace, returned(rows)),
-    )
-    .await
-}
-
-/// Records the anchor as it now stands in an `anchor` entry (after a prune moved it, or
-/// when migration 0012 is applied); returns it.
-pub async fn record_anchor(conn: &mut SqliteConnection) -> Result<(i64, String), sqlx::Error> {
-    let (seq, hash, since, rows_from): (i64, String, String, i64) =
-        sqlx::query_as("SELECT seq, hash, since, rows_from FROM settlement_anchor")
-            .fetch_one(&mut *conn)
-            .await?;
-    append(
-        conn,
-        Entry::anchor(&anchor_text(seq, &hash, &since, rows_from)),
-    )
-    .await?;
-    Ok((seq, hash))
-}
-
-/// Appends `entry` in the caller's transaction, which must already hold the write lock
-/// (it has written): the head it reads is then the true last one.
-pub async fn append(conn: &mut SqliteConnection, entry: Entry<'_>) -> Result<(), sqlx::Error> {
-    if entry.is_idle() {
-        return Ok(());
-    }
-    let request = match entry.batch_id {
-        Some(batch) => request_record(conn, batch).await?,
-        None => None,
-    };
-    let e = entry.seal(head(conn).await?, request);
-    sqlx::query(
-        "INSERT INTO settlement_chain
-            (seq, settled_at, kind, batch_id, namespace, rows, code, msg, prev, hash, request)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )
-    .bind(e.seq)
-    .bind(e.settled_at)
-    .bind(e.kind)
-    .bind(e.batch_id)
-    .bind(e.namespace)
-    .bind(e.rows)
-    .bind(e.code)
-    .bind(e.msg)
-    .bind(e.prev)
-    .bind(e.hash)
-    .bind(e.request)
-    .execute(conn)
-    .await
-    .map(drop)
-}
 
 /// A time as the daemon writes `settled_at` (`strftime('%Y-%m-%d %H:%M:%f')`), as a GLOB:
 /// required of rows queued since proofs were recorded (older versions may have written
@@ -107,42 +31,11 @@ pub async fn append(conn: &mut SqliteConnection, entry: Entry<'_>) -> Result<(),
 const WRITTEN: &str =
     "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]";
 
-/// Every column of a request's record, as one JSON array written by SQLite: the same text
-/// when the chain is written and when it is verified, unless a byte of the record changed.
-/// Each value as SQLite's `quote()` writes it (text quoted, numbers bare, a BLOB as
-/// `X'…'`, NULL): its type is part of what is vouched for, and no value can fail it.
-const RECORD: &str = "json_array(quote(id), quote(unique_id), quote(ids_count), \
-     quote(attempt), quote(outcome), quote(http_status), quote(api_code), quote(api_msg), \
-     quote(error), quote(started_at), quote(finished_at), quote(duration_ms), quote(sender))";
-
-async fn request_record(
-    conn: &mut SqliteConnection,
-    batch: i64,
-) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar(&format!(
-        "SELECT {RECORD} FROM deletion_batches WHERE id = ?1"
-    ))
-    .bind(batch)
-    .fetch_optional(conn)
-    .await
-}
-
-/// The last entry's sequence number and hash, or the anchor's.
-async fn head(conn: &mut SqliteConnection) -> Result<(i64, String), sqlx::Error> {
-    sqlx::query_as(
-        "SELECT seq, hash FROM (SELECT seq, hash FROM settlement_chain ORDER BY seq DESC LIMIT 1)
-         UNION ALL SELECT seq, hash FROM settlement_anchor
-         LIMIT 1",
-    )
-    .fetch_one(conn)
-    .await
-}
-
 impl SqliteQueue {
     /// The chain's head: the last entry's sequence number and hash.
     pub async fn chain_head(&self) -> Result<(i64, String), QueueError> {
         let mut conn = self.pool.acquire().await.map_err(|e| self.error(e))?;
-        head(&mut conn).await.map_err(|e| self.error(e))
+        conn.chain_head().await.map_err(|e| self.error(e))
     }
 
     /// Recomputes the chain from its anchor, and compares it with the tables

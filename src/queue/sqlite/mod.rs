@@ -1,14 +1,9 @@
-//! The queue on SQLite (the default backend): one file on the daemon's host.
+//! The SQLite driver (the default backend): one file on the daemon's host.
 //!
-//! Producers insert into `deletion_queue` directly; this module claims due rows under a
-//! lease, records every request in `deletion_batches`, and settles rows. Every function is
-//! one short write transaction (or a single statement) and none is open across an HTTP
-//! call: SQLite has one writer, and producers must be able to insert while a pass runs.
-//!
-//! A row leaves `in_flight` only through `finish_request` (a recorded outcome),
-//! `fail_unsent`, the claim's settlement from an earlier deletion of its video, `release`
-//! (the claim's guard: worked out, shutdown, a stopped pass), `take_back_expired` (its
-//! holder stopped renewing the lease), or migration 0005 (a due_at it could not read).
+//! Opening, migrating and describing errors are here; the statements the queue's
+//! transactions run are in `statements` (SQL in `sql/`, one file a statement). SQLite has
+//! one writer: this process's writers take turns on a mutex of their own (`Turn::Write`,
+//! `Turn::Claim`), other processes meet `database.busy_timeout`.
 
 pub mod chain;
 pub mod receipts;
@@ -17,13 +12,11 @@ pub use upkeep::Pruned;
 mod holds;
 pub mod report;
 mod rules;
+mod statements;
 mod upkeep;
 
-use super::{
-    current_schema, inspected, miss_settlement, newer_schema, verified_proof, BatchId, Claim,
-    ClaimToken, ClaimedRow, Lead, QueueError, Recorded, RequestRecord, RowsEffect, Started,
-    CHECK_BACKOFF_STEPS, HELD_VIDEO,
-};
+use super::driver::{Driver, Session, Turn};
+use super::{current_schema, inspected, newer_schema, ClaimToken, ClaimedRow, Lead, QueueError};
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -31,17 +24,12 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::query::Query;
-use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, Sqlite, SqlitePool};
 
 use crate::config::LONGEST_LEASE;
-use crate::pass::{Check, Checked, Miss, Settled, Store, Unchecked};
 use crate::printable;
 use crate::video::{Namespace, VideoNo};
-use crate::vocabulary::{Outcome, Proof, RowStatus};
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -52,15 +40,6 @@ const ANCHOR_RECORDED_FROM: i64 = 12;
 /// a producer's insert never waits long behind it.
 const INSERT_CHUNK: usize = 1000;
 
-/// The most duplicate rows one claim takes along with its ids. Without a bound, a claim's
-/// transaction grew with what producers put in the queue (10,000 rows of one video held
-/// the write lock for 15 s); the rest are settled by later claims from the deletion.
-const MAX_DUPLICATES: usize = 1000;
-
-/// The daemon's own counters (`attempts`, `refusals`) stop here rather than overflow
-/// SQLite's integers into REAL.
-const MAX_COUNT: i64 = 1_000_000_000;
-
 /// A row is due when its `due_at` is a time at or before now, and it is not waiting to be
 /// looked up again (`recheck_at`, `pass::verify`). Compared as times, not as text: a value
 /// SQLite cannot read is NULL here, so it is never due (the schema refuses such values
@@ -69,10 +48,6 @@ const MAX_COUNT: i64 = 1_000_000_000;
 /// number, in 4707 BC.
 const DUE: &str = "substr(due_at, 5, 1) = '-' AND julianday(due_at) <= julianday('now')
     AND (recheck_at IS NULL OR julianday(recheck_at) <= julianday('now'))";
-/// The same, of a table called `d`.
-const DUE_D: &str = "substr(d.due_at, 5, 1) = '-' AND julianday(d.due_at) <= julianday('now')
-    AND (d.recheck_at IS NULL OR julianday(d.recheck_at) <= julianday('now'))";
-
 /// How migration 0005 begins the `last_error` of the waiting rows it failed because their
 /// `due_at` could not be read (a LIKE pattern).
 const UNREADABLE_DUE_MARK: &str = "unreadable due_at %";
@@ -83,17 +58,6 @@ const COUNT_UNREADABLE_DUE: &str = "SELECT count(*) FROM deletion_queue
     WHERE (status IN ('pending', 'in_flight')
            AND (julianday(due_at) IS NULL OR substr(due_at, 5, 1) IS NOT '-'))
        OR (status = 'failed' AND last_error LIKE 'unreadable due_at %')";
-
-/// A lease that has run out, or that this program could not have granted: one that
-/// cannot be read (NULL included), or ends further away than [`LONGEST_LEASE`]. Held to
-/// no bound, a producer's `lease_until` of NULL or 9999 held a row for ever, silently.
-fn lease_over() -> String {
-    format!(
-        "coalesce(julianday(lease_until) NOT BETWEEN julianday('now')
-                  AND julianday('now', '+{} seconds'), 1)",
-        LONGEST_LEASE.as_secs()
-    )
-}
 
 /// Counts the rows in flight under a lease this program could not have granted.
 fn count_impossible_leases() -> String {
@@ -326,7 +290,7 @@ impl SqliteQueue {
         if after.contains(&ANCHOR_RECORDED_FROM) && !before.contains(&ANCHOR_RECORDED_FROM) {
             let _turn = self.write_turn().await;
             let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-            chain::record_anchor(&mut tx)
+            chain::record_anchor(&mut *tx)
                 .await
                 .map_err(|e| self.error(e))?;
             tx.commit().await.map_err(|e| self.error(e))?;
@@ -385,86 +349,19 @@ impl SqliteQueue {
         Ok(inserted)
     }
 
-    /// A video refused for good fails every due pending row of it that the claim did not
-    /// take along (more than `MAX_DUPLICATES`), so that all its rows end alike and none is
-    /// sent again. In transactions of `MAX_DUPLICATES` rows: producers wait for none long.
-    async fn fail_duplicates(
-        &self,
-        batch: BatchId,
-        video_nos: &[VideoNo],
-        reason: &str,
-    ) -> Result<u64, QueueError> {
-        let sql = format!(
-            "UPDATE deletion_queue
-                SET status = 'failed', proof = '{refused_video}', last_error = ?3, batch_id = ?1,
-                    settled_at = {NOW}, updated_at = {NOW},
-                    refusals = min(refusals + 1, {MAX_COUNT})
-              WHERE id IN (
-                    SELECT d.id FROM json_each(?2) AS j
-                      JOIN deletion_queue AS d INDEXED BY deletion_queue_video
-                        ON d.unique_id = (SELECT unique_id FROM deletion_batches WHERE id = ?1)
-                           AND d.video_no = j.value AND d.status = 'pending'
-                     WHERE {DUE_D}
-                     LIMIT ?4)
-              RETURNING id, video_no, status, proof",
-            refused_video = Proof::RefusedVideo,
-        );
-        let mut failed = 0;
-        loop {
-            let _turn = self.write_turn().await;
-            let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-            let done = sqlx::query(&sql)
-                .bind(batch.0)
-                .bind(json_list(video_nos))
-                .bind(reason)
-                .bind(MAX_DUPLICATES as i64)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(|e| self.error(e))?;
-            let entry = chain::Entry {
-                kind: chain::Kind::Duplicates,
-                batch_id: Some(batch.0),
-                namespace: &self.batch_namespace(&mut tx, batch).await?,
-                rows: chain::returned(&done),
-                code: None,
-                msg: Some(reason),
-            };
-            chain::append(&mut tx, entry)
-                .await
-                .map_err(|e| self.error(e))?;
-            tx.commit().await.map_err(|e| self.error(e))?;
-            failed += done.len() as u64;
-            if done.len() < MAX_DUPLICATES {
-                return Ok(failed);
-            }
-        }
-    }
-
-    /// The namespace a request was sent to, as recorded.
-    async fn batch_namespace(
-        &self,
-        conn: &mut sqlx::SqliteConnection,
-        batch: BatchId,
-    ) -> Result<String, QueueError> {
-        let namespace: Option<String> =
-            sqlx::query_scalar("SELECT unique_id FROM deletion_batches WHERE id = ?1")
-                .bind(batch.0)
-                .fetch_optional(conn)
-                .await
-                .map_err(|e| self.error(e))?;
-        Ok(namespace.unwrap_or_default())
-    }
-
     /// SQLite's plan for the claim's query, one line per step: it must use the indexes, so
     /// that a claim costs the same at ten thousand pending rows and at a million.
     pub async fn explain_claim(&self) -> Result<Vec<String>, QueueError> {
-        let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {}", claim_sql()))
-            .bind("explain")
-            .bind("+0 seconds")
-            .bind(100)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.error(e))?;
+        let rows = sqlx::query(concat!(
+            "EXPLAIN QUERY PLAN ",
+            include_str!("sql/claim_rows.sql")
+        ))
+        .bind("explain")
+        .bind("+0 seconds")
+        .bind(100)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
         Ok(rows
             .iter()
             .map(|row| row.try_get::<String, _>("detail").unwrap_or_default())
@@ -523,746 +420,43 @@ impl SqliteQueue {
     }
 }
 
-/// The pass's side of the queue (`pass::boundary::Store`).
-impl Store for SqliteQueue {
-    /// Puts back to `pending` the rows whose lease ran out (their holder died or hung), or
-    /// could not have been granted.
-    async fn take_back_expired(&self) -> Result<u64, QueueError> {
-        let _turn = self.write_turn().await;
-        let sql = format!(
-            "UPDATE deletion_queue
-                SET status = 'pending', claimed_by = NULL, lease_until = NULL, updated_at = {NOW},
-                    last_error = CASE
-                        WHEN julianday(lease_until) < julianday('now')
-                            THEN coalesce(last_error, 'lease expired: its holder stopped')
-                        ELSE 'lease_until ' || substr(quote(lease_until), 1, 80)
-                             || ' was not granted by memories-reaper (unreadable, or more than '
-                             || '{} s ahead): taken back'
-                    END
-              WHERE status = 'in_flight' AND {}",
-            LONGEST_LEASE.as_secs(),
-            lease_over()
-        );
-        let done = sqlx::query(&sql)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.error(e))?;
-        // Held rows no hold covers any longer go back to pending: a release that ran while
-        // a claim was setting them held (PostgreSQL reads each in its own snapshot) left
-        // them so.
-        sqlx::query(&format!(
-            "UPDATE deletion_queue AS q SET status = 'pending', updated_at = {NOW}
-              WHERE q.status = 'held' AND NOT {HELD_VIDEO}"
-        ))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.error(e))?;
-        Ok(done.rows_affected())
+#[cfg(test)]
+impl SqliteQueue {
+    /// For the conformance suite: statements as a producer (or a hand) would run them.
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+impl Driver for SqliteQueue {
+    type Db = Sqlite;
+
+    async fn begin(&self, turn: Turn) -> Result<Session<Sqlite>, sqlx::Error> {
+        Session::open(&self.pool, self.turn_for(turn), true).await
     }
 
-    /// Claims the oldest due rows of one namespace, at most `limit` of them, plus every due
-    /// duplicate of their video numbers, under a lease of `lease`.
-    async fn claim(&self, limit: usize, lease: Duration) -> Result<Option<Claim>, QueueError> {
-        let token = ClaimToken::new();
-        let lease = seconds_from_now(lease);
-        let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-        let claimed = sqlx::query(&claim_sql())
-            .bind(token.as_str())
-            .bind(&lease)
-            .bind(limit as i64)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.error(e))?;
-        if claimed.rows_affected() == 0 {
-            return Ok(None);
-        }
-        // The claim's one namespace, read before held rows leave it: a claim of held rows
-        // only still names it. Producers write it: not valid text is `None`, reported by
-        // the pass, not decoded here with a panic.
-        let namespace = sqlx::query(
-            "SELECT unique_id FROM deletion_queue INDEXED BY deletion_queue_claim
-              WHERE claimed_by = ?1 LIMIT 1",
-        )
-        .bind(token.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| self.error(e))?
-        .and_then(|row| row.try_get::<String, _>("unique_id").ok());
-        // Their due duplicates, at most MAX_DUPLICATES of them: driven from the distinct
-        // videos claimed, each found through the index. More rows of a video than that
-        // stay pending; once it is deleted, a later claim settles them from that deletion.
-        let duplicates = format!(
-            "UPDATE deletion_queue
-                SET status = 'in_flight', claimed_by = ?1, lease_until = strftime('%Y-%m-%d %H:%M:%f', 'now', ?2),
-                    updated_at = {NOW}
-              WHERE id IN (
-                    SELECT d.id
-                      FROM (SELECT DISTINCT unique_id, video_no
-                              FROM deletion_queue INDEXED BY deletion_queue_claim
-                             WHERE claimed_by = ?1) AS c
-                      CROSS JOIN deletion_queue AS d INDEXED BY deletion_queue_video
-                        ON d.unique_id = c.unique_id AND d.video_no = c.video_no
-                           AND d.status = 'pending'
-                     WHERE {DUE_D}
-                     LIMIT ?3)"
-        );
-        sqlx::query(&duplicates)
-            .bind(token.as_str())
-            .bind(&lease)
-            .bind(MAX_DUPLICATES as i64)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.error(e))?;
-        // A video under a legal hold is not sent: its rows wait `held` until the release.
-        let held = sqlx::query(&held_sql())
-            .bind(token.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.error(e))?
-            .rows_affected();
-        // A video queued again after this database saw it deleted is settled from that
-        // deletion, not sent: the API would answer 0409 and its whole batch be split. Only
-        // from a deletion the chain records (an answer entry settling that row `deleted`,
-        // for a request that carried it): a row written `deleted` by hand proves nothing.
-        // One index lookup per claimed row (the index holds the status), then one per
-        // entry of that request.
-        let chained = format!(
-            "EXISTS (SELECT 1 FROM settlement_chain AS c INDEXED BY settlement_chain_batch
-                      WHERE c.batch_id = d.batch_id AND c.kind = '{answer}'
-                        AND c.namespace = d.unique_id
-                        AND instr(c.rows, '[' || d.id || ',' || json_quote(d.video_no)
-                                          || ',\"deleted\"') > 0)",
-            answer = chain::Kind::Answer.as_str()
-        );
-        let settled = format!(
-            "UPDATE deletion_queue AS q
-                SET status = 'deleted', proof = '{history}', last_error = NULL,
-                    claimed_by = NULL, lease_until = NULL, settled_at = {NOW}, updated_at = {NOW},
-                    batch_id = (SELECT d.batch_id FROM deletion_queue AS d INDEXED BY deletion_queue_video
-                                 WHERE d.unique_id = q.unique_id AND d.video_no = q.video_no
-                                   AND d.status = 'deleted' AND {chained} LIMIT 1)
-              WHERE q.claimed_by = ?1
-                AND EXISTS (SELECT 1 FROM deletion_queue AS d INDEXED BY deletion_queue_video
-                             WHERE d.unique_id = q.unique_id AND d.video_no = q.video_no
-                               AND d.status = 'deleted' AND {chained})
-              RETURNING id, video_no, status, proof, unique_id",
-            history = Proof::History,
-        );
-        let settled = sqlx::query(&settled)
-            .bind(token.as_str())
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(|e| self.error(e))?;
-        let settled_before = settled.len() as u64;
-        chain::append_settled(&mut tx, chain::Kind::History, &settled)
-            .await
-            .map_err(|e| self.error(e))?;
-        let rows = sqlx::query(
-            "SELECT id, video_no, unique_id, refusals, in_doubt, missed_at
-               FROM deletion_queue WHERE claimed_by = ?1 ORDER BY id",
-        )
-        .bind(token.as_str())
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(|e| self.error(e))?;
-        tx.commit().await.map_err(|e| self.error(e))?;
-
-        // Producers write these columns: a value that is not valid text is reported by the
-        // pass, not decoded here with a panic.
-        let rows = rows
-            .iter()
-            .map(|row| ClaimedRow {
-                id: row.get("id"),
-                video_no: row.try_get("video_no").ok(),
-                refusals: row.try_get::<i64, _>("refusals").unwrap_or(0),
-                // Anything but a clear 0 is doubt: doubt only ever sends fewer videos to
-                // `absent`.
-                in_doubt: row.try_get::<i64, _>("in_doubt").map_or(true, |d| d != 0),
-                first_missed: row
-                    .try_get::<String, _>("missed_at")
-                    .ok()
-                    .and_then(|t| parse_time(&t)),
-            })
-            .collect();
-        Ok(Some(Claim {
-            token,
-            namespace,
-            rows,
-            settled_before,
-            held,
-        }))
+    async fn single(&self, turn: Turn) -> Result<Session<Sqlite>, sqlx::Error> {
+        Session::open(&self.pool, self.turn_for(turn), false).await
     }
 
-    /// Extends the lease of every row the claim still holds.
-    async fn renew(&self, token: &ClaimToken, lease: Duration) -> Result<(), QueueError> {
-        let _turn = self.write_turn().await;
-        renewal(token, lease)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.error(e))?;
+    fn error(&self, e: sqlx::Error) -> QueueError {
+        self.error(e)
+    }
+
+    fn sender(&self) -> &str {
+        &self.sender
+    }
+
+    async fn before_pass(&self) -> Result<(), sqlx::Error> {
         Ok(())
     }
-
-    /// Marks rows `failed` without sending them (an invalid video number or namespace).
-    async fn record_lookup(
-        &self,
-        token: &ClaimToken,
-        namespace: &Namespace,
-        listed: &[VideoNo],
-        missing: &[(VideoNo, Miss)],
-        absent_after: Duration,
-    ) -> Result<Settled, QueueError> {
-        let now = chrono::Utc::now()
-            .format("%Y-%m-%d %H:%M:%S UTC")
-            .to_string();
-        let ids = |miss: Miss| -> Vec<VideoNo> {
-            missing
-                .iter()
-                .filter(|(_, m)| *m == miss)
-                .map(|(id, _)| id.clone())
-                .collect()
-        };
-        // Each statement: ?1 the claim, ?2 its ids, then its own parameters. A miss
-        // verifies a deletion only of a video listed before our request (`miss_settlement`).
-        let mut statements = vec![(
-            format!(
-                "UPDATE deletion_queue
-                    SET listed_at = {NOW}, missed_at = NULL, recheck_at = NULL, updated_at = {NOW}
-                  WHERE claimed_by = ?1 AND status = 'in_flight'
-                    AND video_no IN (SELECT value FROM json_each(?2))"
-            ),
-            listed.to_vec(),
-            vec![],
-        )];
-        for miss in [Miss::Deleted, Miss::Absent, Miss::NoNamespace] {
-            let Some(settlement) = miss_settlement(miss, NOW) else {
-                continue;
-            };
-            statements.push((
-                format!(
-                    "UPDATE deletion_queue
-                        SET {settlement}, last_error = ?3, settled_at = {NOW}, updated_at = {NOW},
-                            claimed_by = NULL, lease_until = NULL, recheck_at = NULL,
-                            check_at = NULL
-                      WHERE claimed_by = ?1 AND status = 'in_flight'
-                        AND video_no IN (SELECT value FROM json_each(?2))
-                      RETURNING id, video_no, status, proof"
-                ),
-                ids(miss),
-                vec![miss.note(namespace, &now, absent_after)],
-            ));
-        }
-        // Not listed now: a listing before this one no longer says it is there.
-        statements.push((
-            format!(
-                "UPDATE deletion_queue
-                    SET status = 'pending', last_error = ?3, updated_at = {NOW},
-                        claimed_by = NULL, lease_until = NULL, listed_at = NULL,
-                        missed_at = coalesce(missed_at, {NOW}),
-                        recheck_at = strftime('%Y-%m-%d %H:%M:%f', 'now', ?4)
-                  WHERE claimed_by = ?1 AND status = 'in_flight'
-                    AND video_no IN (SELECT value FROM json_each(?2))"
-            ),
-            ids(Miss::LookAgain),
-            vec![
-                Miss::LookAgain.note(namespace, &now, absent_after),
-                seconds_from_now(absent_after),
-            ],
-        ));
-        let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-        let mut rows = Vec::new();
-        for (sql, video_nos, parameters) in &statements {
-            if video_nos.is_empty() {
-                continue;
-            }
-            let mut query = sqlx::query(sql)
-                .bind(token.as_str())
-                .bind(json_list(video_nos));
-            for parameter in parameters {
-                query = query.bind(parameter);
-            }
-            let done = query.fetch_all(&mut *tx).await.map_err(|e| self.error(e))?;
-            rows.extend(chain::returned(&done));
-        }
-        let settled = Settled::of(&rows);
-        let entry = chain::Entry::without_request(chain::Kind::Lookup, namespace.as_str(), rows);
-        chain::append(&mut tx, entry)
-            .await
-            .map_err(|e| self.error(e))?;
-        tx.commit().await.map_err(|e| self.error(e))?;
-        Ok(settled)
-    }
-
-    async fn claim_unchecked(
-        &self,
-        limit: usize,
-        lease: Duration,
-    ) -> Result<Option<Unchecked>, QueueError> {
-        // The claim is the pushed `check_at`: another daemon does not take these rows until
-        // it passes, and if this one dies they come due again.
-        let sql = "UPDATE deletion_queue SET check_at = strftime('%Y-%m-%d %H:%M:%f', 'now', ?1)
-              WHERE id IN (
-                    SELECT c.id FROM deletion_queue AS c INDEXED BY deletion_queue_check
-                     WHERE c.check_at IS NOT NULL AND c.status = 'deleted'
-                       AND julianday(c.check_at) <= julianday('now')
-                       AND c.unique_id = (
-                           SELECT f.unique_id FROM deletion_queue AS f INDEXED BY deletion_queue_check
-                            WHERE f.check_at IS NOT NULL AND f.status = 'deleted'
-                              AND julianday(f.check_at) <= julianday('now')
-                            ORDER BY f.check_at LIMIT 1)
-                     ORDER BY c.check_at LIMIT ?2)
-              RETURNING id, video_no, unique_id";
-        let _turn = self.write_turn().await;
-        let rows = sqlx::query(sql)
-            .bind(seconds_from_now(lease))
-            .bind(limit as i64)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.error(e))?;
-        let Some(first) = rows.first() else {
-            return Ok(None);
-        };
-        Ok(Some(Unchecked {
-            namespace: first.try_get::<String, _>("unique_id").ok(),
-            rows: rows
-                .iter()
-                .map(|row| (row.get("id"), row.try_get("video_no").ok()))
-                .collect(),
-        }))
-    }
-
-    async fn record_check(
-        &self,
-        namespace: &Namespace,
-        rows: &[(i64, Check)],
-        rounds: u32,
-    ) -> Result<Checked, QueueError> {
-        let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC");
-        let of = |wanted: fn(&Check) -> bool| -> String {
-            let ids: Vec<i64> = rows
-                .iter()
-                .filter(|(_, c)| wanted(c))
-                .map(|(r, _)| *r)
-                .collect();
-            serde_json::Value::from(ids).to_string()
-        };
-        let later = rows.iter().find_map(|(_, c)| match c {
-            Check::Later(after) => Some(seconds_from_now(*after)),
-            _ => None,
-        });
-        let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-        let verified = format!(
-            "UPDATE deletion_queue SET check_at = NULL, updated_at = {NOW}, {}
-              WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'deleted'
-              RETURNING id, video_no, status, proof",
-            verified_proof(NOW)
-        );
-        let postponed =
-            "UPDATE deletion_queue SET check_at = strftime('%Y-%m-%d %H:%M:%f', 'now', ?2)
-              WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'deleted'
-              RETURNING status";
-        let unknowable = format!(
-            "UPDATE deletion_queue SET check_at = NULL, updated_at = {NOW}
-              WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'deleted'
-              RETURNING status"
-        );
-        // Still listed: the API answered for it and kept it. Sent again (in doubt, so that a
-        // lookup that then misses it counts it deleted, not absent), or failed after
-        // `rounds` such rounds.
-        let relisted = format!(
-            "UPDATE deletion_queue
-                SET relisted = min(relisted + 1, {MAX_COUNT}), check_at = NULL, updated_at = {NOW},
-                    status = CASE WHEN relisted + 1 >= {rounds} THEN 'failed' ELSE 'pending' END,
-                    proof = CASE WHEN relisted + 1 >= {rounds} THEN '{still}' END,
-                    settled_at = CASE WHEN relisted + 1 >= {rounds} THEN {NOW} END,
-                    in_doubt = 1, checked_at = NULL, claimed_by = NULL, lease_until = NULL,
-                    last_error = ?2 || CASE WHEN relisted + 1 >= {rounds}
-                                            THEN ' (' || (relisted + 1) || ' times): failed'
-                                            ELSE ' (round ' || (relisted + 1) || ' of ' || {rounds} || '): sent again' END
-              WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'deleted'
-              RETURNING id, video_no, status, proof",
-            still = Proof::StillListed
-        );
-        let note = format!(
-            "the API accepted the deletion but still listed the video in namespace {namespace} at {now}"
-        );
-        let mut checked = Checked::default();
-        let mut fetch =
-            async |sql: &str, ids: String, extra: &[String]| -> Result<Vec<String>, QueueError> {
-                let mut query = sqlx::query_scalar::<_, String>(sql).bind(ids);
-                for parameter in extra {
-                    query = query.bind(parameter);
-                }
-                query.fetch_all(&mut *tx).await.map_err(|e| self.error(e))
-            };
-        if let Some(later) = later {
-            checked.postponed = fetch(postponed, of(|c| matches!(c, Check::Later(_))), &[later])
-                .await?
-                .len() as u64;
-        }
-        fetch(&unknowable, of(|c| *c == Check::Unknowable), &[]).await?;
-        // The verified rows' proof changes: chained, with the rows put back or failed.
-        let mut rows = chain::returned(
-            &sqlx::query(&verified)
-                .bind(of(|c| *c == Check::Gone))
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(|e| self.error(e))?,
-        );
-        rows.extend(chain::returned(
-            &sqlx::query(&relisted)
-                .bind(of(|c| *c == Check::Listed))
-                .bind(note)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(|e| self.error(e))?,
-        ));
-        let checked = Checked::of(checked.postponed, &rows);
-        let entry = chain::Entry::without_request(chain::Kind::Check, namespace.as_str(), rows);
-        chain::append(&mut tx, entry)
-            .await
-            .map_err(|e| self.error(e))?;
-        tx.commit().await.map_err(|e| self.error(e))?;
-        Ok(checked)
-    }
-
-    async fn fail_unsent(
-        &self,
-        token: &ClaimToken,
-        failures: &[(i64, String)],
-    ) -> Result<(), QueueError> {
-        let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-        let sql = format!(
-            "UPDATE deletion_queue
-                SET status = 'failed', proof = '{invalid}', last_error = ?3, settled_at = {NOW},
-                    updated_at = {NOW}, claimed_by = NULL, lease_until = NULL
-              WHERE id = ?2 AND claimed_by = ?1
-              RETURNING id, video_no, status, proof, unique_id",
-            invalid = Proof::Invalid,
-        );
-        let mut failed = Vec::new();
-        for (id, reason) in failures {
-            let row = sqlx::query(&sql)
-                .bind(token.as_str())
-                .bind(id)
-                .bind(reason)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|e| self.error(e))?;
-            failed.extend(row);
-        }
-        chain::append_settled(&mut tx, chain::Kind::Unsent, &failed)
-            .await
-            .map_err(|e| self.error(e))?;
-        tx.commit().await.map_err(|e| self.error(e))
-    }
-
-    async fn others_requests(&self) -> Result<Vec<Recorded>, QueueError> {
-        let rows: Vec<(i64, Option<f64>)> = sqlx::query_as(
-            "SELECT id, (julianday('now') - julianday(started_at)) * 86400.0
-               FROM deletion_batches INDEXED BY deletion_batches_started
-              WHERE started_at > strftime('%Y-%m-%d %H:%M:%f', 'now', '-2 seconds')
-                AND sender IS NOT ?1
-              ORDER BY started_at DESC LIMIT 100",
-        )
-        .bind(self.sender.as_ref())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.error(e))?;
-        // A clock stepped back can make a record look younger than now: count it as now.
-        Ok(rows
-            .into_iter()
-            .filter_map(|(id, s)| {
-                let ago = Duration::try_from_secs_f64(s?.max(0.0)).ok()?;
-                Some(Recorded { id, ago })
-            })
-            .collect())
-    }
-
-    async fn answered_well_within(&self, within: Duration) -> Result<bool, QueueError> {
-        // The newest answered request, by id (the primary key): never a scan.
-        let sql = "SELECT outcome = ?1 AND finished_at >= strftime('%Y-%m-%d %H:%M:%f', 'now', ?2)
-                     FROM deletion_batches WHERE outcome <> 'sending' ORDER BY id DESC LIMIT 1";
-        let good: Option<bool> = sqlx::query_scalar(sql)
-            .bind(Outcome::Deleted.as_str())
-            .bind(format!("-{:.3} seconds", within.as_secs_f64()))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.error(e))?;
-        Ok(good == Some(true))
-    }
-
-    /// Records that a request is about to be sent: a `deletion_batches` row in `sending`,
-    /// one more attempt on each of its rows, and a renewed lease on the whole claim.
-    async fn start_request(
-        &self,
-        token: &ClaimToken,
-        namespace: &Namespace,
-        video_nos: &[VideoNo],
-        attempt: u32,
-        lease: Duration,
-    ) -> Result<Started, QueueError> {
-        let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-        // A hold placed since the claim wins: checked in the transaction that records the
-        // request, so no hold committed before it lets the request go. (A write: it takes
-        // the write lock, as the insert below would.)
-        let held = sqlx::query(&format!(
-            "{} AND q.video_no IN (SELECT value FROM json_each(?2))",
-            held_sql()
-        ))
-        .bind(token.as_str())
-        .bind(json_list(video_nos))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.error(e))?
-        .rows_affected();
-        if held > 0 {
-            tx.commit().await.map_err(|e| self.error(e))?;
-            return Ok(Started::Held(held));
-        }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO deletion_batches (unique_id, ids_count, attempt, sender)
-             VALUES (?1, ?2, ?3, ?4) RETURNING id",
-        )
-        .bind(namespace.as_str())
-        .bind(video_nos.len() as i64)
-        .bind(attempt)
-        .bind(self.sender.as_ref())
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| self.error(e))?;
-        // The claim must still hold every id: if its lease ran out and another worker
-        // took them back, they are that worker's to send now.
-        let held: i64 = sqlx::query_scalar(
-            "SELECT count(DISTINCT video_no) FROM deletion_queue INDEXED BY deletion_queue_claim
-              WHERE claimed_by = ?1 AND status = 'in_flight'
-                AND video_no IN (SELECT value FROM json_each(?2))",
-        )
-        .bind(token.as_str())
-        .bind(json_list(video_nos))
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| self.error(e))?;
-        if usize::try_from(held).ok() != Some(video_nos.len()) {
-            tx.rollback().await.map_err(|e| self.error(e))?;
-            return Ok(Started::Lost);
-        }
-        let sql = format!(
-            "UPDATE deletion_queue
-                SET attempts = min(attempts + 1, {MAX_COUNT}), updated_at = {NOW},
-                    in_doubt = in_doubt | 2
-              WHERE claimed_by = ?1 AND status = 'in_flight'
-                AND video_no IN (SELECT value FROM json_each(?2))
-              RETURNING id, video_no, status"
-        );
-        let sent = sqlx::query(&sql)
-            .bind(token.as_str())
-            .bind(json_list(video_nos))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(|e| self.error(e))?;
-        // The whole claim's lease, not only this request's rows: while a refused batch is
-        // split, the halves waiting their turn are held too.
-        renewal(token, lease)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.error(e))?;
-        // Other processes count this request from its `started_at` (the rate): stamped
-        // last, as close to the send as the transaction allows. (The insert stays first:
-        // it takes the write lock, which a transaction that began by reading could not.)
-        sqlx::query(&format!(
-            "UPDATE deletion_batches SET started_at = {NOW} WHERE id = ?1"
-        ))
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.error(e))?;
-        // The chain vouches for the record as it stands now (and for its answer later).
-        let entry = chain::Entry::naming(
-            chain::Kind::Request,
-            id,
-            namespace.as_str(),
-            chain::returned(&sent),
-        );
-        chain::append(&mut tx, entry)
-            .await
-            .map_err(|e| self.error(e))?;
-        tx.commit().await.map_err(|e| self.error(e))?;
-        Ok(Started::Request(BatchId(id)))
-    }
-
-    /// Records the answer to a request and applies it to the request's rows, in one
-    /// transaction. Returns how many rows it changed.
-    async fn finish_request(
-        &self,
-        token: &ClaimToken,
-        batch: BatchId,
-        video_nos: &[VideoNo],
-        record: &RequestRecord,
-        effect: &RowsEffect,
-    ) -> Result<u64, QueueError> {
-        let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-        let sql = format!(
-            "UPDATE deletion_batches
-                SET outcome = ?2, http_status = ?3, api_code = ?4, api_msg = ?5, error = ?6,
-                    duration_ms = ?7, finished_at = {NOW}
-              WHERE id = ?1"
-        );
-        sqlx::query(&sql)
-            .bind(batch.0)
-            .bind(record.outcome.as_str())
-            .bind(record.http_status)
-            .bind(&record.api_code)
-            .bind(&record.api_msg)
-            .bind(&record.error)
-            .bind(record.duration.as_millis() as i64)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.error(e))?;
-        let (status, note, refused) = match effect {
-            RowsEffect::Deleted { .. } => (RowStatus::Deleted, None, false),
-            RowsEffect::Failed(reason) => (RowStatus::Failed, Some(reason), true),
-            RowsEffect::Held { note, refused } => (RowStatus::InFlight, Some(note), *refused),
-        };
-        // Held rows stay in_flight; a settlement releases them and points them at this
-        // batch. A refusal of a lone id is counted on its rows.
-        let sql = format!(
-            "UPDATE deletion_queue
-                SET status = ?3, last_error = ?4, updated_at = {NOW},
-                    refusals = CASE WHEN ?6 THEN min(refusals + 1, {MAX_COUNT}) ELSE refusals END,
-                    batch_id = CASE WHEN ?3 = 'in_flight' THEN batch_id ELSE ?5 END,
-                    settled_at = CASE WHEN ?3 = 'in_flight' THEN NULL ELSE {NOW} END,
-                    claimed_by = CASE WHEN ?3 = 'in_flight' THEN claimed_by END,
-                    lease_until = CASE WHEN ?3 = 'in_flight' THEN lease_until END,
-                    in_doubt = CASE WHEN ?7 THEN 1 ELSE in_doubt & 1 END,
-                    proof = {proof},
-                    check_at = CASE WHEN ?3 = 'deleted' AND ?8 IS NOT NULL
-                                    THEN strftime('%Y-%m-%d %H:%M:%f', 'now',
-                                                  '+' || (?8 * (1 << (2 * min(relisted, {CHECK_BACKOFF_STEPS}))))
-                                                  || ' seconds') END
-              WHERE claimed_by = ?1 AND status = 'in_flight'
-                AND video_no IN (SELECT value FROM json_each(?2))
-              RETURNING id, video_no, status, proof",
-            proof = super::answer_proof(effect, record),
-        );
-        // In seconds; each round a video is still listed after, the check waits four times
-        // longer.
-        let check_after = match effect {
-            RowsEffect::Deleted {
-                check_after: Some(after),
-            } => Some(after.as_secs_f64()),
-            _ => None,
-        };
-        // An answer without an API code (a timeout, a cut connection, a proxy's page) may
-        // have followed a deletion: the rows stay in doubt. A code says what happened.
-        let lost = record.api_code.is_none() && record.outcome != Outcome::Deleted;
-        let changed = sqlx::query(&sql)
-            .bind(token.as_str())
-            .bind(json_list(video_nos))
-            .bind(status.as_str())
-            .bind(note)
-            .bind(batch.0)
-            .bind(refused)
-            .bind(lost)
-            .bind(check_after)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(|e| self.error(e))?;
-        // Every answer is chained, as the request's record now holds it; rows only when it
-        // settled them (held rows are still in flight: a later entry settles them).
-        let entry = chain::Entry {
-            kind: chain::Kind::Answer,
-            batch_id: Some(batch.0),
-            namespace: &self.batch_namespace(&mut tx, batch).await?,
-            rows: match status {
-                RowStatus::InFlight => Vec::new(),
-                _ => chain::returned(&changed),
-            },
-            code: record.api_code.as_deref(),
-            msg: record.api_msg.as_deref(),
-        };
-        chain::append(&mut tx, entry)
-            .await
-            .map_err(|e| self.error(e))?;
-        tx.commit().await.map_err(|e| self.error(e))?;
-        drop(_turn);
-        let mut changed = changed.len() as u64;
-        if let RowsEffect::Failed(reason) = effect {
-            changed += self.fail_duplicates(batch, video_nos, reason).await?;
-        }
-        Ok(changed)
-    }
-
-    /// Gives back to `pending` every row the claim still holds, with `last_error` when given.
-    async fn release(
-        &self,
-        token: &ClaimToken,
-        last_error: Option<&str>,
-    ) -> Result<u64, QueueError> {
-        let _turn = self.write_turn().await;
-        let sql = format!(
-            "UPDATE deletion_queue
-                SET status = 'pending', claimed_by = NULL, lease_until = NULL, updated_at = {NOW},
-                    last_error = coalesce(?2, last_error)
-              WHERE claimed_by = ?1 AND status = 'in_flight'"
-        );
-        let done = sqlx::query(&sql)
-            .bind(token.as_str())
-            .bind(last_error)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.error(e))?;
-        Ok(done.rows_affected())
-    }
 }
 
-/// The claim: the oldest due pending rows of the namespace of the oldest one, at most ?3,
-/// to `in_flight` under the token ?1 with a lease of ?2 (an SQLite time modifier). A row
-/// whose video another claim is sending now is left alone: two claims sending one video
-/// at once would delete it twice (the second answered `0409`); once it is settled, a
-/// later claim settles the row from that deletion.
-fn claim_sql() -> String {
-    let free = |row: &str| {
-        format!(
-            "NOT EXISTS (SELECT 1 FROM deletion_queue AS busy INDEXED BY deletion_queue_video
-                          WHERE busy.unique_id = {row}.unique_id AND busy.video_no = {row}.video_no
-                            AND busy.status = 'in_flight')"
-        )
-    };
-    format!(
-        "UPDATE deletion_queue
-            SET status = 'in_flight', claimed_by = ?1, lease_until = strftime('%Y-%m-%d %H:%M:%f', 'now', ?2),
-                updated_at = {NOW}
-          WHERE id IN (
-                SELECT q.id FROM deletion_queue AS q
-                 WHERE q.status = 'pending' AND {due_q} AND {free_q}
-                   AND q.unique_id = (SELECT p.unique_id
-                                        FROM deletion_queue AS p INDEXED BY deletion_queue_pending_order
-                                       WHERE p.status = 'pending' AND {due_p}
-                                         AND {free_p}
-                                       ORDER BY p.id LIMIT 1)
-                 ORDER BY q.id LIMIT ?3)",
-        free_q = free("q"),
-        free_p = free("p"),
-        due_q = DUE_D.replace("d.", "q."),
-        due_p = DUE_D.replace("d.", "p."),
-    )
-}
-
-/// Extends the lease of every row a claim holds.
-fn renewal(token: &ClaimToken, lease: Duration) -> Query<'_, Sqlite, SqliteArguments<'_>> {
-    sqlx::query(
-        "UPDATE deletion_queue SET lease_until = strftime('%Y-%m-%d %H:%M:%f', 'now', ?2)
-          WHERE claimed_by = ?1 AND status = 'in_flight'",
-    )
-    .bind(token.as_str())
-    .bind(seconds_from_now(lease))
+impl SqliteQueue {
+    /// Writes take this process's turn; reads need none (WAL: readers never wait).
+    fn turn_for(&self, turn: Turn) -> Option<&Arc<tokio::sync::Mutex<()>>> {
+        (turn != Turn::Read).then_some(&self.writer)
+    }
 }
 
 /// The database must be a file: SQLite would open a device (`/dev/null`: "disk I/O error",
@@ -1336,15 +530,6 @@ fn parse_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
 /// A SQLite date modifier that adds `d` to a time (a lease, a wait), to the millisecond.
 fn seconds_from_now(d: Duration) -> String {
     format!("+{:.3} seconds", d.as_secs_f64())
-}
-
-/// Sets the rows claim `?1` holds of videos under a legal hold `held`, giving them up.
-fn held_sql() -> String {
-    format!(
-        "UPDATE deletion_queue AS q
-            SET status = 'held', claimed_by = NULL, lease_until = NULL, updated_at = {NOW}
-          WHERE q.claimed_by = ?1 AND q.status = 'in_flight' AND {HELD_VIDEO}"
-    )
 }
 
 fn json_list(video_nos: &[VideoNo]) -> String {
@@ -1596,11 +781,12 @@ mod tests {
             .await
             .unwrap();
         drop(conn);
-        assert!(queue
-            .claim(100, Duration::from_secs(60))
-            .await
-            .unwrap()
-            .is_none());
+        assert!(
+            crate::queue::store::claim(&queue, 100, Duration::from_secs(60))
+                .await
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(queue.due_pending().await.unwrap(), 0);
         assert_eq!(queue.unreadable_due().await.unwrap(), 7);
     }

@@ -82,7 +82,7 @@ impl SqliteQueue {
             namespace.map_or("*", Namespace::as_str),
             rows,
         );
-        chain::append(&mut tx, entry)
+        chain::append(&mut *tx, entry)
             .await
             .map_err(|e| self.error(e))?;
         let left: i64 = sqlx::query_scalar(&format!(
@@ -168,14 +168,14 @@ impl SqliteQueue {
         // removal, among the records it leaves without one; never a record that had none.)
         for (batch, namespace) in carried {
             let entry = chain::Entry::naming(chain::Kind::Carry, batch, &namespace, Vec::new());
-            chain::append(&mut tx, entry)
+            chain::append(&mut *tx, entry)
                 .await
                 .map_err(|e| self.error(e))?;
         }
         // The anchor moved: recorded in an entry of its own, which is the new head.
         if removed.rows_affected() > 0 {
             pruned.anchor = Some(
-                chain::record_anchor(&mut tx)
+                chain::record_anchor(&mut *tx)
                     .await
                     .map_err(|e| self.error(e))?,
             );

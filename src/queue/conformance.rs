@@ -1,0 +1,611 @@
+//! One suite of the queue's behaviours, run in-process on every driver: `NAME::sqlite` on
+//! a file of its own, `NAME::postgres` on a database of its own on the server
+//! `MEMORIES_REAPER_TEST_POSTGRES` names (skipped, with a line on stderr, where no server
+//! is named, unless `MEMORIES_REAPER_REQUIRE_POSTGRES` is set: then it fails). A third
+//! driver adds its arm to `conformance!` and passes the same tests.
+
+use std::time::Duration;
+
+use super::{BatchId, ClaimToken, Queue, RequestRecord, RowsEffect, Started};
+use crate::config::Database;
+use crate::pass::{Check, Miss, Store};
+use crate::video::{Namespace, VideoNo, VideoNoRule};
+use crate::vocabulary::{Outcome, Proof};
+
+const LEASE: Duration = Duration::from_secs(60);
+
+/// A row as the tests read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Row {
+    id: i64,
+    video_no: String,
+    namespace: String,
+    status: String,
+    proof: Option<String>,
+    claimed: bool,
+    checked: bool,
+}
+
+/// A queue on a driver, and what a test needs to set it up and read it.
+struct Rig {
+    queue: Queue,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Rig {
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let database = Database::File(dir.path().join("queue.db"));
+        let queue = Queue::open(&database, Duration::from_secs(5))
+            .await
+            .expect("open the queue");
+        Self {
+            queue,
+            _dir: Some(dir),
+        }
+    }
+
+    async fn postgres() -> Option<Self> {
+        const VAR: &str = "MEMORIES_REAPER_TEST_POSTGRES";
+        let Ok(admin) = std::env::var(VAR) else {
+            assert!(
+                std::env::var_os("MEMORIES_REAPER_REQUIRE_POSTGRES").is_none(),
+                "MEMORIES_REAPER_REQUIRE_POSTGRES is set but {VAR} is not"
+            );
+            eprintln!("note: a PostgreSQL conformance case is skipped: {VAR} is not set");
+            return None;
+        };
+        let name = format!("mr_conf_{:016x}", rand::random::<u64>());
+        let server = sqlx::PgPool::connect(&admin)
+            .await
+            .expect("the test server");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&server)
+            .await
+            .expect("a test database");
+        server.close().await;
+        let (base, _) = admin.rsplit_once('/').expect("the URL names a database");
+        let url = crate::credentials::parse_url(&format!("{base}/{name}"), "test".into())
+            .expect("a database URL");
+        let queue = Queue::open(&Database::Server(Box::new(url)), Duration::from_secs(5))
+            .await
+            .expect("open the queue");
+        Some(Self { queue, _dir: None })
+    }
+
+    /// Runs statements with no parameters, as a producer (or a hand in the database) would.
+    async fn exec(&self, sql: &str) {
+        let done = match &self.queue {
+            Queue::Sqlite(q) => sqlx::raw_sql(sql).execute(q.pool()).await.map(drop),
+            Queue::Postgres(q) => sqlx::raw_sql(sql).execute(q.pool()).await.map(drop),
+        };
+        done.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    async fn rows(&self) -> Vec<Row> {
+        let sql = "SELECT id, video_no, unique_id, status, proof,
+                          claimed_by IS NOT NULL AS claimed, checked_at IS NOT NULL AS checked
+                     FROM deletion_queue ORDER BY id";
+        type Raw = (i64, String, String, String, Option<String>, bool, bool);
+        let raw: Vec<Raw> = match &self.queue {
+            Queue::Sqlite(q) => sqlx::query_as(sql).fetch_all(q.pool()).await,
+            Queue::Postgres(q) => sqlx::query_as(sql).fetch_all(q.pool()).await,
+        }
+        .expect("read the rows");
+        raw.into_iter()
+            .map(
+                |(id, video_no, namespace, status, proof, claimed, checked)| Row {
+                    id,
+                    video_no,
+                    namespace,
+                    status,
+                    proof,
+                    claimed,
+                    checked,
+                },
+            )
+            .collect()
+    }
+
+    async fn row(&self, video_no: &str) -> Row {
+        let rows = self.rows().await;
+        rows.into_iter()
+            .find(|r| r.video_no == video_no)
+            .unwrap_or_else(|| panic!("no row of {video_no}"))
+    }
+
+    async fn insert(&self, namespace: &str, video_nos: &[&str]) {
+        let ns = Namespace::parse(namespace).expect("a namespace");
+        self.queue
+            .insert(&ns, &ids(video_nos))
+            .await
+            .expect("insert");
+    }
+
+    /// The chain verifies, with no mismatch.
+    async fn chain_holds(&self) {
+        let verdict = self.queue.verify_chain().await.expect("verify");
+        assert_eq!(verdict.mismatches, 0, "{:?}", verdict.problems);
+    }
+}
+
+fn ids(video_nos: &[&str]) -> Vec<VideoNo> {
+    let rule = VideoNoRule::default();
+    video_nos
+        .iter()
+        .map(|v| rule.parse(v).expect("a video number"))
+        .collect()
+}
+
+fn answer(outcome: Outcome, code: Option<&str>) -> RequestRecord {
+    RequestRecord {
+        outcome,
+        http_status: code.map(|_| 200),
+        api_code: code.map(str::to_owned),
+        api_msg: code.map(|_| "msg".to_owned()),
+        error: None,
+        duration: Duration::from_millis(5),
+    }
+}
+
+const DELETED: RowsEffect = RowsEffect::Deleted { check_after: None };
+
+/// Claims, records a request for every claimed video, and its answer.
+async fn send(rig: &Rig, record: &RequestRecord, effect: &RowsEffect) -> (ClaimToken, BatchId) {
+    let claim = rig.queue.claim(100, LEASE).await.expect("claim");
+    let claim = claim.expect("something to claim");
+    let namespace =
+        Namespace::parse(claim.namespace.as_deref().expect("a namespace")).expect("a namespace");
+    let mut videos: Vec<&str> = claim
+        .rows
+        .iter()
+        .filter_map(|r| r.video_no.as_deref())
+        .collect();
+    videos.dedup();
+    let videos = ids(&videos);
+    let started = rig
+        .queue
+        .start_request(&claim.token, &namespace, &videos, 1, LEASE)
+        .await
+        .expect("start");
+    let Started::Request(batch) = started else {
+        panic!("not started: {started:?}")
+    };
+    rig.queue
+        .finish_request(&claim.token, batch, &videos, record, effect)
+        .await
+        .expect("finish");
+    (claim.token, batch)
+}
+
+/// Makes `NAME` (an `async fn(Rig)` beside it) a test per driver.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(super::Rig::sqlite().await).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(rig) = super::Rig::postgres().await {
+                    super::$name(rig).await
+                }
+            }
+        }
+    )*};
+}
+
+conformance!(
+    a_claim_takes_the_oldest_namespace_and_its_duplicates,
+    a_video_another_claim_holds_is_not_claimed,
+    a_held_video_is_set_held_at_the_claim_and_at_the_request,
+    an_answer_settles_with_its_proof_and_the_chain_holds,
+    a_lost_answer_leaves_rows_in_flight_in_doubt_and_a_lookup_settles_them,
+    history_settles_only_from_a_chained_deletion,
+    a_video_refused_for_good_fails_its_other_rows,
+    a_request_whose_rows_were_taken_back_does_not_go,
+    expired_and_impossible_leases_are_taken_back,
+    release_gives_rows_back,
+    checks_after_deleting_verify_or_send_again,
+    unsent_rows_fail_as_invalid,
+    other_senders_requests_are_counted,
+);
+
+async fn a_claim_takes_the_oldest_namespace_and_its_duplicates(rig: Rig) {
+    rig.insert("b", &["VI1", "VI2"]).await;
+    rig.insert("a", &["VI3", "VI1"]).await;
+    rig.insert("b", &["VI1"]).await;
+    let claim = rig.queue.claim(1, LEASE).await.unwrap().expect("a claim");
+    assert_eq!(
+        claim.namespace.as_deref(),
+        Some("b"),
+        "the oldest row's namespace"
+    );
+    let claimed: Vec<(i64, Option<String>)> = claim
+        .rows
+        .iter()
+        .map(|r| (r.id, r.video_no.clone()))
+        .collect();
+    // One video (limit 1), with its due duplicate in the namespace; not namespace a's.
+    assert_eq!(
+        claimed,
+        vec![(1, Some("VI1".into())), (5, Some("VI1".into()))]
+    );
+    let rows = rig.rows().await;
+    let in_flight: Vec<i64> = rows.iter().filter(|r| r.claimed).map(|r| r.id).collect();
+    assert_eq!(in_flight, vec![1, 5]);
+    assert!(rows.iter().all(|r| r.claimed == (r.status == "in_flight")));
+    // Nothing due in the future is claimed.
+    rig.exec("UPDATE deletion_queue SET due_at = '2999-01-01 00:00:00' WHERE status = 'pending'")
+        .await;
+    assert!(rig.queue.claim(100, LEASE).await.unwrap().is_none());
+}
+
+async fn a_video_another_claim_holds_is_not_claimed(rig: Rig) {
+    rig.insert("default", &["VI1"]).await;
+    let first = rig.queue.claim(100, LEASE).await.unwrap().expect("a claim");
+    rig.insert("default", &["VI1", "VI2"]).await;
+    let second = rig.queue.claim(100, LEASE).await.unwrap().expect("a claim");
+    let videos: Vec<Option<String>> = second.rows.iter().map(|r| r.video_no.clone()).collect();
+    assert_eq!(videos, vec![Some("VI2".into())], "VI1 is the first claim's");
+    assert_ne!(first.token, second.token);
+}
+
+async fn a_held_video_is_set_held_at_the_claim_and_at_the_request(rig: Rig) {
+    rig.insert("default", &["VI1", "VI2"]).await;
+    rig.exec("INSERT INTO legal_holds (video_no, reason) VALUES ('VI1', 'court')")
+        .await;
+    let claim = rig.queue.claim(100, LEASE).await.unwrap().expect("a claim");
+    assert_eq!(claim.held, 1);
+    assert_eq!(rig.row("VI1").await.status, "held");
+    // A hold placed after the claim stops the request where it is recorded.
+    rig.exec(
+        "INSERT INTO legal_holds (video_no, unique_id, reason) VALUES ('VI2', 'default', 'court')",
+    )
+    .await;
+    let started = rig
+        .queue
+        .start_request(
+            &claim.token,
+            &Namespace::default(),
+            &ids(&["VI2"]),
+            1,
+            LEASE,
+        )
+        .await
+        .unwrap();
+    assert_eq!(started, Started::Held(1));
+    let row = rig.row("VI2").await;
+    assert_eq!((row.status.as_str(), row.claimed), ("held", false));
+    // Released by hand: take-back frees held rows no hold covers.
+    rig.exec("DELETE FROM legal_holds").await;
+    rig.queue.take_back_expired().await.unwrap();
+    assert!(rig.rows().await.iter().all(|r| r.status == "pending"));
+    rig.chain_holds().await;
+}
+
+async fn an_answer_settles_with_its_proof_and_the_chain_holds(rig: Rig) {
+    rig.insert("default", &["VI1", "VI2"]).await;
+    send(&rig, &answer(Outcome::Deleted, Some("0000")), &DELETED).await;
+    for row in rig.rows().await {
+        assert_eq!(row.status, "deleted");
+        assert_eq!(row.proof.as_deref(), Some(Proof::Answered.as_str()));
+        assert!(!row.claimed);
+    }
+    assert!(rig
+        .queue
+        .answered_well_within(Duration::from_secs(60))
+        .await
+        .unwrap());
+    let (seq, _) = rig.queue.chain_head().await.unwrap();
+    assert!(seq >= 2, "the request and its answer are chained");
+    rig.chain_holds().await;
+    // Edited by hand, the chain says so.
+    rig.exec("UPDATE deletion_queue SET video_no = 'VI9' WHERE id = 1")
+        .await;
+    let verdict = rig.queue.verify_chain().await.unwrap();
+    assert!(verdict.mismatches > 0);
+}
+
+async fn a_lost_answer_leaves_rows_in_flight_in_doubt_and_a_lookup_settles_them(rig: Rig) {
+    rig.insert("default", &["VI1", "VI2", "VI3"]).await;
+    let lost = answer(Outcome::Retry, None);
+    let kept = RowsEffect::Held {
+        note: "timed out".into(),
+        refused: false,
+    };
+    let (token, _) = send(&rig, &lost, &kept).await;
+    assert!(rig.rows().await.iter().all(|r| r.status == "in_flight"));
+    assert!(!rig
+        .queue
+        .answered_well_within(Duration::from_secs(60))
+        .await
+        .unwrap());
+    // The lookup: VI1 listed, VI2 gone after our request, VI3 to look again.
+    let missing = vec![
+        (ids(&["VI2"])[0].clone(), Miss::Deleted),
+        (ids(&["VI3"])[0].clone(), Miss::LookAgain),
+    ];
+    let settled = rig
+        .queue
+        .record_lookup(
+            &token,
+            &Namespace::default(),
+            &ids(&["VI1"]),
+            &missing,
+            LEASE,
+        )
+        .await
+        .unwrap();
+    assert_eq!((settled.deleted, settled.absent), (1, 0));
+    let vi2 = rig.row("VI2").await;
+    assert_eq!(
+        (vi2.status.as_str(), vi2.proof.as_deref(), vi2.checked),
+        ("deleted", Some(Proof::LostUnlisted.as_str()), false),
+        "a miss after a lost answer, never listed before: not verified"
+    );
+    let vi3 = rig.row("VI3").await;
+    assert_eq!((vi3.status.as_str(), vi3.claimed), ("pending", false));
+    assert_eq!(rig.row("VI1").await.status, "in_flight");
+    // Listed, then sent and answered: proven by the lookup and the answer.
+    rig.queue.release(&token, None).await.unwrap();
+    rig.exec("UPDATE deletion_queue SET recheck_at = NULL")
+        .await;
+    let claim = rig.queue.claim(100, LEASE).await.unwrap().expect("a claim");
+    let videos = ids(&["VI1", "VI3"]);
+    rig.queue
+        .record_lookup(&claim.token, &Namespace::default(), &videos, &[], LEASE)
+        .await
+        .unwrap();
+    let Started::Request(batch) = rig
+        .queue
+        .start_request(&claim.token, &Namespace::default(), &videos, 2, LEASE)
+        .await
+        .unwrap()
+    else {
+        panic!("not started")
+    };
+    rig.queue
+        .finish_request(
+            &claim.token,
+            batch,
+            &videos,
+            &answer(Outcome::Deleted, Some("0000")),
+            &DELETED,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        rig.row("VI1").await.proof.as_deref(),
+        Some(Proof::ListedAnswered.as_str())
+    );
+    rig.chain_holds().await;
+}
+
+async fn history_settles_only_from_a_chained_deletion(rig: Rig) {
+    rig.insert("default", &["VI1"]).await;
+    send(&rig, &answer(Outcome::Deleted, Some("0000")), &DELETED).await;
+    // A row written deleted by hand proves nothing.
+    rig.exec("INSERT INTO deletion_queue (video_no, status) VALUES ('VI2', 'deleted')")
+        .await;
+    rig.insert("default", &["VI1", "VI2"]).await;
+    let claim = rig.queue.claim(100, LEASE).await.unwrap().expect("a claim");
+    assert_eq!(
+        claim.settled_before, 1,
+        "VI1 again, from the chained deletion"
+    );
+    let videos: Vec<Option<String>> = claim.rows.iter().map(|r| r.video_no.clone()).collect();
+    assert_eq!(videos, vec![Some("VI2".into())], "VI2 is sent");
+    let again = rig
+        .rows()
+        .await
+        .into_iter()
+        .filter(|r| r.video_no == "VI1")
+        .last();
+    assert_eq!(
+        again.and_then(|r| r.proof),
+        Some(Proof::History.as_str().to_owned())
+    );
+    rig.queue.release(&claim.token, None).await.unwrap();
+    rig.exec("DELETE FROM deletion_queue WHERE id = 2").await;
+    rig.chain_holds().await;
+}
+
+async fn a_video_refused_for_good_fails_its_other_rows(rig: Rig) {
+    rig.insert("default", &["VI1"]).await;
+    let claim = rig.queue.claim(100, LEASE).await.unwrap().expect("a claim");
+    // Queued again while its request was out: not claimed, failed with it.
+    rig.insert("default", &["VI1"]).await;
+    let video = ids(&["VI1"]);
+    let Started::Request(batch) = rig
+        .queue
+        .start_request(&claim.token, &Namespace::default(), &video, 1, LEASE)
+        .await
+        .unwrap()
+    else {
+        panic!("not started")
+    };
+    let refused = RowsEffect::Failed("refused: 0409".into());
+    let changed = rig
+        .queue
+        .finish_request(
+            &claim.token,
+            batch,
+            &video,
+            &answer(Outcome::Rejected, Some("0409")),
+            &refused,
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed, 2);
+    let proofs: Vec<(String, Option<String>)> = rig
+        .rows()
+        .await
+        .into_iter()
+        .map(|r| (r.status, r.proof))
+        .collect();
+    assert_eq!(
+        proofs,
+        vec![
+            ("failed".into(), Some(Proof::Refused.as_str().into())),
+            ("failed".into(), Some(Proof::RefusedVideo.as_str().into())),
+        ]
+    );
+    rig.chain_holds().await;
+}
+
+async fn a_request_whose_rows_were_taken_back_does_not_go(rig: Rig) {
+    rig.insert("default", &["VI1"]).await;
+    let claim = rig.queue.claim(100, LEASE).await.unwrap().expect("a claim");
+    rig.exec("UPDATE deletion_queue SET claimed_by = 'another', status = 'in_flight'")
+        .await;
+    let started = rig
+        .queue
+        .start_request(
+            &claim.token,
+            &Namespace::default(),
+            &ids(&["VI1"]),
+            1,
+            LEASE,
+        )
+        .await
+        .unwrap();
+    assert_eq!(started, Started::Lost);
+    assert!(rig.queue.others_requests().await.unwrap().is_empty());
+    rig.chain_holds().await;
+}
+
+async fn expired_and_impossible_leases_are_taken_back(rig: Rig) {
+    rig.insert("default", &["VI1", "VI2", "VI3"]).await;
+    let claim = rig.queue.claim(100, LEASE).await.unwrap().expect("a claim");
+    let (expired, impossible) = match &rig.queue {
+        Queue::Sqlite(_) => (
+            "strftime('%Y-%m-%d %H:%M:%f', 'now', '-1 seconds')",
+            "'9999-01-01 00:00:00'",
+        ),
+        Queue::Postgres(_) => ("now() - interval '1 second'", "'9999-01-01'"),
+    };
+    rig.exec(&format!(
+        "UPDATE deletion_queue SET lease_until = {expired} WHERE id = 1"
+    ))
+    .await;
+    rig.exec(&format!(
+        "UPDATE deletion_queue SET lease_until = {impossible} WHERE id = 2"
+    ))
+    .await;
+    assert_eq!(rig.queue.take_back_expired().await.unwrap(), 2);
+    let statuses: Vec<String> = rig.rows().await.into_iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec!["pending", "pending", "in_flight"]);
+    // Renewed, the claim's row stays; released, it is pending again.
+    rig.queue.renew(&claim.token, LEASE).await.unwrap();
+    assert_eq!(rig.queue.take_back_expired().await.unwrap(), 0);
+}
+
+async fn release_gives_rows_back(rig: Rig) {
+    rig.insert("default", &["VI1", "VI2"]).await;
+    let claim = rig.queue.claim(100, LEASE).await.unwrap().expect("a claim");
+    assert_eq!(
+        rig.queue
+            .release(&claim.token, Some("stopping"))
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(rig
+        .rows()
+        .await
+        .iter()
+        .all(|r| r.status == "pending" && !r.claimed));
+    assert!(rig.queue.claim(100, LEASE).await.unwrap().is_some());
+}
+
+async fn checks_after_deleting_verify_or_send_again(rig: Rig) {
+    rig.insert("default", &["VI1", "VI2", "VI3"]).await;
+    let soon = RowsEffect::Deleted {
+        check_after: Some(Duration::from_secs(1)),
+    };
+    send(&rig, &answer(Outcome::Deleted, Some("0000")), &soon).await;
+    assert!(
+        rig.queue
+            .claim_unchecked(100, LEASE)
+            .await
+            .unwrap()
+            .is_none(),
+        "not yet"
+    );
+    rig.exec("UPDATE deletion_queue SET check_at = '2000-01-01 00:00:00'")
+        .await;
+    let unchecked = rig
+        .queue
+        .claim_unchecked(100, LEASE)
+        .await
+        .unwrap()
+        .expect("checks due");
+    assert_eq!(unchecked.namespace.as_deref(), Some("default"));
+    assert_eq!(unchecked.rows.len(), 3);
+    assert!(
+        rig.queue
+            .claim_unchecked(100, LEASE)
+            .await
+            .unwrap()
+            .is_none(),
+        "claimed"
+    );
+    let checks = [
+        (1, Check::Gone),
+        (2, Check::Listed),
+        (3, Check::Later(LEASE)),
+    ];
+    let checked = rig
+        .queue
+        .record_check(&Namespace::default(), &checks, 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            checked.verified,
+            checked.resent,
+            checked.failed,
+            checked.postponed
+        ),
+        (1, 1, 0, 1)
+    );
+    let rows = rig.rows().await;
+    assert_eq!(rows[0].proof.as_deref(), Some(Proof::AnsweredGone.as_str()));
+    assert_eq!(
+        (rows[1].status.as_str(), rows[1].proof.as_deref()),
+        ("pending", None)
+    );
+    assert_eq!(rows[2].status, "deleted");
+    rig.chain_holds().await;
+}
+
+async fn unsent_rows_fail_as_invalid(rig: Rig) {
+    rig.insert("default", &["VI1", "VI2"]).await;
+    let claim = rig.queue.claim(100, LEASE).await.unwrap().expect("a claim");
+    rig.queue
+        .fail_unsent(&claim.token, &[(1, "invalid video number".into())])
+        .await
+        .unwrap();
+    let rows = rig.rows().await;
+    assert_eq!(
+        (rows[0].status.as_str(), rows[0].proof.as_deref()),
+        ("failed", Some(Proof::Invalid.as_str()))
+    );
+    assert_eq!(rows[1].status, "in_flight");
+    rig.chain_holds().await;
+}
+
+async fn other_senders_requests_are_counted(rig: Rig) {
+    rig.insert("default", &["VI1", "VI2"]).await;
+    send(&rig, &answer(Outcome::Deleted, Some("0000")), &DELETED).await;
+    assert!(
+        rig.queue.others_requests().await.unwrap().is_empty(),
+        "our own"
+    );
+    let other = rig.queue.renamed();
+    let recorded = other.others_requests().await.unwrap();
+    assert_eq!(recorded.len(), 1, "another sender's, within two seconds");
+    assert!(recorded[0].ago < Duration::from_secs(2));
+}

@@ -1,0 +1,1 @@
+SELECT seq, hash, since, rows_from FROM settlement_anchor

@@ -1,0 +1,3 @@
+-- Whether the newest answered request has outcome $1 and was answered within $2 seconds.
+SELECT outcome = $1 AND finished_at >= now() - make_interval(secs => $2)
+  FROM deletion_batches WHERE outcome <> 'sending' ORDER BY id DESC LIMIT 1

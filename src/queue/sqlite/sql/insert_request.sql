@@ -1,0 +1,3 @@
+-- A request's record, sending (the insert takes the write lock).
+INSERT INTO deletion_batches (unique_id, ids_count, attempt, sender)
+VALUES (?1, ?2, ?3, ?4) RETURNING id

@@ -1,0 +1,27 @@
+-- Claim ?1's rows of videos deleted before, settled deleted with proof ?2: only from a
+-- deletion the chain records, an entry of kind ?3 (answer) for the request that carried
+-- that row, settling it deleted. One index lookup per claimed row (the index holds the
+-- status), then one per entry of that request.
+UPDATE deletion_queue AS q
+   SET status = 'deleted', proof = ?2, last_error = NULL, claimed_by = NULL,
+       lease_until = NULL, settled_at = strftime('%Y-%m-%d %H:%M:%f', 'now'),
+       updated_at = strftime('%Y-%m-%d %H:%M:%f', 'now'),
+       batch_id = (
+           SELECT d.batch_id FROM deletion_queue AS d INDEXED BY deletion_queue_video
+            WHERE d.unique_id = q.unique_id AND d.video_no = q.video_no AND d.status = 'deleted'
+              AND EXISTS (SELECT 1 FROM settlement_chain AS c INDEXED BY settlement_chain_batch
+                           WHERE c.batch_id = d.batch_id AND c.kind = ?3
+                             AND c.namespace = d.unique_id
+                             AND instr(c.rows, '[' || d.id || ',' || json_quote(d.video_no)
+                                               || ',"deleted"') > 0)
+            LIMIT 1)
+ WHERE q.claimed_by = ?1
+   AND EXISTS (
+       SELECT 1 FROM deletion_queue AS d INDEXED BY deletion_queue_video
+        WHERE d.unique_id = q.unique_id AND d.video_no = q.video_no AND d.status = 'deleted'
+          AND EXISTS (SELECT 1 FROM settlement_chain AS c INDEXED BY settlement_chain_batch
+                       WHERE c.batch_id = d.batch_id AND c.kind = ?3
+                         AND c.namespace = d.unique_id
+                         AND instr(c.rows, '[' || d.id || ',' || json_quote(d.video_no)
+                                           || ',"deleted"') > 0))
+RETURNING id, video_no, status, proof
