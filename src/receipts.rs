@@ -48,8 +48,7 @@ async fn write_all(
     if format == Format::Csv {
         writeln!(out, "{}", Receipt::COLUMNS.join(","))?;
     }
-    let sql = queue.receipts_sql();
-    let mut rows = queue.receipts(filter, &sql);
+    let mut rows = queue.receipts(filter);
     let mut written = 0u64;
     let mut line = String::new();
     while let Some(receipt) = rows.next().await {

@@ -7,7 +7,10 @@ use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
 
-use super::driver::Statements;
+use futures_util::StreamExt;
+
+use super::driver::{Driver, Statements, Turn};
+use super::QueueError;
 use crate::vocabulary::{Proof, RowStatus};
 
 /// What settled the rows of an entry.
@@ -130,16 +133,6 @@ pub fn digest(
     hash.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Whether `prune` with `cutoff` (an SQL parameter) removes a request record (once no chain
-/// entry names it): started before the cutoff, answered, and no row points at it. For
-/// `deletion_batches` aliased `b`.
-pub fn prunable(cutoff: &str) -> String {
-    format!(
-        "b.started_at < {cutoff} AND b.outcome <> 'sending'
-         AND NOT EXISTS (SELECT 1 FROM deletion_queue q WHERE q.batch_id = b.id)"
-    )
-}
-
 impl Entry<'_> {
     /// Whether there is nothing to chain: a settlement of no row. A request and its answer
     /// always are chained (the entry vouches for the request's record).
@@ -189,6 +182,11 @@ impl Entry<'_> {
     }
 }
 
+/// A time as the chain (and SQLite's tables) write it: UTC, text, to the millisecond.
+pub fn chain_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S%.3f").to_string()
+}
+
 /// The anchor row (`settlement_anchor`: `seq`, `hash`, `since`, `rows_from` as stored) in
 /// words: the
 /// `msg` of an `anchor` entry, which the row must match.
@@ -221,13 +219,68 @@ pub async fn record_anchor<S: Statements + ?Sized>(
     conn: &mut S,
 ) -> Result<(i64, String), sqlx::Error> {
     conn.lock_chain().await?;
-    let (seq, hash, since, rows_from) = conn.anchor().await?;
+    let a = conn.anchor().await?;
     append(
         conn,
-        Entry::anchor(&anchor_text(seq, &hash, &since, rows_from)),
+        Entry::anchor(&anchor_text(a.seq, &a.hash, &a.since, a.rows_from)),
     )
     .await?;
-    Ok((seq, hash))
+    Ok((a.seq, a.hash))
+}
+
+/// The chain's head: the last entry's sequence number and hash (the anchor's when the
+/// chain is empty), as every pass logs it.
+pub async fn head<D: Driver>(driver: &D) -> Result<(i64, String), QueueError> {
+    let run = async {
+        let mut tx = driver.single(Turn::Read).await?;
+        tx.chain_head().await
+    };
+    run.await.map_err(|e| driver.error(e))
+}
+
+/// Recomputes the chain from its anchor, and compares it with the tables ([`Verifier`]),
+/// in one snapshot: a daemon at work meanwhile changes nothing it sees.
+pub async fn verify<D: Driver>(driver: &D) -> Result<Verdict, QueueError> {
+    let run = async {
+        let mut tx = driver.begin(Turn::Read).await?;
+        tx.snapshot().await?;
+        let anchor = tx.anchor().await?;
+        let mut verifier = Verifier::new(
+            (anchor.seq, anchor.hash.clone()),
+            &anchor.since,
+            anchor.rows_from,
+        );
+        let mut entries = tx.chain_entries();
+        while let Some(entry) = entries.next().await {
+            verifier.entry(entry?);
+        }
+        drop(entries);
+        let mut requests = tx.request_records(anchor.requests_from, &anchor.since);
+        while let Some(request) = requests.next().await {
+            verifier.request(request?);
+        }
+        drop(requests);
+        verifier.requests_done();
+        let mut rows = tx.queue_rows(&anchor);
+        while let Some(row) = rows.next().await {
+            verifier.row(row?);
+        }
+        drop(rows);
+        tx.rollback().await?;
+        Ok(verifier.finish())
+    };
+    run.await.map_err(|e| driver.error(e))
+}
+
+/// The anchor row: where the chain starts (the last entry pruned, zeros before any prune),
+/// since when, and the first request and row every settlement of which must have an entry.
+#[derive(Debug, Clone)]
+pub struct Anchor {
+    pub seq: i64,
+    pub hash: String,
+    pub since: String,
+    pub requests_from: i64,
+    pub rows_from: i64,
 }
 
 /// An entry as `settlement_chain` stores it (the columns, in the order both backends'

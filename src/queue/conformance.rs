@@ -397,15 +397,11 @@ async fn history_settles_only_from_a_chained_deletion(rig: Rig) {
     );
     let videos: Vec<Option<String>> = claim.rows.iter().map(|r| r.video_no.clone()).collect();
     assert_eq!(videos, vec![Some("VI2".into())], "VI2 is sent");
-    let again = rig
-        .rows()
-        .await
-        .into_iter()
-        .filter(|r| r.video_no == "VI1")
-        .last();
+    let rows = rig.rows().await;
+    let again = rows.iter().rfind(|r| r.video_no == "VI1");
     assert_eq!(
-        again.and_then(|r| r.proof),
-        Some(Proof::History.as_str().to_owned())
+        again.and_then(|r| r.proof.as_deref()),
+        Some(Proof::History.as_str())
     );
     rig.queue.release(&claim.token, None).await.unwrap();
     rig.exec("DELETE FROM deletion_queue WHERE id = 2").await;

@@ -17,10 +17,17 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use super::chain::{ChainRow, Sealed};
-use super::{ClaimedRow, QueueError, RequestRecord};
+use futures_util::stream::BoxStream;
+
+use super::chain::{
+    Anchor, ChainEntry, ChainRow, QueueRow, RequestRecord as ChainedRequest, Sealed,
+};
+use super::receipts::{Filter, Receipt};
+use super::report::{BatchRow, Count, PendingRow, ProofCount, Sender};
+use super::{ClaimedRow, Hold, QueueError, RequestRecord};
 use crate::video::{Namespace, VideoNo};
 use crate::vocabulary::{Proof, RowStatus};
 
@@ -54,6 +61,10 @@ pub trait Driver: Clone + Send + Sync + 'static {
 
     /// This process, as `deletion_batches.sender` records its requests.
     fn sender(&self) -> &str;
+
+    /// The settled rows `filter` selects, in queue order, streamed from the pool (a stream
+    /// outlives any one borrowed connection): what `receipts` writes.
+    fn receipts<'a>(&'a self, filter: &'a Filter) -> BoxStream<'a, Result<Receipt, sqlx::Error>>;
 
     /// Upkeep a pass's start needs on this backend (PostgreSQL refreshes stale planner
     /// statistics; SQLite needs none).
@@ -185,8 +196,9 @@ pub trait Statements: Send {
     /// Rows in flight whose lease ran out, or that this program could not have granted
     /// (unreadable, or more than `longest` ahead), back to pending, saying why.
     fn take_back_leases(&mut self, longest: Duration) -> impl Step<u64>;
-    /// Held rows no hold covers any longer, back to pending.
-    fn free_unheld(&mut self) -> impl Step<u64>;
+    /// Held rows (of `only` these videos, when given) no hold covers any longer, back to
+    /// pending.
+    fn free_unheld(&mut self, only: Option<&[VideoNo]>) -> impl Step<u64>;
     /// The oldest due pending rows of the namespace of the oldest (at most `limit`, none
     /// of a video another claim holds), in flight under `token` for `lease`.
     fn claim_rows(&mut self, token: &str, lease: Duration, limit: usize) -> impl Step<u64>;
@@ -298,6 +310,85 @@ pub trait Statements: Send {
         proof: Proof,
     ) -> impl Step<Vec<ChainRow>>;
 
+    // Legal holds.
+    /// A hold on each video in `namespace` (`None`: every namespace); one already placed
+    /// there keeps its first reason.
+    fn insert_holds(
+        &mut self,
+        namespace: Option<&Namespace>,
+        ids: &[VideoNo],
+        reason: &str,
+    ) -> impl Step<u64>;
+    /// Pending rows of these videos in `namespace` (`None`: every one) set held.
+    fn hold_pending(&mut self, namespace: Option<&Namespace>, ids: &[VideoNo]) -> impl Step<u64>;
+    /// Of these videos in `namespace`: rows in flight now, and videos seen deleted.
+    fn held_elsewhere(
+        &mut self,
+        namespace: Option<&Namespace>,
+        ids: &[VideoNo],
+    ) -> impl Step<(i64, i64)>;
+    /// The holds placed on these videos in `namespace` (`None`: the every-namespace ones).
+    fn delete_holds(&mut self, namespace: Option<&Namespace>, ids: &[VideoNo]) -> impl Step<u64>;
+    /// The `newest` holds (`None`: all), newest first.
+    fn list_holds(&mut self, newest: Option<i64>) -> impl Step<Vec<Hold>>;
+
+    // What `status` and the metrics read.
+    fn count_rows(&mut self) -> impl Step<Vec<Count>>;
+    /// Settled rows by status and proof (`unrecorded` for rows settled without one).
+    fn proof_counts(&mut self, unrecorded: &str) -> impl Step<Vec<ProofCount>>;
+    fn oldest_pending(&mut self) -> impl Step<Option<PendingRow>>;
+    fn unreadable_due(&mut self) -> impl Step<i64>;
+    /// Rows in flight under a lease this program never grants (more than `longest` ahead).
+    fn impossible_leases(&mut self, longest: Duration) -> impl Step<i64>;
+    /// The `last` requests, newest first.
+    fn last_requests(&mut self, last: u32) -> impl Step<Vec<BatchRow>>;
+    fn sender_lease(&mut self) -> impl Step<Option<Sender>>;
+    fn count_holds(&mut self) -> impl Step<i64>;
+    /// (status, proof, rows).
+    fn gauge_counts(&mut self) -> impl Step<Vec<(String, Option<String>, i64)>>;
+    /// (namespace, status, rows) of the `top` largest namespaces; the rest under `None`.
+    fn namespace_gauges(&mut self, top: usize) -> impl Step<Vec<(Option<String>, String, i64)>>;
+    /// Seconds since the oldest due row not yet settled came due.
+    fn oldest_due(&mut self) -> impl Step<Option<f64>>;
+    /// Due pending rows not held, in (namespace, id) order, `limit` after `after`.
+    fn due_page(
+        &mut self,
+        after: (&str, i64),
+        limit: usize,
+    ) -> impl Step<Vec<(String, ClaimedRow)>>;
+    fn due_pending(&mut self) -> impl Step<i64>;
+
+    /// How many settled rows `filter` selects.
+    fn count_receipts(&mut self, filter: &Filter) -> impl Step<i64>;
+
+    // Upkeep.
+    /// Failed rows of `namespace` (`None`: every one) settled at or after `since` back to
+    /// pending, due now (not those failed for an unreadable `due_at`).
+    fn reopen_failed(
+        &mut self,
+        namespace: Option<&Namespace>,
+        since: Option<DateTime<Utc>>,
+    ) -> impl Step<Vec<ChainRow>>;
+    /// How many of these rows are held now.
+    fn count_held(&mut self, rows: &[i64]) -> impl Step<i64>;
+    /// Failed rows `reopen_failed` would leave for their unreadable `due_at`.
+    fn unreadable_failed(
+        &mut self,
+        namespace: Option<&Namespace>,
+        since: Option<DateTime<Utc>>,
+    ) -> impl Step<i64>;
+    /// At most `most` settled rows settled and last changed before `before`.
+    fn prune_rows(&mut self, before: DateTime<Utc>, most: usize) -> impl Step<u64>;
+    /// The anchor onto the last chain entry older than `before`, when there is one.
+    fn move_anchor(&mut self, before: DateTime<Utc>) -> impl Step<u64>;
+    /// Request records (id, namespace) named only by entries up to the anchor, that prune
+    /// keeps at `before`.
+    fn carried_requests(&mut self, before: DateTime<Utc>) -> impl Step<Vec<(i64, String)>>;
+    /// The chain's entries up to the anchor.
+    fn drop_chain_prefix(&mut self) -> impl Step<u64>;
+    /// At most `most` request records prune may remove at `before`.
+    fn prune_requests(&mut self, before: DateTime<Utc>, most: usize) -> impl Step<u64>;
+
     // The chain.
     /// Whatever makes the head read next the true last one until commit (PostgreSQL: the
     /// chain lock; SQLite: the transaction has written already, so it is the one writer).
@@ -307,6 +398,23 @@ pub trait Statements: Send {
     /// A request's whole record, as one text the chain hashes.
     fn request_record(&mut self, batch: i64) -> impl Step<Option<String>>;
     fn insert_entry(&mut self, entry: &Sealed) -> impl Step<()>;
-    /// The anchor row: seq, hash, since, rows_from.
-    fn anchor(&mut self) -> impl Step<(i64, String, String, i64)>;
+    /// The anchor row.
+    fn anchor(&mut self) -> impl Step<Anchor>;
+    /// What follows reads one snapshot of the database (PostgreSQL: repeatable read; an
+    /// SQLite read transaction is one already).
+    fn snapshot(&mut self) -> impl Step<()>;
+    /// Every entry, in order.
+    fn chain_entries(&mut self) -> BoxStream<'_, Result<ChainEntry, sqlx::Error>>;
+    /// Every request record, as the chain hashes it, and whether it must have an entry
+    /// (from `requests_from`, unless prune may remove it at the anchor's `since`).
+    fn request_records<'a>(
+        &'a mut self,
+        requests_from: i64,
+        since: &'a str,
+    ) -> BoxStream<'a, Result<ChainedRequest, sqlx::Error>>;
+    /// Every row, as the verifier weighs it against the anchor.
+    fn queue_rows<'a>(
+        &'a mut self,
+        anchor: &'a Anchor,
+    ) -> BoxStream<'a, Result<QueueRow, sqlx::Error>>;
 }

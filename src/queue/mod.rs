@@ -18,12 +18,17 @@ pub mod chain;
 #[cfg(test)]
 mod conformance;
 mod driver;
+mod holds;
 pub mod postgres;
+pub mod receipts;
+pub mod report;
 pub mod rules;
 pub mod sqlite;
 mod store;
+mod upkeep;
 
-pub use sqlite::{receipts, report, Pruned};
+pub use holds::{Hold, HoldsChanged};
+pub use upkeep::{Pruned, Reopened};
 
 use std::time::Duration;
 
@@ -33,7 +38,7 @@ use futures_util::stream::BoxStream;
 use crate::config::Database;
 use crate::pass::{Check, Checked, Miss, Settled, Store, Unchecked};
 use crate::video::{Namespace, VideoNo};
-use crate::vocabulary::{Outcome, RowStatus};
+use crate::vocabulary::Outcome;
 
 /// A database failure, described for an operator: what went wrong with which database
 /// (a file, or a server named without its password), and what to do about it.
@@ -157,64 +162,6 @@ pub enum Started {
     /// A hold was placed on some of its videos since the claim: their rows are `held`
     /// now, and the request must not go (the claim's other rows go in a later one).
     Held(u64),
-}
-
-/// What `retry-failed` did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Reopened {
-    /// Pending again.
-    pub pending: u64,
-    /// Put back, and held at once by a legal hold (the trigger).
-    pub held: u64,
-    /// Left failed: their `due_at` could not be read.
-    pub left: u64,
-}
-
-impl Reopened {
-    fn of(rows: &[chain::ChainRow]) -> Self {
-        let count = |status: RowStatus| {
-            rows.iter()
-                .filter(|r| r.status() == status.as_str())
-                .count() as u64
-        };
-        Self {
-            pending: count(RowStatus::Pending),
-            held: count(RowStatus::Held),
-            left: 0,
-        }
-    }
-}
-
-/// Whether a row belongs to a video under a legal hold (`legal_holds`: one in its
-/// namespace, or one in every namespace). `q` is the row; the same SQL on both backends.
-const HELD_VIDEO: &str = "EXISTS (SELECT 1 FROM legal_holds AS h
-                 WHERE h.video_no = q.video_no AND (h.unique_id IS NULL OR h.unique_id = q.unique_id))";
-
-/// A legal hold, as `hold list` shows it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Hold {
-    pub video_no: String,
-    /// `None`: the video in every namespace.
-    pub namespace: Option<String>,
-    pub reason: String,
-    /// UTC, `YYYY-MM-DD HH:MM:SS`.
-    pub placed_at: String,
-    /// Rows waiting `held` that this hold covers.
-    pub rows_held: i64,
-}
-
-/// What placing or releasing holds changed.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct HoldsChanged {
-    /// Holds placed (ids already held in that place are not counted) or released.
-    pub holds: u64,
-    /// Rows set `held`, or back to `pending`.
-    pub rows: u64,
-    /// Placing: rows of these videos in flight now (held before their request is
-    /// recorded, unless it already went out).
-    pub in_flight: u64,
-    /// Placing: of these videos, how many this queue has seen deleted already.
-    pub deleted: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -394,40 +341,30 @@ impl Queue {
 
     /// How many pending rows are due now.
     pub async fn due_pending(&self) -> Result<i64, QueueError> {
-        on_backend!(self, q => q.due_pending().await)
+        on_backend!(self, d => report::due_pending(d).await)
     }
 
     /// The settlement chain's head: its last entry's sequence number and hash.
     pub async fn chain_head(&self) -> Result<(i64, String), QueueError> {
-        on_backend!(self, q => q.chain_head().await)
+        on_backend!(self, d => chain::head(d).await)
     }
 
     /// Walks the settlement chain (`receipts --verify`).
     pub async fn verify_chain(&self) -> Result<chain::Verdict, QueueError> {
-        on_backend!(self, q => q.verify_chain().await)
+        on_backend!(self, d => chain::verify(d).await)
     }
 
     /// How many rows `receipts` would write (for its progress line).
     pub async fn count_receipts(&self, filter: &receipts::Filter) -> Result<i64, QueueError> {
-        on_backend!(self, q => q.count_receipts(filter).await)
-    }
-
-    /// The statement [`Queue::receipts`] runs (built once by the caller, who keeps it alive
-    /// for the stream).
-    pub fn receipts_sql(&self) -> String {
-        match self {
-            Self::Sqlite(_) => receipts::receipts_sql(),
-            Self::Postgres(_) => postgres::receipts_sql(),
-        }
+        on_backend!(self, d => receipts::count(d, filter).await)
     }
 
     /// The settled rows `filter` selects, in queue order, one at a time.
     pub fn receipts<'a>(
         &'a self,
         filter: &'a receipts::Filter,
-        sql: &'a str,
     ) -> BoxStream<'a, Result<receipts::Receipt, QueueError>> {
-        on_backend!(self, q => q.receipts(filter, sql))
+        on_backend!(self, d => receipts::stream(d, filter))
     }
 
     /// Due pending rows in (namespace, id) order, `limit` at a time after `after`.
@@ -436,22 +373,22 @@ impl Queue {
         after: (&str, i64),
         limit: usize,
     ) -> Result<Vec<(String, ClaimedRow)>, QueueError> {
-        on_backend!(self, q => q.due_page(after, limit).await)
+        on_backend!(self, d => report::due_page(d, after, limit).await)
     }
 
     /// What `status` shows.
     pub async fn report(&self, last: u32) -> Result<report::Report, QueueError> {
-        on_backend!(self, q => q.report(last).await)
+        on_backend!(self, d => report::report(d, last).await)
     }
 
     /// What the metrics read at each scrape.
     pub async fn gauges(&self, namespaces: Option<usize>) -> Result<report::Gauges, QueueError> {
-        on_backend!(self, q => q.gauges(namespaces).await)
+        on_backend!(self, d => report::gauges(d, namespaces).await)
     }
 
     /// Rows whose `due_at` could not be read as a time.
     pub async fn unreadable_due(&self) -> Result<i64, QueueError> {
-        on_backend!(self, q => q.unreadable_due().await)
+        on_backend!(self, d => report::unreadable_due(d).await)
     }
 
     /// `retry-failed`: failed rows back to pending (or `held`, under a legal hold).
@@ -460,7 +397,7 @@ impl Queue {
         namespace: Option<&Namespace>,
         since: Option<DateTime<Utc>>,
     ) -> Result<Reopened, QueueError> {
-        on_backend!(self, q => q.retry_failed(namespace, since).await)
+        on_backend!(self, d => upkeep::retry_failed(d, namespace, since).await)
     }
 
     /// Takes or renews the sender's lease for `holder`, for `lease` from now on the
@@ -476,7 +413,7 @@ impl Queue {
 
     /// `prune` and retention: settled rows and records older than `before`.
     pub async fn prune(&self, before: DateTime<Utc>) -> Result<Pruned, QueueError> {
-        on_backend!(self, q => q.prune(before).await)
+        on_backend!(self, d => upkeep::prune(d, before).await)
     }
 
     /// Places a hold on each video, in `namespace` or (`None`) in every namespace, and
@@ -487,7 +424,7 @@ impl Queue {
         video_nos: &[VideoNo],
         reason: &str,
     ) -> Result<HoldsChanged, QueueError> {
-        on_backend!(self, q => q.place_holds(namespace, video_nos, reason).await)
+        on_backend!(self, d => holds::place(d, namespace, video_nos, reason).await)
     }
 
     /// Releases the holds placed on these videos in `namespace` (or in every namespace),
@@ -497,7 +434,7 @@ impl Queue {
         namespace: Option<&Namespace>,
         video_nos: &[VideoNo],
     ) -> Result<HoldsChanged, QueueError> {
-        on_backend!(self, q => q.release_holds(namespace, video_nos).await)
+        on_backend!(self, d => holds::release(d, namespace, video_nos).await)
     }
 
     /// Whether a newer memories-reaper has migrated the database since this one opened it:
@@ -592,7 +529,7 @@ impl Queue {
 
     /// The holds, oldest first: every one, or the `newest` so many.
     pub async fn holds(&self, newest: Option<i64>) -> Result<Vec<Hold>, QueueError> {
-        on_backend!(self, q => q.holds(newest).await)
+        on_backend!(self, d => holds::list(d, newest).await)
     }
 }
 

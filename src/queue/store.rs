@@ -46,7 +46,7 @@ pub async fn take_back_expired<D: Driver>(driver: &D) -> Result<u64, QueueError>
     let run = async {
         let mut tx = driver.single(Turn::Write).await?;
         let taken = tx.take_back_leases(LONGEST_LEASE).await?;
-        tx.free_unheld().await?;
+        tx.free_unheld(None).await?;
         Ok(taken)
     };
     run.await.map_err(|e| driver.error(e))

@@ -16,14 +16,8 @@
 //! - Every connection's session reads and writes times in UTC and ISO form, so that the
 //!   request records the chain vouches for read the same from any host.
 
-pub mod chain;
-mod holds;
-mod report;
 mod rules;
 mod statements;
-mod upkeep;
-
-pub use upkeep::receipts_sql;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +25,10 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::Postgres;
 
-use super::driver::{Driver, Session, Turn};
+use futures_util::stream::BoxStream;
+
+use super::driver::{Driver, Session, Statements, Turn};
+use super::receipts::{Filter, Receipt};
 use super::{current_schema, inspected, newer_schema, ClaimToken, Lead, QueueError};
 use crate::config::LONGEST_LEASE;
 use crate::credentials::DatabaseUrl;
@@ -152,8 +149,12 @@ impl PostgresQueue {
         .fetch_one(&queue.pool)
         .await
         .map_err(|e| queue.error(e))?;
-        let unreadable = queue.unreadable_due().await?;
-        let impossible = queue.impossible_leases().await?;
+        let counted = async {
+            let mut conn = queue.pool.acquire().await?;
+            let unreadable = conn.unreadable_due().await?;
+            Ok::<_, sqlx::Error>((unreadable, conn.impossible_leases(LONGEST_LEASE).await?))
+        };
+        let (unreadable, impossible) = counted.await.map_err(|e| queue.error(e))?;
         queue.pool.close().await;
         if !writable {
             return Err(QueueError {
@@ -234,7 +235,7 @@ impl PostgresQueue {
         // As on SQLite (there, migration 0012).
         if after.contains(&ANCHOR_RECORDED_FROM) && !before.contains(&ANCHOR_RECORDED_FROM) {
             let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-            chain::record_anchor(&mut *tx)
+            crate::queue::chain::record_anchor(&mut *tx)
                 .await
                 .map_err(|e| self.error(e))?;
             tx.commit().await.map_err(|e| self.error(e))?;
@@ -375,6 +376,10 @@ impl Driver for PostgresQueue {
 
     fn sender(&self) -> &str {
         &self.sender
+    }
+
+    fn receipts<'a>(&'a self, filter: &'a Filter) -> BoxStream<'a, Result<Receipt, sqlx::Error>> {
+        statements::receipts(&self.pool, filter)
     }
 
     /// Refreshes the queue's statistics when more than half of its rows changed since the

@@ -6,24 +6,99 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
 use super::texts;
-use crate::queue::chain::{ChainRow, Kind, Sealed};
+use futures_util::stream::{BoxStream, StreamExt};
+
+use crate::queue::chain::{
+    chain_time, impossible, Anchor, ChainEntry, ChainRow, Kind, QueueRow,
+    RequestRecord as ChainedRequest, Sealed,
+};
 use crate::queue::driver::{Answered, Missed, Statements, Unchecked};
-use crate::queue::{ClaimedRow, RequestRecord};
+use crate::queue::receipts::{Filter, Receipt};
+use crate::queue::report::{BatchRow, Cell, Count, PendingRow, ProofCount, Sender};
+use crate::queue::{ClaimedRow, Hold, RequestRecord};
 use crate::video::{Namespace, VideoNo};
 use crate::vocabulary::{Outcome, Proof};
 
+/// A settled row's receipt, each value read by `cell`.
+pub(super) fn receipt(row: &PgRow) -> Receipt {
+    Receipt::from_cells(|column| cell(row, column))
+}
+
 /// Every column of a request's record as one JSON array, written by the server (whose
 /// sessions are all UTC and ISO: the same text on every host).
-pub const RECORD: &str = "json_build_array(id, unique_id, ids_count, attempt, outcome, \
-     http_status, api_code, api_msg, error, started_at, finished_at, duration_ms, sender)::text";
+macro_rules! record {
+    () => {
+        "json_build_array(id, unique_id, ids_count, attempt, outcome, http_status, api_code, \
+         api_msg, error, started_at, finished_at, duration_ms, sender)::text"
+    };
+}
 
 /// The rows an `UPDATE … RETURNING id, video_no, status, proof` changed.
 pub fn returned(rows: &[PgRow]) -> Vec<ChainRow> {
     rows.iter().map(chain_row).collect()
+}
+
+/// A column read as a whole number, else as text, else NULL (the schema types every
+/// column: no value of another type can be stored).
+pub(super) fn cell(row: &PgRow, column: &str) -> Cell {
+    if let Ok(n) = row.try_get::<Option<i64>, _>(column) {
+        return n.map_or(Cell::Null, Cell::Integer);
+    }
+    if let Ok(n) = row.try_get::<Option<i32>, _>(column) {
+        return n.map_or(Cell::Null, |n| Cell::Integer(n.into()));
+    }
+    match row.try_get::<Option<String>, _>(column) {
+        Ok(text) => text.map_or(Cell::Null, Cell::Text),
+        Err(_) => Cell::Text("(unreadable)".into()),
+    }
+}
+
+/// The settled rows `filter` selects, streamed from `pool`.
+pub(super) fn receipts<'a>(
+    pool: &'a sqlx::PgPool,
+    filter: &'a Filter,
+) -> BoxStream<'a, Result<Receipt, sqlx::Error>> {
+    let (statuses, since, until, namespace) = filter_values(filter);
+    sqlx::query(include_str!("sql/receipts.sql"))
+        .bind(statuses)
+        .bind(since)
+        .bind(until)
+        .bind(namespace)
+        .bind(Proof::UNRECORDED)
+        .fetch(pool)
+        .map(|row| row.map(|row| receipt(&row)))
+        .boxed()
+}
+
+/// A receipts filter's values for the statements' first four parameters.
+type FilterValues<'a> = (
+    Vec<&'static str>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<&'a str>,
+);
+
+fn filter_values(filter: &Filter) -> FilterValues<'_> {
+    (
+        filter.statuses(),
+        filter.since,
+        filter.until,
+        filter.namespace.as_ref().map(Namespace::as_str),
+    )
+}
+
+/// The anchor's `since` as a time (the chain writes it as text); `None` when it is not one
+/// (the verifier says so).
+fn read_time(text: &str) -> Option<DateTime<Utc>> {
+    chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
+        .ok()
+        .map(|t| t.and_utc())
 }
 
 fn chain_row(row: &PgRow) -> ChainRow {
@@ -31,7 +106,7 @@ fn chain_row(row: &PgRow) -> ChainRow {
         row.get("id"),
         row.get("video_no"),
         row.get("status"),
-        row.get("proof"),
+        row.try_get("proof").ok().flatten(),
     )
 }
 
@@ -48,8 +123,9 @@ impl Statements for PgConnection {
         Ok(done.rows_affected())
     }
 
-    async fn free_unheld(&mut self) -> Result<u64, sqlx::Error> {
+    async fn free_unheld(&mut self, only: Option<&[VideoNo]>) -> Result<u64, sqlx::Error> {
         let done = sqlx::query(include_str!("sql/free_unheld.sql"))
+            .bind(only.map(texts))
             .execute(self)
             .await?;
         Ok(done.rows_affected())
@@ -414,6 +490,324 @@ impl Statements for PgConnection {
         Ok(returned(&rows))
     }
 
+    async fn insert_holds(
+        &mut self,
+        namespace: Option<&Namespace>,
+        ids: &[VideoNo],
+        reason: &str,
+    ) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(include_str!("sql/insert_holds.sql"))
+            .bind(texts(ids))
+            .bind(namespace.map(Namespace::as_str))
+            .bind(reason)
+            .execute(self)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn hold_pending(
+        &mut self,
+        namespace: Option<&Namespace>,
+        ids: &[VideoNo],
+    ) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(include_str!("sql/hold_pending.sql"))
+            .bind(texts(ids))
+            .bind(namespace.map(Namespace::as_str))
+            .execute(self)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn held_elsewhere(
+        &mut self,
+        namespace: Option<&Namespace>,
+        ids: &[VideoNo],
+    ) -> Result<(i64, i64), sqlx::Error> {
+        sqlx::query_as(include_str!("sql/held_elsewhere.sql"))
+            .bind(texts(ids))
+            .bind(namespace.map(Namespace::as_str))
+            .fetch_one(self)
+            .await
+    }
+
+    async fn delete_holds(
+        &mut self,
+        namespace: Option<&Namespace>,
+        ids: &[VideoNo],
+    ) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(include_str!("sql/delete_holds.sql"))
+            .bind(texts(ids))
+            .bind(namespace.map(Namespace::as_str))
+            .execute(self)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn list_holds(&mut self, newest: Option<i64>) -> Result<Vec<Hold>, sqlx::Error> {
+        let rows = sqlx::query(include_str!("sql/list_holds.sql"))
+            .bind(newest)
+            .fetch_all(self)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Hold {
+                video_no: r.get("video_no"),
+                namespace: r.get("unique_id"),
+                reason: r.get("reason"),
+                placed_at: r.get("placed_at"),
+                rows_held: r.get("rows_held"),
+            })
+            .collect())
+    }
+
+    async fn reopen_failed(
+        &mut self,
+        namespace: Option<&Namespace>,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<ChainRow>, sqlx::Error> {
+        let rows = sqlx::query(include_str!("sql/reopen_failed.sql"))
+            .bind(namespace.map(Namespace::as_str))
+            .bind(since)
+            .fetch_all(self)
+            .await?;
+        Ok(returned(&rows))
+    }
+
+    async fn count_held(&mut self, rows: &[i64]) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(include_str!("sql/count_held.sql"))
+            .bind(rows)
+            .fetch_one(self)
+            .await
+    }
+
+    async fn unreadable_failed(
+        &mut self,
+        namespace: Option<&Namespace>,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(include_str!("sql/unreadable_failed.sql"))
+            .bind(namespace.map(Namespace::as_str))
+            .bind(since)
+            .fetch_one(self)
+            .await
+    }
+
+    async fn prune_rows(&mut self, before: DateTime<Utc>, most: usize) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(include_str!("sql/prune_rows.sql"))
+            .bind(before)
+            .bind(most as i64)
+            .execute(self)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn move_anchor(&mut self, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(include_str!("sql/move_anchor.sql"))
+            .bind(chain_time(before))
+            .execute(self)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn carried_requests(
+        &mut self,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<(i64, String)>, sqlx::Error> {
+        sqlx::query_as(include_str!("sql/carried_requests.sql"))
+            .bind(before)
+            .fetch_all(self)
+            .await
+    }
+
+    async fn drop_chain_prefix(&mut self) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(include_str!("sql/drop_chain_prefix.sql"))
+            .execute(self)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn prune_requests(
+        &mut self,
+        before: DateTime<Utc>,
+        most: usize,
+    ) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(include_str!("sql/prune_requests.sql"))
+            .bind(before)
+            .bind(most as i64)
+            .execute(self)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn count_rows(&mut self) -> Result<Vec<Count>, sqlx::Error> {
+        let rows = sqlx::query(include_str!("sql/count_rows.sql"))
+            .fetch_all(self)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Count {
+                unique_id: cell(r, "unique_id"),
+                status: cell(r, "status"),
+                rows: r.get("n"),
+            })
+            .collect())
+    }
+
+    async fn proof_counts(&mut self, unrecorded: &str) -> Result<Vec<ProofCount>, sqlx::Error> {
+        let rows = sqlx::query(include_str!("sql/proof_counts.sql"))
+            .bind(unrecorded)
+            .fetch_all(self)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| ProofCount {
+                status: cell(r, "status"),
+                proof: cell(r, "proof"),
+                rows: r.get("n"),
+            })
+            .collect())
+    }
+
+    async fn oldest_pending(&mut self) -> Result<Option<PendingRow>, sqlx::Error> {
+        let row = sqlx::query(include_str!("sql/oldest_pending.sql"))
+            .fetch_optional(self)
+            .await?;
+        Ok(row.map(|r| PendingRow {
+            id: r.get("id"),
+            video_no: cell(&r, "video_no"),
+            unique_id: cell(&r, "unique_id"),
+            enqueued_at: cell(&r, "enqueued_at"),
+            due_at: cell(&r, "due_at"),
+            attempts: cell(&r, "attempts"),
+            last_error: cell(&r, "last_error"),
+        }))
+    }
+
+    async fn unreadable_due(&mut self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(include_str!("sql/unreadable_due.sql"))
+            .fetch_one(self)
+            .await
+    }
+
+    async fn impossible_leases(&mut self, longest: Duration) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(include_str!("sql/impossible_leases.sql"))
+            .bind(longest.as_secs_f64())
+            .fetch_one(self)
+            .await
+    }
+
+    async fn last_requests(&mut self, last: u32) -> Result<Vec<BatchRow>, sqlx::Error> {
+        let rows = sqlx::query(include_str!("sql/last_requests.sql"))
+            .bind(i64::from(last))
+            .fetch_all(self)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| BatchRow {
+                id: r.get("id"),
+                unique_id: cell(r, "unique_id"),
+                ids_count: cell(r, "ids_count"),
+                attempt: cell(r, "attempt"),
+                outcome: cell(r, "outcome"),
+                http_status: cell(r, "http_status"),
+                api_code: cell(r, "api_code"),
+                api_msg: cell(r, "api_msg"),
+                error: cell(r, "error"),
+                started_at: cell(r, "started_at"),
+                duration_ms: cell(r, "duration_ms"),
+            })
+            .collect())
+    }
+
+    async fn sender_lease(&mut self) -> Result<Option<Sender>, sqlx::Error> {
+        let row = sqlx::query(include_str!("sql/sender_lease.sql"))
+            .fetch_optional(self)
+            .await?;
+        Ok(row.map(|r| Sender {
+            holder: cell(&r, "holder"),
+            remaining_seconds: r.get("s"),
+        }))
+    }
+
+    async fn count_holds(&mut self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(include_str!("sql/count_holds.sql"))
+            .fetch_one(self)
+            .await
+    }
+
+    async fn gauge_counts(&mut self) -> Result<Vec<(String, Option<String>, i64)>, sqlx::Error> {
+        let rows = sqlx::query(include_str!("sql/gauge_counts.sql"))
+            .fetch_all(self)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get("status"), r.get("proof"), r.get("n")))
+            .collect())
+    }
+
+    async fn namespace_gauges(
+        &mut self,
+        top: usize,
+    ) -> Result<Vec<(Option<String>, String, i64)>, sqlx::Error> {
+        let rows = sqlx::query(include_str!("sql/namespace_gauges.sql"))
+            .bind(top as i64)
+            .fetch_all(self)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get("unique_id"), r.get("status"), r.get("n")))
+            .collect())
+    }
+
+    async fn oldest_due(&mut self) -> Result<Option<f64>, sqlx::Error> {
+        sqlx::query_scalar(include_str!("sql/oldest_due.sql"))
+            .fetch_one(self)
+            .await
+    }
+
+    async fn due_page(
+        &mut self,
+        after: (&str, i64),
+        limit: usize,
+    ) -> Result<Vec<(String, ClaimedRow)>, sqlx::Error> {
+        let rows = sqlx::query(include_str!("sql/due_page.sql"))
+            .bind(after.0)
+            .bind(after.1)
+            .bind(limit as i64)
+            .fetch_all(self)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let row = ClaimedRow {
+                    id: r.get("id"),
+                    video_no: Some(r.get("video_no")),
+                    refusals: 0,
+                    in_doubt: false,
+                    first_missed: None,
+                };
+                (r.get("unique_id"), row)
+            })
+            .collect())
+    }
+
+    async fn due_pending(&mut self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(include_str!("sql/due_pending.sql"))
+            .fetch_one(self)
+            .await
+    }
+
+    async fn count_receipts(&mut self, filter: &Filter) -> Result<i64, sqlx::Error> {
+        let (statuses, since, until, namespace) = filter_values(filter);
+        sqlx::query_scalar(include_str!("sql/count_receipts.sql"))
+            .bind(statuses)
+            .bind(since)
+            .bind(until)
+            .bind(namespace)
+            .fetch_one(self)
+            .await
+    }
+
     /// Taken last in each transaction, after its row updates, so that no transaction
     /// holding it waits for a row: no deadlock.
     async fn lock_chain(&mut self) -> Result<(), sqlx::Error> {
@@ -430,8 +824,10 @@ impl Statements for PgConnection {
     }
 
     async fn request_record(&mut self, batch: i64) -> Result<Option<String>, sqlx::Error> {
-        sqlx::query_scalar(&format!(
-            "SELECT {RECORD} FROM deletion_batches WHERE id = $1"
+        sqlx::query_scalar(concat!(
+            "SELECT ",
+            record!(),
+            " FROM deletion_batches WHERE id = $1"
         ))
         .bind(batch)
         .fetch_optional(self)
@@ -456,9 +852,105 @@ impl Statements for PgConnection {
             .map(drop)
     }
 
-    async fn anchor(&mut self) -> Result<(i64, String, String, i64), sqlx::Error> {
-        sqlx::query_as(include_str!("sql/anchor.sql"))
-            .fetch_one(self)
+    async fn anchor(&mut self) -> Result<Anchor, sqlx::Error> {
+        let (seq, hash, since, requests_from, rows_from) =
+            sqlx::query_as(include_str!("sql/anchor.sql"))
+                .fetch_one(self)
+                .await?;
+        Ok(Anchor {
+            seq,
+            hash,
+            since,
+            requests_from,
+            rows_from,
+        })
+    }
+
+    async fn snapshot(&mut self) -> Result<(), sqlx::Error> {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .execute(self)
             .await
+            .map(drop)
+    }
+
+    fn chain_entries(&mut self) -> BoxStream<'_, Result<ChainEntry, sqlx::Error>> {
+        sqlx::query(include_str!("sql/chain_entries.sql"))
+            .fetch(self)
+            .map(|entry| {
+                let e = entry?;
+                Ok(ChainEntry {
+                    seq: e.get("seq"),
+                    settled_at: e.get("settled_at"),
+                    kind: e.get("kind"),
+                    batch_id: e.get("batch_id"),
+                    namespace: e.get("namespace"),
+                    rows: e.get("rows"),
+                    code: e.get("code"),
+                    msg: e.get("msg"),
+                    prev: e.get("prev"),
+                    hash: e.get("hash"),
+                    request: e.get("request"),
+                })
+            })
+            .boxed()
+    }
+
+    fn request_records<'a>(
+        &'a mut self,
+        requests_from: i64,
+        since: &'a str,
+    ) -> BoxStream<'a, Result<ChainedRequest, sqlx::Error>> {
+        // Must have an entry: recorded since the chain held requests, unless prune may
+        // remove it (answered, started before the anchor's since, no row points at it).
+        const SQL: &str = concat!(
+            "SELECT id, ",
+            record!(),
+            " AS record, api_code, api_msg,
+                (id >= $1 OR id < 1)
+                AND NOT (b.started_at < $2 AND b.outcome <> 'sending'
+                         AND NOT EXISTS (SELECT 1 FROM deletion_queue q WHERE q.batch_id = b.id))
+                AS must
+               FROM deletion_batches b ORDER BY id"
+        );
+        sqlx::query(SQL)
+            .bind(requests_from)
+            .bind(read_time(since))
+            .fetch(self)
+            .map(|request| {
+                let r = request?;
+                Ok(ChainedRequest {
+                    id: r.get("id"),
+                    record: r.get("record"),
+                    api_code: r.get("api_code"),
+                    api_msg: r.get("api_msg"),
+                    // NULL: the anchor's since is no time (the verifier says so).
+                    must: r.get::<Option<bool>, _>("must").unwrap_or(true),
+                })
+            })
+            .boxed()
+    }
+
+    fn queue_rows<'a>(
+        &'a mut self,
+        anchor: &'a Anchor,
+    ) -> BoxStream<'a, Result<QueueRow, sqlx::Error>> {
+        sqlx::query(include_str!("sql/queue_rows.sql"))
+            .bind(read_time(&anchor.since))
+            .bind(anchor.seq)
+            .bind(anchor.rows_from)
+            .fetch(self)
+            .map(|row| {
+                let r = row?;
+                Ok(QueueRow {
+                    id: r.get("id"),
+                    status: r.get("status"),
+                    video_no: r.get("video_no"),
+                    unique_id: r.get("unique_id"),
+                    proof: r.get("proof"),
+                    covered: r.get::<Option<bool>, _>("covered").unwrap_or(true),
+                    impossible: impossible(r.get("why")),
+                })
+            })
+            .boxed()
     }
 }

@@ -5,18 +5,14 @@
 //! one writer: this process's writers take turns on a mutex of their own (`Turn::Write`,
 //! `Turn::Claim`), other processes meet `database.busy_timeout`.
 
-pub mod chain;
-pub mod receipts;
-
-pub use upkeep::Pruned;
-mod holds;
-pub mod report;
-mod rules;
+pub mod rules;
 mod statements;
-mod upkeep;
 
-use super::driver::{Driver, Session, Turn};
-use super::{current_schema, inspected, newer_schema, ClaimToken, ClaimedRow, Lead, QueueError};
+use futures_util::stream::BoxStream;
+
+use super::driver::{Driver, Session, Statements, Turn};
+use super::receipts::{Filter, Receipt};
+use super::{current_schema, inspected, newer_schema, ClaimToken, Lead, QueueError};
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -48,25 +44,6 @@ const INSERT_CHUNK: usize = 1000;
 /// number, in 4707 BC.
 const DUE: &str = "substr(due_at, 5, 1) = '-' AND julianday(due_at) <= julianday('now')
     AND (recheck_at IS NULL OR julianday(recheck_at) <= julianday('now'))";
-/// How migration 0005 begins the `last_error` of the waiting rows it failed because their
-/// `due_at` could not be read (a LIKE pattern).
-const UNREADABLE_DUE_MARK: &str = "unreadable due_at %";
-
-/// Counts the rows whose `due_at` could not be read as a time: waiting ones (never due),
-/// and those migration 0005 failed.
-const COUNT_UNREADABLE_DUE: &str = "SELECT count(*) FROM deletion_queue
-    WHERE (status IN ('pending', 'in_flight')
-           AND (julianday(due_at) IS NULL OR substr(due_at, 5, 1) IS NOT '-'))
-       OR (status = 'failed' AND last_error LIKE 'unreadable due_at %')";
-
-/// Counts the rows in flight under a lease this program could not have granted.
-fn count_impossible_leases() -> String {
-    format!(
-        "SELECT count(*) FROM deletion_queue WHERE status = 'in_flight'
-            AND coalesce(julianday(lease_until) > julianday('now', '+{} seconds'), 1)",
-        LONGEST_LEASE.as_secs()
-    )
-}
 
 /// Row timestamps: UTC, in SQLite's own text format, so they compare as text.
 const NOW: &str = "strftime('%Y-%m-%d %H:%M:%f', 'now')";
@@ -219,14 +196,8 @@ impl SqliteQueue {
             .fetch_one(&mut conn)
             .await
             .map_err(fail)?;
-        let unreadable: i64 = sqlx::query_scalar(COUNT_UNREADABLE_DUE)
-            .fetch_one(&mut conn)
-            .await
-            .map_err(fail)?;
-        let impossible: i64 = sqlx::query_scalar(&count_impossible_leases())
-            .fetch_one(&mut conn)
-            .await
-            .map_err(fail)?;
+        let unreadable = conn.unreadable_due().await.map_err(fail)?;
+        let impossible = conn.impossible_leases(LONGEST_LEASE).await.map_err(fail)?;
         // Taking the write lock and letting it go shows that this user may write.
         sqlx::query("BEGIN IMMEDIATE")
             .execute(&mut conn)
@@ -290,7 +261,7 @@ impl SqliteQueue {
         if after.contains(&ANCHOR_RECORDED_FROM) && !before.contains(&ANCHOR_RECORDED_FROM) {
             let _turn = self.write_turn().await;
             let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-            chain::record_anchor(&mut *tx)
+            crate::queue::chain::record_anchor(&mut *tx)
                 .await
                 .map_err(|e| self.error(e))?;
             tx.commit().await.map_err(|e| self.error(e))?;
@@ -445,6 +416,10 @@ impl Driver for SqliteQueue {
 
     fn sender(&self) -> &str {
         &self.sender
+    }
+
+    fn receipts<'a>(&'a self, filter: &'a Filter) -> BoxStream<'a, Result<Receipt, sqlx::Error>> {
+        statements::receipts(&self.pool, filter)
     }
 
     async fn before_pass(&self) -> Result<(), sqlx::Error> {
@@ -652,6 +627,7 @@ fn describe(e: &sqlx::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::queue::Queue;
     use std::borrow::Cow;
 
     /// A database as the releases before migration `version` left it, holding what their
@@ -739,13 +715,13 @@ mod tests {
         // What happened to a settled row is history: it stays as it was.
         let (status, last_error, _, _) = row(&queue.pool, "VI4").await;
         assert_eq!((status.as_str(), last_error), ("deleted", None));
-        assert_eq!(queue.unreadable_due().await.unwrap(), 4);
-        assert_eq!(queue.due_pending().await.unwrap(), 0, "nothing became due");
+        assert_eq!(Queue::Sqlite(queue.clone()).unreadable_due().await.unwrap(), 4);
+        assert_eq!(Queue::Sqlite(queue.clone()).due_pending().await.unwrap(), 0, "nothing became due");
         // Retrying failed rows must not make them due now: '+30 days' was not now.
-        let reopened = queue.retry_failed(None, None).await.unwrap();
+        let reopened = Queue::Sqlite(queue.clone()).retry_failed(None, None).await.unwrap();
         assert_eq!((reopened.pending, reopened.left), (0, 4));
         assert_eq!(row(&queue.pool, "VI1").await.0, "failed");
-        assert_eq!(queue.due_pending().await.unwrap(), 0);
+        assert_eq!(Queue::Sqlite(queue.clone()).due_pending().await.unwrap(), 0);
     }
 
     #[tokio::test]
@@ -787,8 +763,8 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
-        assert_eq!(queue.due_pending().await.unwrap(), 0);
-        assert_eq!(queue.unreadable_due().await.unwrap(), 7);
+        assert_eq!(Queue::Sqlite(queue.clone()).due_pending().await.unwrap(), 0);
+        assert_eq!(Queue::Sqlite(queue.clone()).unreadable_due().await.unwrap(), 7);
     }
     #[tokio::test]
     async fn migration_0008_keeps_older_chain_entries_verifiable() {
@@ -809,7 +785,7 @@ mod tests {
         let zeros = "0".repeat(64);
         let rows = r#"[[7,"VI1","deleted"]]"#;
         let at = "2026-11-29 00:00:00.000";
-        let hash = chain::digest(
+        let hash = crate::queue::chain::digest(
             &zeros,
             1,
             at,
@@ -837,7 +813,7 @@ mod tests {
         let queue = SqliteQueue::open(&path, Duration::from_secs(5), true)
             .await
             .unwrap();
-        let verdict = queue.verify_chain().await.unwrap();
+        let verdict = Queue::Sqlite(queue.clone()).verify_chain().await.unwrap();
         // The older entry, and the anchor recorded by migration 0012.
         assert_eq!(
             (verdict.entries, verdict.mismatches),
@@ -850,7 +826,7 @@ mod tests {
             .execute(&queue.pool)
             .await
             .unwrap();
-        let verdict = queue.verify_chain().await.unwrap();
+        let verdict = Queue::Sqlite(queue.clone()).verify_chain().await.unwrap();
         assert_eq!(verdict.mismatches, 1, "{:?}", verdict.problems);
         assert!(verdict.problems[0].starts_with("request 2 differs from chain entry 1"));
     }
@@ -863,7 +839,7 @@ mod tests {
         let queue = SqliteQueue::open(&dir.path().join("queue.db"), Duration::from_secs(5), true)
             .await
             .unwrap();
-        assert_eq!(queue.gauges(None).await.unwrap().oldest_due, None);
+        assert_eq!(Queue::Sqlite(queue.clone()).gauges(None).await.unwrap().oldest_due, None);
         for (video_no, due_at, status) in [
             ("VI1", "-3600 seconds", "in_flight"),
             ("VI2", "-7200 seconds", "deleted"),
@@ -882,7 +858,7 @@ mod tests {
             .await
             .unwrap();
         }
-        let seconds = queue.gauges(None).await.unwrap().oldest_due;
+        let seconds = Queue::Sqlite(queue.clone()).gauges(None).await.unwrap().oldest_due;
         let seconds = seconds.expect("a due row in flight is counted").as_secs();
         assert!((3599..3700).contains(&seconds), "{seconds}");
     }

@@ -4,23 +4,41 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
 use super::{json_list, parse_time, seconds_from_now};
-use crate::queue::chain::{ChainRow, Kind, Sealed};
+use futures_util::stream::{BoxStream, StreamExt};
+
+use crate::queue::chain::{
+    chain_time, impossible, Anchor, ChainEntry, ChainRow, Kind, QueueRow,
+    RequestRecord as ChainedRequest, Sealed,
+};
 use crate::queue::driver::{Answered, Missed, Statements, Unchecked};
-use crate::queue::{ClaimedRow, RequestRecord};
+use crate::queue::receipts::{Filter, Receipt};
+use crate::queue::report::{BatchRow, Cell, Count, PendingRow, ProofCount, Sender};
+use crate::queue::{ClaimedRow, Hold, RequestRecord};
 use crate::video::{Namespace, VideoNo};
 use crate::vocabulary::{Outcome, Proof};
+
+/// A settled row's receipt, each value read by `cell`.
+pub(super) fn receipt(row: &SqliteRow) -> Receipt {
+    Receipt::from_cells(|column| cell(row, column))
+}
 
 /// Every column of a request's record, as one JSON array written by SQLite: the same text
 /// when the chain is written and when it is verified, unless a byte of the record changed.
 /// Each value as SQLite's `quote()` writes it (text quoted, numbers bare, a BLOB as
 /// `X'…'`, NULL): its type is part of what is vouched for, and no value can fail it.
-pub const RECORD: &str = "json_array(quote(id), quote(unique_id), quote(ids_count), \
-     quote(attempt), quote(outcome), quote(http_status), quote(api_code), quote(api_msg), \
-     quote(error), quote(started_at), quote(finished_at), quote(duration_ms), quote(sender))";
+macro_rules! record {
+    () => {
+        "json_array(quote(id), quote(unique_id), quote(ids_count), quote(attempt), \
+         quote(outcome), quote(http_status), quote(api_code), quote(api_msg), quote(error), \
+         quote(started_at), quote(finished_at), quote(duration_ms), quote(sender))"
+    };
+}
 
 /// The rows an `UPDATE … RETURNING id, video_no, status, proof` changed.
 pub fn returned(rows: &[SqliteRow]) -> Vec<ChainRow> {
@@ -41,6 +59,72 @@ fn id_list(rows: &[i64]) -> String {
     serde_json::Value::from(rows.to_vec()).to_string()
 }
 
+/// How many bytes of a BLOB are shown.
+const BLOB_SHOWN: usize = 32;
+
+/// A value as stored, whatever its SQLite type (a producer can write TEXT into `attempts`
+/// or a BLOB into `last_error`): never decoded with a panic.
+pub(super) fn cell(row: &SqliteRow, column: &str) -> Cell {
+    use sqlx::{TypeInfo, ValueRef};
+    // The type of the value stored, not the column's declared type.
+    let kind = match row.try_get_raw(column) {
+        Ok(raw) if raw.is_null() => return Cell::Null,
+        Ok(raw) => raw.type_info().name().to_owned(),
+        Err(_) => return Cell::Text("(unreadable)".into()),
+    };
+    let read = match kind.as_str() {
+        "INTEGER" => row.try_get::<i64, _>(column).map(Cell::Integer),
+        "REAL" => row.try_get::<f64, _>(column).map(Cell::Real),
+        // Text that is not valid UTF-8 is shown with replacement characters.
+        "TEXT" => row
+            .try_get::<Vec<u8>, _>(column)
+            .map(|bytes| Cell::Text(String::from_utf8_lossy(&bytes).into_owned())),
+        _ => row.try_get::<Vec<u8>, _>(column).map(|bytes| {
+            let hex: String = bytes
+                .iter()
+                .take(BLOB_SHOWN)
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let more = if bytes.len() > BLOB_SHOWN { "…" } else { "" };
+            Cell::Text(format!("x'{hex}'{more}"))
+        }),
+    };
+    read.unwrap_or_else(|_| Cell::Text("(unreadable)".into()))
+}
+
+/// A column producers write, shown even when it is not valid text.
+fn text(row: &SqliteRow, column: &str) -> String {
+    row.try_get(column)
+        .unwrap_or_else(|_| "(not valid text)".to_owned())
+}
+
+/// The settled rows `filter` selects, streamed from `pool`.
+pub(super) fn receipts<'a>(
+    pool: &'a sqlx::SqlitePool,
+    filter: &'a Filter,
+) -> BoxStream<'a, Result<Receipt, sqlx::Error>> {
+    let (statuses, since, until, namespace) = filter_values(filter);
+    sqlx::query(include_str!("sql/receipts.sql"))
+        .bind(statuses)
+        .bind(since)
+        .bind(until)
+        .bind(namespace)
+        .bind(Proof::UNRECORDED)
+        .fetch(pool)
+        .map(|row| row.map(|row| receipt(&row)))
+        .boxed()
+}
+
+/// A receipts filter's values for the statements' first four parameters.
+fn filter_values(filter: &Filter) -> (String, Option<String>, Option<String>, Option<&str>) {
+    (
+        serde_json::Value::from(filter.statuses()).to_string(),
+        filter.since.map(chain_time),
+        filter.until.map(chain_time),
+        filter.namespace.as_ref().map(Namespace::as_str),
+    )
+}
+
 fn proof(p: Option<Proof>) -> Option<&'static str> {
     p.map(Proof::as_str)
 }
@@ -54,8 +138,9 @@ impl Statements for SqliteConnection {
         Ok(done.rows_affected())
     }
 
-    async fn free_unheld(&mut self) -> Result<u64, sqlx::Error> {
+    async fn free_unheld(&mut self, only: Option<&[VideoNo]>) -> Result<u64, sqlx::Error> {
         let done = sqlx::query(include_str!("sql/free_unheld.sql"))
+            .bind(only.map(json_list))
             .execute(self)
             .await?;
         Ok(done.rows_affected())
@@ -425,6 +510,351 @@ impl Statements for SqliteConnection {
         Ok(returned(&rows))
     }
 
+    async fn insert_holds(
+        &mut self,
+        namespace: Option<&Namespace>,
+        ids: &[VideoNo],
+        reason: &str,
+    ) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(include_str!("sql/insert_holds.sql"))
+            .bind(json_list(ids))
+            .bind(namespace.map(Namespace::as_str))
+            .bind(reason)
+            .execute(self)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn hold_pending(
+        &mut self,
+        namespace: Option<&Namespace>,
+        ids: &[VideoNo],
+    ) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(include_str!("sql/hold_pending.sql"))
+            .bind(json_list(ids))
+            .bind(namespace.map(Namespace::as_str))
+            .execute(self)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn held_elsewhere(
+        &mut self,
+        namespace: Option<&Namespace>,
+        ids: &[VideoNo],
+    ) -> Result<(i64, i64), sqlx::Error> {
+        sqlx::query_as(include_str!("sql/held_elsewhere.sql"))
+            .bind(json_list(ids))
+            .bind(namespace.map(Namespace::as_str))
+            .fetch_one(self)
+            .await
+    }
+
+    async fn delete_holds(
+        &mut self,
+        namespace: Option<&Namespace>,
+        ids: &[VideoNo],
+    ) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(include_str!("sql/delete_holds.sql"))
+            .bind(json_list(ids))
+            .bind(namespace.map(Namespace::as_str))
+            .execute(self)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn list_holds(&mut self, newest: Option<i64>) -> Result<Vec<Hold>, sqlx::Error> {
+        let rows = sqlx::query(include_str!("sql/list_holds.sql"))
+            .bind(newest)
+            .fetch_all(self)
+            .await?;
+        // The schema's CHECKs make these text, but a writer can switch CHECKs off: what is
+        // stored is read as input, never decoded with a panic.
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let text = |column: &str| {
+                    r.try_get::<String, _>(column)
+                        .unwrap_or_else(|_| "(not text)".to_owned())
+                };
+                Hold {
+                    video_no: text("video_no"),
+                    namespace: r
+                        .try_get::<Option<String>, _>("unique_id")
+                        .unwrap_or_else(|_| Some("(not text)".to_owned())),
+                    reason: text("reason"),
+                    placed_at: text("placed_at"),
+                    rows_held: r.try_get("rows_held").unwrap_or(0),
+                }
+            })
+            .collect())
+    }
+
+    async fn reopen_failed(
+        &mut self,
+        namespace: Option<&Namespace>,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<ChainRow>, sqlx::Error> {
+        let rows = sqlx::query(include_str!("sql/reopen_failed.sql"))
+            .bind(namespace.map(Namespace::as_str))
+            .bind(since.map(chain_time))
+            .fetch_all(self)
+            .await?;
+        Ok(returned(&rows))
+    }
+
+    async fn count_held(&mut self, rows: &[i64]) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(include_str!("sql/count_held.sql"))
+            .bind(id_list(rows))
+            .fetch_one(self)
+            .await
+    }
+
+    async fn unreadable_failed(
+        &mut self,
+        namespace: Option<&Namespace>,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(include_str!("sql/unreadable_failed.sql"))
+            .bind(namespace.map(Namespace::as_str))
+            .bind(since.map(chain_time))
+            .fetch_one(self)
+            .await
+    }
+
+    async fn prune_rows(&mut self, before: DateTime<Utc>, most: usize) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(include_str!("sql/prune_rows.sql"))
+            .bind(chain_time(before))
+            .bind(most as i64)
+            .execute(self)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn move_anchor(&mut self, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(include_str!("sql/move_anchor.sql"))
+            .bind(chain_time(before))
+            .execute(self)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn carried_requests(
+        &mut self,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<(i64, String)>, sqlx::Error> {
+        sqlx::query_as(include_str!("sql/carried_requests.sql"))
+            .bind(chain_time(before))
+            .fetch_all(self)
+            .await
+    }
+
+    async fn drop_chain_prefix(&mut self) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(include_str!("sql/drop_chain_prefix.sql"))
+            .execute(self)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn prune_requests(
+        &mut self,
+        before: DateTime<Utc>,
+        most: usize,
+    ) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(include_str!("sql/prune_requests.sql"))
+            .bind(chain_time(before))
+            .bind(most as i64)
+            .execute(self)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn count_rows(&mut self) -> Result<Vec<Count>, sqlx::Error> {
+        let rows = sqlx::query(include_str!("sql/count_rows.sql"))
+            .fetch_all(self)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Count {
+                unique_id: cell(r, "unique_id"),
+                status: cell(r, "status"),
+                rows: r.try_get("n").unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn proof_counts(&mut self, unrecorded: &str) -> Result<Vec<ProofCount>, sqlx::Error> {
+        let rows = sqlx::query(include_str!("sql/proof_counts.sql"))
+            .bind(unrecorded)
+            .fetch_all(self)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| ProofCount {
+                status: cell(r, "status"),
+                proof: cell(r, "proof"),
+                rows: r.try_get("n").unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn oldest_pending(&mut self) -> Result<Option<PendingRow>, sqlx::Error> {
+        let row = sqlx::query(include_str!("sql/oldest_pending.sql"))
+            .fetch_optional(self)
+            .await?;
+        Ok(row.map(|r| PendingRow {
+            id: r.try_get("id").unwrap_or_default(),
+            video_no: cell(&r, "video_no"),
+            unique_id: cell(&r, "unique_id"),
+            enqueued_at: cell(&r, "enqueued_at"),
+            due_at: cell(&r, "due_at"),
+            attempts: cell(&r, "attempts"),
+            last_error: cell(&r, "last_error"),
+        }))
+    }
+
+    async fn unreadable_due(&mut self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(include_str!("sql/unreadable_due.sql"))
+            .fetch_one(self)
+            .await
+    }
+
+    async fn impossible_leases(&mut self, longest: Duration) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(include_str!("sql/impossible_leases.sql"))
+            .bind(longest.as_secs() as i64)
+            .fetch_one(self)
+            .await
+    }
+
+    async fn last_requests(&mut self, last: u32) -> Result<Vec<BatchRow>, sqlx::Error> {
+        let rows = sqlx::query(include_str!("sql/last_requests.sql"))
+            .bind(i64::from(last))
+            .fetch_all(self)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| BatchRow {
+                id: r.try_get("id").unwrap_or_default(),
+                unique_id: cell(r, "unique_id"),
+                ids_count: cell(r, "ids_count"),
+                attempt: cell(r, "attempt"),
+                outcome: cell(r, "outcome"),
+                http_status: cell(r, "http_status"),
+                api_code: cell(r, "api_code"),
+                api_msg: cell(r, "api_msg"),
+                error: cell(r, "error"),
+                started_at: cell(r, "started_at"),
+                duration_ms: cell(r, "duration_ms"),
+            })
+            .collect())
+    }
+
+    async fn sender_lease(&mut self) -> Result<Option<Sender>, sqlx::Error> {
+        let row = sqlx::query(include_str!("sql/sender_lease.sql"))
+            .fetch_optional(self)
+            .await?;
+        Ok(row.map(|r| Sender {
+            holder: cell(&r, "holder"),
+            remaining_seconds: r.try_get("s").unwrap_or(0.0),
+        }))
+    }
+
+    async fn count_holds(&mut self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(include_str!("sql/count_holds.sql"))
+            .fetch_one(self)
+            .await
+    }
+
+    async fn gauge_counts(&mut self) -> Result<Vec<(String, Option<String>, i64)>, sqlx::Error> {
+        let rows = sqlx::query(include_str!("sql/gauge_counts.sql"))
+            .fetch_all(self)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    text(r, "status"),
+                    r.try_get("proof").ok().flatten(),
+                    r.try_get("n").unwrap_or_default(),
+                )
+            })
+            .collect())
+    }
+
+    async fn namespace_gauges(
+        &mut self,
+        top: usize,
+    ) -> Result<Vec<(Option<String>, String, i64)>, sqlx::Error> {
+        use sqlx::ValueRef;
+        let rows = sqlx::query(include_str!("sql/namespace_gauges.sql"))
+            .bind(top as i64)
+            .fetch_all(self)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let namespace = match r.try_get_raw("unique_id").map(|v| v.is_null()) {
+                    Ok(true) => None,
+                    _ => Some(text(r, "unique_id")),
+                };
+                (
+                    namespace,
+                    text(r, "status"),
+                    r.try_get("n").unwrap_or_default(),
+                )
+            })
+            .collect())
+    }
+
+    async fn oldest_due(&mut self) -> Result<Option<f64>, sqlx::Error> {
+        sqlx::query_scalar(include_str!("sql/oldest_due.sql"))
+            .fetch_one(self)
+            .await
+    }
+
+    async fn due_page(
+        &mut self,
+        after: (&str, i64),
+        limit: usize,
+    ) -> Result<Vec<(String, ClaimedRow)>, sqlx::Error> {
+        let rows = sqlx::query(include_str!("sql/due_page.sql"))
+            .bind(after.0)
+            .bind(after.1)
+            .bind(limit as i64)
+            .fetch_all(self)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let row = ClaimedRow {
+                    id: r.try_get("id").unwrap_or_default(),
+                    video_no: r.try_get("video_no").ok(),
+                    refusals: 0,
+                    in_doubt: false,
+                    first_missed: None,
+                };
+                (text(r, "unique_id"), row)
+            })
+            .collect())
+    }
+
+    async fn due_pending(&mut self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(include_str!("sql/due_pending.sql"))
+            .fetch_one(self)
+            .await
+    }
+
+    async fn count_receipts(&mut self, filter: &Filter) -> Result<i64, sqlx::Error> {
+        let (statuses, since, until, namespace) = filter_values(filter);
+        sqlx::query_scalar(include_str!("sql/count_receipts.sql"))
+            .bind(statuses)
+            .bind(since)
+            .bind(until)
+            .bind(namespace)
+            .fetch_one(self)
+            .await
+    }
+
     /// Nothing to take: every transaction that appends has written already, so it holds
     /// SQLite's one write lock, and the head it reads is the true last one.
     async fn lock_chain(&mut self) -> Result<(), sqlx::Error> {
@@ -438,8 +868,10 @@ impl Statements for SqliteConnection {
     }
 
     async fn request_record(&mut self, batch: i64) -> Result<Option<String>, sqlx::Error> {
-        sqlx::query_scalar(&format!(
-            "SELECT {RECORD} FROM deletion_batches WHERE id = ?1"
+        sqlx::query_scalar(concat!(
+            "SELECT ",
+            record!(),
+            " FROM deletion_batches WHERE id = ?1"
         ))
         .bind(batch)
         .fetch_optional(self)
@@ -464,9 +896,103 @@ impl Statements for SqliteConnection {
             .map(drop)
     }
 
-    async fn anchor(&mut self) -> Result<(i64, String, String, i64), sqlx::Error> {
-        sqlx::query_as(include_str!("sql/anchor.sql"))
-            .fetch_one(self)
-            .await
+    async fn anchor(&mut self) -> Result<Anchor, sqlx::Error> {
+        let (seq, hash, since, requests_from, rows_from) =
+            sqlx::query_as(include_str!("sql/anchor.sql"))
+                .fetch_one(self)
+                .await?;
+        Ok(Anchor {
+            seq,
+            hash,
+            since,
+            requests_from,
+            rows_from,
+        })
+    }
+
+    async fn snapshot(&mut self) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+
+    fn chain_entries(&mut self) -> BoxStream<'_, Result<ChainEntry, sqlx::Error>> {
+        sqlx::query(include_str!("sql/chain_entries.sql"))
+            .fetch(self)
+            .map(|entry| {
+                let entry = entry?;
+                let text = |column: &str| entry.try_get::<String, _>(column).unwrap_or_default();
+                Ok(ChainEntry {
+                    seq: entry.try_get("seq").unwrap_or(-1),
+                    settled_at: text("settled_at"),
+                    kind: text("kind"),
+                    batch_id: entry.try_get("batch_id").unwrap_or(None),
+                    namespace: text("namespace"),
+                    rows: text("rows"),
+                    code: entry.try_get("code").unwrap_or(None),
+                    msg: entry.try_get("msg").unwrap_or(None),
+                    prev: text("prev"),
+                    hash: text("hash"),
+                    request: entry.try_get("request").unwrap_or(None),
+                })
+            })
+            .boxed()
+    }
+
+    fn request_records<'a>(
+        &'a mut self,
+        requests_from: i64,
+        since: &'a str,
+    ) -> BoxStream<'a, Result<ChainedRequest, sqlx::Error>> {
+        // Must have an entry: recorded since the chain held requests, unless prune may
+        // remove it (answered, started before the anchor's since, no row points at it).
+        const SQL: &str = concat!(
+            "SELECT id, ",
+            record!(),
+            " AS record, api_code, api_msg,
+                (id >= ?1 OR id < 1)
+                AND NOT (b.started_at < ?2 AND b.outcome <> 'sending'
+                         AND NOT EXISTS (SELECT 1 FROM deletion_queue q WHERE q.batch_id = b.id))
+                AS must
+               FROM deletion_batches b ORDER BY id"
+        );
+        sqlx::query(SQL)
+            .bind(requests_from)
+            .bind(since)
+            .fetch(self)
+            .map(|request| {
+                let request = request?;
+                Ok(ChainedRequest {
+                    id: request.try_get("id").unwrap_or_default(),
+                    record: request.try_get("record").ok(),
+                    api_code: request.try_get("api_code").unwrap_or(None),
+                    api_msg: request.try_get("api_msg").unwrap_or(None),
+                    must: request.try_get::<bool, _>("must").unwrap_or(true),
+                })
+            })
+            .boxed()
+    }
+
+    fn queue_rows<'a>(
+        &'a mut self,
+        anchor: &'a Anchor,
+    ) -> BoxStream<'a, Result<QueueRow, sqlx::Error>> {
+        sqlx::query(include_str!("sql/queue_rows.sql"))
+            .bind(&anchor.since)
+            .bind(anchor.seq)
+            .bind(anchor.rows_from)
+            .fetch(self)
+            .map(|row| {
+                let row = row?;
+                let text = |column: &str| row.try_get::<String, _>(column).unwrap_or_default();
+                Ok(QueueRow {
+                    id: row.try_get("id").unwrap_or_default(),
+                    status: text("status"),
+                    video_no: text("video_no"),
+                    unique_id: text("unique_id"),
+                    proof: row.try_get("proof").ok().flatten(),
+                    covered: row.try_get::<bool, _>("covered").unwrap_or(true),
+                    impossible: impossible(row.try_get("why").ok().flatten()),
+                })
+            })
+            .boxed()
     }
 }

@@ -5,13 +5,12 @@
 use chrono::{DateTime, Utc};
 use futures_util::stream::{BoxStream, StreamExt};
 use serde::Serialize;
-use sqlx::sqlite::SqliteRow;
 
+use super::driver::{Driver, Statements, Turn};
 use super::report::Cell;
-use super::upkeep::sql_time;
-use super::{QueueError, SqliteQueue};
+use super::QueueError;
 use crate::video::Namespace;
-use crate::vocabulary::{Proof, RowStatus};
+use crate::vocabulary::RowStatus;
 
 /// Which settled rows: settled in `[since, until)`, of one namespace, of one status.
 #[derive(Debug, Default)]
@@ -107,10 +106,6 @@ impl Receipt {
         ]
     }
 
-    fn read(row: &SqliteRow) -> Self {
-        Self::from_cells(|column| Cell::read(row, column))
-    }
-
     /// A receipt from its row, each value read by `cell` under the statement's column
     /// name.
     pub(crate) fn from_cells(cell: impl Fn(&str) -> Cell) -> Self {
@@ -139,73 +134,32 @@ impl Receipt {
     }
 }
 
-impl SqliteQueue {
-    /// How many rows `receipts` would write (for its progress line).
-    pub async fn count_receipts(&self, filter: &Filter) -> Result<i64, QueueError> {
-        let sql = format!("SELECT count(*) FROM deletion_queue AS q WHERE {WHERE}");
-        let (statuses, since, until, namespace) = parameters(filter);
-        sqlx::query_scalar(&sql)
-            .bind(statuses)
-            .bind(since)
-            .bind(until)
-            .bind(namespace)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| self.error(e))
-    }
-
-    /// The settled rows `filter` selects, in queue order, one at a time.
-    pub fn receipts<'a>(
-        &'a self,
-        filter: &'a Filter,
-        sql: &'a str,
-    ) -> BoxStream<'a, Result<Receipt, QueueError>> {
-        let (statuses, since, until, namespace) = parameters(filter);
-        sqlx::query(sql)
-            .bind(statuses)
-            .bind(since)
-            .bind(until)
-            .bind(namespace)
-            .fetch(&self.pool)
-            .map(move |row| {
-                row.map(|row| Receipt::read(&row))
-                    .map_err(|e| self.error(e))
-            })
-            .boxed()
+impl Filter {
+    /// The statuses it selects: one, or every settled one.
+    pub fn statuses(&self) -> Vec<&'static str> {
+        match self.status {
+            Some(status) => vec![status.as_str()],
+            None => RowStatus::SETTLED.iter().map(|s| s.as_str()).collect(),
+        }
     }
 }
 
-/// The statement [`SqliteQueue::receipts`] runs (built once by the caller, who keeps it alive
-/// for the stream).
-pub fn receipts_sql() -> String {
-    format!(
-        "SELECT q.id, q.video_no, q.unique_id, q.status, q.enqueued_at, q.due_at, q.settled_at,
-                q.attempts, q.batch_id, b.started_at AS sent_at, b.http_status, b.api_code,
-                b.api_msg, q.listed_at, q.missed_at, q.checked_at, q.relisted, q.last_error,
-                q.source, coalesce(q.proof, '{}') AS proof
-           FROM deletion_queue AS q LEFT JOIN deletion_batches AS b ON b.id = q.batch_id
-          WHERE {WHERE}
-          ORDER BY q.id",
-        Proof::UNRECORDED
-    )
-}
-
-/// The filter, as the statements above use it: ?1 statuses (JSON), ?2 since, ?3 until,
-/// ?4 namespace.
-const WHERE: &str = "q.status IN (SELECT value FROM json_each(?1))
-    AND (?2 IS NULL OR q.settled_at >= ?2) AND (?3 IS NULL OR q.settled_at < ?3)
-    AND (?4 IS NULL OR q.unique_id = ?4)";
-
-/// The filter's values for ?1 to ?4.
-fn parameters(filter: &Filter) -> (String, Option<String>, Option<String>, Option<&str>) {
-    let statuses: Vec<&str> = match filter.status {
-        Some(status) => vec![status.as_str()],
-        None => RowStatus::SETTLED.iter().map(|s| s.as_str()).collect(),
+/// How many rows `receipts` would write (for its progress line).
+pub async fn count<D: Driver>(driver: &D, filter: &Filter) -> Result<i64, QueueError> {
+    let run = async {
+        let mut tx = driver.single(Turn::Read).await?;
+        tx.count_receipts(filter).await
     };
-    (
-        serde_json::Value::from(statuses).to_string(),
-        filter.since.map(sql_time),
-        filter.until.map(sql_time),
-        filter.namespace.as_ref().map(Namespace::as_str),
-    )
+    run.await.map_err(|e| driver.error(e))
+}
+
+/// The settled rows `filter` selects, in queue order, one at a time.
+pub fn stream<'a, D: Driver>(
+    driver: &'a D,
+    filter: &'a Filter,
+) -> BoxStream<'a, Result<Receipt, QueueError>> {
+    driver
+        .receipts(filter)
+        .map(move |row| row.map_err(|e| driver.error(e)))
+        .boxed()
 }

@@ -1,0 +1,90 @@
+//! Legal holds, written once over a [`Driver`]: placing one sets the video's pending rows
+//! `held`; releasing the last one covering a row puts it back to `pending`. Rows in flight
+//! are caught by the claim's own check before their request is recorded (`store`).
+
+use super::driver::{Driver, Statements, Turn};
+use super::QueueError;
+use crate::video::{Namespace, VideoNo};
+
+/// A legal hold, as `hold list` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Hold {
+    pub video_no: String,
+    /// `None`: the video in every namespace.
+    pub namespace: Option<String>,
+    pub reason: String,
+    /// UTC, `YYYY-MM-DD HH:MM:SS`.
+    pub placed_at: String,
+    /// Rows waiting `held` that this hold covers.
+    pub rows_held: i64,
+}
+
+/// What placing or releasing holds changed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct HoldsChanged {
+    /// Holds placed (ids already held in that place are not counted) or released.
+    pub holds: u64,
+    /// Rows set `held`, or back to `pending`.
+    pub rows: u64,
+    /// Placing: rows of these videos in flight now (held before their request is
+    /// recorded, unless it already went out).
+    pub in_flight: u64,
+    /// Placing: of these videos, how many this queue has seen deleted already.
+    pub deleted: u64,
+}
+
+/// Places a hold on each video, in `namespace` or (`None`) in every namespace, and sets
+/// their pending rows `held`. A video already held there keeps its first reason.
+pub async fn place<D: Driver>(
+    driver: &D,
+    namespace: Option<&Namespace>,
+    video_nos: &[VideoNo],
+    reason: &str,
+) -> Result<HoldsChanged, QueueError> {
+    let run = async {
+        let mut tx = driver.begin(Turn::Write).await?;
+        let holds = tx.insert_holds(namespace, video_nos, reason).await?;
+        let rows = tx.hold_pending(namespace, video_nos).await?;
+        let (in_flight, deleted) = tx.held_elsewhere(namespace, video_nos).await?;
+        tx.commit().await?;
+        Ok(HoldsChanged {
+            holds,
+            rows,
+            in_flight: in_flight.unsigned_abs(),
+            deleted: deleted.unsigned_abs(),
+        })
+    };
+    run.await.map_err(|e| driver.error(e))
+}
+
+/// Releases the holds placed on these videos in `namespace` (or in every namespace), and
+/// puts back to `pending` the rows no other hold covers.
+pub async fn release<D: Driver>(
+    driver: &D,
+    namespace: Option<&Namespace>,
+    video_nos: &[VideoNo],
+) -> Result<HoldsChanged, QueueError> {
+    let run = async {
+        let mut tx = driver.begin(Turn::Write).await?;
+        let holds = tx.delete_holds(namespace, video_nos).await?;
+        let rows = tx.free_unheld(Some(video_nos)).await?;
+        tx.commit().await?;
+        Ok(HoldsChanged {
+            holds,
+            rows,
+            ..HoldsChanged::default()
+        })
+    };
+    run.await.map_err(|e| driver.error(e))
+}
+
+/// The holds, oldest first: every one, or the `newest` so many.
+pub async fn list<D: Driver>(driver: &D, newest: Option<i64>) -> Result<Vec<Hold>, QueueError> {
+    let run = async {
+        let mut tx = driver.single(Turn::Read).await?;
+        tx.list_holds(newest).await
+    };
+    let mut holds = run.await.map_err(|e| driver.error(e))?;
+    holds.reverse();
+    Ok(holds)
+}

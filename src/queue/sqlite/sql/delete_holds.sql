@@ -1,0 +1,3 @@
+-- The holds placed on the videos in ?1 in namespace ?2 (NULL: the every-namespace ones).
+DELETE FROM legal_holds
+ WHERE video_no IN (SELECT value FROM json_each(?1)) AND unique_id IS ?2

@@ -1,0 +1,5 @@
+-- Failed rows of namespace ?1 settled at or after ?2 that migration 0005 failed because
+-- their due_at could not be read.
+SELECT count(*) FROM deletion_queue
+ WHERE status = 'failed' AND (?1 IS NULL OR unique_id = ?1) AND (?2 IS NULL OR settled_at >= ?2)
+   AND last_error LIKE 'unreadable due_at %'
