@@ -27,6 +27,7 @@ use super::chain::{
 };
 use super::receipts::{Filter, Receipt};
 use super::report::{BatchRow, Count, PendingRow, ProofCount, Sender};
+use super::rules::{ListingRow, ListingState, ReportRow, Snapshotted, TallyRow};
 use super::{ClaimedRow, Hold, QueueError, RequestRecord};
 use crate::video::{Namespace, VideoNo};
 use crate::vocabulary::{Proof, RowStatus};
@@ -360,6 +361,69 @@ pub trait Statements: Send {
 
     /// How many settled rows `filter` selects.
     fn count_receipts(&mut self, filter: &Filter) -> impl Step<i64>;
+
+    // The lifecycle rules' listings.
+    /// Rule `rule`'s listings that go on, newest first (PostgreSQL: locked).
+    fn open_listings(&mut self, rule: &str) -> impl Step<Vec<ListingRow>>;
+    fn supersede_listing(&mut self, listing: i64) -> impl Step<u64>;
+    fn drop_snapshot(&mut self, listing: i64) -> impl Step<u64>;
+    /// The listing's namespaces still to read, with the next page of each.
+    fn namespaces_to_read(&mut self, listing: i64) -> impl Step<Vec<(String, i64)>>;
+    fn insert_listing(
+        &mut self,
+        rule: &str,
+        fingerprint: &str,
+        mode: &str,
+        listed_at_ms: i64,
+    ) -> impl Step<i64>;
+    fn insert_listing_namespaces(&mut self, listing: i64, namespaces: &[String]) -> impl Step<u64>;
+    /// One page's videos, kept once each; how many were new.
+    fn snapshot_page(
+        &mut self,
+        listing: i64,
+        namespace: &str,
+        videos: &[Snapshotted],
+    ) -> impl Step<u64>;
+    /// The namespace has read `page` (`last`: the last), `listed` videos more.
+    fn advance_namespace(
+        &mut self,
+        listing: i64,
+        namespace: &str,
+        page: i64,
+        last: bool,
+        listed: i64,
+    ) -> impl Step<u64>;
+    /// Counts per namespace from the snapshot, with a sample of `sample` videos.
+    fn tally_namespaces(&mut self, listing: i64, sample: i64) -> impl Step<u64>;
+    /// The listing's counts, summed over its namespaces; decided now.
+    fn tally_listing(&mut self, listing: i64) -> impl Step<u64>;
+    fn tallies(&mut self, listing: i64) -> impl Step<Vec<TallyRow>>;
+    fn set_listing_state(
+        &mut self,
+        listing: i64,
+        state: ListingState,
+        note: Option<&str>,
+    ) -> impl Step<u64>;
+    /// The counts of the listing's rule's finished listings but the last `kept`.
+    fn trim_namespaces(&mut self, listing: i64, kept: i64) -> impl Step<u64>;
+    /// The listing's rule's finished listings but the last `kept`.
+    fn trim_listings(&mut self, listing: i64, kept: i64) -> impl Step<u64>;
+    /// One enqueuer of the listing at a time (PostgreSQL; SQLite has one writer).
+    fn lock_listing(&mut self, listing: i64) -> impl Step<()>;
+    /// At most `most` matched videos (namespace, video) not enqueued yet, oldest first.
+    fn todo_videos(&mut self, listing: i64, most: u64) -> impl Step<Vec<(String, String)>>;
+    /// Queued as `source`, but a video the queue has any row of in that namespace.
+    fn enqueue_videos(&mut self, videos: &[(String, String)], source: &str) -> impl Step<u64>;
+    fn mark_enqueued(&mut self, listing: i64, videos: &[(String, String)]) -> impl Step<u64>;
+    fn count_enqueued(&mut self, listing: i64, inserted: u64, already: u64) -> impl Step<u64>;
+    fn left_to_enqueue(&mut self, listing: i64) -> impl Step<i64>;
+    /// The rule's newest tripped listing under `fingerprint` goes on to be enqueued.
+    fn confirm_listing(&mut self, rule: &str, fingerprint: &str) -> impl Step<Option<i64>>;
+    /// The listings that go on of rules not in `keep`, set aside.
+    fn retire_listings(&mut self, keep: &[String]) -> impl Step<u64>;
+    fn drop_finished_snapshots(&mut self) -> impl Step<u64>;
+    /// Each rule's last decided listing (else its latest), or only `rule`'s.
+    fn listing_reports(&mut self, rule: Option<&str>) -> impl Step<Vec<ReportRow>>;
 
     // Upkeep.
     /// Failed rows of `namespace` (`None`: every one) settled at or after `since` back to

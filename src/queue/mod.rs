@@ -458,7 +458,7 @@ impl Queue {
         rule: &str,
         fingerprint: &str,
     ) -> Result<Option<rules::OpenListing>, QueueError> {
-        on_backend!(self, q => q.open_rule_listing(rule, fingerprint).await)
+        on_backend!(self, d => rules::open(d, rule, fingerprint).await)
     }
 
     pub async fn start_rule_listing(
@@ -469,7 +469,7 @@ impl Queue {
         listed_at_ms: i64,
         namespaces: &[String],
     ) -> Result<rules::OpenListing, QueueError> {
-        on_backend!(self, q => q.start_rule_listing(rule, fingerprint, mode, listed_at_ms, namespaces).await)
+        on_backend!(self, d => rules::start(d, rule, fingerprint, mode, listed_at_ms, namespaces).await)
     }
 
     pub async fn record_rule_page(
@@ -480,14 +480,14 @@ impl Queue {
         videos: &[rules::Snapshotted],
         last: bool,
     ) -> Result<u64, QueueError> {
-        on_backend!(self, q => q.record_rule_page(listing, namespace, page, videos, last).await)
+        on_backend!(self, d => rules::record_page(d, listing, namespace, page, videos, last).await)
     }
 
     pub async fn tally_rule_listing(
         &self,
         listing: i64,
     ) -> Result<Vec<rules::NamespaceTally>, QueueError> {
-        on_backend!(self, q => q.tally_rule_listing(listing).await)
+        on_backend!(self, d => rules::tally(d, listing).await)
     }
 
     pub async fn set_rule_listing(
@@ -496,7 +496,7 @@ impl Queue {
         state: rules::ListingState,
         note: Option<&str>,
     ) -> Result<(), QueueError> {
-        on_backend!(self, q => q.set_rule_listing(listing, state, note).await)
+        on_backend!(self, d => rules::set(d, listing, state, note).await)
     }
 
     pub async fn enqueue_rule_listing(
@@ -505,7 +505,7 @@ impl Queue {
         source: &str,
         limit: u64,
     ) -> Result<rules::RuleEnqueued, QueueError> {
-        on_backend!(self, q => q.enqueue_rule_listing(listing, source, limit).await)
+        on_backend!(self, d => rules::enqueue(d, listing, source, limit).await)
     }
 
     pub async fn confirm_rule_listing(
@@ -513,18 +513,18 @@ impl Queue {
         rule: &str,
         fingerprint: &str,
     ) -> Result<Option<i64>, QueueError> {
-        on_backend!(self, q => q.confirm_rule_listing(rule, fingerprint).await)
+        on_backend!(self, d => rules::confirm(d, rule, fingerprint).await)
     }
 
     pub async fn retire_rules(&self, keep: &[String]) -> Result<u64, QueueError> {
-        on_backend!(self, q => q.retire_rules(keep).await)
+        on_backend!(self, d => rules::retire(d, keep).await)
     }
 
     pub async fn rule_reports(
         &self,
         rule: Option<&str>,
     ) -> Result<Vec<rules::ListingReport>, QueueError> {
-        on_backend!(self, q => q.rule_reports(rule).await)
+        on_backend!(self, d => rules::reports(d, rule).await)
     }
 
     /// The holds, oldest first: every one, or the `newest` so many.

@@ -16,7 +16,18 @@
 //! - Every connection's session reads and writes times in UTC and ISO form, so that the
 //!   request records the chain vouches for read the same from any host.
 
-mod rules;
+/// The text of the statement `queries/postgres/NAME.sql`.
+macro_rules! sql {
+    ($name:literal) => {
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/queries/postgres/",
+            $name,
+            ".sql"
+        ))
+    };
+}
+
 mod statements;
 
 use std::sync::Arc;
@@ -281,14 +292,13 @@ impl PostgresQueue {
     /// PostgreSQL's plan for the claim's query (`EXPLAIN`), one line a step.
     pub async fn explain_claim(&self) -> Result<Vec<String>, QueueError> {
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-        let rows: Vec<String> =
-            sqlx::query_scalar(concat!("EXPLAIN ", include_str!("sql/claim_rows.sql")))
-                .bind("explain")
-                .bind(0.0f64)
-                .bind(100i64)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(|e| self.error(e))?;
+        let rows: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {}", sql!("claim_rows")))
+            .bind("explain")
+            .bind(0.0f64)
+            .bind(100i64)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| self.error(e))?;
         tx.rollback().await.map_err(|e| self.error(e))?;
         Ok(rows)
     }
@@ -360,7 +370,7 @@ impl Driver for PostgresQueue {
         }
         // This process's claims queue here, in order, then take the claim lock.
         let mut session = Session::open(&self.pool, Some(&self.claims), true).await?;
-        sqlx::query(include_str!("sql/lock_claims.sql"))
+        sqlx::query(sql!("lock_claims"))
             .execute(&mut *session)
             .await?;
         Ok(session)

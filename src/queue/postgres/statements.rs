@@ -21,6 +21,7 @@ use crate::queue::chain::{
 use crate::queue::driver::{Answered, Missed, Statements, Unchecked};
 use crate::queue::receipts::{Filter, Receipt};
 use crate::queue::report::{BatchRow, Cell, Count, PendingRow, ProofCount, Sender};
+use crate::queue::rules::{ListingRow, ListingState, ReportRow, Snapshotted, TallyRow};
 use crate::queue::{ClaimedRow, Hold, RequestRecord};
 use crate::video::{Namespace, VideoNo};
 use crate::vocabulary::{Outcome, Proof};
@@ -65,7 +66,7 @@ pub(super) fn receipts<'a>(
     filter: &'a Filter,
 ) -> BoxStream<'a, Result<Receipt, sqlx::Error>> {
     let (statuses, since, until, namespace) = filter_values(filter);
-    sqlx::query(include_str!("sql/receipts.sql"))
+    sqlx::query(sql!("receipts"))
         .bind(statuses)
         .bind(since)
         .bind(until)
@@ -93,6 +94,16 @@ fn filter_values(filter: &Filter) -> FilterValues<'_> {
     )
 }
 
+/// Rows a statement changed.
+fn affected(done: Result<sqlx::postgres::PgQueryResult, sqlx::Error>) -> Result<u64, sqlx::Error> {
+    done.map(|d| d.rows_affected())
+}
+
+/// The (namespace, video) pairs as two arrays, as `unnest` reads them.
+fn columns(videos: &[(String, String)]) -> (Vec<&str>, Vec<&str>) {
+    videos.iter().map(|(n, v)| (n.as_str(), v.as_str())).unzip()
+}
+
 /// The anchor's `since` as a time (the chain writes it as text); `None` when it is not one
 /// (the verifier says so).
 fn read_time(text: &str) -> Option<DateTime<Utc>> {
@@ -116,7 +127,7 @@ fn proof(p: Option<Proof>) -> Option<&'static str> {
 
 impl Statements for PgConnection {
     async fn take_back_leases(&mut self, longest: Duration) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/take_back_leases.sql"))
+        let done = sqlx::query(sql!("take_back_leases"))
             .bind(longest.as_secs() as i64)
             .execute(self)
             .await?;
@@ -124,7 +135,7 @@ impl Statements for PgConnection {
     }
 
     async fn free_unheld(&mut self, only: Option<&[VideoNo]>) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/free_unheld.sql"))
+        let done = sqlx::query(sql!("free_unheld"))
             .bind(only.map(texts))
             .execute(self)
             .await?;
@@ -137,7 +148,7 @@ impl Statements for PgConnection {
         lease: Duration,
         limit: usize,
     ) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/claim_rows.sql"))
+        let done = sqlx::query(sql!("claim_rows"))
             .bind(token)
             .bind(lease.as_secs_f64())
             .bind(limit as i64)
@@ -152,7 +163,7 @@ impl Statements for PgConnection {
         lease: Duration,
         most: usize,
     ) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/claim_duplicates.sql"))
+        let done = sqlx::query(sql!("claim_duplicates"))
             .bind(token)
             .bind(lease.as_secs_f64())
             .bind(most as i64)
@@ -162,7 +173,7 @@ impl Statements for PgConnection {
     }
 
     async fn claim_namespace(&mut self, token: &str) -> Result<Option<String>, sqlx::Error> {
-        let row = sqlx::query(include_str!("sql/claim_namespace.sql"))
+        let row = sqlx::query(sql!("claim_namespace"))
             .bind(token)
             .fetch_optional(self)
             .await?;
@@ -174,7 +185,7 @@ impl Statements for PgConnection {
         token: &str,
         only: Option<&[VideoNo]>,
     ) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/hold_claimed.sql"))
+        let done = sqlx::query(sql!("hold_claimed"))
             .bind(token)
             .bind(only.map(texts))
             .execute(self)
@@ -187,7 +198,7 @@ impl Statements for PgConnection {
         token: &str,
         proof: Proof,
     ) -> Result<Vec<ChainRow>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/settle_from_history.sql"))
+        let rows = sqlx::query(sql!("settle_from_history"))
             .bind(token)
             .bind(proof.as_str())
             .bind(Kind::Answer.as_str())
@@ -197,7 +208,7 @@ impl Statements for PgConnection {
     }
 
     async fn claimed_rows(&mut self, token: &str) -> Result<Vec<ClaimedRow>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/claimed_rows.sql"))
+        let rows = sqlx::query(sql!("claimed_rows"))
             .bind(token)
             .fetch_all(self)
             .await?;
@@ -214,7 +225,7 @@ impl Statements for PgConnection {
     }
 
     async fn renew(&mut self, token: &str, lease: Duration) -> Result<(), sqlx::Error> {
-        sqlx::query(include_str!("sql/renew.sql"))
+        sqlx::query(sql!("renew"))
             .bind(token)
             .bind(lease.as_secs_f64())
             .execute(self)
@@ -223,7 +234,7 @@ impl Statements for PgConnection {
     }
 
     async fn release(&mut self, token: &str, last_error: Option<&str>) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/release.sql"))
+        let done = sqlx::query(sql!("release"))
             .bind(token)
             .bind(last_error)
             .execute(self)
@@ -238,7 +249,7 @@ impl Statements for PgConnection {
         attempt: u32,
         sender: &str,
     ) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar(include_str!("sql/insert_request.sql"))
+        sqlx::query_scalar(sql!("insert_request"))
             .bind(namespace.as_str())
             .bind(ids as i32)
             .bind(attempt as i32)
@@ -248,7 +259,7 @@ impl Statements for PgConnection {
     }
 
     async fn still_claimed(&mut self, token: &str, ids: &[VideoNo]) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar(include_str!("sql/still_claimed.sql"))
+        sqlx::query_scalar(sql!("still_claimed"))
             .bind(token)
             .bind(texts(ids))
             .fetch_one(self)
@@ -260,7 +271,7 @@ impl Statements for PgConnection {
         token: &str,
         ids: &[VideoNo],
     ) -> Result<Vec<ChainRow>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/count_attempt.sql"))
+        let rows = sqlx::query(sql!("count_attempt"))
             .bind(token)
             .bind(texts(ids))
             .fetch_all(self)
@@ -269,7 +280,7 @@ impl Statements for PgConnection {
     }
 
     async fn stamp_request(&mut self, batch: i64) -> Result<(), sqlx::Error> {
-        sqlx::query(include_str!("sql/stamp_request.sql"))
+        sqlx::query(sql!("stamp_request"))
             .bind(batch)
             .execute(self)
             .await
@@ -281,7 +292,7 @@ impl Statements for PgConnection {
         batch: i64,
         record: &RequestRecord,
     ) -> Result<Option<String>, sqlx::Error> {
-        let row = sqlx::query(include_str!("sql/record_answer.sql"))
+        let row = sqlx::query(sql!("record_answer"))
             .bind(batch)
             .bind(record.outcome.as_str())
             .bind(record.http_status.map(i32::from))
@@ -300,7 +311,7 @@ impl Statements for PgConnection {
         ids: &[VideoNo],
         answered: &Answered<'_>,
     ) -> Result<Vec<ChainRow>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/settle_answered.sql"))
+        let rows = sqlx::query(sql!("settle_answered"))
             .bind(token)
             .bind(texts(ids))
             .bind(answered.status.as_str())
@@ -324,7 +335,7 @@ impl Statements for PgConnection {
         proof: Proof,
         most: usize,
     ) -> Result<Vec<ChainRow>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/fail_duplicates.sql"))
+        let rows = sqlx::query(sql!("fail_duplicates"))
             .bind(batch)
             .bind(texts(ids))
             .bind(reason)
@@ -342,7 +353,7 @@ impl Statements for PgConnection {
         reason: &str,
         proof: Proof,
     ) -> Result<Option<(ChainRow, String)>, sqlx::Error> {
-        let row = sqlx::query(include_str!("sql/fail_unsent.sql"))
+        let row = sqlx::query(sql!("fail_unsent"))
             .bind(token)
             .bind(row)
             .bind(reason)
@@ -359,14 +370,14 @@ impl Statements for PgConnection {
         &mut self,
         sender: &str,
     ) -> Result<Vec<(i64, Option<f64>)>, sqlx::Error> {
-        sqlx::query_as(include_str!("sql/recent_requests.sql"))
+        sqlx::query_as(sql!("recent_requests"))
             .bind(sender)
             .fetch_all(self)
             .await
     }
 
     async fn last_answer_good(&mut self, within: Duration) -> Result<Option<bool>, sqlx::Error> {
-        sqlx::query_scalar(include_str!("sql/last_answer_good.sql"))
+        sqlx::query_scalar(sql!("last_answer_good"))
             .bind(Outcome::Deleted.as_str())
             .bind(within.as_secs_f64())
             .fetch_optional(self)
@@ -374,7 +385,7 @@ impl Statements for PgConnection {
     }
 
     async fn mark_listed(&mut self, token: &str, ids: &[VideoNo]) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/mark_listed.sql"))
+        let done = sqlx::query(sql!("mark_listed"))
             .bind(token)
             .bind(texts(ids))
             .execute(self)
@@ -388,7 +399,7 @@ impl Statements for PgConnection {
         ids: &[VideoNo],
         missed: &Missed<'_>,
     ) -> Result<Vec<ChainRow>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/settle_missed.sql"))
+        let rows = sqlx::query(sql!("settle_missed"))
             .bind(token)
             .bind(texts(ids))
             .bind(missed.status.as_str())
@@ -408,7 +419,7 @@ impl Statements for PgConnection {
         note: &str,
         after: Duration,
     ) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/look_again.sql"))
+        let done = sqlx::query(sql!("look_again"))
             .bind(token)
             .bind(texts(ids))
             .bind(note)
@@ -423,7 +434,7 @@ impl Statements for PgConnection {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<Unchecked>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/claim_checks.sql"))
+        let rows = sqlx::query(sql!("claim_checks"))
             .bind(lease.as_secs_f64())
             .bind(limit as i64)
             .fetch_all(self)
@@ -441,7 +452,7 @@ impl Statements for PgConnection {
     }
 
     async fn postpone_checks(&mut self, rows: &[i64], after: Duration) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/postpone_checks.sql"))
+        let done = sqlx::query(sql!("postpone_checks"))
             .bind(rows)
             .bind(after.as_secs_f64())
             .execute(self)
@@ -450,7 +461,7 @@ impl Statements for PgConnection {
     }
 
     async fn drop_checks(&mut self, rows: &[i64]) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/drop_checks.sql"))
+        let done = sqlx::query(sql!("drop_checks"))
             .bind(rows)
             .execute(self)
             .await?;
@@ -462,7 +473,7 @@ impl Statements for PgConnection {
         rows: &[i64],
         gone: [(Proof, Proof); 2],
     ) -> Result<Vec<ChainRow>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/verify_checks.sql"))
+        let rows = sqlx::query(sql!("verify_checks"))
             .bind(rows)
             .bind(gone[0].0.as_str())
             .bind(gone[0].1.as_str())
@@ -480,7 +491,7 @@ impl Statements for PgConnection {
         rounds: u32,
         proof: Proof,
     ) -> Result<Vec<ChainRow>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/relist_checks.sql"))
+        let rows = sqlx::query(sql!("relist_checks"))
             .bind(rows)
             .bind(note)
             .bind(i64::from(rounds))
@@ -496,7 +507,7 @@ impl Statements for PgConnection {
         ids: &[VideoNo],
         reason: &str,
     ) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/insert_holds.sql"))
+        let done = sqlx::query(sql!("insert_holds"))
             .bind(texts(ids))
             .bind(namespace.map(Namespace::as_str))
             .bind(reason)
@@ -510,7 +521,7 @@ impl Statements for PgConnection {
         namespace: Option<&Namespace>,
         ids: &[VideoNo],
     ) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/hold_pending.sql"))
+        let done = sqlx::query(sql!("hold_pending"))
             .bind(texts(ids))
             .bind(namespace.map(Namespace::as_str))
             .execute(self)
@@ -523,7 +534,7 @@ impl Statements for PgConnection {
         namespace: Option<&Namespace>,
         ids: &[VideoNo],
     ) -> Result<(i64, i64), sqlx::Error> {
-        sqlx::query_as(include_str!("sql/held_elsewhere.sql"))
+        sqlx::query_as(sql!("held_elsewhere"))
             .bind(texts(ids))
             .bind(namespace.map(Namespace::as_str))
             .fetch_one(self)
@@ -535,7 +546,7 @@ impl Statements for PgConnection {
         namespace: Option<&Namespace>,
         ids: &[VideoNo],
     ) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/delete_holds.sql"))
+        let done = sqlx::query(sql!("delete_holds"))
             .bind(texts(ids))
             .bind(namespace.map(Namespace::as_str))
             .execute(self)
@@ -544,7 +555,7 @@ impl Statements for PgConnection {
     }
 
     async fn list_holds(&mut self, newest: Option<i64>) -> Result<Vec<Hold>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/list_holds.sql"))
+        let rows = sqlx::query(sql!("list_holds"))
             .bind(newest)
             .fetch_all(self)
             .await?;
@@ -565,7 +576,7 @@ impl Statements for PgConnection {
         namespace: Option<&Namespace>,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<ChainRow>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/reopen_failed.sql"))
+        let rows = sqlx::query(sql!("reopen_failed"))
             .bind(namespace.map(Namespace::as_str))
             .bind(since)
             .fetch_all(self)
@@ -574,7 +585,7 @@ impl Statements for PgConnection {
     }
 
     async fn count_held(&mut self, rows: &[i64]) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar(include_str!("sql/count_held.sql"))
+        sqlx::query_scalar(sql!("count_held"))
             .bind(rows)
             .fetch_one(self)
             .await
@@ -585,7 +596,7 @@ impl Statements for PgConnection {
         namespace: Option<&Namespace>,
         since: Option<DateTime<Utc>>,
     ) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar(include_str!("sql/unreadable_failed.sql"))
+        sqlx::query_scalar(sql!("unreadable_failed"))
             .bind(namespace.map(Namespace::as_str))
             .bind(since)
             .fetch_one(self)
@@ -593,7 +604,7 @@ impl Statements for PgConnection {
     }
 
     async fn prune_rows(&mut self, before: DateTime<Utc>, most: usize) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/prune_rows.sql"))
+        let done = sqlx::query(sql!("prune_rows"))
             .bind(before)
             .bind(most as i64)
             .execute(self)
@@ -602,7 +613,7 @@ impl Statements for PgConnection {
     }
 
     async fn move_anchor(&mut self, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/move_anchor.sql"))
+        let done = sqlx::query(sql!("move_anchor"))
             .bind(chain_time(before))
             .execute(self)
             .await?;
@@ -613,16 +624,14 @@ impl Statements for PgConnection {
         &mut self,
         before: DateTime<Utc>,
     ) -> Result<Vec<(i64, String)>, sqlx::Error> {
-        sqlx::query_as(include_str!("sql/carried_requests.sql"))
+        sqlx::query_as(sql!("carried_requests"))
             .bind(before)
             .fetch_all(self)
             .await
     }
 
     async fn drop_chain_prefix(&mut self) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/drop_chain_prefix.sql"))
-            .execute(self)
-            .await?;
+        let done = sqlx::query(sql!("drop_chain_prefix")).execute(self).await?;
         Ok(done.rows_affected())
     }
 
@@ -631,7 +640,7 @@ impl Statements for PgConnection {
         before: DateTime<Utc>,
         most: usize,
     ) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/prune_requests.sql"))
+        let done = sqlx::query(sql!("prune_requests"))
             .bind(before)
             .bind(most as i64)
             .execute(self)
@@ -640,9 +649,7 @@ impl Statements for PgConnection {
     }
 
     async fn count_rows(&mut self) -> Result<Vec<Count>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/count_rows.sql"))
-            .fetch_all(self)
-            .await?;
+        let rows = sqlx::query(sql!("count_rows")).fetch_all(self).await?;
         Ok(rows
             .iter()
             .map(|r| Count {
@@ -654,7 +661,7 @@ impl Statements for PgConnection {
     }
 
     async fn proof_counts(&mut self, unrecorded: &str) -> Result<Vec<ProofCount>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/proof_counts.sql"))
+        let rows = sqlx::query(sql!("proof_counts"))
             .bind(unrecorded)
             .fetch_all(self)
             .await?;
@@ -669,7 +676,7 @@ impl Statements for PgConnection {
     }
 
     async fn oldest_pending(&mut self) -> Result<Option<PendingRow>, sqlx::Error> {
-        let row = sqlx::query(include_str!("sql/oldest_pending.sql"))
+        let row = sqlx::query(sql!("oldest_pending"))
             .fetch_optional(self)
             .await?;
         Ok(row.map(|r| PendingRow {
@@ -684,20 +691,20 @@ impl Statements for PgConnection {
     }
 
     async fn unreadable_due(&mut self) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar(include_str!("sql/unreadable_due.sql"))
+        sqlx::query_scalar(sql!("unreadable_due"))
             .fetch_one(self)
             .await
     }
 
     async fn impossible_leases(&mut self, longest: Duration) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar(include_str!("sql/impossible_leases.sql"))
+        sqlx::query_scalar(sql!("impossible_leases"))
             .bind(longest.as_secs_f64())
             .fetch_one(self)
             .await
     }
 
     async fn last_requests(&mut self, last: u32) -> Result<Vec<BatchRow>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/last_requests.sql"))
+        let rows = sqlx::query(sql!("last_requests"))
             .bind(i64::from(last))
             .fetch_all(self)
             .await?;
@@ -720,7 +727,7 @@ impl Statements for PgConnection {
     }
 
     async fn sender_lease(&mut self) -> Result<Option<Sender>, sqlx::Error> {
-        let row = sqlx::query(include_str!("sql/sender_lease.sql"))
+        let row = sqlx::query(sql!("sender_lease"))
             .fetch_optional(self)
             .await?;
         Ok(row.map(|r| Sender {
@@ -730,15 +737,13 @@ impl Statements for PgConnection {
     }
 
     async fn count_holds(&mut self) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar(include_str!("sql/count_holds.sql"))
+        sqlx::query_scalar(sql!("count_holds"))
             .fetch_one(self)
             .await
     }
 
     async fn gauge_counts(&mut self) -> Result<Vec<(String, Option<String>, i64)>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/gauge_counts.sql"))
-            .fetch_all(self)
-            .await?;
+        let rows = sqlx::query(sql!("gauge_counts")).fetch_all(self).await?;
         Ok(rows
             .iter()
             .map(|r| (r.get("status"), r.get("proof"), r.get("n")))
@@ -749,7 +754,7 @@ impl Statements for PgConnection {
         &mut self,
         top: usize,
     ) -> Result<Vec<(Option<String>, String, i64)>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/namespace_gauges.sql"))
+        let rows = sqlx::query(sql!("namespace_gauges"))
             .bind(top as i64)
             .fetch_all(self)
             .await?;
@@ -760,9 +765,7 @@ impl Statements for PgConnection {
     }
 
     async fn oldest_due(&mut self) -> Result<Option<f64>, sqlx::Error> {
-        sqlx::query_scalar(include_str!("sql/oldest_due.sql"))
-            .fetch_one(self)
-            .await
+        sqlx::query_scalar(sql!("oldest_due")).fetch_one(self).await
     }
 
     async fn due_page(
@@ -770,7 +773,7 @@ impl Statements for PgConnection {
         after: (&str, i64),
         limit: usize,
     ) -> Result<Vec<(String, ClaimedRow)>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/due_page.sql"))
+        let rows = sqlx::query(sql!("due_page"))
             .bind(after.0)
             .bind(after.1)
             .bind(limit as i64)
@@ -792,14 +795,14 @@ impl Statements for PgConnection {
     }
 
     async fn due_pending(&mut self) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar(include_str!("sql/due_pending.sql"))
+        sqlx::query_scalar(sql!("due_pending"))
             .fetch_one(self)
             .await
     }
 
     async fn count_receipts(&mut self, filter: &Filter) -> Result<i64, sqlx::Error> {
         let (statuses, since, until, namespace) = filter_values(filter);
-        sqlx::query_scalar(include_str!("sql/count_receipts.sql"))
+        sqlx::query_scalar(sql!("count_receipts"))
             .bind(statuses)
             .bind(since)
             .bind(until)
@@ -808,19 +811,296 @@ impl Statements for PgConnection {
             .await
     }
 
+    async fn open_listings(&mut self, rule: &str) -> Result<Vec<ListingRow>, sqlx::Error> {
+        sqlx::query_as(sql!("open_listings"))
+            .bind(rule)
+            .fetch_all(self)
+            .await
+    }
+
+    async fn supersede_listing(&mut self, listing: i64) -> Result<u64, sqlx::Error> {
+        affected(
+            sqlx::query(sql!("supersede_listing"))
+                .bind(listing)
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn drop_snapshot(&mut self, listing: i64) -> Result<u64, sqlx::Error> {
+        affected(
+            sqlx::query(sql!("drop_snapshot"))
+                .bind(listing)
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn namespaces_to_read(
+        &mut self,
+        listing: i64,
+    ) -> Result<Vec<(String, i64)>, sqlx::Error> {
+        sqlx::query_as(sql!("namespaces_to_read"))
+            .bind(listing)
+            .fetch_all(self)
+            .await
+    }
+
+    async fn insert_listing(
+        &mut self,
+        rule: &str,
+        fingerprint: &str,
+        mode: &str,
+        listed_at_ms: i64,
+    ) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(sql!("insert_listing"))
+            .bind(rule)
+            .bind(fingerprint)
+            .bind(mode)
+            .bind(listed_at_ms)
+            .fetch_one(self)
+            .await
+    }
+
+    async fn insert_listing_namespaces(
+        &mut self,
+        listing: i64,
+        namespaces: &[String],
+    ) -> Result<u64, sqlx::Error> {
+        affected(
+            sqlx::query(sql!("insert_listing_namespaces"))
+                .bind(listing)
+                .bind(namespaces)
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn snapshot_page(
+        &mut self,
+        listing: i64,
+        namespace: &str,
+        videos: &[Snapshotted],
+    ) -> Result<u64, sqlx::Error> {
+        let video_nos: Vec<&str> = videos.iter().map(|v| v.video_no.as_str()).collect();
+        let create_ms: Vec<Option<i64>> = videos.iter().map(|v| v.create_ms).collect();
+        let matched: Vec<i64> = videos.iter().map(|v| v.matched).collect();
+        affected(
+            sqlx::query(sql!("snapshot_page"))
+                .bind(listing)
+                .bind(namespace)
+                .bind(&video_nos)
+                .bind(&create_ms)
+                .bind(&matched)
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn advance_namespace(
+        &mut self,
+        listing: i64,
+        namespace: &str,
+        page: i64,
+        last: bool,
+        listed: i64,
+    ) -> Result<u64, sqlx::Error> {
+        affected(
+            sqlx::query(sql!("advance_namespace"))
+                .bind(listing)
+                .bind(namespace)
+                .bind(page)
+                .bind(last)
+                .bind(listed)
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn tally_namespaces(&mut self, listing: i64, sample: i64) -> Result<u64, sqlx::Error> {
+        affected(
+            sqlx::query(sql!("tally_namespaces"))
+                .bind(listing)
+                .bind(sample)
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn tally_listing(&mut self, listing: i64) -> Result<u64, sqlx::Error> {
+        affected(
+            sqlx::query(sql!("tally_listing"))
+                .bind(listing)
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn tallies(&mut self, listing: i64) -> Result<Vec<TallyRow>, sqlx::Error> {
+        sqlx::query_as(sql!("tallies"))
+            .bind(listing)
+            .fetch_all(self)
+            .await
+    }
+
+    async fn set_listing_state(
+        &mut self,
+        listing: i64,
+        state: ListingState,
+        note: Option<&str>,
+    ) -> Result<u64, sqlx::Error> {
+        affected(
+            sqlx::query(sql!("set_listing_state"))
+                .bind(listing)
+                .bind(state.as_str())
+                .bind(note)
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn trim_namespaces(&mut self, listing: i64, kept: i64) -> Result<u64, sqlx::Error> {
+        affected(
+            sqlx::query(sql!("trim_namespaces"))
+                .bind(listing)
+                .bind(kept)
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn trim_listings(&mut self, listing: i64, kept: i64) -> Result<u64, sqlx::Error> {
+        affected(
+            sqlx::query(sql!("trim_listings"))
+                .bind(listing)
+                .bind(kept)
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn lock_listing(&mut self, listing: i64) -> Result<(), sqlx::Error> {
+        sqlx::query(sql!("lock_listing"))
+            .bind(listing)
+            .execute(self)
+            .await
+            .map(drop)
+    }
+
+    async fn todo_videos(
+        &mut self,
+        listing: i64,
+        most: u64,
+    ) -> Result<Vec<(String, String)>, sqlx::Error> {
+        sqlx::query_as(sql!("todo_videos"))
+            .bind(listing)
+            .bind(most as i64)
+            .fetch_all(self)
+            .await
+    }
+
+    async fn enqueue_videos(
+        &mut self,
+        videos: &[(String, String)],
+        source: &str,
+    ) -> Result<u64, sqlx::Error> {
+        let (namespaces, video_nos) = columns(videos);
+        affected(
+            sqlx::query(sql!("enqueue_videos"))
+                .bind(namespaces)
+                .bind(video_nos)
+                .bind(source)
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn mark_enqueued(
+        &mut self,
+        listing: i64,
+        videos: &[(String, String)],
+    ) -> Result<u64, sqlx::Error> {
+        let (namespaces, video_nos) = columns(videos);
+        affected(
+            sqlx::query(sql!("mark_enqueued"))
+                .bind(listing)
+                .bind(namespaces)
+                .bind(video_nos)
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn count_enqueued(
+        &mut self,
+        listing: i64,
+        inserted: u64,
+        already: u64,
+    ) -> Result<u64, sqlx::Error> {
+        affected(
+            sqlx::query(sql!("count_enqueued"))
+                .bind(listing)
+                .bind(inserted as i64)
+                .bind(already as i64)
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn left_to_enqueue(&mut self, listing: i64) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(sql!("left_to_enqueue"))
+            .bind(listing)
+            .fetch_one(self)
+            .await
+    }
+
+    async fn confirm_listing(
+        &mut self,
+        rule: &str,
+        fingerprint: &str,
+    ) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query_scalar(sql!("confirm_listing"))
+            .bind(rule)
+            .bind(fingerprint)
+            .fetch_optional(self)
+            .await
+    }
+
+    async fn retire_listings(&mut self, keep: &[String]) -> Result<u64, sqlx::Error> {
+        affected(
+            sqlx::query(sql!("retire_listings"))
+                .bind(keep)
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn drop_finished_snapshots(&mut self) -> Result<u64, sqlx::Error> {
+        affected(
+            sqlx::query(sql!("drop_finished_snapshots"))
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn listing_reports(&mut self, rule: Option<&str>) -> Result<Vec<ReportRow>, sqlx::Error> {
+        sqlx::query_as(sql!("listing_reports"))
+            .bind(rule)
+            .fetch_all(self)
+            .await
+    }
+
     /// Taken last in each transaction, after its row updates, so that no transaction
     /// holding it waits for a row: no deadlock.
     async fn lock_chain(&mut self) -> Result<(), sqlx::Error> {
-        sqlx::query(include_str!("sql/lock_chain.sql"))
+        sqlx::query(sql!("lock_chain"))
             .execute(self)
             .await
             .map(drop)
     }
 
     async fn chain_head(&mut self) -> Result<(i64, String), sqlx::Error> {
-        sqlx::query_as(include_str!("sql/chain_head.sql"))
-            .fetch_one(self)
-            .await
+        sqlx::query_as(sql!("chain_head")).fetch_one(self).await
     }
 
     async fn request_record(&mut self, batch: i64) -> Result<Option<String>, sqlx::Error> {
@@ -835,7 +1115,7 @@ impl Statements for PgConnection {
     }
 
     async fn insert_entry(&mut self, e: &Sealed) -> Result<(), sqlx::Error> {
-        sqlx::query(include_str!("sql/insert_entry.sql"))
+        sqlx::query(sql!("insert_entry"))
             .bind(e.seq)
             .bind(&e.settled_at)
             .bind(e.kind)
@@ -854,9 +1134,7 @@ impl Statements for PgConnection {
 
     async fn anchor(&mut self) -> Result<Anchor, sqlx::Error> {
         let (seq, hash, since, requests_from, rows_from) =
-            sqlx::query_as(include_str!("sql/anchor.sql"))
-                .fetch_one(self)
-                .await?;
+            sqlx::query_as(sql!("anchor")).fetch_one(self).await?;
         Ok(Anchor {
             seq,
             hash,
@@ -874,7 +1152,7 @@ impl Statements for PgConnection {
     }
 
     fn chain_entries(&mut self) -> BoxStream<'_, Result<ChainEntry, sqlx::Error>> {
-        sqlx::query(include_str!("sql/chain_entries.sql"))
+        sqlx::query(sql!("chain_entries"))
             .fetch(self)
             .map(|entry| {
                 let e = entry?;
@@ -934,7 +1212,7 @@ impl Statements for PgConnection {
         &'a mut self,
         anchor: &'a Anchor,
     ) -> BoxStream<'a, Result<QueueRow, sqlx::Error>> {
-        sqlx::query(include_str!("sql/queue_rows.sql"))
+        sqlx::query(sql!("queue_rows"))
             .bind(read_time(&anchor.since))
             .bind(anchor.seq)
             .bind(anchor.rows_from)

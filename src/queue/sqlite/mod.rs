@@ -5,8 +5,19 @@
 //! one writer: this process's writers take turns on a mutex of their own (`Turn::Write`,
 //! `Turn::Claim`), other processes meet `database.busy_timeout`.
 
-pub mod rules;
-mod statements;
+/// The text of the statement `queries/sqlite/NAME.sql`.
+macro_rules! sql {
+    ($name:literal) => {
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/queries/sqlite/",
+            $name,
+            ".sql"
+        ))
+    };
+}
+
+pub mod statements;
 
 use futures_util::stream::BoxStream;
 
@@ -323,16 +334,13 @@ impl SqliteQueue {
     /// SQLite's plan for the claim's query, one line per step: it must use the indexes, so
     /// that a claim costs the same at ten thousand pending rows and at a million.
     pub async fn explain_claim(&self) -> Result<Vec<String>, QueueError> {
-        let rows = sqlx::query(concat!(
-            "EXPLAIN QUERY PLAN ",
-            include_str!("sql/claim_rows.sql")
-        ))
-        .bind("explain")
-        .bind("+0 seconds")
-        .bind(100)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.error(e))?;
+        let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {}", sql!("claim_rows")))
+            .bind("explain")
+            .bind("+0 seconds")
+            .bind(100)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
         Ok(rows
             .iter()
             .map(|row| row.try_get::<String, _>("detail").unwrap_or_default())
@@ -715,10 +723,20 @@ mod tests {
         // What happened to a settled row is history: it stays as it was.
         let (status, last_error, _, _) = row(&queue.pool, "VI4").await;
         assert_eq!((status.as_str(), last_error), ("deleted", None));
-        assert_eq!(Queue::Sqlite(queue.clone()).unreadable_due().await.unwrap(), 4);
-        assert_eq!(Queue::Sqlite(queue.clone()).due_pending().await.unwrap(), 0, "nothing became due");
+        assert_eq!(
+            Queue::Sqlite(queue.clone()).unreadable_due().await.unwrap(),
+            4
+        );
+        assert_eq!(
+            Queue::Sqlite(queue.clone()).due_pending().await.unwrap(),
+            0,
+            "nothing became due"
+        );
         // Retrying failed rows must not make them due now: '+30 days' was not now.
-        let reopened = Queue::Sqlite(queue.clone()).retry_failed(None, None).await.unwrap();
+        let reopened = Queue::Sqlite(queue.clone())
+            .retry_failed(None, None)
+            .await
+            .unwrap();
         assert_eq!((reopened.pending, reopened.left), (0, 4));
         assert_eq!(row(&queue.pool, "VI1").await.0, "failed");
         assert_eq!(Queue::Sqlite(queue.clone()).due_pending().await.unwrap(), 0);
@@ -764,7 +782,10 @@ mod tests {
                 .is_none()
         );
         assert_eq!(Queue::Sqlite(queue.clone()).due_pending().await.unwrap(), 0);
-        assert_eq!(Queue::Sqlite(queue.clone()).unreadable_due().await.unwrap(), 7);
+        assert_eq!(
+            Queue::Sqlite(queue.clone()).unreadable_due().await.unwrap(),
+            7
+        );
     }
     #[tokio::test]
     async fn migration_0008_keeps_older_chain_entries_verifiable() {
@@ -839,7 +860,14 @@ mod tests {
         let queue = SqliteQueue::open(&dir.path().join("queue.db"), Duration::from_secs(5), true)
             .await
             .unwrap();
-        assert_eq!(Queue::Sqlite(queue.clone()).gauges(None).await.unwrap().oldest_due, None);
+        assert_eq!(
+            Queue::Sqlite(queue.clone())
+                .gauges(None)
+                .await
+                .unwrap()
+                .oldest_due,
+            None
+        );
         for (video_no, due_at, status) in [
             ("VI1", "-3600 seconds", "in_flight"),
             ("VI2", "-7200 seconds", "deleted"),
@@ -858,7 +886,11 @@ mod tests {
             .await
             .unwrap();
         }
-        let seconds = Queue::Sqlite(queue.clone()).gauges(None).await.unwrap().oldest_due;
+        let seconds = Queue::Sqlite(queue.clone())
+            .gauges(None)
+            .await
+            .unwrap()
+            .oldest_due;
         let seconds = seconds.expect("a due row in flight is counted").as_secs();
         assert!((3599..3700).contains(&seconds), "{seconds}");
     }

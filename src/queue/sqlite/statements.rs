@@ -19,6 +19,7 @@ use crate::queue::chain::{
 use crate::queue::driver::{Answered, Missed, Statements, Unchecked};
 use crate::queue::receipts::{Filter, Receipt};
 use crate::queue::report::{BatchRow, Cell, Count, PendingRow, ProofCount, Sender};
+use crate::queue::rules::{ListingRow, ListingState, ReportRow, Snapshotted, TallyRow};
 use crate::queue::{ClaimedRow, Hold, RequestRecord};
 use crate::video::{Namespace, VideoNo};
 use crate::vocabulary::{Outcome, Proof};
@@ -104,7 +105,7 @@ pub(super) fn receipts<'a>(
     filter: &'a Filter,
 ) -> BoxStream<'a, Result<Receipt, sqlx::Error>> {
     let (statuses, since, until, namespace) = filter_values(filter);
-    sqlx::query(include_str!("sql/receipts.sql"))
+    sqlx::query(sql!("receipts"))
         .bind(statuses)
         .bind(since)
         .bind(until)
@@ -125,13 +126,20 @@ fn filter_values(filter: &Filter) -> (String, Option<String>, Option<String>, Op
     )
 }
 
+/// Rows a statement changed.
+fn affected(
+    done: Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error>,
+) -> Result<u64, sqlx::Error> {
+    done.map(|d| d.rows_affected())
+}
+
 fn proof(p: Option<Proof>) -> Option<&'static str> {
     p.map(Proof::as_str)
 }
 
 impl Statements for SqliteConnection {
     async fn take_back_leases(&mut self, longest: Duration) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/take_back_leases.sql"))
+        let done = sqlx::query(sql!("take_back_leases"))
             .bind(longest.as_secs() as i64)
             .execute(self)
             .await?;
@@ -139,7 +147,7 @@ impl Statements for SqliteConnection {
     }
 
     async fn free_unheld(&mut self, only: Option<&[VideoNo]>) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/free_unheld.sql"))
+        let done = sqlx::query(sql!("free_unheld"))
             .bind(only.map(json_list))
             .execute(self)
             .await?;
@@ -152,7 +160,7 @@ impl Statements for SqliteConnection {
         lease: Duration,
         limit: usize,
     ) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/claim_rows.sql"))
+        let done = sqlx::query(sql!("claim_rows"))
             .bind(token)
             .bind(seconds_from_now(lease))
             .bind(limit as i64)
@@ -167,7 +175,7 @@ impl Statements for SqliteConnection {
         lease: Duration,
         most: usize,
     ) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/claim_duplicates.sql"))
+        let done = sqlx::query(sql!("claim_duplicates"))
             .bind(token)
             .bind(seconds_from_now(lease))
             .bind(most as i64)
@@ -177,7 +185,7 @@ impl Statements for SqliteConnection {
     }
 
     async fn claim_namespace(&mut self, token: &str) -> Result<Option<String>, sqlx::Error> {
-        let row = sqlx::query(include_str!("sql/claim_namespace.sql"))
+        let row = sqlx::query(sql!("claim_namespace"))
             .bind(token)
             .fetch_optional(self)
             .await?;
@@ -189,7 +197,7 @@ impl Statements for SqliteConnection {
         token: &str,
         only: Option<&[VideoNo]>,
     ) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/hold_claimed.sql"))
+        let done = sqlx::query(sql!("hold_claimed"))
             .bind(token)
             .bind(only.map(json_list))
             .execute(self)
@@ -202,7 +210,7 @@ impl Statements for SqliteConnection {
         token: &str,
         proof: Proof,
     ) -> Result<Vec<ChainRow>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/settle_from_history.sql"))
+        let rows = sqlx::query(sql!("settle_from_history"))
             .bind(token)
             .bind(proof.as_str())
             .bind(Kind::Answer.as_str())
@@ -212,7 +220,7 @@ impl Statements for SqliteConnection {
     }
 
     async fn claimed_rows(&mut self, token: &str) -> Result<Vec<ClaimedRow>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/claimed_rows.sql"))
+        let rows = sqlx::query(sql!("claimed_rows"))
             .bind(token)
             .fetch_all(self)
             .await?;
@@ -234,7 +242,7 @@ impl Statements for SqliteConnection {
     }
 
     async fn renew(&mut self, token: &str, lease: Duration) -> Result<(), sqlx::Error> {
-        sqlx::query(include_str!("sql/renew.sql"))
+        sqlx::query(sql!("renew"))
             .bind(token)
             .bind(seconds_from_now(lease))
             .execute(self)
@@ -243,7 +251,7 @@ impl Statements for SqliteConnection {
     }
 
     async fn release(&mut self, token: &str, last_error: Option<&str>) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/release.sql"))
+        let done = sqlx::query(sql!("release"))
             .bind(token)
             .bind(last_error)
             .execute(self)
@@ -258,7 +266,7 @@ impl Statements for SqliteConnection {
         attempt: u32,
         sender: &str,
     ) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar(include_str!("sql/insert_request.sql"))
+        sqlx::query_scalar(sql!("insert_request"))
             .bind(namespace.as_str())
             .bind(ids as i64)
             .bind(attempt)
@@ -268,7 +276,7 @@ impl Statements for SqliteConnection {
     }
 
     async fn still_claimed(&mut self, token: &str, ids: &[VideoNo]) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar(include_str!("sql/still_claimed.sql"))
+        sqlx::query_scalar(sql!("still_claimed"))
             .bind(token)
             .bind(json_list(ids))
             .fetch_one(self)
@@ -280,7 +288,7 @@ impl Statements for SqliteConnection {
         token: &str,
         ids: &[VideoNo],
     ) -> Result<Vec<ChainRow>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/count_attempt.sql"))
+        let rows = sqlx::query(sql!("count_attempt"))
             .bind(token)
             .bind(json_list(ids))
             .fetch_all(self)
@@ -289,7 +297,7 @@ impl Statements for SqliteConnection {
     }
 
     async fn stamp_request(&mut self, batch: i64) -> Result<(), sqlx::Error> {
-        sqlx::query(include_str!("sql/stamp_request.sql"))
+        sqlx::query(sql!("stamp_request"))
             .bind(batch)
             .execute(self)
             .await
@@ -301,7 +309,7 @@ impl Statements for SqliteConnection {
         batch: i64,
         record: &RequestRecord,
     ) -> Result<Option<String>, sqlx::Error> {
-        let row = sqlx::query(include_str!("sql/record_answer.sql"))
+        let row = sqlx::query(sql!("record_answer"))
             .bind(batch)
             .bind(record.outcome.as_str())
             .bind(record.http_status)
@@ -320,7 +328,7 @@ impl Statements for SqliteConnection {
         ids: &[VideoNo],
         answered: &Answered<'_>,
     ) -> Result<Vec<ChainRow>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/settle_answered.sql"))
+        let rows = sqlx::query(sql!("settle_answered"))
             .bind(token)
             .bind(json_list(ids))
             .bind(answered.status.as_str())
@@ -344,7 +352,7 @@ impl Statements for SqliteConnection {
         proof: Proof,
         most: usize,
     ) -> Result<Vec<ChainRow>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/fail_duplicates.sql"))
+        let rows = sqlx::query(sql!("fail_duplicates"))
             .bind(batch)
             .bind(json_list(ids))
             .bind(reason)
@@ -362,7 +370,7 @@ impl Statements for SqliteConnection {
         reason: &str,
         proof: Proof,
     ) -> Result<Option<(ChainRow, String)>, sqlx::Error> {
-        let row = sqlx::query(include_str!("sql/fail_unsent.sql"))
+        let row = sqlx::query(sql!("fail_unsent"))
             .bind(token)
             .bind(row)
             .bind(reason)
@@ -379,14 +387,14 @@ impl Statements for SqliteConnection {
         &mut self,
         sender: &str,
     ) -> Result<Vec<(i64, Option<f64>)>, sqlx::Error> {
-        sqlx::query_as(include_str!("sql/recent_requests.sql"))
+        sqlx::query_as(sql!("recent_requests"))
             .bind(sender)
             .fetch_all(self)
             .await
     }
 
     async fn last_answer_good(&mut self, within: Duration) -> Result<Option<bool>, sqlx::Error> {
-        sqlx::query_scalar(include_str!("sql/last_answer_good.sql"))
+        sqlx::query_scalar(sql!("last_answer_good"))
             .bind(Outcome::Deleted.as_str())
             .bind(format!("-{:.3} seconds", within.as_secs_f64()))
             .fetch_optional(self)
@@ -394,7 +402,7 @@ impl Statements for SqliteConnection {
     }
 
     async fn mark_listed(&mut self, token: &str, ids: &[VideoNo]) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/mark_listed.sql"))
+        let done = sqlx::query(sql!("mark_listed"))
             .bind(token)
             .bind(json_list(ids))
             .execute(self)
@@ -408,7 +416,7 @@ impl Statements for SqliteConnection {
         ids: &[VideoNo],
         missed: &Missed<'_>,
     ) -> Result<Vec<ChainRow>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/settle_missed.sql"))
+        let rows = sqlx::query(sql!("settle_missed"))
             .bind(token)
             .bind(json_list(ids))
             .bind(missed.status.as_str())
@@ -428,7 +436,7 @@ impl Statements for SqliteConnection {
         note: &str,
         after: Duration,
     ) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/look_again.sql"))
+        let done = sqlx::query(sql!("look_again"))
             .bind(token)
             .bind(json_list(ids))
             .bind(note)
@@ -443,7 +451,7 @@ impl Statements for SqliteConnection {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<Unchecked>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/claim_checks.sql"))
+        let rows = sqlx::query(sql!("claim_checks"))
             .bind(seconds_from_now(lease))
             .bind(limit as i64)
             .fetch_all(self)
@@ -461,7 +469,7 @@ impl Statements for SqliteConnection {
     }
 
     async fn postpone_checks(&mut self, rows: &[i64], after: Duration) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/postpone_checks.sql"))
+        let done = sqlx::query(sql!("postpone_checks"))
             .bind(id_list(rows))
             .bind(seconds_from_now(after))
             .execute(self)
@@ -470,7 +478,7 @@ impl Statements for SqliteConnection {
     }
 
     async fn drop_checks(&mut self, rows: &[i64]) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/drop_checks.sql"))
+        let done = sqlx::query(sql!("drop_checks"))
             .bind(id_list(rows))
             .execute(self)
             .await?;
@@ -482,7 +490,7 @@ impl Statements for SqliteConnection {
         rows: &[i64],
         gone: [(Proof, Proof); 2],
     ) -> Result<Vec<ChainRow>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/verify_checks.sql"))
+        let rows = sqlx::query(sql!("verify_checks"))
             .bind(id_list(rows))
             .bind(gone[0].0.as_str())
             .bind(gone[0].1.as_str())
@@ -500,7 +508,7 @@ impl Statements for SqliteConnection {
         rounds: u32,
         proof: Proof,
     ) -> Result<Vec<ChainRow>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/relist_checks.sql"))
+        let rows = sqlx::query(sql!("relist_checks"))
             .bind(id_list(rows))
             .bind(note)
             .bind(rounds)
@@ -516,7 +524,7 @@ impl Statements for SqliteConnection {
         ids: &[VideoNo],
         reason: &str,
     ) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/insert_holds.sql"))
+        let done = sqlx::query(sql!("insert_holds"))
             .bind(json_list(ids))
             .bind(namespace.map(Namespace::as_str))
             .bind(reason)
@@ -530,7 +538,7 @@ impl Statements for SqliteConnection {
         namespace: Option<&Namespace>,
         ids: &[VideoNo],
     ) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/hold_pending.sql"))
+        let done = sqlx::query(sql!("hold_pending"))
             .bind(json_list(ids))
             .bind(namespace.map(Namespace::as_str))
             .execute(self)
@@ -543,7 +551,7 @@ impl Statements for SqliteConnection {
         namespace: Option<&Namespace>,
         ids: &[VideoNo],
     ) -> Result<(i64, i64), sqlx::Error> {
-        sqlx::query_as(include_str!("sql/held_elsewhere.sql"))
+        sqlx::query_as(sql!("held_elsewhere"))
             .bind(json_list(ids))
             .bind(namespace.map(Namespace::as_str))
             .fetch_one(self)
@@ -555,7 +563,7 @@ impl Statements for SqliteConnection {
         namespace: Option<&Namespace>,
         ids: &[VideoNo],
     ) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/delete_holds.sql"))
+        let done = sqlx::query(sql!("delete_holds"))
             .bind(json_list(ids))
             .bind(namespace.map(Namespace::as_str))
             .execute(self)
@@ -564,7 +572,7 @@ impl Statements for SqliteConnection {
     }
 
     async fn list_holds(&mut self, newest: Option<i64>) -> Result<Vec<Hold>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/list_holds.sql"))
+        let rows = sqlx::query(sql!("list_holds"))
             .bind(newest)
             .fetch_all(self)
             .await?;
@@ -595,7 +603,7 @@ impl Statements for SqliteConnection {
         namespace: Option<&Namespace>,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<ChainRow>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/reopen_failed.sql"))
+        let rows = sqlx::query(sql!("reopen_failed"))
             .bind(namespace.map(Namespace::as_str))
             .bind(since.map(chain_time))
             .fetch_all(self)
@@ -604,7 +612,7 @@ impl Statements for SqliteConnection {
     }
 
     async fn count_held(&mut self, rows: &[i64]) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar(include_str!("sql/count_held.sql"))
+        sqlx::query_scalar(sql!("count_held"))
             .bind(id_list(rows))
             .fetch_one(self)
             .await
@@ -615,7 +623,7 @@ impl Statements for SqliteConnection {
         namespace: Option<&Namespace>,
         since: Option<DateTime<Utc>>,
     ) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar(include_str!("sql/unreadable_failed.sql"))
+        sqlx::query_scalar(sql!("unreadable_failed"))
             .bind(namespace.map(Namespace::as_str))
             .bind(since.map(chain_time))
             .fetch_one(self)
@@ -623,7 +631,7 @@ impl Statements for SqliteConnection {
     }
 
     async fn prune_rows(&mut self, before: DateTime<Utc>, most: usize) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/prune_rows.sql"))
+        let done = sqlx::query(sql!("prune_rows"))
             .bind(chain_time(before))
             .bind(most as i64)
             .execute(self)
@@ -632,7 +640,7 @@ impl Statements for SqliteConnection {
     }
 
     async fn move_anchor(&mut self, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/move_anchor.sql"))
+        let done = sqlx::query(sql!("move_anchor"))
             .bind(chain_time(before))
             .execute(self)
             .await?;
@@ -643,16 +651,14 @@ impl Statements for SqliteConnection {
         &mut self,
         before: DateTime<Utc>,
     ) -> Result<Vec<(i64, String)>, sqlx::Error> {
-        sqlx::query_as(include_str!("sql/carried_requests.sql"))
+        sqlx::query_as(sql!("carried_requests"))
             .bind(chain_time(before))
             .fetch_all(self)
             .await
     }
 
     async fn drop_chain_prefix(&mut self) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/drop_chain_prefix.sql"))
-            .execute(self)
-            .await?;
+        let done = sqlx::query(sql!("drop_chain_prefix")).execute(self).await?;
         Ok(done.rows_affected())
     }
 
@@ -661,7 +667,7 @@ impl Statements for SqliteConnection {
         before: DateTime<Utc>,
         most: usize,
     ) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(include_str!("sql/prune_requests.sql"))
+        let done = sqlx::query(sql!("prune_requests"))
             .bind(chain_time(before))
             .bind(most as i64)
             .execute(self)
@@ -670,9 +676,7 @@ impl Statements for SqliteConnection {
     }
 
     async fn count_rows(&mut self) -> Result<Vec<Count>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/count_rows.sql"))
-            .fetch_all(self)
-            .await?;
+        let rows = sqlx::query(sql!("count_rows")).fetch_all(self).await?;
         Ok(rows
             .iter()
             .map(|r| Count {
@@ -684,7 +688,7 @@ impl Statements for SqliteConnection {
     }
 
     async fn proof_counts(&mut self, unrecorded: &str) -> Result<Vec<ProofCount>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/proof_counts.sql"))
+        let rows = sqlx::query(sql!("proof_counts"))
             .bind(unrecorded)
             .fetch_all(self)
             .await?;
@@ -699,7 +703,7 @@ impl Statements for SqliteConnection {
     }
 
     async fn oldest_pending(&mut self) -> Result<Option<PendingRow>, sqlx::Error> {
-        let row = sqlx::query(include_str!("sql/oldest_pending.sql"))
+        let row = sqlx::query(sql!("oldest_pending"))
             .fetch_optional(self)
             .await?;
         Ok(row.map(|r| PendingRow {
@@ -714,20 +718,20 @@ impl Statements for SqliteConnection {
     }
 
     async fn unreadable_due(&mut self) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar(include_str!("sql/unreadable_due.sql"))
+        sqlx::query_scalar(sql!("unreadable_due"))
             .fetch_one(self)
             .await
     }
 
     async fn impossible_leases(&mut self, longest: Duration) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar(include_str!("sql/impossible_leases.sql"))
+        sqlx::query_scalar(sql!("impossible_leases"))
             .bind(longest.as_secs() as i64)
             .fetch_one(self)
             .await
     }
 
     async fn last_requests(&mut self, last: u32) -> Result<Vec<BatchRow>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/last_requests.sql"))
+        let rows = sqlx::query(sql!("last_requests"))
             .bind(i64::from(last))
             .fetch_all(self)
             .await?;
@@ -750,7 +754,7 @@ impl Statements for SqliteConnection {
     }
 
     async fn sender_lease(&mut self) -> Result<Option<Sender>, sqlx::Error> {
-        let row = sqlx::query(include_str!("sql/sender_lease.sql"))
+        let row = sqlx::query(sql!("sender_lease"))
             .fetch_optional(self)
             .await?;
         Ok(row.map(|r| Sender {
@@ -760,15 +764,13 @@ impl Statements for SqliteConnection {
     }
 
     async fn count_holds(&mut self) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar(include_str!("sql/count_holds.sql"))
+        sqlx::query_scalar(sql!("count_holds"))
             .fetch_one(self)
             .await
     }
 
     async fn gauge_counts(&mut self) -> Result<Vec<(String, Option<String>, i64)>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/gauge_counts.sql"))
-            .fetch_all(self)
-            .await?;
+        let rows = sqlx::query(sql!("gauge_counts")).fetch_all(self).await?;
         Ok(rows
             .iter()
             .map(|r| {
@@ -786,7 +788,7 @@ impl Statements for SqliteConnection {
         top: usize,
     ) -> Result<Vec<(Option<String>, String, i64)>, sqlx::Error> {
         use sqlx::ValueRef;
-        let rows = sqlx::query(include_str!("sql/namespace_gauges.sql"))
+        let rows = sqlx::query(sql!("namespace_gauges"))
             .bind(top as i64)
             .fetch_all(self)
             .await?;
@@ -807,9 +809,7 @@ impl Statements for SqliteConnection {
     }
 
     async fn oldest_due(&mut self) -> Result<Option<f64>, sqlx::Error> {
-        sqlx::query_scalar(include_str!("sql/oldest_due.sql"))
-            .fetch_one(self)
-            .await
+        sqlx::query_scalar(sql!("oldest_due")).fetch_one(self).await
     }
 
     async fn due_page(
@@ -817,7 +817,7 @@ impl Statements for SqliteConnection {
         after: (&str, i64),
         limit: usize,
     ) -> Result<Vec<(String, ClaimedRow)>, sqlx::Error> {
-        let rows = sqlx::query(include_str!("sql/due_page.sql"))
+        let rows = sqlx::query(sql!("due_page"))
             .bind(after.0)
             .bind(after.1)
             .bind(limit as i64)
@@ -839,19 +839,291 @@ impl Statements for SqliteConnection {
     }
 
     async fn due_pending(&mut self) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar(include_str!("sql/due_pending.sql"))
+        sqlx::query_scalar(sql!("due_pending"))
             .fetch_one(self)
             .await
     }
 
     async fn count_receipts(&mut self, filter: &Filter) -> Result<i64, sqlx::Error> {
         let (statuses, since, until, namespace) = filter_values(filter);
-        sqlx::query_scalar(include_str!("sql/count_receipts.sql"))
+        sqlx::query_scalar(sql!("count_receipts"))
             .bind(statuses)
             .bind(since)
             .bind(until)
             .bind(namespace)
             .fetch_one(self)
+            .await
+    }
+
+    async fn open_listings(&mut self, rule: &str) -> Result<Vec<ListingRow>, sqlx::Error> {
+        sqlx::query_as(sql!("open_listings"))
+            .bind(rule)
+            .fetch_all(self)
+            .await
+    }
+
+    async fn supersede_listing(&mut self, listing: i64) -> Result<u64, sqlx::Error> {
+        affected(
+            sqlx::query(sql!("supersede_listing"))
+                .bind(listing)
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn drop_snapshot(&mut self, listing: i64) -> Result<u64, sqlx::Error> {
+        affected(
+            sqlx::query(sql!("drop_snapshot"))
+                .bind(listing)
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn namespaces_to_read(
+        &mut self,
+        listing: i64,
+    ) -> Result<Vec<(String, i64)>, sqlx::Error> {
+        sqlx::query_as(sql!("namespaces_to_read"))
+            .bind(listing)
+            .fetch_all(self)
+            .await
+    }
+
+    async fn insert_listing(
+        &mut self,
+        rule: &str,
+        fingerprint: &str,
+        mode: &str,
+        listed_at_ms: i64,
+    ) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(sql!("insert_listing"))
+            .bind(rule)
+            .bind(fingerprint)
+            .bind(mode)
+            .bind(listed_at_ms)
+            .fetch_one(self)
+            .await
+    }
+
+    async fn insert_listing_namespaces(
+        &mut self,
+        listing: i64,
+        namespaces: &[String],
+    ) -> Result<u64, sqlx::Error> {
+        affected(
+            sqlx::query(sql!("insert_listing_namespaces"))
+                .bind(listing)
+                .bind(serde_json::json!(namespaces).to_string())
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn snapshot_page(
+        &mut self,
+        listing: i64,
+        namespace: &str,
+        videos: &[Snapshotted],
+    ) -> Result<u64, sqlx::Error> {
+        let rows: Vec<serde_json::Value> = videos
+            .iter()
+            .map(|v| serde_json::json!([v.video_no, v.create_ms, v.matched]))
+            .collect();
+        affected(
+            sqlx::query(sql!("snapshot_page"))
+                .bind(listing)
+                .bind(namespace)
+                .bind(serde_json::Value::Array(rows).to_string())
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn advance_namespace(
+        &mut self,
+        listing: i64,
+        namespace: &str,
+        page: i64,
+        last: bool,
+        listed: i64,
+    ) -> Result<u64, sqlx::Error> {
+        affected(
+            sqlx::query(sql!("advance_namespace"))
+                .bind(listing)
+                .bind(namespace)
+                .bind(page)
+                .bind(last)
+                .bind(listed)
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn tally_namespaces(&mut self, listing: i64, sample: i64) -> Result<u64, sqlx::Error> {
+        affected(
+            sqlx::query(sql!("tally_namespaces"))
+                .bind(listing)
+                .bind(sample)
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn tally_listing(&mut self, listing: i64) -> Result<u64, sqlx::Error> {
+        affected(
+            sqlx::query(sql!("tally_listing"))
+                .bind(listing)
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn tallies(&mut self, listing: i64) -> Result<Vec<TallyRow>, sqlx::Error> {
+        sqlx::query_as(sql!("tallies"))
+            .bind(listing)
+            .fetch_all(self)
+            .await
+    }
+
+    async fn set_listing_state(
+        &mut self,
+        listing: i64,
+        state: ListingState,
+        note: Option<&str>,
+    ) -> Result<u64, sqlx::Error> {
+        affected(
+            sqlx::query(sql!("set_listing_state"))
+                .bind(listing)
+                .bind(state.as_str())
+                .bind(note)
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn trim_namespaces(&mut self, listing: i64, kept: i64) -> Result<u64, sqlx::Error> {
+        affected(
+            sqlx::query(sql!("trim_namespaces"))
+                .bind(listing)
+                .bind(kept)
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn trim_listings(&mut self, listing: i64, kept: i64) -> Result<u64, sqlx::Error> {
+        affected(
+            sqlx::query(sql!("trim_listings"))
+                .bind(listing)
+                .bind(kept)
+                .execute(self)
+                .await,
+        )
+    }
+
+    /// Nothing to take: this process's writers take turns, and the insert's own check
+    /// skips a video another process queued meanwhile.
+    async fn lock_listing(&mut self, _listing: i64) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+
+    async fn todo_videos(
+        &mut self,
+        listing: i64,
+        most: u64,
+    ) -> Result<Vec<(String, String)>, sqlx::Error> {
+        sqlx::query_as(sql!("todo_videos"))
+            .bind(listing)
+            .bind(most as i64)
+            .fetch_all(self)
+            .await
+    }
+
+    async fn enqueue_videos(
+        &mut self,
+        videos: &[(String, String)],
+        source: &str,
+    ) -> Result<u64, sqlx::Error> {
+        affected(
+            sqlx::query(sql!("enqueue_videos"))
+                .bind(serde_json::json!(videos).to_string())
+                .bind(source)
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn mark_enqueued(
+        &mut self,
+        listing: i64,
+        videos: &[(String, String)],
+    ) -> Result<u64, sqlx::Error> {
+        affected(
+            sqlx::query(sql!("mark_enqueued"))
+                .bind(listing)
+                .bind(serde_json::json!(videos).to_string())
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn count_enqueued(
+        &mut self,
+        listing: i64,
+        inserted: u64,
+        already: u64,
+    ) -> Result<u64, sqlx::Error> {
+        affected(
+            sqlx::query(sql!("count_enqueued"))
+                .bind(listing)
+                .bind(inserted as i64)
+                .bind(already as i64)
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn left_to_enqueue(&mut self, listing: i64) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(sql!("left_to_enqueue"))
+            .bind(listing)
+            .fetch_one(self)
+            .await
+    }
+
+    async fn confirm_listing(
+        &mut self,
+        rule: &str,
+        fingerprint: &str,
+    ) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query_scalar(sql!("confirm_listing"))
+            .bind(rule)
+            .bind(fingerprint)
+            .fetch_optional(self)
+            .await
+    }
+
+    async fn retire_listings(&mut self, keep: &[String]) -> Result<u64, sqlx::Error> {
+        affected(
+            sqlx::query(sql!("retire_listings"))
+                .bind(serde_json::json!(keep).to_string())
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn drop_finished_snapshots(&mut self) -> Result<u64, sqlx::Error> {
+        affected(
+            sqlx::query(sql!("drop_finished_snapshots"))
+                .execute(self)
+                .await,
+        )
+    }
+
+    async fn listing_reports(&mut self, rule: Option<&str>) -> Result<Vec<ReportRow>, sqlx::Error> {
+        sqlx::query_as(sql!("listing_reports"))
+            .bind(rule)
+            .fetch_all(self)
             .await
     }
 
@@ -862,9 +1134,7 @@ impl Statements for SqliteConnection {
     }
 
     async fn chain_head(&mut self) -> Result<(i64, String), sqlx::Error> {
-        sqlx::query_as(include_str!("sql/chain_head.sql"))
-            .fetch_one(self)
-            .await
+        sqlx::query_as(sql!("chain_head")).fetch_one(self).await
     }
 
     async fn request_record(&mut self, batch: i64) -> Result<Option<String>, sqlx::Error> {
@@ -879,7 +1149,7 @@ impl Statements for SqliteConnection {
     }
 
     async fn insert_entry(&mut self, e: &Sealed) -> Result<(), sqlx::Error> {
-        sqlx::query(include_str!("sql/insert_entry.sql"))
+        sqlx::query(sql!("insert_entry"))
             .bind(e.seq)
             .bind(&e.settled_at)
             .bind(e.kind)
@@ -898,9 +1168,7 @@ impl Statements for SqliteConnection {
 
     async fn anchor(&mut self) -> Result<Anchor, sqlx::Error> {
         let (seq, hash, since, requests_from, rows_from) =
-            sqlx::query_as(include_str!("sql/anchor.sql"))
-                .fetch_one(self)
-                .await?;
+            sqlx::query_as(sql!("anchor")).fetch_one(self).await?;
         Ok(Anchor {
             seq,
             hash,
@@ -915,7 +1183,7 @@ impl Statements for SqliteConnection {
     }
 
     fn chain_entries(&mut self) -> BoxStream<'_, Result<ChainEntry, sqlx::Error>> {
-        sqlx::query(include_str!("sql/chain_entries.sql"))
+        sqlx::query(sql!("chain_entries"))
             .fetch(self)
             .map(|entry| {
                 let entry = entry?;
@@ -975,7 +1243,7 @@ impl Statements for SqliteConnection {
         &'a mut self,
         anchor: &'a Anchor,
     ) -> BoxStream<'a, Result<QueueRow, sqlx::Error>> {
-        sqlx::query(include_str!("sql/queue_rows.sql"))
+        sqlx::query(sql!("queue_rows"))
             .bind(&anchor.since)
             .bind(anchor.seq)
             .bind(anchor.rows_from)

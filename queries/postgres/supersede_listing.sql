@@ -1,0 +1,1 @@
+UPDATE rule_listings SET state = 'superseded', finished_at = now() WHERE id = $1

@@ -1,0 +1,1 @@
+DELETE FROM rule_snapshot WHERE listing_id = ?1

@@ -1,0 +1,6 @@
+-- Listing ?1's rule's finished listings but the last ?2.
+DELETE FROM rule_listings WHERE id IN (
+    SELECT id FROM rule_listings
+     WHERE rule = (SELECT rule FROM rule_listings WHERE id = ?1)
+       AND state IN ('done', 'superseded')
+     ORDER BY id DESC LIMIT -1 OFFSET ?2)
