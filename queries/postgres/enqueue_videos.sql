@@ -1,5 +1,6 @@
--- The videos ($1 namespaces, $2 video numbers) queued as $3, but a video the queue has any
--- row of in that namespace (queued by a producer, or deleted already).
+-- The videos of the JSON list $1 of [namespace, video_no] queued as $2, but a video the
+-- queue has any row of in that namespace (queued by a producer, or deleted already).
 INSERT INTO deletion_queue (video_no, unique_id, source)
-SELECT v, n, $3 FROM unnest($1::text[], $2::text[]) AS j (n, v)
- WHERE NOT EXISTS (SELECT 1 FROM deletion_queue AS d WHERE d.unique_id = j.n AND d.video_no = j.v)
+SELECT j->>1, j->>0, $2 FROM json_array_elements($1::json) AS j
+ WHERE NOT EXISTS (SELECT 1 FROM deletion_queue AS d
+                    WHERE d.unique_id = j->>0 AND d.video_no = j->>1)

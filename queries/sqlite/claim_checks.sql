@@ -1,6 +1,6 @@
 -- Deleted rows of one namespace (the oldest due check's) whose check is due, at most ?2,
--- their check pushed ?1 (a time modifier) ahead: the claim.
-UPDATE deletion_queue SET check_at = strftime('%Y-%m-%d %H:%M:%f', 'now', ?1)
+-- their check pushed ?1 seconds ahead: the claim.
+UPDATE deletion_queue SET check_at = strftime('%Y-%m-%d %H:%M:%f', julianday('now') + ?1 / 86400.0)
  WHERE id IN (
        SELECT c.id FROM deletion_queue AS c INDEXED BY deletion_queue_check
         WHERE c.check_at IS NOT NULL AND c.status = 'deleted'

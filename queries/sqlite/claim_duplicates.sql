@@ -2,7 +2,7 @@
 -- driven from the distinct videos claimed, each found through the index.
 UPDATE deletion_queue
    SET status = 'in_flight', claimed_by = ?1,
-       lease_until = strftime('%Y-%m-%d %H:%M:%f', 'now', ?2),
+       lease_until = strftime('%Y-%m-%d %H:%M:%f', julianday('now') + ?2 / 86400.0),
        updated_at = strftime('%Y-%m-%d %H:%M:%f', 'now')
  WHERE id IN (
        SELECT d.id

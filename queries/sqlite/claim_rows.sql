@@ -1,11 +1,11 @@
 -- The oldest due pending rows of the namespace of the oldest one, at most ?3, in flight
--- under the token ?1 with a lease of ?2 (a time modifier). A row is due when its due_at
+-- under the token ?1 with a lease of ?2 seconds. A row is due when its due_at
 -- is a time (starting like a date: julianday reads a bare number as a Julian day) at or
 -- before now, and it waits for no re-lookup. A row whose video another claim is sending
 -- is left alone: two claims sending one video at once would delete it twice.
 UPDATE deletion_queue
    SET status = 'in_flight', claimed_by = ?1,
-       lease_until = strftime('%Y-%m-%d %H:%M:%f', 'now', ?2),
+       lease_until = strftime('%Y-%m-%d %H:%M:%f', julianday('now') + ?2 / 86400.0),
        updated_at = strftime('%Y-%m-%d %H:%M:%f', 'now')
  WHERE id IN (
        SELECT q.id FROM deletion_queue AS q

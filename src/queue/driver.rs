@@ -453,6 +453,21 @@ pub trait Statements: Send {
     /// At most `most` request records prune may remove at `before`.
     fn prune_requests(&mut self, before: DateTime<Utc>, most: usize) -> impl Step<u64>;
 
+    // The sender's lease, and producers' inserts.
+    /// The sender's lease for `holder`, `lease` from now, unless another holder's runs
+    /// (one run out, or more than `longest` ahead, is taken over); who holds it now, and
+    /// for how many seconds more.
+    fn take_lease(
+        &mut self,
+        holder: &str,
+        lease: Duration,
+        longest: Duration,
+    ) -> impl Step<(String, f64)>;
+    /// `holder` gives the lease up.
+    fn resign(&mut self, holder: &str) -> impl Step<u64>;
+    /// Videos queued in `namespace`, as a producer would.
+    fn insert_videos(&mut self, namespace: &Namespace, ids: &[VideoNo]) -> impl Step<u64>;
+
     // The chain.
     /// Whatever makes the head read next the true last one until commit (PostgreSQL: the
     /// chain lock; SQLite: the transaction has written already, so it is the one writer).

@@ -19,15 +19,18 @@ pub mod chain;
 mod conformance;
 mod driver;
 mod holds;
+mod lease;
 pub mod postgres;
 pub mod receipts;
 pub mod report;
 pub mod rules;
 pub mod sqlite;
+mod statements;
 mod store;
 mod upkeep;
 
 pub use holds::{Hold, HoldsChanged};
+pub use lease::Lead;
 pub use upkeep::{Pruned, Reopened};
 
 use std::time::Duration;
@@ -212,28 +215,6 @@ pub struct Recorded {
     pub ago: Duration,
 }
 
-/// What asking for the sender's lease found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Lead {
-    /// This holder has it, for the lease asked.
-    Granted,
-    /// Another holder has it, for this much longer.
-    HeldBy { holder: String, remaining: Duration },
-}
-
-impl Lead {
-    /// From the lease row as it stands after the attempt: (holder, seconds left).
-    fn read(me: &str, holder: String, remaining: f64) -> Self {
-        if holder == me {
-            return Self::Granted;
-        }
-        Self::HeldBy {
-            holder,
-            remaining: Duration::try_from_secs_f64(remaining.max(0.0)).unwrap_or_default(),
-        }
-    }
-}
-
 /// The queue, on whichever backend the configuration names.
 #[derive(Debug, Clone)]
 pub enum Queue {
@@ -331,7 +312,7 @@ impl Queue {
         namespace: &Namespace,
         video_nos: &[VideoNo],
     ) -> Result<u64, QueueError> {
-        on_backend!(self, q => q.insert(namespace, video_nos).await)
+        on_backend!(self, d => store::insert(d, namespace, video_nos).await)
     }
 
     /// The claim's query plan, one line a step (the benchmark checks it walks indexes).
@@ -403,12 +384,12 @@ impl Queue {
     /// Takes or renews the sender's lease for `holder`, for `lease` from now on the
     /// database's clock, unless another holder's lease is still running.
     pub async fn lead(&self, holder: &str, lease: Duration) -> Result<Lead, QueueError> {
-        on_backend!(self, q => q.lead(holder, lease).await)
+        on_backend!(self, d => lease::lead(d, holder, lease).await)
     }
 
     /// Gives the sender's lease up, if `holder` has it: a standby takes over at once.
     pub async fn resign(&self, holder: &str) -> Result<(), QueueError> {
-        on_backend!(self, q => q.resign(holder).await)
+        on_backend!(self, d => lease::resign(d, holder).await)
     }
 
     /// `prune` and retention: settled rows and records older than `before`.

@@ -472,3 +472,24 @@ pub async fn answered_well_within<D: Driver>(
     };
     Ok(run.await.map_err(|e| driver.error(e))? == Some(true))
 }
+
+/// How many ids `insert` writes per statement: big enough to be fast, small enough that a
+/// producer's insert never waits long behind it.
+const INSERT_CHUNK: usize = 1000;
+
+/// Inserts video numbers as a producer would, a statement (and transaction) a thousand.
+pub async fn insert<D: Driver>(
+    driver: &D,
+    namespace: &Namespace,
+    video_nos: &[VideoNo],
+) -> Result<u64, QueueError> {
+    let run = async {
+        let mut inserted = 0;
+        for chunk in video_nos.chunks(INSERT_CHUNK) {
+            let mut tx = driver.single(Turn::Write).await?;
+            inserted += tx.insert_videos(namespace, chunk).await?;
+        }
+        Ok(inserted)
+    };
+    run.await.map_err(|e| driver.error(e))
+}

@@ -40,24 +40,14 @@ use futures_util::stream::BoxStream;
 
 use super::driver::{Driver, Session, Statements, Turn};
 use super::receipts::{Filter, Receipt};
-use super::{current_schema, inspected, newer_schema, ClaimToken, Lead, QueueError};
+use super::{current_schema, inspected, newer_schema, ClaimToken, QueueError};
 use crate::config::LONGEST_LEASE;
 use crate::credentials::DatabaseUrl;
-use crate::video::{Namespace, VideoNo};
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The migration (0006, proofs) from which the chain records its anchor in an entry.
 const ANCHOR_RECORDED_FROM: i64 = 6;
-
-/// How many ids `insert` writes per statement.
-const INSERT_CHUNK: usize = 1000;
-
-/// A due pending row, of a table called `q`: its time has come, and it is not waiting to
-/// be looked up again.
-fn due(q: &str) -> String {
-    format!("{q}.due <= now() AND ({q}.recheck_at IS NULL OR {q}.recheck_at <= now())")
-}
 
 #[derive(Debug, Clone)]
 pub struct PostgresQueue {
@@ -268,27 +258,6 @@ impl PostgresQueue {
             .map_err(|e| self.error(e))
     }
 
-    /// Inserts video numbers as a producer would.
-    pub async fn insert(
-        &self,
-        namespace: &Namespace,
-        video_nos: &[VideoNo],
-    ) -> Result<u64, QueueError> {
-        let mut inserted = 0;
-        for chunk in video_nos.chunks(INSERT_CHUNK) {
-            let done = sqlx::query(
-                "INSERT INTO deletion_queue (video_no, unique_id) SELECT v, $2 FROM unnest($1::text[]) AS v",
-            )
-            .bind(texts(chunk))
-            .bind(namespace.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.error(e))?;
-            inserted += done.rows_affected();
-        }
-        Ok(inserted)
-    }
-
     /// PostgreSQL's plan for the claim's query (`EXPLAIN`), one line a step.
     pub async fn explain_claim(&self) -> Result<Vec<String>, QueueError> {
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
@@ -301,55 +270,6 @@ impl PostgresQueue {
             .map_err(|e| self.error(e))?;
         tx.rollback().await.map_err(|e| self.error(e))?;
         Ok(rows)
-    }
-
-    /// See [`crate::queue::Queue::lead`]; times on the server's clock.
-    pub async fn lead(&self, holder: &str, lease: Duration) -> Result<Lead, QueueError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-        sqlx::query(&format!(
-            "INSERT INTO sender_lease (id, holder, until)
-             VALUES (1, $1, clock_timestamp() + make_interval(secs => $2))
-             ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, until = excluded.until
-              WHERE sender_lease.holder = excluded.holder
-                 OR sender_lease.until < clock_timestamp()
-                 OR sender_lease.until > clock_timestamp() + make_interval(secs => {})",
-            LONGEST_LEASE.as_secs()
-        ))
-        .bind(holder)
-        .bind(lease.as_secs_f64())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.error(e))?;
-        let (now_held_by, remaining): (String, f64) = sqlx::query_as(
-            "SELECT holder, extract(epoch FROM until - clock_timestamp())::float8 FROM sender_lease",
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| self.error(e))?;
-        tx.commit().await.map_err(|e| self.error(e))?;
-        Ok(Lead::read(holder, now_held_by, remaining))
-    }
-
-    /// See [`crate::queue::Queue::resign`].
-    pub async fn resign(&self, holder: &str) -> Result<(), QueueError> {
-        sqlx::query("UPDATE sender_lease SET until = clock_timestamp() WHERE holder = $1")
-            .bind(holder)
-            .execute(&self.pool)
-            .await
-            .map(drop)
-            .map_err(|e| self.error(e))
-    }
-
-    /// Rows that are due and waiting.
-    pub async fn due_pending(&self) -> Result<i64, QueueError> {
-        let sql = format!(
-            "SELECT count(*) FROM deletion_queue AS q WHERE q.status = 'pending' AND {}",
-            due("q")
-        );
-        sqlx::query_scalar(&sql)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| self.error(e))
     }
 }
 
@@ -389,7 +309,7 @@ impl Driver for PostgresQueue {
     }
 
     fn receipts<'a>(&'a self, filter: &'a Filter) -> BoxStream<'a, Result<Receipt, sqlx::Error>> {
-        statements::receipts(&self.pool, filter)
+        statements::receipts_from(&self.pool, filter)
     }
 
     /// Refreshes the queue's statistics when more than half of its rows changed since the
@@ -410,10 +330,6 @@ impl Driver for PostgresQueue {
         }
         Ok(())
     }
-}
-
-fn texts(video_nos: &[VideoNo]) -> Vec<String> {
-    video_nos.iter().map(|v| v.as_str().to_owned()).collect()
 }
 
 /// A pool of at most `connections`, connected on first use, whose sessions read times in

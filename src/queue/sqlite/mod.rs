@@ -23,7 +23,7 @@ use futures_util::stream::BoxStream;
 
 use super::driver::{Driver, Session, Statements, Turn};
 use super::receipts::{Filter, Receipt};
-use super::{current_schema, inspected, newer_schema, ClaimToken, Lead, QueueError};
+use super::{current_schema, inspected, newer_schema, ClaimToken, QueueError};
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -36,28 +36,11 @@ use sqlx::{Row, Sqlite, SqlitePool};
 
 use crate::config::LONGEST_LEASE;
 use crate::printable;
-use crate::video::{Namespace, VideoNo};
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// The migration (0012, proofs) from which the chain records its anchor in an entry.
 const ANCHOR_RECORDED_FROM: i64 = 12;
-
-/// How many ids `insert` writes per transaction: big enough to be fast, small enough that
-/// a producer's insert never waits long behind it.
-const INSERT_CHUNK: usize = 1000;
-
-/// A row is due when its `due_at` is a time at or before now, and it is not waiting to be
-/// looked up again (`recheck_at`, `pass::verify`). Compared as times, not as text: a value
-/// SQLite cannot read is NULL here, so it is never due (the schema refuses such values
-/// since migration 0005; this holds even if a producer got one past it). A value must also
-/// start like a date (`YYYY-`): `julianday('2099')` reads a bare number as a Julian day
-/// number, in 4707 BC.
-const DUE: &str = "substr(due_at, 5, 1) = '-' AND julianday(due_at) <= julianday('now')
-    AND (recheck_at IS NULL OR julianday(recheck_at) <= julianday('now'))";
-
-/// Row timestamps: UTC, in SQLite's own text format, so they compare as text.
-const NOW: &str = "strftime('%Y-%m-%d %H:%M:%f', 'now')";
 
 #[derive(Debug, Clone)]
 pub struct SqliteQueue {
@@ -306,31 +289,6 @@ impl SqliteQueue {
         self.pool.close().await;
     }
 
-    /// Inserts video numbers as a producer would, in transactions of about a thousand.
-    pub async fn insert(
-        &self,
-        namespace: &Namespace,
-        video_nos: &[VideoNo],
-    ) -> Result<u64, QueueError> {
-        let mut inserted = 0;
-        for chunk in video_nos.chunks(INSERT_CHUNK) {
-            let _turn = self.write_turn().await;
-            // One statement a chunk: a statement a row costs a round trip to SQLite's
-            // thread each.
-            let done = sqlx::query(
-                "INSERT INTO deletion_queue (video_no, unique_id)
-                 SELECT value, ?2 FROM json_each(?1)",
-            )
-            .bind(json_list(chunk))
-            .bind(namespace.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.error(e))?;
-            inserted += done.rows_affected();
-        }
-        Ok(inserted)
-    }
-
     /// SQLite's plan for the claim's query, one line per step: it must use the indexes, so
     /// that a claim costs the same at ten thousand pending rows and at a million.
     pub async fn explain_claim(&self) -> Result<Vec<String>, QueueError> {
@@ -345,57 +303,6 @@ impl SqliteQueue {
             .iter()
             .map(|row| row.try_get::<String, _>("detail").unwrap_or_default())
             .collect())
-    }
-
-    /// See [`super::Queue::lead`]. A lease this program could not have granted (unreadable,
-    /// or further ahead than `LONGEST_LEASE`) is taken over like one run out.
-    pub async fn lead(&self, holder: &str, lease: Duration) -> Result<Lead, QueueError> {
-        let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-        sqlx::query(&format!(
-            "INSERT INTO sender_lease (id, holder, until)
-             VALUES (1, ?1, strftime('%Y-%m-%d %H:%M:%f', 'now', ?2))
-             ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, until = excluded.until
-              WHERE sender_lease.holder = excluded.holder
-                 OR coalesce(julianday(sender_lease.until) < julianday('now'), 1)
-                 OR julianday(sender_lease.until) > julianday('now', '+{} seconds')",
-            LONGEST_LEASE.as_secs()
-        ))
-        .bind(holder)
-        .bind(seconds_from_now(lease))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.error(e))?;
-        let (now_held_by, remaining): (String, Option<f64>) = sqlx::query_as(
-            "SELECT holder, (julianday(until) - julianday('now')) * 86400.0 FROM sender_lease",
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| self.error(e))?;
-        tx.commit().await.map_err(|e| self.error(e))?;
-        Ok(Lead::read(holder, now_held_by, remaining.unwrap_or(0.0)))
-    }
-
-    /// See [`super::Queue::resign`].
-    pub async fn resign(&self, holder: &str) -> Result<(), QueueError> {
-        let _turn = self.write_turn().await;
-        sqlx::query(&format!(
-            "UPDATE sender_lease SET until = {NOW} WHERE holder = ?1"
-        ))
-        .bind(holder)
-        .execute(&self.pool)
-        .await
-        .map(drop)
-        .map_err(|e| self.error(e))
-    }
-
-    /// Rows that are due and waiting: what `run --once` must leave at zero to succeed.
-    pub async fn due_pending(&self) -> Result<i64, QueueError> {
-        let sql = format!("SELECT count(*) FROM deletion_queue WHERE status = 'pending' AND {DUE}");
-        sqlx::query_scalar(&sql)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| self.error(e))
     }
 }
 
@@ -427,7 +334,7 @@ impl Driver for SqliteQueue {
     }
 
     fn receipts<'a>(&'a self, filter: &'a Filter) -> BoxStream<'a, Result<Receipt, sqlx::Error>> {
-        statements::receipts(&self.pool, filter)
+        statements::receipts_from(&self.pool, filter)
     }
 
     async fn before_pass(&self) -> Result<(), sqlx::Error> {
@@ -501,24 +408,6 @@ fn not_root_in_anothers_folder(path: &Path) -> Result<(), String> {
         printable::path(folder),
         again.join(" ")
     ))
-}
-
-/// A time as this module writes them (`NOW`), read back.
-fn parse_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
-        .ok()
-        .map(|t| t.and_utc())
-}
-
-/// A SQLite date modifier that adds `d` to a time (a lease, a wait), to the millisecond.
-fn seconds_from_now(d: Duration) -> String {
-    format!("+{:.3} seconds", d.as_secs_f64())
-}
-
-fn json_list(video_nos: &[VideoNo]) -> String {
-    let list: Vec<&str> = video_nos.iter().map(VideoNo::as_str).collect();
-    // A list of strings always serializes.
-    serde_json::to_string(&list).expect("a list of strings serializes")
 }
 
 /// Whether a connection handed back to the pool is outside any transaction, and so safe
@@ -873,12 +762,12 @@ mod tests {
             ("VI2", "-7200 seconds", "deleted"),
             ("VI3", "+3600 seconds", "pending"),
         ] {
-            sqlx::query(&format!(
+            sqlx::query(
                 "INSERT INTO deletion_queue (video_no, due_at, status, claimed_by, lease_until)
                  VALUES (?1, strftime('%Y-%m-%d %H:%M:%S', 'now', ?2), ?3,
                          CASE WHEN ?3 = 'in_flight' THEN 'someone' END,
-                         CASE WHEN ?3 = 'in_flight' THEN {NOW} END)"
-            ))
+                         CASE WHEN ?3 = 'in_flight' THEN strftime('%Y-%m-%d %H:%M:%f', 'now') END)",
+            )
             .bind(video_no)
             .bind(due_at)
             .bind(status)
@@ -964,15 +853,18 @@ mod due_at_fuzz {
                 expected.is_some(),
                 "{text:?}: {inserted:?}"
             );
-            let (Ok(done), Some(at)) = (inserted, expected) else {
+            let (Ok(_), Some(at)) = (inserted, expected) else {
                 continue;
             };
-            let due: bool =
-                sqlx::query_scalar(&format!("SELECT {DUE} FROM deletion_queue WHERE id = ?1"))
-                    .bind(done.last_insert_rowid())
-                    .fetch_one(&queue.pool)
-                    .await
-                    .unwrap();
+            // Due exactly when a claim takes it (the claim's own SQL); then out of the way.
+            let claimed = crate::queue::store::claim(&queue, 1, Duration::from_secs(60))
+                .await
+                .unwrap();
+            let due = claimed.is_some();
+            sqlx::query("DELETE FROM deletion_queue")
+                .execute(&queue.pool)
+                .await
+                .unwrap();
             let from_now = at.and_utc() - Utc::now();
             // Within a few seconds of now, either answer is right by the time it is read.
             if from_now.num_seconds().abs() > 5 {
