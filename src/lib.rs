@@ -27,6 +27,7 @@ macro_rules! complain {
 
 mod api;
 mod backoff;
+mod chain;
 pub mod check;
 pub mod commands;
 pub mod config;

@@ -12,6 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -24,10 +25,6 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use crate::api::Answer;
-use crate::pass::PassEnd;
-use crate::queue::report::Gauges;
-use crate::queue::Queue;
 use crate::schedule::{self, CronRule};
 use crate::vocabulary::{Outcome, Proof, RowStatus};
 
@@ -58,7 +55,7 @@ const CODES: [&str; 9] = [
 ];
 
 /// How a pass ended, as the `end` label says it.
-const ENDS: [&str; 3] = ["drained", "interrupted", "stopped"];
+pub const ENDS: [&str; 3] = ["drained", "interrupted", "stopped"];
 
 /// Installs the process's recorder, describes every metric, and returns what renders them.
 /// Without it (no `metrics.listen`) the updates below cost nothing and go nowhere.
@@ -144,9 +141,10 @@ fn install() -> anyhow::Result<PrometheusHandle> {
     Ok(handle)
 }
 
-/// A request's answer (`pass::journal::request`).
-pub fn request(answer: &Answer) {
-    let code = match answer.code.as_deref() {
+/// A request's answer (`pass::journal::request`): its outcome, the API's code (`None`:
+/// no answer to read one from), how long it took, and whether the API refused the key.
+pub fn request(outcome: Outcome, code: Option<&str>, took: Duration, refuses_key: bool) {
+    let code = match code {
         None => "none",
         Some(code) => CODES
             .iter()
@@ -154,10 +152,9 @@ pub fn request(answer: &Answer) {
             .copied()
             .unwrap_or("other"),
     };
-    let outcome = answer.verdict.outcome();
     counter!(REQUESTS, "outcome" => outcome.as_str(), "code" => code).increment(1);
-    histogram!(REQUEST_DURATION).record(answer.duration.as_secs_f64());
-    if answer.refuses_key() {
+    histogram!(REQUEST_DURATION).record(took.as_secs_f64());
+    if refuses_key {
         key_refused(true);
     } else if outcome == Outcome::Deleted {
         key_refused(false);
@@ -169,13 +166,10 @@ pub fn key_refused(refused: bool) {
     gauge!(KEY_REFUSED).set(f64::from(u8::from(refused)));
 }
 
-/// A pass's end (`pass::journal::pass_end`).
-pub fn pass_end(end: &PassEnd, took: Duration) {
-    let end = match end {
-        PassEnd::Drained => ENDS[0],
-        PassEnd::Interrupted(_) => ENDS[1],
-        PassEnd::Stopped(_) => ENDS[2],
-    };
+/// A pass's end (`pass::journal::pass_end`): `end` is one of [`ENDS`] (another is counted
+/// as stopped).
+pub fn pass_end(end: &str, took: Duration) {
+    let end = ENDS.iter().copied().find(|e| *e == end).unwrap_or(ENDS[2]);
     counter!(PASSES, "end" => end).increment(1);
     for other in ENDS {
         gauge!(LAST_PASS, "end" => other).set(f64::from(u8::from(other == end)));
@@ -245,11 +239,36 @@ const READING_TIME: Duration = Duration::from_secs(3);
 /// small (and the daemon's memory flat) at any number of namespaces.
 pub const NAMESPACES_SHOWN: usize = 100;
 
+/// The queue's gauges for the metrics, read at each scrape (`queue::report::gauges`).
+pub struct Gauges {
+    /// (status, proof, rows); the proof `None` for rows not settled, or settled before
+    /// proofs were recorded.
+    pub counts: Vec<(String, Option<String>, i64)>,
+    /// With `metrics.by_namespace`: (namespace, status, rows) of the largest namespaces by
+    /// rows, at most the number asked; `None` for the others, summed.
+    pub namespaces: Vec<(Option<String>, String, i64)>,
+    /// How long the oldest due row not yet settled (pending, or in flight) has been due;
+    /// `None` when no such row is.
+    pub oldest_due: Option<Duration>,
+    /// Legal holds in force.
+    pub holds: i64,
+}
+
+/// Where a scrape reads the gauges from (the queue): given as a value, so that the metrics
+/// know nothing of the queue.
+pub trait GaugeSource: Send + Sync + 'static {
+    /// The gauges, with the `namespaces` largest namespaces when asked; an error in words.
+    fn read(
+        &self,
+        namespaces: Option<usize>,
+    ) -> impl Future<Output = Result<Gauges, String>> + Send;
+}
+
 /// What a scrape reads and renders: the queue's gauges (read at most once a second, by one
 /// scrape at a time), then every metric in Prometheus's text format.
-struct Scraper {
+struct Scraper<S> {
     handle: PrometheusHandle,
-    queue: Queue,
+    source: S,
     by_namespace: bool,
     last: tokio::sync::Mutex<Reading>,
 }
@@ -264,13 +283,13 @@ struct Reading {
     namespaces: String,
 }
 
-impl Scraper {
+impl<S: GaugeSource> Scraper<S> {
     async fn scrape(&self) -> String {
         let mut last = self.last.lock().await;
         let stale = last.at.is_none_or(|at| at.elapsed() >= FRESH_FOR);
         if stale {
             let shown = self.by_namespace.then_some(NAMESPACES_SHOWN);
-            match tokio::time::timeout(READING_TIME, self.queue.gauges(shown)).await {
+            match tokio::time::timeout(READING_TIME, self.source.read(shown)).await {
                 Ok(Ok(gauges)) => {
                     last.at = Some(tokio::time::Instant::now());
                     last.namespaces = namespace_lines(self.by_namespace, &gauges.namespaces);
@@ -383,10 +402,10 @@ impl Server {
 
     /// Serves `GET /metrics` until `shutdown`: one request a connection, `CONNECTIONS` at
     /// once, each closed after `CONNECTION_TIME`.
-    pub fn serve(self, queue: Queue, by_namespace: bool, shutdown: CancellationToken) {
+    pub fn serve(self, source: impl GaugeSource, by_namespace: bool, shutdown: CancellationToken) {
         let scraper = Arc::new(Scraper {
             handle: self.handle,
-            queue,
+            source,
             by_namespace,
             last: Default::default(),
         });
@@ -470,8 +489,8 @@ impl Places {
     }
 }
 
-async fn answer(
-    scraper: &Scraper,
+async fn answer<S: GaugeSource>(
+    scraper: &Scraper<S>,
     request: hyper::Request<hyper::body::Incoming>,
 ) -> hyper::Response<Full<Bytes>> {
     let (status, content_type, body) =

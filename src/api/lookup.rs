@@ -23,7 +23,6 @@ use super::{authorize, read_body, Client};
 use crate::credentials::ApiKey;
 use crate::pass::LookupApi;
 use crate::rate::{RateLimit, Slot};
-use crate::rules::Listed;
 use crate::video::{Namespace, VideoNo};
 
 pub const LIST_VIDEOS_PATH: &str = "/serve/api/v1/list_videos";
@@ -310,10 +309,21 @@ pub struct Catalogue {
     lookups: Arc<Lookups>,
 }
 
+/// One video as a listing showed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedVideo {
+    pub video_no: String,
+    /// Upload time, Unix milliseconds; `None` when absent or unreadable.
+    pub create_ms: Option<i64>,
+    pub status: Option<String>,
+    /// `None`: the listing showed no tags.
+    pub tags: Option<Vec<String>>,
+}
+
 /// One page of a namespace's listing, every video with what the rules read of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CataloguePage {
-    pub videos: Vec<Listed>,
+    pub videos: Vec<ListedVideo>,
     pub total: Option<u64>,
     /// The size the API used (maybe less than asked), when it says.
     pub page_size: Option<u64>,
@@ -486,7 +496,7 @@ pub fn read_catalogue(status: StatusCode, body: &[u8]) -> Read<CataloguePage> {
                 .map(str::to_owned)
                 .collect()
         });
-        videos.push(Listed {
+        videos.push(ListedVideo {
             video_no: no.to_owned(),
             create_ms: video
                 .get("create_time")
@@ -627,7 +637,7 @@ mod tests {
     fn a_catalogue_page_keeps_what_it_can_read_of_each_video() {
         let read = |body: &str| read_catalogue(StatusCode::OK, body.as_bytes());
         let listed =
-            |no: &str, ms: Option<i64>, status: Option<&str>, tags: Option<&[&str]>| Listed {
+            |no: &str, ms: Option<i64>, status: Option<&str>, tags: Option<&[&str]>| ListedVideo {
                 video_no: no.into(),
                 create_ms: ms,
                 status: status.map(str::to_owned),

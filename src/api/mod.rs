@@ -15,7 +15,7 @@ use tracing::info;
 
 mod lookup;
 
-pub use lookup::{Catalogue, CataloguePage, Listing, Lookups, CATALOGUE_PAGE};
+pub use lookup::{Catalogue, CataloguePage, ListedVideo, Listing, Lookups, CATALOGUE_PAGE};
 
 use crate::config::{ApiConfig, V1_1_DELETE_PATH};
 use crate::credentials::ApiKey;

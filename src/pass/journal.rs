@@ -44,7 +44,12 @@ pub fn request(batch: BatchId, namespace: &Namespace, count: usize, attempt: u32
         Verdict::Stop => line!(Level::ERROR, "{said}: refused: {}", answer.reason),
         _ => line!(Level::WARN, "{said}: not deleted: {}", answer.reason),
     }
-    crate::metrics::request(answer);
+    crate::metrics::request(
+        answer.verdict.outcome(),
+        answer.code.as_deref(),
+        answer.duration,
+        answer.refuses_key(),
+    );
 }
 
 /// A row failed without being sent (an invalid video number or namespace).
@@ -221,7 +226,12 @@ pub fn unverified(namespace: &Namespace, why: &str, instead: Unlooked) {
 }
 
 pub fn pass_end(end: &PassEnd, report: &PassReport, lease: Duration, took: Duration) {
-    crate::metrics::pass_end(end, took);
+    let ended = match end {
+        PassEnd::Drained => "drained",
+        PassEnd::Interrupted(_) => "interrupted",
+        PassEnd::Stopped(_) => "stopped",
+    };
+    crate::metrics::pass_end(ended, took);
     let PassReport {
         requests,
         deleted,

@@ -398,7 +398,7 @@ pub struct Checked {
 
 impl Checked {
     /// Counted from the rows a check changed, as chained (verified rows stay `deleted`).
-    pub fn of(postponed: u64, rows: &[crate::queue::chain::ChainRow]) -> Self {
+    pub fn of(postponed: u64, rows: &[crate::chain::ChainRow]) -> Self {
         let count = |status: RowStatus| {
             rows.iter()
                 .filter(|r| r.status() == status.as_str())
@@ -422,7 +422,7 @@ pub struct Settled {
 
 impl Settled {
     /// Counted from the rows a lookup settled, as chained.
-    pub fn of(rows: &[crate::queue::chain::ChainRow]) -> Self {
+    pub fn of(rows: &[crate::chain::ChainRow]) -> Self {
         let count = |status: RowStatus| {
             rows.iter()
                 .filter(|r| r.status() == status.as_str())

@@ -22,13 +22,12 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use futures_util::stream::BoxStream;
 
-use super::chain::{
-    Anchor, ChainEntry, ChainRow, QueueRow, RequestRecord as ChainedRequest, Sealed,
-};
 use super::receipts::{Filter, Receipt};
 use super::report::{BatchRow, Count, PendingRow, ProofCount, Sender};
 use super::rules::{ListingRow, ListingState, ReportRow, Snapshotted, TallyRow};
 use super::{ClaimedRow, Hold, QueueError, RequestRecord};
+use crate::chain::{ChainEntry, ChainRow, ChainedRequest, QueueRow, Sealed};
+use crate::queue::chain::Anchor;
 use crate::video::{Namespace, VideoNo};
 use crate::vocabulary::{Proof, RowStatus};
 

@@ -331,7 +331,7 @@ impl Queue {
     }
 
     /// Walks the settlement chain (`receipts --verify`).
-    pub async fn verify_chain(&self) -> Result<chain::Verdict, QueueError> {
+    pub async fn verify_chain(&self) -> Result<crate::chain::Audit, QueueError> {
         on_backend!(self, d => chain::verify(d).await)
     }
 
@@ -363,7 +363,10 @@ impl Queue {
     }
 
     /// What the metrics read at each scrape.
-    pub async fn gauges(&self, namespaces: Option<usize>) -> Result<report::Gauges, QueueError> {
+    pub async fn gauges(
+        &self,
+        namespaces: Option<usize>,
+    ) -> Result<crate::metrics::Gauges, QueueError> {
         on_backend!(self, d => report::gauges(d, namespaces).await)
     }
 

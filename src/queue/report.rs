@@ -8,8 +8,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::driver::{Driver, Statements, Turn};
-use super::{holds, ClaimedRow, Hold, QueueError};
+use super::{holds, ClaimedRow, Hold, Queue, QueueError};
 use crate::config::LONGEST_LEASE;
+use crate::metrics::{GaugeSource, Gauges};
 use crate::printable;
 use crate::vocabulary::{Proof, RowStatus};
 
@@ -136,21 +137,6 @@ impl fmt::Display for Cell {
     }
 }
 
-/// The queue's gauges for the metrics (`gauges`).
-pub struct Gauges {
-    /// (status, proof, rows); the proof `None` for rows not settled, or settled before
-    /// proofs were recorded.
-    pub counts: Vec<(String, Option<String>, i64)>,
-    /// With `metrics.by_namespace`: (namespace, status, rows) of the largest namespaces by
-    /// rows, at most the number asked; `None` for the others, summed.
-    pub namespaces: Vec<(Option<String>, String, i64)>,
-    /// How long the oldest due row not yet settled (pending, or in flight) has been due;
-    /// `None` when no such row is.
-    pub oldest_due: Option<Duration>,
-    /// Legal holds in force.
-    pub holds: i64,
-}
-
 /// How many characters of a text cell `status` shows.
 const SHOWN: usize = 200;
 
@@ -237,4 +223,11 @@ pub async fn due_pending<D: Driver>(driver: &D) -> Result<i64, QueueError> {
         tx.due_pending().await
     };
     run.await.map_err(|e| driver.error(e))
+}
+
+/// A scrape reads the queue's gauges.
+impl GaugeSource for Queue {
+    async fn read(&self, namespaces: Option<usize>) -> Result<Gauges, String> {
+        self.gauges(namespaces).await.map_err(|e| e.to_string())
+    }
 }

@@ -18,6 +18,9 @@
 /// Expands into `impl Statements for $conn`, and `receipts_from($pool, …)`.
 macro_rules! statements_for {
     ($conn:ty, $pool:ty) => {
+        /// How a value producers wrote that is not text is shown.
+        const NOT_TEXT: &str = "(not valid text)";
+
         /// The rows an `UPDATE … RETURNING id, video_no, status, proof` changed.
         fn chain_rows(rows: &[Row]) -> Vec<ChainRow> {
             rows.iter()
@@ -530,12 +533,13 @@ macro_rules! statements_for {
                     .await?;
                 // The schema's CHECKs make these text, but a writer can switch CHECKs off:
                 // what is stored is read as input, never decoded with a panic.
-                let named = |r: &Row, column: &str| shown(r, column).unwrap_or_default();
+                let named =
+                    |r: &Row, column: &str| text(r, column).unwrap_or_else(|| "(not text)".into());
                 Ok(rows
                     .iter()
                     .map(|r| Hold {
                         video_no: named(r, "video_no"),
-                        namespace: shown(r, "unique_id"),
+                        namespace: shown(r, "unique_id", "(not text)"),
                         reason: named(r, "reason"),
                         placed_at: named(r, "placed_at"),
                         rows_held: int(r, "rows_held").unwrap_or(0),
@@ -647,7 +651,7 @@ macro_rules! statements_for {
                 Ok(rows
                     .iter()
                     .map(|r| {
-                        let status = shown(r, "status").unwrap_or_default();
+                        let status = shown(r, "status", NOT_TEXT).unwrap_or_default();
                         (status, text(r, "proof"), int(r, "n").unwrap_or_default())
                     })
                     .collect())
@@ -664,9 +668,9 @@ macro_rules! statements_for {
                 Ok(rows
                     .iter()
                     .map(|r| {
-                        let status = shown(r, "status").unwrap_or_default();
+                        let status = shown(r, "status", NOT_TEXT).unwrap_or_default();
                         (
-                            shown(r, "unique_id"),
+                            shown(r, "unique_id", NOT_TEXT),
                             status,
                             int(r, "n").unwrap_or_default(),
                         )
@@ -699,7 +703,7 @@ macro_rules! statements_for {
                             in_doubt: false,
                             first_missed: None,
                         };
-                        (shown(r, "unique_id").unwrap_or_default(), row)
+                        (shown(r, "unique_id", NOT_TEXT).unwrap_or_default(), row)
                     })
                     .collect())
             }

@@ -10,9 +10,10 @@
 
 use std::time::Duration;
 
-use super::chain::{self, ChainRow, Entry, Kind};
+use super::chain;
 use super::driver::{Answered, Driver, Missed, Statements, Turn};
 use super::{BatchId, Claim, ClaimToken, QueueError, Recorded, RequestRecord, RowsEffect, Started};
+use crate::chain::{ChainRow, Entry, Kind};
 use crate::config::LONGEST_LEASE;
 use crate::pass::{Check, Checked, Miss, Settled, Unchecked};
 use crate::video::{Namespace, VideoNo};

@@ -5,9 +5,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::chain::{self, Entry, Kind};
+use super::chain;
 use super::driver::{Driver, Statements, Turn};
 use super::QueueError;
+use crate::chain::{Entry, Kind};
 use crate::video::Namespace;
 
 /// Rows or request records removed per transaction.

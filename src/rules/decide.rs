@@ -3,19 +3,9 @@
 //! wire ([`wires`]). Everything is decided from what the listing itself says of each
 //! video, never from the API's filters: an API that ignored a filter must not widen a rule.
 
-use super::spec::{Rule, SHORTEST_AGE};
+use crate::api::ListedVideo;
+use crate::config::rules::{Rule, SHORTEST_AGE};
 use crate::queue::rules::NamespaceTally;
-
-/// One video as a listing showed it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listed {
-    pub video_no: String,
-    /// Upload time, Unix milliseconds; `None` when absent or unreadable.
-    pub create_ms: Option<i64>,
-    pub status: Option<String>,
-    /// `None`: the listing showed no tags.
-    pub tags: Option<Vec<String>>,
-}
 
 /// What a rule makes of one listed video.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,9 +34,9 @@ pub const EARLIEST_UPLOAD_MS: i64 = 946_684_800_000;
 
 /// Whether `video` matches `rule`, ages counted at `now_ms` (the listing's time). Every
 /// rule, with `older_than` or without, matches only videos at least
-/// [`SHORTEST_AGE`](super::spec::SHORTEST_AGE) old: a rule on a state or a tag never takes
+/// [`SHORTEST_AGE`](crate::config::rules::SHORTEST_AGE) old: a rule on a state or a tag never takes
 /// a fresh upload.
-pub fn matches(rule: &Rule, video: &Listed, now_ms: i64) -> Match {
+pub fn matches(rule: &Rule, video: &ListedVideo, now_ms: i64) -> Match {
     let mut verdict = Match::Yes;
     let age = rule.older_than.unwrap_or(SHORTEST_AGE).max(SHORTEST_AGE);
     match video.create_ms {
@@ -143,8 +133,8 @@ mod tests {
         toml::from_str::<One>(&text).unwrap().rule
     }
 
-    fn video(create_ms: Option<i64>, status: Option<&str>, tags: Option<&[&str]>) -> Listed {
-        Listed {
+    fn video(create_ms: Option<i64>, status: Option<&str>, tags: Option<&[&str]>) -> ListedVideo {
+        ListedVideo {
             video_no: "VI1".into(),
             create_ms,
             status: status.map(str::to_owned),

@@ -17,11 +17,10 @@
 
 mod decide;
 mod plan;
-mod spec;
 
-pub use decide::{matches, wires, Counted, Listed, Match, Wires};
+pub use crate::config::rules::{check_names, warnings, Mode, Rule, RulesConfig, Scope};
+pub use decide::{matches, wires, Counted, Match, Wires};
 pub use plan::{confirm, plan};
-pub use spec::{check_names, warnings, Mode, Rule, RulesConfig, Scope};
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::{BoxStream, StreamExt};
 use sqlx::Row as _;
 
-use crate::queue::chain::{
-    chain_time, impossible, Anchor, ChainEntry, ChainRow, Kind, QueueRow,
-    RequestRecord as ChainedRequest, Sealed,
+use crate::chain::{
+    chain_time, impossible, ChainEntry, ChainRow, ChainedRequest, Kind, QueueRow, Sealed,
 };
+use crate::queue::chain::Anchor;
 use crate::queue::driver::{Answered, Missed, Statements, Unchecked};
 use crate::queue::receipts::{Filter, Receipt};
 use crate::queue::report::{BatchRow, Cell, Count, PendingRow, ProofCount, Sender};
@@ -76,7 +76,8 @@ fn text(row: &Row, column: &str) -> Option<String> {
     row.try_get(column).ok().flatten()
 }
 
-fn shown(row: &Row, column: &str) -> Option<String> {
+/// Text as shown (every value here is text of its column's type).
+fn shown(row: &Row, column: &str, _unreadable: &str) -> Option<String> {
     text(row, column)
 }
 

@@ -695,7 +695,7 @@ mod tests {
         let zeros = "0".repeat(64);
         let rows = r#"[[7,"VI1","deleted"]]"#;
         let at = "2026-11-29 00:00:00.000";
-        let hash = crate::queue::chain::digest(
+        let hash = crate::chain::digest(
             &zeros,
             1,
             at,

@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::{BoxStream, StreamExt};
 use sqlx::Row as _;
 
-use crate::queue::chain::{
-    chain_time, impossible, Anchor, ChainEntry, ChainRow, Kind, QueueRow,
-    RequestRecord as ChainedRequest, Sealed,
+use crate::chain::{
+    chain_time, impossible, ChainEntry, ChainRow, ChainedRequest, Kind, QueueRow, Sealed,
 };
+use crate::queue::chain::Anchor;
 use crate::queue::driver::{Answered, Missed, Statements, Unchecked};
 use crate::queue::receipts::{Filter, Receipt};
 use crate::queue::report::{BatchRow, Cell, Count, PendingRow, ProofCount, Sender};
@@ -69,11 +69,11 @@ fn text(row: &Row, column: &str) -> Option<String> {
     row.try_get(column).ok().flatten()
 }
 
-/// Text as shown: `None` for NULL, "(not valid text)" for a value that is not text.
-fn shown(row: &Row, column: &str) -> Option<String> {
+/// Text as shown: `None` for NULL, `unreadable` for a value that is not text.
+fn shown(row: &Row, column: &str, unreadable: &str) -> Option<String> {
     match row.try_get::<Option<String>, _>(column) {
         Ok(value) => value,
-        Err(_) => Some("(not valid text)".into()),
+        Err(_) => Some(unreadable.to_owned()),
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::config::{parse_duration_at_most, LONGEST_AGO};
+use super::{parse_duration_at_most, LONGEST_AGO};
 use crate::printable;
 use crate::schedule::CronRule;
 use crate::video::Namespace;
@@ -25,13 +25,13 @@ const MAX_PER_RUN: u64 = 1_000_000;
 pub struct RulesConfig {
     /// Listing requests a second the rules may take of `[lookup] requests_per_second`,
     /// at most; they take only turns verification leaves free.
-    pub lookup_share: crate::config::RequestsPerSecond,
+    pub lookup_share: super::RequestsPerSecond,
 }
 
 impl Default for RulesConfig {
     fn default() -> Self {
         Self {
-            lookup_share: crate::config::RequestsPerSecond::ONE,
+            lookup_share: super::RequestsPerSecond::ONE,
         }
     }
 }

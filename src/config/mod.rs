@@ -8,6 +8,8 @@
 //!
 //! The API key is not configuration: see [`crate::credentials`].
 
+pub mod rules;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -50,9 +52,9 @@ pub struct Config {
     pub verify: VerifyConfig,
     pub lookup: LookupConfig,
     /// `[[rule]]`: lifecycle rules (none by default).
-    pub rule: Vec<crate::rules::Rule>,
+    pub rule: Vec<rules::Rule>,
     /// `[rules]`: what the rules share.
-    pub rules: crate::rules::RulesConfig,
+    pub rules: rules::RulesConfig,
     pub metrics: MetricsConfig,
     pub log: LogConfig,
 }
@@ -431,7 +433,7 @@ impl Config {
                 "api.timeout must be above zero".into(),
             ));
         }
-        crate::rules::check_names(&self.rule).map_err(ConfigError::Invalid)?;
+        rules::check_names(&self.rule).map_err(ConfigError::Invalid)?;
         if self.rules.lookup_share.get() > self.lookup.requests_per_second.get() {
             return Err(ConfigError::Invalid(format!(
                 "rules.lookup_share = {} is above lookup.requests_per_second = {}: the rules \
@@ -565,7 +567,7 @@ impl Config {
                 ));
             }
         }
-        warnings.extend(crate::rules::warnings(&self.rule));
+        warnings.extend(rules::warnings(&self.rule));
         if let Some(listen) = self
             .metrics
             .listen
@@ -961,13 +963,13 @@ mod tests {
 
     #[test]
     fn the_example_config_parses_and_matches_the_defaults() {
-        let c = parse(include_str!("../config/memories-reaper.toml")).unwrap();
+        let c = parse(include_str!("../../config/memories-reaper.toml")).unwrap();
         let d = Config::default();
         assert_eq!(c.api.timeout, d.api.timeout);
         assert_eq!(c.api.delete_path, d.api.delete_path);
         assert_eq!(c.schedule.cron.as_written(), d.schedule.cron.as_written());
         assert_eq!(c.retry.max_backoff, d.retry.max_backoff);
-        assert!(parse(include_str!("../config/standin.toml")).is_ok());
+        assert!(parse(include_str!("../../config/standin.toml")).is_ok());
     }
 
     #[test]
