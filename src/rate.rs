@@ -34,8 +34,6 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::queue::Recorded;
-
 /// The rolling window, plus a little slack for the jitter between the moment a request
 /// leaves here and the moment the API counts it.
 pub(crate) const WINDOW: Duration = Duration::from_millis(1010);
@@ -43,6 +41,14 @@ pub(crate) const WINDOW: Duration = Duration::from_millis(1010);
 /// Recorded sends are taken as this much later than their record says: the record is
 /// written just before the request goes out, and its commit can take a while on a loaded
 /// machine (the soak once saw a restarted daemon exceed the rate with 100 ms).
+/// A request recorded by another process (or this one's predecessor): its record's id,
+/// and how long ago it was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    pub id: i64,
+    pub ago: Duration,
+}
+
 const RECORD_SLACK: Duration = Duration::from_millis(250);
 
 /// A turn is given this long before the window frees: the pass records the request in

@@ -125,7 +125,7 @@ enum Turn<'a> {
     Spare(&'a RateLimit),
 }
 
-/// The pass's side of the lookups (`pass::boundary::LookupApi`).
+/// The pass's side of the lookups (`LookupApi`).
 impl LookupApi for Client {
     fn cold_start_lookups(&self) {
         self.lookups.limit.cold_start();

@@ -5,6 +5,8 @@
 //! must do. Errors arrive as codes inside HTTP 200 answers, so status and body are read
 //! together; anything not documented is treated as "not deleted, try again".
 
+use std::collections::HashSet;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -19,10 +21,8 @@ pub use lookup::{Catalogue, CataloguePage, ListedVideo, Listing, Lookups, CATALO
 
 use crate::config::{ApiConfig, V1_1_DELETE_PATH};
 use crate::credentials::ApiKey;
-use crate::pass::DeleteApi;
 use crate::printable;
-use crate::queue::Recorded;
-use crate::rate::{RateLimit, Slot};
+use crate::rate::{RateLimit, Recorded, Slot};
 use crate::video::{Namespace, VideoNo};
 use crate::vocabulary::Outcome;
 
@@ -141,7 +141,7 @@ impl Client {
     }
 }
 
-/// The pass's side of the API (`pass::boundary::DeleteApi`).
+/// The pass's side of the API (`DeleteApi`).
 impl DeleteApi for Client {
     type Turn = Turn;
 
@@ -375,6 +375,55 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         at.duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO),
     )
+}
+
+/// The Delete Videos API as the pass uses it.
+pub trait DeleteApi: Send + Sync + 'static {
+    /// The rate limit's leave for one request: `delete` cannot be called without one.
+    type Turn: Send;
+
+    /// Whether ids of this namespace can be sent at all (the v1.1 path knows only `default`).
+    fn can_address(&self, namespace: &Namespace) -> bool;
+
+    /// Waits until the rate limit lets one more request out.
+    fn wait_turn(&self) -> impl Future<Output = Self::Turn> + Send;
+
+    /// Sends one request; never fails (a transport error is an answer too).
+    fn delete(
+        &self,
+        turn: Self::Turn,
+        key: &ApiKey,
+        namespace: &Namespace,
+        ids: &[VideoNo],
+    ) -> impl Future<Output = Answer> + Send;
+
+    /// The API has not answered well lately: go gently at first (requests one at a time
+    /// for a moment, even within the rate).
+    fn cold_start(&self);
+
+    /// Counts requests other processes (or a predecessor) sent against the rate limit;
+    /// whether any of them was new.
+    fn count_others(&self, recorded: Vec<Recorded>) -> bool;
+}
+
+/// The lookup calls as the pass uses them, to look before deleting (`pass::verify`).
+pub trait LookupApi: Send + Sync + 'static {
+    /// Every namespace of the account, or why it cannot be known.
+    fn namespaces(
+        &self,
+        key: &ApiKey,
+    ) -> impl Future<Output = Result<HashSet<String>, String>> + Send;
+
+    /// The first seconds of lookups spaced evenly (at a pass's start).
+    fn cold_start_lookups(&self);
+
+    /// Which of `ids` the namespace lists (it must exist: listing may create it).
+    fn list(
+        &self,
+        key: &ApiKey,
+        namespace: &Namespace,
+        ids: &[VideoNo],
+    ) -> impl Future<Output = Listing> + Send;
 }
 
 #[cfg(test)]

@@ -9,10 +9,9 @@
 //! The decisions live in two places of their own: [`decide`] says what an answer means
 //! (retry, confirm, split, settle, stop), and [`isolate`] splits a refused batch. A claim is
 //! held by a [`lease::Held`] guard exactly as long as the worker holds its rows. The API
-//! and the queue are reached through the traits in [`boundary`], so that tests drive the
+//! and the queue are reached through the traits `api::DeleteApi`, `api::LookupApi` and `queue::Store`, so that tests drive the
 //! pass in-process with a scripted API.
 
-mod boundary;
 mod decide;
 mod dry_run;
 mod isolate;
@@ -23,8 +22,9 @@ mod tests;
 mod verify;
 mod window;
 
-pub use boundary::{DeleteApi, LookupApi, Store};
-pub use verify::{Check, Checked, Miss, Settled, Unchecked};
+pub use crate::api::{DeleteApi, LookupApi};
+pub use crate::queue::Store;
+pub use crate::queue::{Check, Checked, Miss, Settled, Unchecked};
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;

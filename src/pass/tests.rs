@@ -81,7 +81,7 @@ impl DeleteApi for Scripted {
 
     fn cold_start(&self) {}
 
-    fn count_others(&self, _: Vec<crate::queue::Recorded>) -> bool {
+    fn count_others(&self, _: Vec<crate::rate::Recorded>) -> bool {
         false
     }
 }

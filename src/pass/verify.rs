@@ -21,70 +21,16 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
-use super::boundary::{DeleteApi, LookupApi, Store};
 use super::lease::Held;
 use super::{journal, PassReport, Reaper};
 use crate::api::Listing;
+use crate::api::{DeleteApi, LookupApi};
 use crate::config::VerifyConfig;
 use crate::credentials::ApiKey;
 use crate::queue::QueueError;
+use crate::queue::{Check, Miss, Store};
 use crate::video::{Namespace, VideoNo};
-use crate::vocabulary::{Proof, RowStatus};
-
-/// What becomes of an id its namespace does not list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Miss {
-    /// A request of ours whose answer was lost may have deleted it, or it was never there:
-    /// `deleted`, proven by no more than that ([`Proof::LostUnlisted`]).
-    Deleted,
-    /// Not there, twice, `absent_after` apart: nothing to delete.
-    Absent,
-    /// The account has no such namespace, twice, `absent_after` apart: nothing to delete
-    /// there, whatever requests of ours carried it.
-    NoNamespace,
-    /// Look again after `absent_after`.
-    LookAgain,
-}
-
-impl Miss {
-    /// What proves the row it settles, by whether the lookup before our request listed
-    /// it (`listed_at`); `None`: it waits for another lookup.
-    pub fn proof(self, listed_before: bool) -> Option<Proof> {
-        match self {
-            Self::Deleted if listed_before => Some(Proof::ListedLostUnlisted),
-            Self::Deleted => Some(Proof::LostUnlisted),
-            Self::Absent => Some(Proof::UnlistedTwice),
-            Self::NoNamespace => Some(Proof::NoNamespace),
-            Self::LookAgain => None,
-        }
-    }
-
-    /// The row's `last_error`: what the lookup found, at `now`, in words.
-    pub fn note(self, namespace: &Namespace, now: &str, absent_after: Duration) -> String {
-        let again = humantime::format_duration(absent_after);
-        match self {
-            Self::Deleted => format!(
-                "not listed in namespace {namespace} at {now}, after a request of ours that \
-                 carried it lost its answer (or answered 0000 and kept listing it): deleted by \
-                 that request, or, unless a lookup listed it before (see the proof), never \
-                 there"
-            ),
-            Self::Absent => format!(
-                "not in namespace {namespace} on {now} (not listed twice, at least {again} \
-                 apart): nothing to delete"
-            ),
-            Self::NoNamespace => format!(
-                "the account has no namespace {namespace} on {now} (looked up twice, at least \
-                 {again} apart): nothing to delete there; `memories-reaper locate` finds \
-                 where the video lives"
-            ),
-            Self::LookAgain => format!(
-                "not listed in namespace {namespace} at {now}; looked up again after {again} \
-                 before it is called absent"
-            ),
-        }
-    }
-}
+use crate::vocabulary::RowStatus;
 
 /// The one place that decides what a lookup's miss means. A namespace the account does
 /// not have holds nothing, and no request of ours deleted anything in it: doubt does not
@@ -360,79 +306,6 @@ enum Looking {
     NoNamespace,
     /// Nothing can be concluded.
     Unavailable(String),
-}
-
-/// Deleted rows whose lookup after the deletion is due: their namespace (`None` when not
-/// valid text), and each row's id and video number.
-#[derive(Debug)]
-pub struct Unchecked {
-    pub namespace: Option<String>,
-    pub rows: Vec<(i64, Option<String>)>,
-}
-
-/// What a lookup after deleting found for one row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Check {
-    /// No longer listed: the deletion is verified.
-    Gone,
-    /// Still listed: the API answered for it and kept it.
-    Listed,
-    /// The lookup could not be used: look again this much later.
-    Later(Duration),
-    /// Cannot be looked up any more (its namespace or id no longer parses).
-    Unknowable,
-}
-
-/// What `record_check` did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Checked {
-    /// No longer listed: the deletion verified.
-    pub verified: u64,
-    /// Still listed: pending again, to be sent again.
-    pub resent: u64,
-    /// Still listed after `verify.after_rounds` rounds.
-    pub failed: u64,
-    /// The lookup could not be used: looked up again later.
-    pub postponed: u64,
-}
-
-impl Checked {
-    /// Counted from the rows a check changed, as chained (verified rows stay `deleted`).
-    pub fn of(postponed: u64, rows: &[crate::chain::ChainRow]) -> Self {
-        let count = |status: RowStatus| {
-            rows.iter()
-                .filter(|r| r.status() == status.as_str())
-                .count() as u64
-        };
-        Self {
-            verified: count(RowStatus::Deleted),
-            resent: count(RowStatus::Pending),
-            failed: count(RowStatus::Failed),
-            postponed,
-        }
-    }
-}
-
-/// What `record_lookup` settled.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Settled {
-    pub deleted: u64,
-    pub absent: u64,
-}
-
-impl Settled {
-    /// Counted from the rows a lookup settled, as chained.
-    pub fn of(rows: &[crate::chain::ChainRow]) -> Self {
-        let count = |status: RowStatus| {
-            rows.iter()
-                .filter(|r| r.status() == status.as_str())
-                .count() as u64
-        };
-        Self {
-            deleted: count(RowStatus::Deleted),
-            absent: count(RowStatus::Absent),
-        }
-    }
 }
 
 #[cfg(test)]

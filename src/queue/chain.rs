@@ -86,14 +86,3 @@ pub async fn verify<D: Driver>(driver: &D) -> Result<Audit, QueueError> {
     };
     run.await.map_err(|e| driver.error(e))
 }
-
-/// The anchor row: where the chain starts (the last entry pruned, zeros before any prune),
-/// since when, and the first request and row every settlement of which must have an entry.
-#[derive(Debug, Clone)]
-pub struct Anchor {
-    pub seq: i64,
-    pub hash: String,
-    pub since: String,
-    pub requests_from: i64,
-    pub rows_from: i64,
-}

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use super::{BatchId, ClaimToken, Queue, RequestRecord, RowsEffect, Started};
+use super::{Check, Miss, Store};
 use crate::config::Database;
-use crate::pass::{Check, Miss, Store};
 use crate::video::{Namespace, VideoNo, VideoNoRule};
 use crate::vocabulary::{Outcome, Proof};
 

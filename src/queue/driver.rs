@@ -22,13 +22,14 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use futures_util::stream::BoxStream;
 
-use super::receipts::{Filter, Receipt};
-use super::report::{BatchRow, Count, PendingRow, ProofCount, Sender};
-use super::rules::{ListingRow, ListingState, ReportRow, Snapshotted, TallyRow};
-use super::{ClaimedRow, Hold, QueueError, RequestRecord};
+use super::rows::{
+    Anchor, BatchRow, Count, Filter, Hold, ListingRow, PendingRow, ProofCount, Receipt, ReportRow,
+    Sender, Snapshotted, TallyRow,
+};
+use super::{ClaimedRow, QueueError, RequestRecord};
 use crate::chain::{ChainEntry, ChainRow, ChainedRequest, QueueRow, Sealed};
-use crate::queue::chain::Anchor;
 use crate::video::{Namespace, VideoNo};
+use crate::vocabulary::ListingState;
 use crate::vocabulary::{Proof, RowStatus};
 
 /// What a transaction is about to do, so that the driver takes the locks it needs first.

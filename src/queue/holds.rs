@@ -3,21 +3,9 @@
 //! are caught by the claim's own check before their request is recorded (`store`).
 
 use super::driver::{Driver, Statements, Turn};
+pub use super::rows::Hold;
 use super::QueueError;
 use crate::video::{Namespace, VideoNo};
-
-/// A legal hold, as `hold list` shows it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Hold {
-    pub video_no: String,
-    /// `None`: the video in every namespace.
-    pub namespace: Option<String>,
-    pub reason: String,
-    /// UTC, `YYYY-MM-DD HH:MM:SS`.
-    pub placed_at: String,
-    /// Rows waiting `held` that this hold covers.
-    pub rows_held: i64,
-}
 
 /// What placing or releasing holds changed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -17,18 +17,21 @@
 pub mod chain;
 #[cfg(test)]
 mod conformance;
+mod contract;
 mod driver;
 mod holds;
 mod lease;
 pub mod postgres;
 pub mod receipts;
 pub mod report;
+pub mod rows;
 pub mod rules;
 pub mod sqlite;
 mod statements;
 mod store;
 mod upkeep;
 
+pub use contract::{Check, Checked, Miss, Settled, Store, Unchecked};
 pub use holds::{Hold, HoldsChanged};
 pub use lease::Lead;
 pub use upkeep::{Pruned, Reopened};
@@ -39,7 +42,6 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
 
 use crate::config::Database;
-use crate::pass::{Check, Checked, Miss, Settled, Store, Unchecked};
 use crate::video::{Namespace, VideoNo};
 use crate::vocabulary::Outcome;
 
@@ -205,14 +207,6 @@ pub enum RowsEffect {
     /// The rows stay held by the claim; the note becomes their `last_error`, and a
     /// refusal of a lone id is counted on them.
     Held { note: String, refused: bool },
-}
-
-/// A request recorded by another process (or this one's predecessor): its record's id,
-/// and how long ago it was sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Recorded {
-    pub id: i64,
-    pub ago: Duration,
 }
 
 /// The queue, on whichever backend the configuration names.
@@ -596,7 +590,7 @@ impl Store for Queue {
         on_backend!(self, d => store::fail_unsent(d, token, failures).await)
     }
 
-    async fn others_requests(&self) -> Result<Vec<Recorded>, QueueError> {
+    async fn others_requests(&self) -> Result<Vec<crate::rate::Recorded>, QueueError> {
         on_backend!(self, d => store::others_requests(d).await)
     }
 

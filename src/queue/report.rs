@@ -2,16 +2,15 @@
 //! pending row, the last requests, the sender, the holds) and what the metrics read,
 //! written once over a [`Driver`]. Read-only.
 
-use std::fmt;
 use std::time::Duration;
 
 use serde::Serialize;
 
 use super::driver::{Driver, Statements, Turn};
+pub use super::rows::{BatchRow, Cell, Count, PendingRow, ProofCount, Sender};
 use super::{holds, ClaimedRow, Hold, Queue, QueueError};
 use crate::config::LONGEST_LEASE;
 use crate::metrics::{GaugeSource, Gauges};
-use crate::printable;
 use crate::vocabulary::{Proof, RowStatus};
 
 #[derive(Debug, Serialize)]
@@ -37,108 +36,6 @@ pub struct Report {
 
 /// How many holds `status` shows with their reasons.
 pub const NEWEST_HOLDS: i64 = 5;
-
-/// The sender's lease as it stands.
-#[derive(Debug, Serialize)]
-pub struct Sender {
-    pub holder: Cell,
-    /// Seconds the lease runs from now; 0 or less: run out (nobody sends).
-    pub remaining_seconds: f64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Count {
-    pub unique_id: Cell,
-    /// Checked by the schema, but a producer can switch CHECKs off.
-    pub status: Cell,
-    pub rows: i64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ProofCount {
-    pub status: Cell,
-    pub proof: Cell,
-    pub rows: i64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct PendingRow {
-    pub id: i64,
-    pub video_no: Cell,
-    pub unique_id: Cell,
-    pub enqueued_at: Cell,
-    pub due_at: Cell,
-    pub attempts: Cell,
-    pub last_error: Cell,
-}
-
-#[derive(Debug, Serialize)]
-pub struct BatchRow {
-    pub id: i64,
-    pub unique_id: Cell,
-    pub ids_count: Cell,
-    pub attempt: Cell,
-    pub outcome: Cell,
-    pub http_status: Cell,
-    pub api_code: Cell,
-    pub api_msg: Cell,
-    pub error: Cell,
-    pub started_at: Cell,
-    pub duration_ms: Cell,
-}
-
-/// A value as stored, whatever its SQLite type. What `status` reads is input too: a
-/// producer can write TEXT into `attempts` or a BLOB into `last_error` (SQLite keeps what
-/// a column's affinity cannot convert), and reading those as the expected type panicked.
-/// In JSON, a cell is its value (`null`, a number, a string); a BLOB is shown as
-/// `x'…'` hex, cut.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum Cell {
-    Null,
-    Integer(i64),
-    Real(f64),
-    Text(String),
-}
-
-impl Cell {
-    /// The value as it is, unescaped and whole (a BLOB as its hex, as shown): for files
-    /// that quote it themselves (CSV). `None` for NULL.
-    pub fn plain(&self) -> Option<String> {
-        match self {
-            Self::Null => None,
-            Self::Integer(n) => Some(n.to_string()),
-            Self::Real(x) => Some(x.to_string()),
-            Self::Text(s) => Some(s.clone()),
-        }
-    }
-
-    /// The value when it is a whole number.
-    pub fn integer(&self) -> Option<i64> {
-        match self {
-            Self::Integer(n) => Some(*n),
-            _ => None,
-        }
-    }
-}
-
-/// Escaped (a namespace or an error can hold a newline or a direction override) and cut
-/// (a producer's 10 MB value is shown as its start).
-impl fmt::Display for Cell {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // `pad`, so that a width (`{:<24}`) lines the columns up.
-        let shown = match self {
-            Self::Null => "-".to_owned(),
-            Self::Integer(n) => n.to_string(),
-            Self::Real(x) => x.to_string(),
-            Self::Text(s) => printable::cut(s, SHOWN),
-        };
-        f.pad(&shown)
-    }
-}
-
-/// How many characters of a text cell `status` shows.
-const SHOWN: usize = 200;
 
 /// What `status` shows; the `last` requests.
 pub async fn report<D: Driver>(driver: &D, last: u32) -> Result<Report, QueueError> {

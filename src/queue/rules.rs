@@ -4,6 +4,8 @@
 //! `crate::rules`'.
 
 use super::driver::{Driver, Statements, Turn};
+pub use super::rows::Snapshotted;
+use super::rows::TallyRow;
 use super::QueueError;
 pub use crate::vocabulary::ListingState;
 
@@ -20,15 +22,6 @@ pub struct OpenListing {
     /// Namespaces still to read, with the next page of each.
     pub to_read: Vec<(String, i64)>,
     pub note: Option<String>,
-}
-
-/// One video of a page, as the snapshot keeps it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Snapshotted {
-    pub video_no: String,
-    pub create_ms: Option<i64>,
-    /// `rules::Match::code`.
-    pub matched: i64,
 }
 
 /// What an enqueuing step did.
@@ -83,28 +76,6 @@ pub const KEPT_LISTINGS: i64 = 10;
 /// Matched video numbers kept per namespace as a sample.
 pub const SAMPLE: i64 = 5;
 
-/// A listing that goes on, as stored.
-#[derive(Debug, sqlx::FromRow)]
-pub struct ListingRow {
-    pub id: i64,
-    pub fingerprint: String,
-    pub state: String,
-    pub listed_at_ms: i64,
-    pub note: Option<String>,
-}
-
-/// One namespace's counts, as stored (`sample`: a JSON list).
-#[derive(Debug, sqlx::FromRow)]
-pub struct TallyRow {
-    pub namespace: String,
-    pub listed: i64,
-    pub matched: i64,
-    pub unreadable: i64,
-    pub oldest_ms: Option<i64>,
-    pub newest_ms: Option<i64>,
-    pub sample: Option<String>,
-}
-
 impl From<TallyRow> for NamespaceTally {
     fn from(row: TallyRow) -> Self {
         Self {
@@ -120,25 +91,6 @@ impl From<TallyRow> for NamespaceTally {
                 .unwrap_or_default(),
         }
     }
-}
-
-/// A listing as `rules plan --last` reports it, as stored (its namespaces read apart).
-#[derive(Debug, sqlx::FromRow)]
-pub struct ReportRow {
-    pub id: i64,
-    pub rule: String,
-    pub mode: String,
-    pub state: String,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-    pub confirmed: bool,
-    pub listed: i64,
-    pub matched: i64,
-    pub unreadable: i64,
-    pub enqueued: i64,
-    pub already_queued: i64,
-    pub note: Option<String>,
-    pub listing_now: Option<i64>,
 }
 
 /// The rule's listing that goes on, if any. One made under another definition of the

@@ -1,4 +1,4 @@
-//! The pass's transactions (`pass::boundary::Store`), written once over a [`Driver`].
+//! The pass's transactions (`Store`), written once over a [`Driver`].
 //!
 //! Each function is one short transaction (or a single statement) and none is open across
 //! an HTTP call: producers must be able to insert while a pass runs. A row leaves
@@ -12,10 +12,11 @@ use std::time::Duration;
 
 use super::chain;
 use super::driver::{Answered, Driver, Missed, Statements, Turn};
-use super::{BatchId, Claim, ClaimToken, QueueError, Recorded, RequestRecord, RowsEffect, Started};
+use super::{BatchId, Claim, ClaimToken, QueueError, RequestRecord, RowsEffect, Started};
+use super::{Check, Checked, Miss, Settled, Unchecked};
 use crate::chain::{ChainRow, Entry, Kind};
 use crate::config::LONGEST_LEASE;
-use crate::pass::{Check, Checked, Miss, Settled, Unchecked};
+use crate::rate::Recorded;
 use crate::video::{Namespace, VideoNo};
 use crate::vocabulary::{Outcome, Proof, RowStatus};
 

@@ -12,14 +12,15 @@ use sqlx::Row as _;
 use crate::chain::{
     chain_time, impossible, ChainEntry, ChainRow, ChainedRequest, Kind, QueueRow, Sealed,
 };
-use crate::queue::chain::Anchor;
 use crate::queue::driver::{Answered, Missed, Statements, Unchecked};
-use crate::queue::receipts::{Filter, Receipt};
-use crate::queue::report::{BatchRow, Cell, Count, PendingRow, ProofCount, Sender};
-use crate::queue::rules::{ListingRow, ListingState, ReportRow, Snapshotted, TallyRow};
+use crate::queue::rows::{
+    Anchor, BatchRow, Cell, Count, Filter, Hold, ListingRow, PendingRow, ProofCount, Receipt,
+    ReportRow, Sender, Snapshotted, TallyRow,
+};
 use crate::queue::statements::statements_for;
-use crate::queue::{ClaimedRow, Hold, RequestRecord};
+use crate::queue::{ClaimedRow, RequestRecord};
 use crate::video::{Namespace, VideoNo};
+use crate::vocabulary::ListingState;
 use crate::vocabulary::{Outcome, Proof};
 use sqlx::SqliteConnection;
 
