@@ -1,6 +1,6 @@
 //! A claim held for exactly as long as its worker holds the rows.
 //!
-//! [`Held`] renews the claim's lease on its own timer (a third of the lease) whatever the
+//! [`ClaimGuard`] renews the claim's lease on its own timer (a third of the lease) whatever the
 //! worker is doing — waiting for a rate turn or a place in the window, sleeping in backoff,
 //! splitting, sending — and gives the rows back when it is released or dropped. Before,
 //! the lease was renewed only at certain steps, and a worker waiting longer than a lease
@@ -19,14 +19,14 @@ use super::Store;
 use crate::queue::{ClaimToken, QueueError};
 
 /// A claim, renewed while this lives; its rows go back to `pending` when it ends.
-pub struct Held<S: Store> {
+pub struct ClaimGuard<S: Store> {
     store: S,
     token: ClaimToken,
     heartbeat: JoinHandle<()>,
     released: bool,
 }
 
-impl<S: Store> Held<S> {
+impl<S: Store> ClaimGuard<S> {
     /// Starts renewing `token`'s lease of `lease` every third of it.
     pub fn new(store: S, token: ClaimToken, lease: Duration) -> Self {
         let heartbeat = tokio::spawn(heartbeat(store.clone(), token.clone(), lease));
@@ -51,7 +51,7 @@ impl<S: Store> Held<S> {
     }
 }
 
-impl<S: Store> Drop for Held<S> {
+impl<S: Store> Drop for ClaimGuard<S> {
     /// Dropped without a release (an error, a panic in the pass): the rows are given back
     /// in the background; if that cannot run, they come back when the lease runs out.
     fn drop(&mut self) {

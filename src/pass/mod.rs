@@ -8,7 +8,7 @@
 //!
 //! The decisions live in two places of their own: [`decide`] says what an answer means
 //! (retry, confirm, split, settle, stop), and [`isolate`] splits a refused batch. A claim is
-//! held by a [`lease::Held`] guard exactly as long as the worker holds its rows. The API
+//! held by a [`lease::ClaimGuard`] guard exactly as long as the worker holds its rows. The API
 //! and the queue are reached through the traits `api::DeleteApi`, `api::LookupApi` and `queue::Store`, so that tests drive the
 //! pass in-process with a scripted API.
 
@@ -42,7 +42,7 @@ use crate::video::{Namespace, VideoNo, VideoNoRule};
 use crate::vocabulary::RowStatus;
 use decide::{decide, Action, Situation};
 use isolate::Isolation;
-use lease::Held;
+use lease::ClaimGuard;
 use window::{Place, Window};
 
 /// A pass starts at full speed (no probe request first) when the last request anyone
@@ -211,7 +211,7 @@ pub struct Reaper<A = api::Client, S = Queue> {
     confirmations: u32,
     backoff: Backoff,
     /// How long a claim holds its rows without renewal ([`Config::lease`]). A live
-    /// worker's claim is renewed by its `Held` guard, whatever it is waiting for.
+    /// worker's claim is renewed by its `ClaimGuard`, whatever it is waiting for.
     lease: Duration,
     api_key_file: Option<std::path::PathBuf>,
     /// Looking before deleting, and what it keeps for one pass.
@@ -377,7 +377,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
         let Some(claim) = self.store.claim(self.batch_size, self.lease).await? else {
             return Ok(Step::Idle);
         };
-        let held = Held::new(self.store.clone(), claim.token, self.lease);
+        let held = ClaimGuard::new(self.store.clone(), claim.token, self.lease);
         if claim.held > 0 {
             journal::held_at_claim(claim.namespace.as_deref(), claim.held);
         }
@@ -423,7 +423,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
     /// what the API refuses until the refused ids stand alone.
     async fn work(
         &self,
-        held: &Held<S>,
+        held: &ClaimGuard<S>,
         namespace: Option<&str>,
         rows: &[ClaimedRow],
         key: &mut Option<ApiKey>,
@@ -575,7 +575,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
     #[allow(clippy::too_many_arguments)]
     async fn send(
         &self,
-        held: &Held<S>,
+        held: &ClaimGuard<S>,
         namespace: &Namespace,
         ids: &[VideoNo],
         confirmed: bool,
@@ -720,14 +720,14 @@ fn effect(
     match action {
         Action::Deleted => RowsEffect::Deleted { check_after },
         Action::Failed => RowsEffect::Failed(format!("{} (refused {times} times)", answer.reason)),
-        Action::Confirm if refused => RowsEffect::Held {
+        Action::Confirm if refused => RowsEffect::Kept {
             note: format!(
                 "{} (refused {times} of the {} times that fail it)",
                 answer.reason, situation.confirmations
             ),
             refused,
         },
-        _ => RowsEffect::Held {
+        _ => RowsEffect::Kept {
             note: answer.reason.clone(),
             refused,
         },

@@ -274,7 +274,7 @@ async fn a_held_claim_outlives_its_lease_and_is_given_back_when_dropped() {
     let s = setup(0..10).await;
     let lease = Duration::from_millis(300);
     let claim = s.queue.claim(100, lease).await.unwrap().expect("rows");
-    let held = Held::new(s.queue.clone(), claim.token.clone(), lease);
+    let held = ClaimGuard::new(s.queue.clone(), claim.token.clone(), lease);
     // Three leases later, renewed all the while: nobody can take the rows back.
     tokio::time::sleep(lease * 3).await;
     assert_eq!(s.queue.take_back_expired().await.unwrap(), 0);

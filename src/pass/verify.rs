@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
-use super::lease::Held;
+use super::lease::ClaimGuard;
 use super::{journal, PassReport, Reaper};
 use crate::api::Listing;
 use crate::api::{DeleteApi, LookupApi};
@@ -119,7 +119,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn look_before(
         &self,
-        held: &Held<S>,
+        held: &ClaimGuard<S>,
         namespace: &Namespace,
         ids: Vec<VideoNo>,
         known: &Known,

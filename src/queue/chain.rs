@@ -5,7 +5,7 @@
 
 use futures_util::StreamExt;
 
-use super::driver::{Driver, Statements, Turn};
+use super::driver::{Access, Driver, Statements};
 use super::QueueError;
 use crate::chain::{anchor_text, Audit, Auditor, Entry};
 
@@ -47,7 +47,7 @@ pub async fn record_anchor<S: Statements + ?Sized>(
 /// chain is empty), as every pass logs it.
 pub async fn head<D: Driver>(driver: &D) -> Result<(i64, String), QueueError> {
     let run = async {
-        let mut tx = driver.single(Turn::Read).await?;
+        let mut tx = driver.single(Access::Read).await?;
         tx.chain_head().await
     };
     run.await.map_err(|e| driver.error(e))
@@ -57,7 +57,7 @@ pub async fn head<D: Driver>(driver: &D) -> Result<(i64, String), QueueError> {
 /// in one snapshot: a daemon at work meanwhile changes nothing it sees.
 pub async fn verify<D: Driver>(driver: &D) -> Result<Audit, QueueError> {
     let run = async {
-        let mut tx = driver.begin(Turn::Read).await?;
+        let mut tx = driver.begin(Access::Read).await?;
         tx.snapshot().await?;
         let anchor = tx.anchor().await?;
         let mut verifier = Auditor::new(

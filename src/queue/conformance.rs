@@ -311,7 +311,7 @@ async fn an_answer_settles_with_its_proof_and_the_chain_holds(rig: Rig) {
 async fn a_lost_answer_leaves_rows_in_flight_in_doubt_and_a_lookup_settles_them(rig: Rig) {
     rig.insert("default", &["VI1", "VI2", "VI3"]).await;
     let lost = answer(Outcome::Retry, None);
-    let kept = RowsEffect::Held {
+    let kept = RowsEffect::Kept {
         note: "timed out".into(),
         refused: false,
     };

@@ -34,7 +34,7 @@ use crate::vocabulary::{Proof, RowStatus};
 
 /// What a transaction is about to do, so that the driver takes the locks it needs first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Turn {
+pub enum Access {
     /// Reads only.
     Read,
     /// Writes rows (SQLite: after this process's other writers, in order).
@@ -50,11 +50,11 @@ pub trait Driver: Clone + Send + Sync + 'static {
     type Db: sqlx::Database<Connection: Statements>;
 
     /// A transaction, once the locks `turn` needs are taken.
-    fn begin(&self, turn: Turn) -> impl Step<Session<Self::Db>>;
+    fn begin(&self, access: Access) -> impl Step<Session<Self::Db>>;
 
     /// A connection whose statements are each their own transaction (no `BEGIN`: reads
     /// and renewals that need no other statement's company), after the locks `turn` needs.
-    fn single(&self, turn: Turn) -> impl Step<Session<Self::Db>>;
+    fn single(&self, access: Access) -> impl Step<Session<Self::Db>>;
 
     /// An error of an operation on this database, said for an operator (once per
     /// operation: the statements return `sqlx::Error`).

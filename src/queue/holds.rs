@@ -2,7 +2,7 @@
 //! `held`; releasing the last one covering a row puts it back to `pending`. Rows in flight
 //! are caught by the claim's own check before their request is recorded (`store`).
 
-use super::driver::{Driver, Statements, Turn};
+use super::driver::{Access, Driver, Statements};
 pub use super::rows::Hold;
 use super::QueueError;
 use crate::video::{Namespace, VideoNo};
@@ -30,7 +30,7 @@ pub async fn place<D: Driver>(
     reason: &str,
 ) -> Result<HoldsChanged, QueueError> {
     let run = async {
-        let mut tx = driver.begin(Turn::Write).await?;
+        let mut tx = driver.begin(Access::Write).await?;
         let holds = tx.insert_holds(namespace, video_nos, reason).await?;
         let rows = tx.hold_pending(namespace, video_nos).await?;
         let (in_flight, deleted) = tx.held_elsewhere(namespace, video_nos).await?;
@@ -53,7 +53,7 @@ pub async fn release<D: Driver>(
     video_nos: &[VideoNo],
 ) -> Result<HoldsChanged, QueueError> {
     let run = async {
-        let mut tx = driver.begin(Turn::Write).await?;
+        let mut tx = driver.begin(Access::Write).await?;
         let holds = tx.delete_holds(namespace, video_nos).await?;
         let rows = tx.free_unheld(Some(video_nos)).await?;
         tx.commit().await?;
@@ -69,7 +69,7 @@ pub async fn release<D: Driver>(
 /// The holds, oldest first: every one, or the `newest` so many.
 pub async fn list<D: Driver>(driver: &D, newest: Option<i64>) -> Result<Vec<Hold>, QueueError> {
     let run = async {
-        let mut tx = driver.single(Turn::Read).await?;
+        let mut tx = driver.single(Access::Read).await?;
         tx.list_holds(newest).await
     };
     let mut holds = run.await.map_err(|e| driver.error(e))?;

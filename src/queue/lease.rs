@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::driver::{Driver, Statements, Turn};
+use super::driver::{Access, Driver, Statements};
 use super::QueueError;
 use crate::config::LONGEST_LEASE;
 
@@ -26,7 +26,7 @@ pub async fn lead<D: Driver>(
     lease: Duration,
 ) -> Result<Lead, QueueError> {
     let run = async {
-        let mut tx = driver.begin(Turn::Write).await?;
+        let mut tx = driver.begin(Access::Write).await?;
         let (now_held_by, remaining) = tx.take_lease(holder, lease, LONGEST_LEASE).await?;
         tx.commit().await?;
         Ok((now_held_by, remaining))
@@ -44,7 +44,7 @@ pub async fn lead<D: Driver>(
 /// Gives the sender's lease up, if `holder` has it: a standby takes over at once.
 pub async fn resign<D: Driver>(driver: &D, holder: &str) -> Result<(), QueueError> {
     let run = async {
-        let mut tx = driver.single(Turn::Write).await?;
+        let mut tx = driver.single(Access::Write).await?;
         tx.resign(holder).await
     };
     run.await.map(drop).map_err(|e| driver.error(e))

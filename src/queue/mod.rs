@@ -206,7 +206,7 @@ pub enum RowsEffect {
     Failed(String),
     /// The rows stay held by the claim; the note becomes their `last_error`, and a
     /// refusal of a lone id is counted on them.
-    Held { note: String, refused: bool },
+    Kept { note: String, refused: bool },
 }
 
 /// The queue, on whichever backend the configuration names.

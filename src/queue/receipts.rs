@@ -4,14 +4,14 @@
 
 use futures_util::stream::{BoxStream, StreamExt};
 
-use super::driver::{Driver, Statements, Turn};
+use super::driver::{Access, Driver, Statements};
 pub use super::rows::{Filter, Receipt};
 use super::QueueError;
 
 /// How many rows `receipts` would write (for its progress line).
 pub async fn count<D: Driver>(driver: &D, filter: &Filter) -> Result<i64, QueueError> {
     let run = async {
-        let mut tx = driver.single(Turn::Read).await?;
+        let mut tx = driver.single(Access::Read).await?;
         tx.count_receipts(filter).await
     };
     run.await.map_err(|e| driver.error(e))

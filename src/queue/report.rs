@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::driver::{Driver, Statements, Turn};
+use super::driver::{Access, Driver, Statements};
 pub use super::rows::{BatchRow, Cell, Count, PendingRow, ProofCount, Sender};
 use super::{holds, ClaimedRow, Hold, Queue, QueueError};
 use crate::config::LONGEST_LEASE;
@@ -40,7 +40,7 @@ pub const NEWEST_HOLDS: i64 = 5;
 /// What `status` shows; the `last` requests.
 pub async fn report<D: Driver>(driver: &D, last: u32) -> Result<Report, QueueError> {
     let run = async {
-        let mut tx = driver.single(Turn::Read).await?;
+        let mut tx = driver.single(Access::Read).await?;
         let mut counts = tx.count_rows().await?;
         // Statuses in the order a row goes through them, not alphabetically.
         counts.sort_by_key(|c| {
@@ -74,7 +74,7 @@ pub async fn gauges<D: Driver>(
     namespaces: Option<usize>,
 ) -> Result<Gauges, QueueError> {
     let run = async {
-        let mut tx = driver.single(Turn::Read).await?;
+        let mut tx = driver.single(Access::Read).await?;
         let namespaces = match namespaces {
             None => Vec::new(),
             Some(top) => tx.namespace_gauges(top).await?,
@@ -98,7 +98,7 @@ pub async fn due_page<D: Driver>(
     limit: usize,
 ) -> Result<Vec<(String, ClaimedRow)>, QueueError> {
     let run = async {
-        let mut tx = driver.single(Turn::Read).await?;
+        let mut tx = driver.single(Access::Read).await?;
         tx.due_page(after, limit).await
     };
     run.await.map_err(|e| driver.error(e))
@@ -107,7 +107,7 @@ pub async fn due_page<D: Driver>(
 /// Rows whose `due_at` could not be read as a time (never due, never sent early).
 pub async fn unreadable_due<D: Driver>(driver: &D) -> Result<i64, QueueError> {
     let run = async {
-        let mut tx = driver.single(Turn::Read).await?;
+        let mut tx = driver.single(Access::Read).await?;
         tx.unreadable_due().await
     };
     run.await.map_err(|e| driver.error(e))
@@ -116,7 +116,7 @@ pub async fn unreadable_due<D: Driver>(driver: &D) -> Result<i64, QueueError> {
 /// Rows that are due and waiting: what `run --once` must leave at zero to succeed.
 pub async fn due_pending<D: Driver>(driver: &D) -> Result<i64, QueueError> {
     let run = async {
-        let mut tx = driver.single(Turn::Read).await?;
+        let mut tx = driver.single(Access::Read).await?;
         tx.due_pending().await
     };
     run.await.map_err(|e| driver.error(e))

@@ -3,7 +3,7 @@
 //! stand, what it found, and the videos it enqueues. What a rule does with it is
 //! `crate::rules`'.
 
-use super::driver::{Driver, Statements, Turn};
+use super::driver::{Access, Driver, Statements};
 pub use super::rows::Snapshotted;
 use super::rows::TallyRow;
 use super::QueueError;
@@ -101,7 +101,7 @@ pub async fn open<D: Driver>(
     fingerprint: &str,
 ) -> Result<Option<OpenListing>, QueueError> {
     let run = async {
-        let mut tx = driver.begin(Turn::Write).await?;
+        let mut tx = driver.begin(Access::Write).await?;
         let mut found = None;
         for row in tx.open_listings(rule).await? {
             let state = ListingState::parse(&row.state);
@@ -140,7 +140,7 @@ pub async fn start<D: Driver>(
     namespaces: &[String],
 ) -> Result<OpenListing, QueueError> {
     let run = async {
-        let mut tx = driver.begin(Turn::Write).await?;
+        let mut tx = driver.begin(Access::Write).await?;
         let id = tx
             .insert_listing(rule, fingerprint, mode, listed_at_ms)
             .await?;
@@ -169,7 +169,7 @@ pub async fn record_page<D: Driver>(
     last: bool,
 ) -> Result<u64, QueueError> {
     let run = async {
-        let mut tx = driver.begin(Turn::Write).await?;
+        let mut tx = driver.begin(Access::Write).await?;
         let new = tx.snapshot_page(listing, namespace, videos).await?;
         tx.advance_namespace(listing, namespace, page, last, videos.len() as i64)
             .await?;
@@ -183,7 +183,7 @@ pub async fn record_page<D: Driver>(
 /// sample) for `rules plan --last`.
 pub async fn tally<D: Driver>(driver: &D, listing: i64) -> Result<Vec<NamespaceTally>, QueueError> {
     let run = async {
-        let mut tx = driver.begin(Turn::Write).await?;
+        let mut tx = driver.begin(Access::Write).await?;
         tx.tally_namespaces(listing, SAMPLE).await?;
         tx.tally_listing(listing).await?;
         let tallies = tx.tallies(listing).await?;
@@ -202,7 +202,7 @@ pub async fn set<D: Driver>(
     note: Option<&str>,
 ) -> Result<(), QueueError> {
     let run = async {
-        let mut tx = driver.begin(Turn::Write).await?;
+        let mut tx = driver.begin(Access::Write).await?;
         tx.set_listing_state(listing, state, note).await?;
         if matches!(state, ListingState::Done | ListingState::Superseded) {
             tx.drop_snapshot(listing).await?;
@@ -228,7 +228,7 @@ pub async fn enqueue<D: Driver>(
         let mut done = RuleEnqueued::default();
         let mut budget = limit;
         while budget > 0 {
-            let mut tx = driver.begin(Turn::Write).await?;
+            let mut tx = driver.begin(Access::Write).await?;
             tx.lock_listing(listing).await?;
             let todo = tx.todo_videos(listing, budget.min(ENQUEUE_CHUNK)).await?;
             if todo.is_empty() {
@@ -243,7 +243,7 @@ pub async fn enqueue<D: Driver>(
             done.already_queued += already;
             budget -= todo.len() as u64;
         }
-        let mut tx = driver.single(Turn::Read).await?;
+        let mut tx = driver.single(Access::Read).await?;
         done.left = tx.left_to_enqueue(listing).await?.unsigned_abs();
         Ok(done)
     };
@@ -258,7 +258,7 @@ pub async fn confirm<D: Driver>(
     fingerprint: &str,
 ) -> Result<Option<i64>, QueueError> {
     let run = async {
-        let mut tx = driver.single(Turn::Write).await?;
+        let mut tx = driver.single(Access::Write).await?;
         tx.confirm_listing(rule, fingerprint).await
     };
     run.await.map_err(|e| driver.error(e))
@@ -268,7 +268,7 @@ pub async fn confirm<D: Driver>(
 /// configured names), and their snapshots; how many.
 pub async fn retire<D: Driver>(driver: &D, keep: &[String]) -> Result<u64, QueueError> {
     let run = async {
-        let mut tx = driver.begin(Turn::Write).await?;
+        let mut tx = driver.begin(Access::Write).await?;
         let retired = tx.retire_listings(keep).await?;
         tx.drop_finished_snapshots().await?;
         tx.commit().await?;
@@ -283,7 +283,7 @@ pub async fn reports<D: Driver>(
     rule: Option<&str>,
 ) -> Result<Vec<ListingReport>, QueueError> {
     let run = async {
-        let mut tx = driver.single(Turn::Read).await?;
+        let mut tx = driver.single(Access::Read).await?;
         let mut reports = Vec::new();
         for r in tx.listing_reports(rule).await? {
             let namespaces = tx.tallies(r.id).await?;

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use super::chain;
-use super::driver::{Answered, Driver, Missed, Statements, Turn};
+use super::driver::{Access, Answered, Driver, Missed, Statements};
 use super::{BatchId, Claim, ClaimToken, QueueError, RequestRecord, RowsEffect, Started};
 use super::{Check, Checked, Miss, Settled, Unchecked};
 use crate::chain::{ChainRow, Entry, Kind};
@@ -46,7 +46,7 @@ macro_rules! transaction {
 pub async fn take_back_expired<D: Driver>(driver: &D) -> Result<u64, QueueError> {
     driver.before_pass().await.map_err(|e| driver.error(e))?;
     let run = async {
-        let mut tx = driver.single(Turn::Write).await?;
+        let mut tx = driver.single(Access::Write).await?;
         let taken = tx.take_back_leases(LONGEST_LEASE).await?;
         tx.free_unheld(None).await?;
         Ok(taken)
@@ -64,7 +64,7 @@ pub async fn claim<D: Driver>(
     let token = ClaimToken::new();
     let t = token.as_str();
     let run = async {
-        let mut tx = driver.begin(Turn::Claim).await?;
+        let mut tx = driver.begin(Access::Claim).await?;
         if tx.claim_rows(t, lease, limit).await? == 0 {
             tx.rollback().await?;
             return Ok(None);
@@ -109,7 +109,7 @@ pub async fn renew<D: Driver>(
     lease: Duration,
 ) -> Result<(), QueueError> {
     let run = async {
-        let mut tx = driver.single(Turn::Write).await?;
+        let mut tx = driver.single(Access::Write).await?;
         tx.renew(token.as_str(), lease).await
     };
     run.await.map_err(|e| driver.error(e))
@@ -122,7 +122,7 @@ pub async fn release<D: Driver>(
     last_error: Option<&str>,
 ) -> Result<u64, QueueError> {
     let run = async {
-        let mut tx = driver.single(Turn::Write).await?;
+        let mut tx = driver.single(Access::Write).await?;
         tx.release(token.as_str(), last_error).await
     };
     run.await.map_err(|e| driver.error(e))
@@ -140,7 +140,7 @@ pub async fn start_request<D: Driver>(
 ) -> Result<Started, QueueError> {
     let t = token.as_str();
     let run = async {
-        let mut tx = driver.begin(Turn::Write).await?;
+        let mut tx = driver.begin(Access::Write).await?;
         // A hold placed since the claim wins: checked in the transaction that records the
         // request, so no hold committed before it lets the request go. (A write: on SQLite
         // it takes the write lock first.)
@@ -189,7 +189,7 @@ pub async fn finish_request<D: Driver>(
     let (status, note, refused) = match effect {
         RowsEffect::Deleted { .. } => (RowStatus::Deleted, None, false),
         RowsEffect::Failed(reason) => (RowStatus::Failed, Some(reason.as_str()), true),
-        RowsEffect::Held { note, refused } => (RowStatus::InFlight, Some(note.as_str()), *refused),
+        RowsEffect::Kept { note, refused } => (RowStatus::InFlight, Some(note.as_str()), *refused),
     };
     let answered = Answered {
         batch: batch.0,
@@ -205,7 +205,7 @@ pub async fn finish_request<D: Driver>(
         },
         proof: answer_proof(effect, record),
     };
-    let (changed, namespace) = transaction!(driver, Turn::Write, |tx| {
+    let (changed, namespace) = transaction!(driver, Access::Write, |tx| {
         let namespace = tx.record_answer(batch.0, record).await?.unwrap_or_default();
         let changed = tx
             .settle_answered(token.as_str(), video_nos, &answered)
@@ -244,7 +244,7 @@ fn answer_proof(effect: &RowsEffect, record: &RequestRecord) -> Option<(Proof, P
         }
         RowsEffect::Deleted { .. } => Some((Proof::ListedAnswered, Proof::Answered)),
         RowsEffect::Failed(_) => Some((Proof::Refused, Proof::Refused)),
-        RowsEffect::Held { .. } => None,
+        RowsEffect::Kept { .. } => None,
     }
 }
 
@@ -260,7 +260,7 @@ async fn fail_duplicates<D: Driver>(
 ) -> Result<u64, QueueError> {
     let mut failed = 0;
     loop {
-        let done = transaction!(driver, Turn::Write, |tx| {
+        let done = transaction!(driver, Access::Write, |tx| {
             let rows = tx
                 .fail_duplicates(
                     batch.0,
@@ -311,7 +311,7 @@ pub async fn record_lookup<D: Driver>(
             .collect()
     };
     let t = token.as_str();
-    transaction!(driver, Turn::Write, |tx| {
+    transaction!(driver, Access::Write, |tx| {
         if !listed.is_empty() {
             tx.mark_listed(t, listed).await?;
         }
@@ -355,7 +355,7 @@ pub async fn claim_unchecked<D: Driver>(
     lease: Duration,
 ) -> Result<Option<Unchecked>, QueueError> {
     let run = async {
-        let mut tx = driver.single(Turn::Write).await?;
+        let mut tx = driver.single(Access::Write).await?;
         tx.claim_checks(lease, limit).await
     };
     let rows = run.await.map_err(|e| driver.error(e))?;
@@ -390,7 +390,7 @@ pub async fn record_check<D: Driver>(
     let note = format!(
         "the API accepted the deletion but still listed the video in namespace {namespace} at {now}"
     );
-    transaction!(driver, Turn::Write, |tx| {
+    transaction!(driver, Access::Write, |tx| {
         let mut postponed = 0;
         if let Some(later) = later {
             postponed = tx
@@ -428,7 +428,7 @@ pub async fn fail_unsent<D: Driver>(
     token: &ClaimToken,
     failures: &[(i64, String)],
 ) -> Result<(), QueueError> {
-    transaction!(driver, Turn::Write, |tx| {
+    transaction!(driver, Access::Write, |tx| {
         let mut failed = Vec::new();
         let mut namespace = String::new();
         for (id, reason) in failures {
@@ -449,7 +449,7 @@ pub async fn fail_unsent<D: Driver>(
 /// predecessor), for the rate.
 pub async fn others_requests<D: Driver>(driver: &D) -> Result<Vec<Recorded>, QueueError> {
     let run = async {
-        let mut tx = driver.single(Turn::Read).await?;
+        let mut tx = driver.single(Access::Read).await?;
         tx.recent_requests(driver.sender()).await
     };
     let rows = run.await.map_err(|e| driver.error(e))?;
@@ -469,7 +469,7 @@ pub async fn answered_well_within<D: Driver>(
     within: Duration,
 ) -> Result<bool, QueueError> {
     let run = async {
-        let mut tx = driver.single(Turn::Read).await?;
+        let mut tx = driver.single(Access::Read).await?;
         tx.last_answer_good(within).await
     };
     Ok(run.await.map_err(|e| driver.error(e))? == Some(true))
@@ -488,7 +488,7 @@ pub async fn insert<D: Driver>(
     let run = async {
         let mut inserted = 0;
         for chunk in video_nos.chunks(INSERT_CHUNK) {
-            let mut tx = driver.single(Turn::Write).await?;
+            let mut tx = driver.single(Access::Write).await?;
             inserted += tx.insert_videos(namespace, chunk).await?;
         }
         Ok(inserted)

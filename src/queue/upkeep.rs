@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 
 use super::chain;
-use super::driver::{Driver, Statements, Turn};
+use super::driver::{Access, Driver, Statements};
 use super::QueueError;
 use crate::chain::{Entry, Kind};
 use crate::video::Namespace;
@@ -47,7 +47,7 @@ pub async fn retry_failed<D: Driver>(
     since: Option<DateTime<Utc>>,
 ) -> Result<Reopened, QueueError> {
     let run = async {
-        let mut tx = driver.begin(Turn::Write).await?;
+        let mut tx = driver.begin(Access::Write).await?;
         let rows = tx.reopen_failed(namespace, since).await?;
         // A hold trigger may run after the statement (SQLite's does), so what RETURNING
         // said of a row it then held is read again.
@@ -77,7 +77,7 @@ pub async fn prune<D: Driver>(driver: &D, before: DateTime<Utc>) -> Result<Prune
     let run = async {
         let mut pruned = Pruned::default();
         loop {
-            let mut tx = driver.single(Turn::Write).await?;
+            let mut tx = driver.single(Access::Write).await?;
             let rows = tx.prune_rows(before, PRUNE_CHUNK).await?;
             pruned.rows += rows;
             if rows < PRUNE_CHUNK as u64 {
@@ -86,7 +86,7 @@ pub async fn prune<D: Driver>(driver: &D, before: DateTime<Utc>) -> Result<Prune
         }
         // The chain's entries of the same time go too: the last one removed becomes the
         // anchor that the first one kept points at.
-        let mut tx = driver.begin(Turn::Write).await?;
+        let mut tx = driver.begin(Access::Write).await?;
         tx.lock_chain().await?;
         tx.move_anchor(before).await?;
         // Records kept while the entries naming them go: vouched for again, so that every
@@ -105,7 +105,7 @@ pub async fn prune<D: Driver>(driver: &D, before: DateTime<Utc>) -> Result<Prune
         tx.commit().await?;
         // Then the records of requests: never one a kept chain entry vouches for.
         loop {
-            let mut tx = driver.single(Turn::Write).await?;
+            let mut tx = driver.single(Access::Write).await?;
             let batches = tx.prune_requests(before, PRUNE_CHUNK).await?;
             pruned.batches += batches;
             if batches < PRUNE_CHUNK as u64 {

@@ -52,7 +52,7 @@ const STALE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// What one run of a rule did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunEnd {
+pub enum RuleEnd {
     /// A `report` listing finished: recorded and logged, nothing enqueued.
     Reported,
     /// A trip-wire holds the listing: nothing enqueued; why.
@@ -88,7 +88,7 @@ impl Runner {
 
     /// One run of `rule`: resumes its listing (or starts one), decides, enqueues; stops
     /// at `halt` with what it did kept.
-    pub async fn run(&self, rule: &Rule, halt: &CancellationToken) -> Result<RunEnd, String> {
+    pub async fn run(&self, rule: &Rule, halt: &CancellationToken) -> Result<RuleEnd, String> {
         let fingerprint = rule.fingerprint();
         let failed = |e: QueueError| e.to_string();
         let (key, _) =
@@ -123,7 +123,7 @@ impl Runner {
             None => {
                 let namespaces = match self.namespaces(rule, &key, halt).await {
                     Ok(namespaces) => namespaces,
-                    Err(why) => return Ok(RunEnd::Paused(why)),
+                    Err(why) => return Ok(RuleEnd::Paused(why)),
                 };
                 let listing = self
                     .queue
@@ -166,7 +166,7 @@ impl Runner {
                 listing.id,
                 rule.name
             );
-            return Ok(RunEnd::Tripped(why));
+            return Ok(RuleEnd::Tripped(why));
         }
         self.enqueue(rule, &listing).await
     }
@@ -223,7 +223,7 @@ impl Runner {
         key: &ApiKey,
         listing: &mut OpenListing,
         halt: &CancellationToken,
-    ) -> Result<Option<RunEnd>, String> {
+    ) -> Result<Option<RuleEnd>, String> {
         for (name, from) in std::mem::take(&mut listing.to_read) {
             let Ok(namespace) = Namespace::parse(&name) else {
                 // Only parsed names are ever stored; one edited in is skipped, finished.
@@ -237,7 +237,7 @@ impl Runner {
             let mut previous = HashSet::new();
             loop {
                 let got = tokio::select! {
-                    _ = halt.cancelled() => return Ok(Some(RunEnd::Paused("stopped".into()))),
+                    _ = halt.cancelled() => return Ok(Some(RuleEnd::Paused("stopped".into()))),
                     got = self.catalogue.page(key, &self.share, &namespace, page) => got,
                 };
                 let got = match got {
@@ -251,7 +251,7 @@ impl Runner {
                             rule.name,
                             listing.id
                         );
-                        return Ok(Some(RunEnd::Paused(why)));
+                        return Ok(Some(RuleEnd::Paused(why)));
                     }
                 };
                 let last = last_page(&got, page);
@@ -291,7 +291,7 @@ impl Runner {
     }
 
     /// A finished listing: counted, then reported, held by a trip-wire, or enqueued.
-    async fn decide(&self, rule: &Rule, listing: &OpenListing) -> Result<RunEnd, String> {
+    async fn decide(&self, rule: &Rule, listing: &OpenListing) -> Result<RuleEnd, String> {
         let tallies = self
             .queue
             .tally_rule_listing(listing.id)
@@ -334,7 +334,7 @@ impl Runner {
                 rule.name
             );
             set(ListingState::Done, Some(note)).await?;
-            return Ok(RunEnd::Reported);
+            return Ok(RuleEnd::Reported);
         }
         if let Wires::Tripped(why) = wired {
             warn!(
@@ -351,7 +351,7 @@ impl Runner {
                 rule.name
             );
             set(ListingState::Tripped, Some(why.clone())).await?;
-            return Ok(RunEnd::Tripped(why));
+            return Ok(RuleEnd::Tripped(why));
         }
         set(ListingState::Enqueuing, None).await?;
         self.enqueue(rule, listing).await
@@ -359,7 +359,7 @@ impl Runner {
 
     /// Enqueues the next `max_per_run` of what matched; the listing is done when nothing
     /// is left.
-    async fn enqueue(&self, rule: &Rule, listing: &OpenListing) -> Result<RunEnd, String> {
+    async fn enqueue(&self, rule: &Rule, listing: &OpenListing) -> Result<RuleEnd, String> {
         let done = self
             .queue
             .enqueue_rule_listing(listing.id, &rule.source(), rule.max_per_run)
@@ -385,7 +385,7 @@ impl Runner {
             },
             done.left
         );
-        Ok(RunEnd::Enqueued(done.inserted))
+        Ok(RuleEnd::Enqueued(done.inserted))
     }
 }
 
@@ -578,10 +578,10 @@ async fn keep(
             })
         };
         match runner.run(&rule, &halt).await {
-            Ok(RunEnd::Tripped(_)) => metrics::rule_tripped(&rule.name, true),
-            Ok(RunEnd::Paused(_)) => {}
-            Ok(RunEnd::Reported) => metrics::rule_tripped(&rule.name, false),
-            Ok(RunEnd::Enqueued(inserted)) => {
+            Ok(RuleEnd::Tripped(_)) => metrics::rule_tripped(&rule.name, true),
+            Ok(RuleEnd::Paused(_)) => {}
+            Ok(RuleEnd::Reported) => metrics::rule_tripped(&rule.name, false),
+            Ok(RuleEnd::Enqueued(inserted)) => {
                 metrics::rule_tripped(&rule.name, false);
                 metrics::rule_enqueued(&rule.name, inserted);
             }

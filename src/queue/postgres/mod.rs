@@ -7,7 +7,7 @@
 //!   the schema's `memories_reaper_due` into the generated column `due` (migration 0001
 //!   says why PostgreSQL's own date input must not read it).
 //! - Several daemons write at once. A claim takes its rows with `FOR UPDATE SKIP LOCKED`
-//!   under a transaction-scoped lock (`Turn::Claim`: `sql/lock_claims.sql`, a row of
+//!   under a transaction-scoped lock (`Access::Claim`: `sql/lock_claims.sql`, a row of
 //!   `queue_locks`): two claims in flight at once could each take a row of the same video
 //!   (neither sees the other's uncommitted rows), and the video would be sent twice. Chain
 //!   entries are appended under another (`sql/lock_chain.sql`), taken last in each
@@ -38,7 +38,7 @@ use sqlx::Postgres;
 
 use futures_util::stream::BoxStream;
 
-use super::driver::{Driver, Session, Statements, Turn};
+use super::driver::{Access, Driver, Session, Statements};
 use super::receipts::{Filter, Receipt};
 use super::{current_schema, inspected, newer_schema, ClaimToken, QueueError};
 use crate::config::LONGEST_LEASE;
@@ -284,8 +284,8 @@ impl PostgresQueue {
 impl Driver for PostgresQueue {
     type Db = Postgres;
 
-    async fn begin(&self, turn: Turn) -> Result<Session<Postgres>, sqlx::Error> {
-        if turn != Turn::Claim {
+    async fn begin(&self, access: Access) -> Result<Session<Postgres>, sqlx::Error> {
+        if access != Access::Claim {
             return Session::open(&self.pool, None, true).await;
         }
         // This process's claims queue here, in order, then take the claim lock.
@@ -296,7 +296,7 @@ impl Driver for PostgresQueue {
         Ok(session)
     }
 
-    async fn single(&self, _turn: Turn) -> Result<Session<Postgres>, sqlx::Error> {
+    async fn single(&self, _access: Access) -> Result<Session<Postgres>, sqlx::Error> {
         Session::open(&self.pool, None, false).await
     }
 

@@ -2,8 +2,8 @@
 //!
 //! Opening, migrating and describing errors are here; the statements the queue's
 //! transactions run are in `statements` (SQL in `sql/`, one file a statement). SQLite has
-//! one writer: this process's writers take turns on a mutex of their own (`Turn::Write`,
-//! `Turn::Claim`), other processes meet `database.busy_timeout`.
+//! one writer: this process's writers take turns on a mutex of their own (`Access::Write`,
+//! `Access::Claim`), other processes meet `database.busy_timeout`.
 
 /// The text of the statement `queries/sqlite/NAME.sql`.
 macro_rules! sql {
@@ -21,7 +21,7 @@ pub mod statements;
 
 use futures_util::stream::BoxStream;
 
-use super::driver::{Driver, Session, Statements, Turn};
+use super::driver::{Access, Driver, Session, Statements};
 use super::receipts::{Filter, Receipt};
 use super::{current_schema, inspected, newer_schema, ClaimToken, QueueError};
 
@@ -317,12 +317,12 @@ impl SqliteQueue {
 impl Driver for SqliteQueue {
     type Db = Sqlite;
 
-    async fn begin(&self, turn: Turn) -> Result<Session<Sqlite>, sqlx::Error> {
-        Session::open(&self.pool, self.turn_for(turn), true).await
+    async fn begin(&self, access: Access) -> Result<Session<Sqlite>, sqlx::Error> {
+        Session::open(&self.pool, self.lock_for(access), true).await
     }
 
-    async fn single(&self, turn: Turn) -> Result<Session<Sqlite>, sqlx::Error> {
-        Session::open(&self.pool, self.turn_for(turn), false).await
+    async fn single(&self, access: Access) -> Result<Session<Sqlite>, sqlx::Error> {
+        Session::open(&self.pool, self.lock_for(access), false).await
     }
 
     fn error(&self, e: sqlx::Error) -> QueueError {
@@ -344,8 +344,8 @@ impl Driver for SqliteQueue {
 
 impl SqliteQueue {
     /// Writes take this process's turn; reads need none (WAL: readers never wait).
-    fn turn_for(&self, turn: Turn) -> Option<&Arc<tokio::sync::Mutex<()>>> {
-        (turn != Turn::Read).then_some(&self.writer)
+    fn turn_for(&self, access: Access) -> Option<&Arc<tokio::sync::Mutex<()>>> {
+        (access != Access::Read).then_some(&self.writer)
     }
 }
 
