@@ -344,7 +344,7 @@ impl Driver for SqliteQueue {
 
 impl SqliteQueue {
     /// Writes take this process's turn; reads need none (WAL: readers never wait).
-    fn turn_for(&self, access: Access) -> Option<&Arc<tokio::sync::Mutex<()>>> {
+    fn lock_for(&self, access: Access) -> Option<&Arc<tokio::sync::Mutex<()>>> {
         (access != Access::Read).then_some(&self.writer)
     }
 }
