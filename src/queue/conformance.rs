@@ -348,12 +348,24 @@ async fn a_lost_answer_leaves_rows_in_flight_in_doubt_and_a_lookup_settles_them(
     let vi3 = rig.row("VI3").await;
     assert_eq!((vi3.status.as_str(), vi3.claimed), ("pending", false));
     assert_eq!(rig.row("VI1").await.status, "in_flight");
+    // Listed before our request whose answer was lost, and gone now: verified.
+    let gone = vec![(ids(&["VI1"])[0].clone(), Miss::Deleted)];
+    rig.queue
+        .record_lookup(&token, &Namespace::default(), &[], &gone, LEASE)
+        .await
+        .unwrap();
+    let vi1 = rig.row("VI1").await;
+    assert_eq!(
+        (vi1.status.as_str(), vi1.proof.as_deref(), vi1.checked),
+        ("deleted", Some(Proof::ListedLostUnlisted.as_str()), true),
+        "listed before our request, gone after it: verified"
+    );
     // Listed, then sent and answered: proven by the lookup and the answer.
     rig.queue.release(&token, None).await.unwrap();
     rig.exec("UPDATE deletion_queue SET recheck_at = NULL")
         .await;
     let claim = rig.queue.claim(100, LEASE).await.unwrap().expect("a claim");
-    let videos = ids(&["VI1", "VI3"]);
+    let videos = ids(&["VI3"]);
     rig.queue
         .record_lookup(&claim.token, &Namespace::default(), &videos, &[], LEASE)
         .await
@@ -377,7 +389,7 @@ async fn a_lost_answer_leaves_rows_in_flight_in_doubt_and_a_lookup_settles_them(
         .await
         .unwrap();
     assert_eq!(
-        rig.row("VI1").await.proof.as_deref(),
+        rig.row("VI3").await.proof.as_deref(),
         Some(Proof::ListedAnswered.as_str())
     );
     rig.chain_holds().await;
