@@ -14,6 +14,21 @@
 //! [`Queue`] is the one type the rest of the program holds; each backend (`sqlite`, the
 //! default) keeps its SQL to itself, and `Queue` hands each call to the one in use.
 
+/// The text of the statement `queries/BACKEND/NAME.sql`, compiled in: a statement missing
+/// from a backend's folder fails the build.
+macro_rules! query_file {
+    ($backend:literal, $name:literal) => {
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/queries/",
+            $backend,
+            "/",
+            $name,
+            ".sql"
+        ))
+    };
+}
+
 pub mod chain;
 #[cfg(test)]
 mod conformance;

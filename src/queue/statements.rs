@@ -6,7 +6,7 @@
 //! - how a list is bound (`list`, `ids`, `texts`: JSON text for SQLite's `json_each`, arrays
 //!   for PostgreSQL's `ANY`), and a time (`time`, `since`: SQLite's text, PostgreSQL's
 //!   `timestamptz`);
-//! - how a cell is read (`int`, `float`, `flag`, `text`, `shown`, `at`, `cell`): SQLite keeps
+//! - how a cell is read (`int`, `shown`, `at`, `cell`; `float`, `flag`, `text` are here): SQLite keeps
 //!   whatever a producer writes, so its readers turn an odd value into `None` (or "not
 //!   valid"), never a panic;
 //! - the locks a transaction takes (`lock_chain`, `lock_listing`, `snapshot`: PostgreSQL's
@@ -18,6 +18,37 @@
 /// Expands into `impl Statements for $conn`, and `receipts_from($pool, …)`.
 macro_rules! statements_for {
     ($conn:ty, $pool:ty) => {
+        use std::time::Duration;
+
+        use futures_util::stream::{BoxStream, StreamExt};
+
+        use $crate::chain::{
+            impossible, ChainEntry, ChainRow, ChainedRequest, Kind, QueueRow, Sealed,
+        };
+        use $crate::queue::driver::{Answered, Missed, Statements, Unchecked};
+        use $crate::queue::rows::{
+            Anchor, BatchRow, Count, Filter, Hold, ListingRow, PendingRow, ProofCount, Receipt,
+            ReportRow, Sender, Snapshotted, TallyRow,
+        };
+        use $crate::queue::{ClaimedRow, RequestRecord};
+        use $crate::video::Namespace;
+        use $crate::vocabulary::{ListingState, Outcome, Proof};
+
+        /// A number; `None` for NULL or a value of another type (an `Option` is asked for:
+        /// SQLite decodes NULL as 0 otherwise).
+        fn float(row: &Row, column: &str) -> Option<f64> {
+            row.try_get(column).ok().flatten()
+        }
+
+        fn flag(row: &Row, column: &str) -> Option<bool> {
+            row.try_get(column).ok().flatten()
+        }
+
+        /// Text; `None` for NULL or a value that is not valid text.
+        fn text(row: &Row, column: &str) -> Option<String> {
+            row.try_get(column).ok().flatten()
+        }
+
         /// How a value producers wrote that is not text is shown.
         const NOT_TEXT: &str = "(not valid text)";
 

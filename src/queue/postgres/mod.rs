@@ -19,12 +19,7 @@
 /// The text of the statement `queries/postgres/NAME.sql`.
 macro_rules! sql {
     ($name:literal) => {
-        include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/queries/postgres/",
-            $name,
-            ".sql"
-        ))
+        query_file!("postgres", $name)
     };
 }
 

@@ -3,25 +3,13 @@
 //! `queue_locks`, and a repeatable-read snapshot for verification). The schema types every
 //! column, so a cell is what its type says.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
-use futures_util::stream::{BoxStream, StreamExt};
 use sqlx::Row as _;
 
-use crate::chain::{
-    chain_time, impossible, ChainEntry, ChainRow, ChainedRequest, Kind, QueueRow, Sealed,
-};
-use crate::queue::driver::{Answered, Missed, Statements, Unchecked};
-use crate::queue::rows::{
-    Anchor, BatchRow, Cell, Count, Filter, Hold, ListingRow, PendingRow, ProofCount, Receipt,
-    ReportRow, Sender, Snapshotted, TallyRow,
-};
+use crate::chain::chain_time;
+use crate::queue::rows::Cell;
 use crate::queue::statements::statements_for;
-use crate::queue::{ClaimedRow, RequestRecord};
-use crate::video::{Namespace, VideoNo};
-use crate::vocabulary::ListingState;
-use crate::vocabulary::{Outcome, Proof};
+use crate::video::VideoNo;
 use sqlx::PgConnection;
 
 type Row = sqlx::postgres::PgRow;
@@ -63,18 +51,6 @@ fn int(row: &Row, column: &str) -> Option<i64> {
             .flatten()
             .map(i64::from),
     }
-}
-
-fn float(row: &Row, column: &str) -> Option<f64> {
-    row.try_get(column).ok().flatten()
-}
-
-fn flag(row: &Row, column: &str) -> Option<bool> {
-    row.try_get(column).ok().flatten()
-}
-
-fn text(row: &Row, column: &str) -> Option<String> {
-    row.try_get(column).ok().flatten()
 }
 
 /// Text as shown (every value here is text of its column's type).

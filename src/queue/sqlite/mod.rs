@@ -1,19 +1,14 @@
 //! The SQLite driver (the default backend): one file on the daemon's host.
 //!
 //! Opening, migrating and describing errors are here; the statements the queue's
-//! transactions run are in `statements` (SQL in `sql/`, one file a statement). SQLite has
+//! transactions run are in `statements` (SQL in `queries/sqlite/`, one file a statement). SQLite has
 //! one writer: this process's writers take turns on a mutex of their own (`Access::Write`,
 //! `Access::Claim`), other processes meet `database.busy_timeout`.
 
 /// The text of the statement `queries/sqlite/NAME.sql`.
 macro_rules! sql {
     ($name:literal) => {
-        include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/queries/sqlite/",
-            $name,
-            ".sql"
-        ))
+        query_file!("sqlite", $name)
     };
 }
 

@@ -3,25 +3,13 @@
 //! producer writes any SQLite type into any column, and what is not what the daemon writes
 //! reads as `None` (or "not valid"), never a panic.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
-use futures_util::stream::{BoxStream, StreamExt};
 use sqlx::Row as _;
 
-use crate::chain::{
-    chain_time, impossible, ChainEntry, ChainRow, ChainedRequest, Kind, QueueRow, Sealed,
-};
-use crate::queue::driver::{Answered, Missed, Statements, Unchecked};
-use crate::queue::rows::{
-    Anchor, BatchRow, Cell, Count, Filter, Hold, ListingRow, PendingRow, ProofCount, Receipt,
-    ReportRow, Sender, Snapshotted, TallyRow,
-};
+use crate::chain::chain_time;
+use crate::queue::rows::Cell;
 use crate::queue::statements::statements_for;
-use crate::queue::{ClaimedRow, RequestRecord};
-use crate::video::{Namespace, VideoNo};
-use crate::vocabulary::ListingState;
-use crate::vocabulary::{Outcome, Proof};
+use crate::video::VideoNo;
 use sqlx::SqliteConnection;
 
 type Row = sqlx::sqlite::SqliteRow;
@@ -51,22 +39,10 @@ fn since_value(since: &str) -> String {
     since.to_owned()
 }
 
-// Each reader asks for an `Option`: SQLite decodes NULL as 0 or "" otherwise.
+// Each reader asks for an `Option`: SQLite decodes NULL as 0 or "" otherwise (as
+// `float`, `flag` and `text`, the same on both drivers, in `queue::statements`).
 
 fn int(row: &Row, column: &str) -> Option<i64> {
-    row.try_get(column).ok().flatten()
-}
-
-fn float(row: &Row, column: &str) -> Option<f64> {
-    row.try_get(column).ok().flatten()
-}
-
-fn flag(row: &Row, column: &str) -> Option<bool> {
-    row.try_get(column).ok().flatten()
-}
-
-/// Text; `None` for NULL or a value that is not valid text.
-fn text(row: &Row, column: &str) -> Option<String> {
     row.try_get(column).ok().flatten()
 }
 
