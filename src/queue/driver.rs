@@ -2,11 +2,12 @@
 //!
 //! Why: the transactions (claim, record a request and its answer, record a lookup, …) are
 //! the queue's rules, and a rule written twice drifts (a fix made on one backend was a bug
-//! left on the other). So each is written once, in `queue::store`, over [`Statements`]; a backend
-//! (`sqlite`, `postgres`) is a thin driver: its SQL, one named file a statement under its
-//! `sql/` folder, the values bound, the rows read back. A third backend implements
-//! [`Driver`] and [`Statements`] with SQL of its own, and runs the conformance suite
-//! (`queue::conformance`).
+//! left on the other). So each is written once (`queue::store`, `holds`, `upkeep`, …) over
+//! [`Statements`], whose Rust side is written once too (`queue::statements`); a backend
+//! (`sqlite`, `postgres`) is a thin driver: its SQL, one named file a statement under
+//! `queries/<backend>/`, how it binds a list or a time, how it reads a cell. A third backend
+//! implements [`Driver`] and expands `statements_for!` with SQL of its own, and runs the
+//! conformance suite (`queue::conformance`).
 //!
 //! A statement's meaning is the same on every driver; its SQL is not (placeholders, time
 //! arithmetic, how a list is bound). Values that come from the vocabulary (a proof, a

@@ -1,8 +1,8 @@
 //! The PostgreSQL driver: producers and daemons on several hosts.
 //!
 //! Opening, migrating and describing errors are here; the statements the queue's
-//! transactions run are in `statements` (SQL in `sql/`, one file a statement, under the
-//! same names as SQLite's). What differs from SQLite:
+//! transactions run are in `statements` (SQL in `queries/postgres/`, one file a statement,
+//! under the same names as SQLite's). What differs from SQLite:
 //! - Times the daemon writes are `timestamptz`; a producer's `due_at` stays text, read by
 //!   the schema's `memories_reaper_due` into the generated column `due` (migration 0001
 //!   says why PostgreSQL's own date input must not read it).
