@@ -1,7 +1,8 @@
 -- One more attempt (bounded: an integer) on claim $1's rows of the videos in $2, now in
--- doubt (bit 2: a request of ours carried them).
+-- doubt (bit 2: a request of ours carried them). Rows in flight carry no proof in the
+-- request's entry (a leftover one is not vouched for).
 UPDATE deletion_queue
    SET attempts = least(attempts + 1, 1000000000), updated_at = now(),
        in_doubt = in_doubt | 2
  WHERE claimed_by = $1 AND status = 'in_flight' AND video_no = ANY($2)
-RETURNING id, video_no, status, proof
+RETURNING id, video_no, status

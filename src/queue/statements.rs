@@ -49,6 +49,14 @@ macro_rules! statements_for {
             row.try_get(column).ok().flatten()
         }
 
+        /// Text as the pass parses it: NULL is empty (an invalid video number, said so),
+        /// another type `None` (not valid text).
+        fn text_or_empty(row: &Row, column: &str) -> Option<String> {
+            row.try_get::<Option<String>, _>(column)
+                .ok()
+                .map(Option::unwrap_or_default)
+        }
+
         /// How a value producers wrote that is not text is shown.
         const NOT_TEXT: &str = "(not valid text)";
 
@@ -186,11 +194,11 @@ macro_rules! statements_for {
                     .iter()
                     .map(|r| ClaimedRow {
                         id: int(r, "id").unwrap_or_default(),
-                        video_no: text(r, "video_no"),
+                        video_no: text_or_empty(r, "video_no"),
                         refusals: int(r, "refusals").unwrap_or(0),
-                        // Anything but a clear 0 is doubt: doubt only ever sends fewer
-                        // videos to `absent`.
-                        in_doubt: int(r, "in_doubt") != Some(0),
+                        // Doubt settles a missed video `deleted` (by a lost answer): only a
+                        // number the daemon wrote counts; NULL or another type is none.
+                        in_doubt: int(r, "in_doubt").unwrap_or(0) != 0,
                         first_missed: at(r, "missed_at"),
                     })
                     .collect())
@@ -438,7 +446,7 @@ macro_rules! statements_for {
                     .map(|r| {
                         (
                             int(r, "id").unwrap_or_default(),
-                            text(r, "video_no"),
+                            text_or_empty(r, "video_no"),
                             text(r, "unique_id"),
                         )
                     })
@@ -729,7 +737,7 @@ macro_rules! statements_for {
                     .map(|r| {
                         let row = ClaimedRow {
                             id: int(r, "id").unwrap_or_default(),
-                            video_no: text(r, "video_no"),
+                            video_no: text_or_empty(r, "video_no"),
                             refusals: 0,
                             in_doubt: false,
                             first_missed: None,
@@ -1246,8 +1254,9 @@ macro_rules! statements_for {
                             record: text(&r, "record"),
                             api_code: text(&r, "api_code"),
                             api_msg: text(&r, "api_msg"),
-                            // NULL: the anchor's since is no time (the verifier says so).
-                            must: flag(&r, "must").unwrap_or(true),
+                            // NULL (no start time, or an anchor's since that is no
+                            // time, which the auditor names): not required.
+                            must: flag(&r, "must").unwrap_or(false),
                         })
                     })
                     .boxed()
@@ -1271,7 +1280,8 @@ macro_rules! statements_for {
                             video_no: or_empty("video_no"),
                             unique_id: or_empty("unique_id"),
                             proof: text(&r, "proof"),
-                            covered: flag(&r, "covered").unwrap_or(true),
+                            // NULL (a row with no status): not a settled row.
+                            covered: flag(&r, "covered").unwrap_or(false),
                             impossible: impossible(int(&r, "why")),
                         })
                     })
