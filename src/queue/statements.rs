@@ -62,16 +62,16 @@ macro_rules! statements_for {
 
         /// The rows an `UPDATE … RETURNING id, video_no, status, proof` changed.
         fn chain_rows(rows: &[Row]) -> Vec<ChainRow> {
-            rows.iter()
-                .map(|r| {
-                    ChainRow(
-                        int(r, "id").unwrap_or_default(),
-                        text(r, "video_no").unwrap_or_default(),
-                        text(r, "status").unwrap_or_default(),
-                        text(r, "proof"),
-                    )
-                })
-                .collect()
+            rows.iter().map(chain_row).collect()
+        }
+
+        fn chain_row(r: &Row) -> ChainRow {
+            ChainRow(
+                int(r, "id").unwrap_or_default(),
+                text(r, "video_no").unwrap_or_default(),
+                text(r, "status").unwrap_or_default(),
+                text(r, "proof"),
+            )
         }
 
         /// The rows changed.
@@ -355,7 +355,7 @@ macro_rules! statements_for {
                     .await?;
                 Ok(row.map(|r| {
                     let namespace = text(&r, "unique_id").unwrap_or_default();
-                    (chain_rows(std::slice::from_ref(&r)).remove(0), namespace)
+                    (chain_row(&r), namespace)
                 }))
             }
 
