@@ -8,14 +8,13 @@ use sqlx::Row as _;
 
 use crate::chain::chain_time;
 use crate::queue::rows::Cell;
-use crate::queue::statements::statements_for;
+use crate::queue::statements::statements;
 use crate::video::VideoNo;
 use sqlx::PgConnection;
 
 type Row = sqlx::postgres::PgRow;
-type Done = sqlx::postgres::PgQueryResult;
 
-statements_for!(PgConnection, sqlx::PgPool);
+statements!(impl PgConnection, sqlx::PgPool);
 
 fn list(videos: &[VideoNo]) -> Vec<&str> {
     videos.iter().map(VideoNo::as_str).collect()

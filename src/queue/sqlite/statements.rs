@@ -8,14 +8,13 @@ use sqlx::Row as _;
 
 use crate::chain::chain_time;
 use crate::queue::rows::Cell;
-use crate::queue::statements::statements_for;
+use crate::queue::statements::statements;
 use crate::video::VideoNo;
 use sqlx::SqliteConnection;
 
 type Row = sqlx::sqlite::SqliteRow;
-type Done = sqlx::sqlite::SqliteQueryResult;
 
-statements_for!(SqliteConnection, sqlx::SqlitePool);
+statements!(impl SqliteConnection, sqlx::SqlitePool);
 
 fn list(videos: &[VideoNo]) -> String {
     serde_json::Value::from(videos.iter().map(VideoNo::as_str).collect::<Vec<_>>()).to_string()
