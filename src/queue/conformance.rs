@@ -122,6 +122,16 @@ impl Rig {
             .expect("insert");
     }
 
+    /// The SQL for now plus `seconds` (to the second), as the driver writes a time.
+    fn now_plus(&self, seconds: i64) -> String {
+        match &self.queue {
+            Queue::Sqlite(_) => {
+                format!("strftime('%Y-%m-%d %H:%M:%S', 'now', '{seconds} seconds')")
+            }
+            Queue::Postgres(_) => format!("now() + interval '{seconds} seconds'"),
+        }
+    }
+
     /// The chain verifies, with no mismatch.
     async fn chain_holds(&self) {
         let verdict = self.queue.verify_chain().await.expect("verify");
@@ -210,6 +220,7 @@ conformance!(
     checks_after_deleting_verify_or_send_again,
     unsent_rows_fail_as_invalid,
     other_senders_requests_are_counted,
+    the_oldest_due_age_counts_rows_in_flight_and_not_settled_ones,
 );
 
 async fn a_claim_takes_the_oldest_namespace_and_its_duplicates(rig: Rig) {
@@ -487,21 +498,13 @@ async fn a_request_whose_rows_were_taken_back_does_not_go(rig: Rig) {
 async fn expired_and_impossible_leases_are_taken_back(rig: Rig) {
     rig.insert("default", &["VI1", "VI2", "VI3"]).await;
     let claim = rig.queue.claim(100, LEASE).await.unwrap().expect("a claim");
-    let (expired, impossible) = match &rig.queue {
-        Queue::Sqlite(_) => (
-            "strftime('%Y-%m-%d %H:%M:%f', 'now', '-1 seconds')",
-            "'9999-01-01 00:00:00'",
-        ),
-        Queue::Postgres(_) => ("now() - interval '1 second'", "'9999-01-01'"),
-    };
+    let expired = rig.now_plus(-1);
     rig.exec(&format!(
         "UPDATE deletion_queue SET lease_until = {expired} WHERE id = 1"
     ))
     .await;
-    rig.exec(&format!(
-        "UPDATE deletion_queue SET lease_until = {impossible} WHERE id = 2"
-    ))
-    .await;
+    rig.exec("UPDATE deletion_queue SET lease_until = '9999-01-01 00:00:00' WHERE id = 2")
+        .await;
     assert_eq!(rig.queue.take_back_expired().await.unwrap(), 2);
     let statuses: Vec<String> = rig.rows().await.into_iter().map(|r| r.status).collect();
     assert_eq!(statuses, vec!["pending", "pending", "in_flight"]);
@@ -616,4 +619,27 @@ async fn other_senders_requests_are_counted(rig: Rig) {
     let recorded = other.others_requests().await.unwrap();
     assert_eq!(recorded.len(), 1, "another sender's, within two seconds");
     assert!(recorded[0].ago < Duration::from_secs(2));
+}
+
+/// The stall gauge counts a due row a pass holds: with the API down, rows are in flight
+/// most of the time, and an age of pending rows alone kept falling to 0.
+async fn the_oldest_due_age_counts_rows_in_flight_and_not_settled_ones(rig: Rig) {
+    assert_eq!(rig.queue.gauges(None).await.unwrap().oldest_due, None);
+    rig.insert("default", &["VI1", "VI2", "VI3"]).await;
+    let (hour_ago, two_hours_ago, in_an_hour, lease) = (
+        rig.now_plus(-3600),
+        rig.now_plus(-7200),
+        rig.now_plus(3600),
+        rig.now_plus(60),
+    );
+    rig.exec(&format!(
+        "UPDATE deletion_queue SET status = 'in_flight', claimed_by = 'someone',
+                lease_until = {lease}, due_at = {hour_ago} WHERE id = 1;
+         UPDATE deletion_queue SET status = 'deleted', due_at = {two_hours_ago} WHERE id = 2;
+         UPDATE deletion_queue SET due_at = {in_an_hour} WHERE id = 3"
+    ))
+    .await;
+    let age = rig.queue.gauges(None).await.unwrap().oldest_due;
+    let seconds = age.expect("a due row in flight is counted").as_secs();
+    assert!((3599..3700).contains(&seconds), "{seconds}");
 }
