@@ -241,6 +241,19 @@ macro_rules! on_backend {
     };
 }
 
+/// Methods of [`Queue`], each running one transaction (written once, over `driver`) on
+/// the driver in use: `fn NAME(&self, ARGS) -> T => TRANSACTION;` returns
+/// `Result<T, QueueError>` from `TRANSACTION(driver, ARGS)`.
+macro_rules! transactions {
+    ($( $(#[$doc:meta])* $vis:vis async fn $name:ident(&$self:ident $(, $arg:ident: $ty:ty)* $(,)?)
+        -> $out:ty => $run:path; )*) => {$(
+        $(#[$doc])*
+        $vis async fn $name(&$self $(, $arg: $ty)*) -> Result<$out, QueueError> {
+            on_backend!($self, d => $run(d $(, $arg)*).await)
+        }
+    )*};
+}
+
 impl Queue {
     /// Opens (creating an SQLite file and its directory if need be) and migrates the
     /// database.
@@ -315,38 +328,86 @@ impl Queue {
         on_backend!(self, q => q.close().await)
     }
 
-    /// Inserts video numbers as a producer would.
-    pub async fn insert(
-        &self,
-        namespace: &Namespace,
-        video_nos: &[VideoNo],
-    ) -> Result<u64, QueueError> {
-        on_backend!(self, d => store::insert(d, namespace, video_nos).await)
+    transactions! {
+        /// Inserts video numbers as a producer would.
+        pub async fn insert(
+            &self, namespace: &Namespace, video_nos: &[VideoNo],
+        ) -> u64 => store::insert;
+        /// How many pending rows are due now.
+        pub async fn due_pending(&self) -> i64 => report::due_pending;
+        /// The settlement chain's head: its last entry's sequence number and hash.
+        pub async fn chain_head(&self) -> (i64, String) => chain::head;
+        /// Walks the settlement chain (`receipts --verify`).
+        pub async fn verify_chain(&self) -> crate::chain::Audit => chain::verify;
+        /// How many rows `receipts` would write (for its progress line).
+        pub async fn count_receipts(&self, filter: &receipts::Filter) -> i64 => receipts::count;
+        /// What `status` shows.
+        pub async fn report(&self, last: u32) -> report::Report => report::report;
+        /// What the metrics read at each scrape.
+        pub async fn gauges(
+            &self, namespaces: Option<usize>,
+        ) -> crate::metrics::Gauges => report::gauges;
+        /// Rows whose `due_at` could not be read as a time.
+        pub async fn unreadable_due(&self) -> i64 => report::unreadable_due;
+        /// `retry-failed`: failed rows back to pending (or `held`, under a legal hold).
+        pub async fn retry_failed(
+            &self, namespace: Option<&Namespace>, since: Option<DateTime<Utc>>,
+        ) -> Reopened => upkeep::retry_failed;
+        /// Takes or renews the sender's lease for `holder`, for `lease` from now on the
+        /// database's clock, unless another holder's lease is still running.
+        pub async fn lead(&self, holder: &str, lease: Duration) -> Lead => lease::lead;
+        /// Gives the sender's lease up, if `holder` has it: a standby takes over at once.
+        pub async fn resign(&self, holder: &str) -> () => lease::resign;
+        /// `prune` and retention: settled rows and records older than `before`.
+        pub async fn prune(&self, before: DateTime<Utc>) -> Pruned => upkeep::prune;
+        /// Places a hold on each video, in `namespace` or (`None`) in every namespace, and
+        /// sets their pending rows `held`. A video already held there keeps its first reason.
+        pub async fn place_holds(
+            &self, namespace: Option<&Namespace>, video_nos: &[VideoNo], reason: &str,
+        ) -> HoldsChanged => holds::place;
+        /// Releases the holds placed on these videos in `namespace` (or in every namespace),
+        /// and puts back to `pending` the rows no other hold covers.
+        pub async fn release_holds(
+            &self, namespace: Option<&Namespace>, video_nos: &[VideoNo],
+        ) -> HoldsChanged => holds::release;
+        /// See `queue::rules` and each backend's `rules` for these.
+        pub async fn open_rule_listing(
+            &self, rule: &str, fingerprint: &str,
+        ) -> Option<rules::OpenListing> => rules::open;
+        pub async fn start_rule_listing(
+            &self, rule: &str, fingerprint: &str, mode: &str, listed_at_ms: i64,
+            namespaces: &[String],
+        ) -> rules::OpenListing => rules::start;
+        pub async fn record_rule_page(
+            &self, listing: i64, namespace: &str, page: i64, videos: &[rules::Snapshotted],
+            last: bool,
+        ) -> u64 => rules::record_page;
+        pub async fn tally_rule_listing(
+            &self, listing: i64,
+        ) -> Vec<rules::NamespaceTally> => rules::tally;
+        pub async fn set_rule_listing(
+            &self, listing: i64, state: rules::ListingState, note: Option<&str>,
+        ) -> () => rules::set;
+        pub async fn enqueue_rule_listing(
+            &self, listing: i64, source: &str, limit: u64,
+        ) -> rules::RuleEnqueued => rules::enqueue;
+        pub async fn confirm_rule_listing(
+            &self, rule: &str, fingerprint: &str,
+        ) -> Option<i64> => rules::confirm;
+        pub async fn retire_rules(&self, keep: &[String]) -> u64 => rules::retire;
+        pub async fn rule_reports(
+            &self, rule: Option<&str>,
+        ) -> Vec<rules::ListingReport> => rules::reports;
+        /// The holds, oldest first: every one, or the `newest` so many.
+        pub async fn holds(&self, newest: Option<i64>) -> Vec<Hold> => holds::list;
+        /// Due pending rows in (namespace, id) order, `limit` at a time after `after`.
+        pub async fn due_page(&self, after: (&str, i64), limit: usize)
+            -> Vec<(String, ClaimedRow)> => report::due_page;
     }
 
     /// The claim's query plan, one line a step (the benchmark checks it walks indexes).
     pub async fn explain_claim(&self) -> Result<Vec<String>, QueueError> {
         on_backend!(self, q => q.explain_claim().await)
-    }
-
-    /// How many pending rows are due now.
-    pub async fn due_pending(&self) -> Result<i64, QueueError> {
-        on_backend!(self, d => report::due_pending(d).await)
-    }
-
-    /// The settlement chain's head: its last entry's sequence number and hash.
-    pub async fn chain_head(&self) -> Result<(i64, String), QueueError> {
-        on_backend!(self, d => chain::head(d).await)
-    }
-
-    /// Walks the settlement chain (`receipts --verify`).
-    pub async fn verify_chain(&self) -> Result<crate::chain::Audit, QueueError> {
-        on_backend!(self, d => chain::verify(d).await)
-    }
-
-    /// How many rows `receipts` would write (for its progress line).
-    pub async fn count_receipts(&self, filter: &receipts::Filter) -> Result<i64, QueueError> {
-        on_backend!(self, d => receipts::count(d, filter).await)
     }
 
     /// The settled rows `filter` selects, in queue order, one at a time.
@@ -357,259 +418,46 @@ impl Queue {
         on_backend!(self, d => receipts::stream(d, filter))
     }
 
-    /// Due pending rows in (namespace, id) order, `limit` at a time after `after`.
-    pub async fn due_page(
-        &self,
-        after: (&str, i64),
-        limit: usize,
-    ) -> Result<Vec<(String, ClaimedRow)>, QueueError> {
-        on_backend!(self, d => report::due_page(d, after, limit).await)
-    }
-
-    /// What `status` shows.
-    pub async fn report(&self, last: u32) -> Result<report::Report, QueueError> {
-        on_backend!(self, d => report::report(d, last).await)
-    }
-
-    /// What the metrics read at each scrape.
-    pub async fn gauges(
-        &self,
-        namespaces: Option<usize>,
-    ) -> Result<crate::metrics::Gauges, QueueError> {
-        on_backend!(self, d => report::gauges(d, namespaces).await)
-    }
-
-    /// Rows whose `due_at` could not be read as a time.
-    pub async fn unreadable_due(&self) -> Result<i64, QueueError> {
-        on_backend!(self, d => report::unreadable_due(d).await)
-    }
-
-    /// `retry-failed`: failed rows back to pending (or `held`, under a legal hold).
-    pub async fn retry_failed(
-        &self,
-        namespace: Option<&Namespace>,
-        since: Option<DateTime<Utc>>,
-    ) -> Result<Reopened, QueueError> {
-        on_backend!(self, d => upkeep::retry_failed(d, namespace, since).await)
-    }
-
-    /// Takes or renews the sender's lease for `holder`, for `lease` from now on the
-    /// database's clock, unless another holder's lease is still running.
-    pub async fn lead(&self, holder: &str, lease: Duration) -> Result<Lead, QueueError> {
-        on_backend!(self, d => lease::lead(d, holder, lease).await)
-    }
-
-    /// Gives the sender's lease up, if `holder` has it: a standby takes over at once.
-    pub async fn resign(&self, holder: &str) -> Result<(), QueueError> {
-        on_backend!(self, d => lease::resign(d, holder).await)
-    }
-
-    /// `prune` and retention: settled rows and records older than `before`.
-    pub async fn prune(&self, before: DateTime<Utc>) -> Result<Pruned, QueueError> {
-        on_backend!(self, d => upkeep::prune(d, before).await)
-    }
-
-    /// Places a hold on each video, in `namespace` or (`None`) in every namespace, and
-    /// sets their pending rows `held`. A video already held there keeps its first reason.
-    pub async fn place_holds(
-        &self,
-        namespace: Option<&Namespace>,
-        video_nos: &[VideoNo],
-        reason: &str,
-    ) -> Result<HoldsChanged, QueueError> {
-        on_backend!(self, d => holds::place(d, namespace, video_nos, reason).await)
-    }
-
-    /// Releases the holds placed on these videos in `namespace` (or in every namespace),
-    /// and puts back to `pending` the rows no other hold covers.
-    pub async fn release_holds(
-        &self,
-        namespace: Option<&Namespace>,
-        video_nos: &[VideoNo],
-    ) -> Result<HoldsChanged, QueueError> {
-        on_backend!(self, d => holds::release(d, namespace, video_nos).await)
-    }
-
     /// Whether a newer memories-reaper has migrated the database since this one opened it:
     /// asked before every pass, so that a daemon left running through an upgrade stops
     /// sending instead of ignoring what the new schema adds.
     pub async fn still_current(&self) -> Result<(), QueueError> {
-        let (applied, place) = match self {
-            Queue::Sqlite(q) => (q.migrated().await?, q.place()),
-            Queue::Postgres(q) => (q.migrated().await?, q.place()),
-        };
-        let known = match self {
-            Queue::Sqlite(_) => &sqlite::MIGRATOR,
-            Queue::Postgres(_) => &postgres::MIGRATOR,
+        let (applied, place, known) = match self {
+            Queue::Sqlite(q) => (q.migrated().await?, q.place(), &sqlite::MIGRATOR),
+            Queue::Postgres(q) => (q.migrated().await?, q.place(), &postgres::MIGRATOR),
         };
         newer_schema(&applied, known).map_err(|problem| QueueError { place, problem })
-    }
-
-    /// See `queue::rules` and each backend's `rules` for these.
-    pub async fn open_rule_listing(
-        &self,
-        rule: &str,
-        fingerprint: &str,
-    ) -> Result<Option<rules::OpenListing>, QueueError> {
-        on_backend!(self, d => rules::open(d, rule, fingerprint).await)
-    }
-
-    pub async fn start_rule_listing(
-        &self,
-        rule: &str,
-        fingerprint: &str,
-        mode: &str,
-        listed_at_ms: i64,
-        namespaces: &[String],
-    ) -> Result<rules::OpenListing, QueueError> {
-        on_backend!(self, d => rules::start(d, rule, fingerprint, mode, listed_at_ms, namespaces).await)
-    }
-
-    pub async fn record_rule_page(
-        &self,
-        listing: i64,
-        namespace: &str,
-        page: i64,
-        videos: &[rules::Snapshotted],
-        last: bool,
-    ) -> Result<u64, QueueError> {
-        on_backend!(self, d => rules::record_page(d, listing, namespace, page, videos, last).await)
-    }
-
-    pub async fn tally_rule_listing(
-        &self,
-        listing: i64,
-    ) -> Result<Vec<rules::NamespaceTally>, QueueError> {
-        on_backend!(self, d => rules::tally(d, listing).await)
-    }
-
-    pub async fn set_rule_listing(
-        &self,
-        listing: i64,
-        state: rules::ListingState,
-        note: Option<&str>,
-    ) -> Result<(), QueueError> {
-        on_backend!(self, d => rules::set(d, listing, state, note).await)
-    }
-
-    pub async fn enqueue_rule_listing(
-        &self,
-        listing: i64,
-        source: &str,
-        limit: u64,
-    ) -> Result<rules::RuleEnqueued, QueueError> {
-        on_backend!(self, d => rules::enqueue(d, listing, source, limit).await)
-    }
-
-    pub async fn confirm_rule_listing(
-        &self,
-        rule: &str,
-        fingerprint: &str,
-    ) -> Result<Option<i64>, QueueError> {
-        on_backend!(self, d => rules::confirm(d, rule, fingerprint).await)
-    }
-
-    pub async fn retire_rules(&self, keep: &[String]) -> Result<u64, QueueError> {
-        on_backend!(self, d => rules::retire(d, keep).await)
-    }
-
-    pub async fn rule_reports(
-        &self,
-        rule: Option<&str>,
-    ) -> Result<Vec<rules::ListingReport>, QueueError> {
-        on_backend!(self, d => rules::reports(d, rule).await)
-    }
-
-    /// The holds, oldest first: every one, or the `newest` so many.
-    pub async fn holds(&self, newest: Option<i64>) -> Result<Vec<Hold>, QueueError> {
-        on_backend!(self, d => holds::list(d, newest).await)
     }
 }
 
 impl Store for Queue {
-    async fn take_back_expired(&self) -> Result<u64, QueueError> {
-        on_backend!(self, d => store::take_back_expired(d).await)
-    }
-
-    async fn claim(&self, limit: usize, lease: Duration) -> Result<Option<Claim>, QueueError> {
-        on_backend!(self, d => store::claim(d, limit, lease).await)
-    }
-
-    async fn renew(&self, token: &ClaimToken, lease: Duration) -> Result<(), QueueError> {
-        on_backend!(self, d => store::renew(d, token, lease).await)
-    }
-
-    async fn start_request(
-        &self,
-        token: &ClaimToken,
-        namespace: &Namespace,
-        ids: &[VideoNo],
-        attempt: u32,
-        lease: Duration,
-    ) -> Result<Started, QueueError> {
-        on_backend!(self, d => store::start_request(d, token, namespace, ids, attempt, lease).await)
-    }
-
-    async fn finish_request(
-        &self,
-        token: &ClaimToken,
-        batch: BatchId,
-        ids: &[VideoNo],
-        record: &RequestRecord,
-        effect: &RowsEffect,
-    ) -> Result<u64, QueueError> {
-        on_backend!(self, d => store::finish_request(d, token, batch, ids, record, effect).await)
-    }
-
-    async fn release(
-        &self,
-        token: &ClaimToken,
-        last_error: Option<&str>,
-    ) -> Result<u64, QueueError> {
-        on_backend!(self, d => store::release(d, token, last_error).await)
-    }
-
-    async fn record_lookup(
-        &self,
-        token: &ClaimToken,
-        namespace: &Namespace,
-        listed: &[VideoNo],
-        missing: &[(VideoNo, Miss)],
-        absent_after: Duration,
-    ) -> Result<Settled, QueueError> {
-        on_backend!(self, d => store::record_lookup(d, token, namespace, listed, missing, absent_after).await)
-    }
-
-    async fn claim_unchecked(
-        &self,
-        limit: usize,
-        lease: Duration,
-    ) -> Result<Option<Unchecked>, QueueError> {
-        on_backend!(self, d => store::claim_unchecked(d, limit, lease).await)
-    }
-
-    async fn record_check(
-        &self,
-        namespace: &Namespace,
-        rows: &[(i64, Check)],
-        rounds: u32,
-    ) -> Result<Checked, QueueError> {
-        on_backend!(self, d => store::record_check(d, namespace, rows, rounds).await)
-    }
-
-    async fn fail_unsent(
-        &self,
-        token: &ClaimToken,
-        failures: &[(i64, String)],
-    ) -> Result<(), QueueError> {
-        on_backend!(self, d => store::fail_unsent(d, token, failures).await)
-    }
-
-    async fn others_requests(&self) -> Result<Vec<crate::rate::Recorded>, QueueError> {
-        on_backend!(self, d => store::others_requests(d).await)
-    }
-
-    async fn answered_well_within(&self, within: Duration) -> Result<bool, QueueError> {
-        on_backend!(self, d => store::answered_well_within(d, within).await)
+    transactions! {
+        async fn take_back_expired(&self) -> u64 => store::take_back_expired;
+        async fn claim(&self, limit: usize, lease: Duration) -> Option<Claim> => store::claim;
+        async fn renew(&self, token: &ClaimToken, lease: Duration) -> () => store::renew;
+        async fn start_request(
+            &self, token: &ClaimToken, namespace: &Namespace, ids: &[VideoNo], attempt: u32,
+            lease: Duration,
+        ) -> Started => store::start_request;
+        async fn finish_request(
+            &self, token: &ClaimToken, batch: BatchId, ids: &[VideoNo], record: &RequestRecord,
+            effect: &RowsEffect,
+        ) -> u64 => store::finish_request;
+        async fn release(&self, token: &ClaimToken, last_error: Option<&str>) -> u64
+            => store::release;
+        async fn record_lookup(
+            &self, token: &ClaimToken, namespace: &Namespace, listed: &[VideoNo],
+            missing: &[(VideoNo, Miss)], absent_after: Duration,
+        ) -> Settled => store::record_lookup;
+        async fn claim_unchecked(&self, limit: usize, lease: Duration) -> Option<Unchecked>
+            => store::claim_unchecked;
+        async fn record_check(
+            &self, namespace: &Namespace, rows: &[(i64, Check)], rounds: u32,
+        ) -> Checked => store::record_check;
+        async fn fail_unsent(&self, token: &ClaimToken, failures: &[(i64, String)]) -> ()
+            => store::fail_unsent;
+        async fn others_requests(&self) -> Vec<crate::rate::Recorded> => store::others_requests;
+        async fn answered_well_within(&self, within: Duration) -> bool
+            => store::answered_well_within;
     }
 }
