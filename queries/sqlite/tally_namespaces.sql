@@ -1,20 +1,12 @@
--- Listing ?1's counts per namespace from its snapshot, and a sample of ?2 matched videos
--- (the oldest).
+-- Listing ?1's counts per namespace from its snapshot (one scan each), and a sample of ?2
+-- matched videos (the oldest).
 UPDATE rule_namespaces AS n SET
-       listed = (SELECT count(*) FROM rule_snapshot AS s
-                  WHERE s.listing_id = n.listing_id AND s.namespace = n.namespace),
-       matched = (SELECT count(*) FROM rule_snapshot AS s
-                   WHERE s.listing_id = n.listing_id AND s.namespace = n.namespace
-                     AND s.matched = 1),
-       unreadable = (SELECT count(*) FROM rule_snapshot AS s
-                      WHERE s.listing_id = n.listing_id AND s.namespace = n.namespace
-                        AND s.matched = 2),
-       oldest_ms = (SELECT min(create_ms) FROM rule_snapshot AS s
-                     WHERE s.listing_id = n.listing_id AND s.namespace = n.namespace
-                       AND s.matched = 1),
-       newest_ms = (SELECT max(create_ms) FROM rule_snapshot AS s
-                     WHERE s.listing_id = n.listing_id AND s.namespace = n.namespace
-                       AND s.matched = 1),
+       (listed, matched, unreadable, oldest_ms, newest_ms) = (
+         SELECT count(*), coalesce(sum(s.matched = 1), 0), coalesce(sum(s.matched = 2), 0),
+                min(iif(s.matched = 1, s.create_ms, NULL)),
+                max(iif(s.matched = 1, s.create_ms, NULL))
+           FROM rule_snapshot AS s
+          WHERE s.listing_id = n.listing_id AND s.namespace = n.namespace),
        sample = (SELECT json_group_array(video_no) FROM (
                    SELECT video_no FROM rule_snapshot AS s
                     WHERE s.listing_id = n.listing_id AND s.namespace = n.namespace

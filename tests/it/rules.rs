@@ -172,6 +172,14 @@ async fn a_rule_reports_then_deletes_exactly_what_it_describes_each_once() {
         "{}",
         stdout(&out)
     );
+    // What the daemon tallied in SQL, namespace by namespace (counts, oldest, newest, the
+    // sample), is what the plan counted from the listing itself.
+    let namespaces = |text: &str| -> Vec<String> {
+        let lines = text.lines().filter(|l| l.starts_with("  ns-"));
+        lines.map(str::to_owned).collect()
+    };
+    assert_eq!(namespaces(&stdout(&out)), namespaces(&plan));
+    assert_eq!(namespaces(&plan).len(), 20 + 2, "both rules' namespaces: {plan}");
 
     // Enqueue mode, with one of them held: all the others are deleted, each once.
     let held = expected.iter().min().cloned().unwrap_or_default();
