@@ -24,7 +24,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use futures_util::stream::BoxStream;
 
 use super::rows::{
-    Anchor, BatchRow, Count, Filter, Hold, ListingRow, PendingRow, ProofCount, Receipt, ReportRow,
+    Anchor, BatchRow, Count, Filter, Hold, ListingRow, PendingRow, ProofCount, Receipt,
     Sender, Snapshotted, TallyRow,
 };
 use super::{ClaimedRow, QueueError, RequestRecord};
@@ -60,6 +60,17 @@ pub trait Driver: Clone + Send + Sync + 'static {
     /// An error of an operation on this database, said for an operator (once per
     /// operation: the statements return `sqlx::Error`).
     fn error(&self, e: sqlx::Error) -> QueueError;
+
+    /// The database, as errors and messages name it (never a password).
+    fn place(&self) -> String;
+
+    /// A problem with this database, said for an operator.
+    fn problem(&self, problem: String) -> QueueError {
+        QueueError {
+            place: self.place(),
+            problem,
+        }
+    }
 
     /// This process, as `deletion_batches.sender` records its requests.
     fn sender(&self) -> &str;

@@ -41,6 +41,7 @@ pub mod receipts;
 pub mod report;
 pub mod rows;
 pub mod rules;
+mod schema;
 pub mod sqlite;
 mod statements;
 mod store;
@@ -321,7 +322,7 @@ impl Queue {
 
     /// The database, as errors and messages name it.
     pub fn place(&self) -> String {
-        on_backend!(self, q => q.place())
+        on_backend!(self, d => driver::Driver::place(d))
     }
 
     pub async fn close(&self) {
@@ -423,8 +424,8 @@ impl Queue {
     /// sending instead of ignoring what the new schema adds.
     pub async fn still_current(&self) -> Result<(), QueueError> {
         let (applied, place, known) = match self {
-            Queue::Sqlite(q) => (q.migrated().await?, q.place(), &sqlite::MIGRATOR),
-            Queue::Postgres(q) => (q.migrated().await?, q.place(), &postgres::MIGRATOR),
+            Queue::Sqlite(d) => (schema::migrated(d).await?, self.place(), &sqlite::MIGRATOR),
+            Queue::Postgres(d) => (schema::migrated(d).await?, self.place(), &postgres::MIGRATOR),
         };
         newer_schema(&applied, known).map_err(|problem| QueueError { place, problem })
     }

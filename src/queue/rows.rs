@@ -287,25 +287,6 @@ pub struct TallyRow {
     pub sample: Option<String>,
 }
 
-/// A listing as `rules plan --last` reports it, as stored (its namespaces read apart).
-#[derive(Debug, sqlx::FromRow)]
-pub struct ReportRow {
-    pub id: i64,
-    pub rule: String,
-    pub mode: String,
-    pub state: String,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-    pub confirmed: bool,
-    pub listed: i64,
-    pub matched: i64,
-    pub unreadable: i64,
-    pub enqueued: i64,
-    pub already_queued: i64,
-    pub note: Option<String>,
-    pub listing_now: Option<i64>,
-}
-
 /// A legal hold, as `hold list` shows it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Hold {

@@ -49,7 +49,7 @@ pub struct NamespaceTally {
 }
 
 /// A rule's last decided listing (else its latest), for `rules plan --last` and `status`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct ListingReport {
     pub id: i64,
     pub rule: String,
@@ -66,6 +66,8 @@ pub struct ListingReport {
     pub note: Option<String>,
     /// A newer listing of the rule under way, if any (this one is the last decided).
     pub listing_now: Option<i64>,
+    /// Read by a statement of its own (`tallies`).
+    #[sqlx(skip)]
     pub namespaces: Vec<NamespaceTally>,
 }
 
@@ -287,23 +289,8 @@ pub async fn reports<D: Driver>(
         let mut reports = Vec::new();
         for r in tx.listing_reports(rule).await? {
             let namespaces = tx.tallies(r.id).await?;
-            reports.push(ListingReport {
-                id: r.id,
-                rule: r.rule,
-                mode: r.mode,
-                state: r.state,
-                started_at: r.started_at,
-                finished_at: r.finished_at,
-                confirmed: r.confirmed,
-                listed: r.listed,
-                matched: r.matched,
-                unreadable: r.unreadable,
-                enqueued: r.enqueued,
-                already_queued: r.already_queued,
-                note: r.note,
-                listing_now: r.listing_now,
-                namespaces: namespaces.into_iter().map(NamespaceTally::from).collect(),
-            });
+            let namespaces = namespaces.into_iter().map(NamespaceTally::from).collect();
+            reports.push(ListingReport { namespaces, ..r });
         }
         Ok(reports)
     };

@@ -67,7 +67,7 @@ macro_rules! statements {
         use $crate::queue::statements::{bound, execute};
         use $crate::queue::rows::{
             Anchor, BatchRow, Count, Filter, Hold, ListingRow, PendingRow, ProofCount, Receipt,
-            ReportRow, Sender, Snapshotted, TallyRow,
+            Sender, Snapshotted, TallyRow,
         };
         use $crate::queue::{ClaimedRow, RequestRecord};
         use $crate::video::Namespace;
@@ -815,7 +815,7 @@ macro_rules! statements {
         /// Each rule's last decided listing (else its latest), or only `rule`'s.
         async fn listing_reports(
             &mut self, rule: Option<&str>,
-        ) -> Result<Vec<ReportRow>, sqlx::Error> {
+        ) -> Result<Vec<crate::queue::rules::ListingReport>, sqlx::Error> {
             bound!(query_as, "listing_reports", rule).fetch_all(self).await
         }
 
@@ -907,6 +907,17 @@ macro_rules! statements {
             &mut self, namespace: &Namespace, videos: &[VideoNo],
         ) -> Result<u64, sqlx::Error> {
             execute!(self, "insert_videos", list(videos), namespace.as_str())
+        }
+
+        // The schema.
+        /// Whether sqlx's table of migrations exists yet.
+        async fn migrations_exist(&mut self) -> Result<bool, sqlx::Error> {
+            bound!(query_scalar, "migrations_exist").fetch_one(self).await
+        }
+
+        /// The versions of the migrations applied so far.
+        async fn applied_migrations(&mut self) -> Result<Vec<i64>, sqlx::Error> {
+            bound!(query_scalar, "applied_migrations").fetch_all(self).await
         }
 
         // The chain.

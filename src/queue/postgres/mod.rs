@@ -35,14 +35,11 @@ use futures_util::stream::BoxStream;
 
 use super::driver::{Access, Driver, Session, Statements};
 use super::receipts::{Filter, Receipt};
-use super::{current_schema, inspected, newer_schema, ClaimToken, QueueError};
+use super::{inspected, newer_schema, schema, ClaimToken, QueueError};
 use crate::config::LONGEST_LEASE;
 use crate::credentials::DatabaseUrl;
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-
-/// The migration (0006, proofs) from which the chain records its anchor in an entry.
-const ANCHOR_RECORDED_FROM: i64 = 6;
 
 #[derive(Debug, Clone)]
 pub struct PostgresQueue {
@@ -124,7 +121,7 @@ impl PostgresQueue {
             claims: Arc::default(),
         };
         queue.no_public_create().await?;
-        let applied = queue.migrated().await?;
+        let applied = schema::migrated(&queue).await?;
         newer_schema(&applied, &MIGRATOR).map_err(|problem| queue.problem(problem))?;
         let behind = MIGRATOR
             .iter()
@@ -176,10 +173,6 @@ impl PostgresQueue {
         }
     }
 
-    pub fn place(&self) -> String {
-        self.shown.to_string()
-    }
-
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -188,69 +181,27 @@ impl PostgresQueue {
         self.problem(describe(&e.into()))
     }
 
-    fn problem(&self, problem: String) -> QueueError {
-        QueueError {
-            place: self.shown.to_string(),
-            problem,
-        }
-    }
-
     async fn migrate(&mut self, create: bool) -> Result<(), QueueError> {
         self.no_public_create().await?;
-        let before = self.migrated().await?;
         if !create {
-            return current_schema(&before, &MIGRATOR).map_err(|problem| self.problem(problem));
+            return schema::current(self, &MIGRATOR).await;
         }
-        newer_schema(&before, &MIGRATOR).map_err(|problem| self.problem(problem))?;
-        // A current schema is left alone: the migrator would create its own table and
-        // take its lock, which a role that may only read (an auditor's) cannot.
-        if MIGRATOR.iter().all(|m| before.contains(&m.version)) {
-            return Ok(());
-        }
-        MIGRATOR.run(&self.pool).await.map_err(|e| match e {
-            sqlx::migrate::MigrateError::Execute(sqlx::Error::Database(db))
-                if db.code().as_deref() == Some("42501") =>
-            {
-                QueueError {
-                    place: self.shown.to_string(),
-                    problem: format!(
+        let run = async {
+            MIGRATOR.run(&self.pool).await.map_err(|e| match e {
+                sqlx::migrate::MigrateError::Execute(sqlx::Error::Database(db))
+                    if db.code().as_deref() == Some("42501") =>
+                {
+                    self.problem(format!(
                         "this role may not create the queue's tables ({db}); run \
                          `memories-reaper migrate` once as the daemons' role, which owns them \
                          (README, \"More than one host\")"
-                    ),
+                    ))
                 }
-            }
-            e => self.error(e),
-        })?;
-        let after = self.migrated().await?;
-        self.applied = MIGRATOR
-            .iter()
-            .filter(|m| after.contains(&m.version) && !before.contains(&m.version))
-            .map(|m| format!("{:04} {}", m.version, m.description))
-            .collect();
-        // As on SQLite (there, migration 0012).
-        if after.contains(&ANCHOR_RECORDED_FROM) && !before.contains(&ANCHOR_RECORDED_FROM) {
-            let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-            crate::queue::chain::record_anchor(&mut *tx)
-                .await
-                .map_err(|e| self.error(e))?;
-            tx.commit().await.map_err(|e| self.error(e))?;
-        }
+                e => self.error(e),
+            })
+        };
+        self.applied = schema::migrate(self, &MIGRATOR, run).await?.into();
         Ok(())
-    }
-
-    pub(super) async fn migrated(&self) -> Result<Vec<i64>, QueueError> {
-        let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| self.error(e))?;
-        if !exists {
-            return Ok(Vec::new());
-        }
-        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.error(e))
     }
 
     /// PostgreSQL's plan for the claim's query (`EXPLAIN`), one line a step.
@@ -297,6 +248,10 @@ impl Driver for PostgresQueue {
 
     fn error(&self, e: sqlx::Error) -> QueueError {
         self.problem(describe(&e))
+    }
+
+    fn place(&self) -> String {
+        self.shown.to_string()
     }
 
     fn sender(&self) -> &str {

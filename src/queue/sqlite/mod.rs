@@ -18,7 +18,7 @@ use futures_util::stream::BoxStream;
 
 use super::driver::{Access, Driver, Session, Statements};
 use super::receipts::{Filter, Receipt};
-use super::{current_schema, inspected, newer_schema, ClaimToken, QueueError};
+use super::{inspected, newer_schema, schema, ClaimToken, QueueError};
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -33,9 +33,6 @@ use crate::config::LONGEST_LEASE;
 use crate::printable;
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-
-/// The migration (0012, proofs) from which the chain records its anchor in an entry.
-const ANCHOR_RECORDED_FROM: i64 = 12;
 
 #[derive(Debug, Clone)]
 pub struct SqliteQueue {
@@ -117,13 +114,18 @@ impl SqliteQueue {
             applied: Arc::default(),
         };
         if migrate {
-            queue.migrate().await?;
+            // SQLite has no migration lock in sqlx: when two processes migrate a new file
+            // at once, the loser fails on a table the winner just made. Running again then
+            // finds the migration applied.
+            let run = async {
+                if MIGRATOR.run(&queue.pool).await.is_err() {
+                    MIGRATOR.run(&queue.pool).await.map_err(|e| queue.error(e))?;
+                }
+                Ok(())
+            };
+            queue.applied = schema::migrate(&queue, &MIGRATOR, run).await?.into();
         } else {
-            let applied = queue.migrated().await?;
-            current_schema(&applied, &MIGRATOR).map_err(|problem| QueueError {
-                place: queue.place(),
-                problem,
-            })?;
+            schema::current(&queue, &MIGRATOR).await?;
         }
         Ok(queue)
     }
@@ -208,10 +210,6 @@ impl SqliteQueue {
         }
     }
 
-    pub fn place(&self) -> String {
-        printable::path(&self.path)
-    }
-
     fn error(&self, e: impl Into<sqlx::Error>) -> QueueError {
         let e = e.into();
         // SQLite says only "readonly" whether the file or the whole file system is: ask
@@ -228,58 +226,6 @@ impl SqliteQueue {
         }
     }
 
-    async fn migrate(&mut self) -> Result<(), QueueError> {
-        let before = self.migrated().await?;
-        newer_schema(&before, &MIGRATOR).map_err(|problem| QueueError {
-            place: self.place(),
-            problem,
-        })?;
-        // SQLite has no migration lock in sqlx: when two processes migrate a new file at
-        // once, the loser fails on a table the winner just made. Running again then finds
-        // the migration applied.
-        if MIGRATOR.run(&self.pool).await.is_err() {
-            MIGRATOR.run(&self.pool).await.map_err(|e| self.error(e))?;
-        }
-        let after = self.migrated().await?;
-        self.applied = MIGRATOR
-            .iter()
-            .filter(|m| after.contains(&m.version) && !before.contains(&m.version))
-            .map(|m| format!("{:04} {}", m.version, m.description))
-            .collect();
-        // From the proofs' migration on, the chain records where it starts.
-        if after.contains(&ANCHOR_RECORDED_FROM) && !before.contains(&ANCHOR_RECORDED_FROM) {
-            let _turn = self.write_turn().await;
-            let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-            crate::queue::chain::record_anchor(&mut *tx)
-                .await
-                .map_err(|e| self.error(e))?;
-            tx.commit().await.map_err(|e| self.error(e))?;
-        }
-        Ok(())
-    }
-
-    /// The versions of the migrations applied to the database so far.
-    pub(super) async fn migrated(&self) -> Result<Vec<i64>, QueueError> {
-        let exists: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| self.error(e))?;
-        if exists == 0 {
-            return Ok(Vec::new());
-        }
-        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.error(e))
-    }
-
-    /// This process's turn to write; see `writer`.
-    async fn write_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.writer.lock().await
-    }
-
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -289,8 +235,8 @@ impl SqliteQueue {
     pub async fn explain_claim(&self) -> Result<Vec<String>, QueueError> {
         let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {}", sql!("claim_rows")))
             .bind("explain")
-            .bind("+0 seconds")
-            .bind(100)
+            .bind(0.0f64)
+            .bind(100i64)
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.error(e))?;
@@ -322,6 +268,10 @@ impl Driver for SqliteQueue {
 
     fn error(&self, e: sqlx::Error) -> QueueError {
         self.error(e)
+    }
+
+    fn place(&self) -> String {
+        printable::path(&self.path)
     }
 
     fn sender(&self) -> &str {

@@ -1,0 +1,67 @@
+//! Which migrations a database has, and the migration both drivers share: refuse a schema
+//! a newer memories-reaper made, migrate (each driver runs sqlx's migrator its own way),
+//! say what was applied, and anchor the chain where the proofs' migration starts it.
+
+use std::future::Future;
+
+use sqlx::migrate::Migrator;
+
+use super::driver::{Access, Driver, Statements};
+use super::{current_schema, newer_schema, QueueError};
+
+/// The migration from which the chain records its anchor in an entry (SQLite's 0012,
+/// PostgreSQL's 0006).
+const ANCHOR_RECORDED_FROM: &str = "proofs";
+
+/// The versions of the migrations applied to the database so far.
+pub async fn migrated<D: Driver>(driver: &D) -> Result<Vec<i64>, QueueError> {
+    let read = async {
+        let mut conn = driver.single(Access::Read).await?;
+        match conn.migrations_exist().await? {
+            true => conn.applied_migrations().await,
+            false => Ok(Vec::new()),
+        }
+    };
+    read.await.map_err(|e| driver.error(e))
+}
+
+/// For the commands that do not migrate: the schema must be `migrator`'s.
+pub async fn current<D: Driver>(driver: &D, migrator: &Migrator) -> Result<(), QueueError> {
+    let applied = migrated(driver).await?;
+    current_schema(&applied, migrator).map_err(|problem| driver.problem(problem))
+}
+
+/// Migrates with `run` (`migrator` run as the driver runs it) unless the schema is
+/// current; refuses a newer one. The migrations applied, as "0005 strict due at".
+pub async fn migrate<D: Driver>(
+    driver: &D,
+    migrator: &Migrator,
+    run: impl Future<Output = Result<(), QueueError>>,
+) -> Result<Vec<String>, QueueError> {
+    let before = migrated(driver).await?;
+    newer_schema(&before, migrator).map_err(|problem| driver.problem(problem))?;
+    // A current schema is left alone: on PostgreSQL the migrator would create its own
+    // table and take its lock, which a role that may only read (an auditor's) cannot.
+    if migrator.iter().all(|m| before.contains(&m.version)) {
+        return Ok(Vec::new());
+    }
+    run.await?;
+    let after = migrated(driver).await?;
+    let new = |version: &i64| after.contains(version) && !before.contains(version);
+    if migrator
+        .iter()
+        .any(|m| m.description == ANCHOR_RECORDED_FROM && new(&m.version))
+    {
+        let record = async {
+            let mut tx = driver.begin(Access::Write).await?;
+            super::chain::record_anchor(&mut *tx).await?;
+            tx.commit().await
+        };
+        record.await.map_err(|e| driver.error(e))?;
+    }
+    Ok(migrator
+        .iter()
+        .filter(|m| new(&m.version))
+        .map(|m| format!("{:04} {}", m.version, m.description))
+        .collect())
+}
