@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use clap::{CommandFactory, Parser, Subcommand};
-use memories_reaper::check::check;
-use memories_reaper::commands::{self, EXIT_PENDING};
+use memories_reaper::cmd::check::check;
+use memories_reaper::cmd::{self, EXIT_PENDING};
 use memories_reaper::config::{Config, LogFormat};
 use memories_reaper::daemon::{self, RunEnd, RunOptions};
 use memories_reaper::{complain, printable, shutdown, telemetry};
@@ -71,10 +71,10 @@ enum Command {
     /// by which request, and what the lookups found), as CSV or JSON lines.
     Receipts {
         /// Rows settled since then: a duration back (`24h`, `7d`) or a UTC date.
-        #[arg(long, value_parser = commands::parse_since)]
+        #[arg(long, value_parser = cmd::parse_since)]
         since: Option<DateTime<Utc>>,
         /// Rows settled before then: a duration back or a UTC date.
-        #[arg(long, value_parser = commands::parse_since)]
+        #[arg(long, value_parser = cmd::parse_since)]
         until: Option<DateTime<Utc>>,
         #[arg(long)]
         namespace: Option<String>,
@@ -82,7 +82,7 @@ enum Command {
         #[arg(long)]
         status: Option<String>,
         #[arg(long, value_enum, default_value = "csv")]
-        format: memories_reaper::receipts::Format,
+        format: memories_reaper::cmd::receipts::Format,
         /// Write to this file (created or truncated) instead of stdout.
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
@@ -111,13 +111,13 @@ enum Command {
         #[arg(long)]
         namespace: Option<String>,
         /// Only rows that failed since then: a duration back (`24h`, `7d`) or a UTC date.
-        #[arg(long, value_parser = commands::parse_since)]
+        #[arg(long, value_parser = cmd::parse_since)]
         since: Option<DateTime<Utc>>,
     },
     /// Remove settled rows and batch records older than a duration.
     Prune {
         /// e.g. `30d`; 1h to a century.
-        #[arg(long, value_parser = commands::parse_older_than)]
+        #[arg(long, value_parser = cmd::parse_older_than)]
         older_than: Duration,
     },
     /// Check the configuration, the database and the key's source; change nothing.
@@ -235,7 +235,7 @@ fn main() -> ExitCode {
     // Generated from the definitions above: no config, no runtime.
     match &cli.command {
         Command::Manpage { dir } => {
-            return match commands::manpages(Cli::command().name(NAME), dir) {
+            return match cmd::manpages(Cli::command().name(NAME), dir) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(format!("{e:#}")),
             }
@@ -303,11 +303,11 @@ async fn dispatch(
             video_nos,
             file,
             namespace,
-        } => commands::enqueue_ids(config, &namespace, &video_nos, file.as_deref()).await,
+        } => cmd::enqueue_ids(config, &namespace, &video_nos, file.as_deref()).await,
         Command::Locate { video_nos, file } => {
-            commands::locate(config, &video_nos, file.as_deref()).await
+            cmd::locate(config, &video_nos, file.as_deref()).await
         }
-        Command::Status { json, last } => commands::show_status(config, json, last).await,
+        Command::Status { json, last } => cmd::show_status(config, json, last).await,
         Command::Receipts {
             since,
             until,
@@ -318,15 +318,15 @@ async fn dispatch(
             verify,
         } => {
             if verify {
-                return commands::verify_chain(config).await;
+                return cmd::verify_chain(config).await;
             }
-            let selected = commands::Selected {
+            let selected = cmd::Selected {
                 since,
                 until,
                 namespace: namespace.as_deref(),
                 status: status.as_deref(),
             };
-            commands::receipts(config, selected, format, output.as_deref()).await
+            cmd::receipts(config, selected, format, output.as_deref()).await
         }
         Command::Rules { action } => match action {
             RulesAction::Plan { name, last } => {
@@ -334,18 +334,18 @@ async fn dispatch(
             }
             RulesAction::Confirm { name } => memories_reaper::rules::confirm(config, &name).await,
         },
-        Command::Migrate => commands::migrate(config).await,
+        Command::Migrate => cmd::migrate(config).await,
         Command::RetryFailed { namespace, since } => {
-            commands::retry_failed(config, namespace.as_deref(), since).await
+            cmd::retry_failed(config, namespace.as_deref(), since).await
         }
-        Command::Prune { older_than } => commands::prune(config, older_than).await,
+        Command::Prune { older_than } => cmd::prune(config, older_than).await,
         Command::Hold { action } => {
             let (videos, change) = match &action {
-                HoldAction::Add { videos, reason } => (videos, commands::HoldChange::Place(reason)),
-                HoldAction::Release { videos } => (videos, commands::HoldChange::Release),
-                HoldAction::List { json } => return commands::hold_list(config, *json).await,
+                HoldAction::Add { videos, reason } => (videos, cmd::HoldChange::Place(reason)),
+                HoldAction::Release { videos } => (videos, cmd::HoldChange::Release),
+                HoldAction::List { json } => return cmd::hold_list(config, *json).await,
             };
-            commands::change_holds(
+            cmd::change_holds(
                 config,
                 &videos.video_nos,
                 videos.file.as_deref(),

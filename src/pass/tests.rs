@@ -526,8 +526,8 @@ mod any_type {
         rogue.close().await;
 
         let report = s.queue.report(10).await.expect("status reads any type");
-        let _ = crate::status::text(&report);
-        let _ = crate::status::json(&report, &[]);
+        let _ = crate::cmd::status::text(&report);
+        let _ = crate::cmd::status::json(&report, &[]);
 
         let reaper = honest(&s);
         let (end, _) = drain(&reaper).await;

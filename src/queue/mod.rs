@@ -425,7 +425,11 @@ impl Queue {
     pub async fn still_current(&self) -> Result<(), QueueError> {
         let (applied, place, known) = match self {
             Queue::Sqlite(d) => (schema::migrated(d).await?, self.place(), &sqlite::MIGRATOR),
-            Queue::Postgres(d) => (schema::migrated(d).await?, self.place(), &postgres::MIGRATOR),
+            Queue::Postgres(d) => (
+                schema::migrated(d).await?,
+                self.place(),
+                &postgres::MIGRATOR,
+            ),
         };
         newer_schema(&applied, known).map_err(|problem| QueueError { place, problem })
     }

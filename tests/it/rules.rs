@@ -179,7 +179,11 @@ async fn a_rule_reports_then_deletes_exactly_what_it_describes_each_once() {
         lines.map(str::to_owned).collect()
     };
     assert_eq!(namespaces(&stdout(&out)), namespaces(&plan));
-    assert_eq!(namespaces(&plan).len(), 20 + 2, "both rules' namespaces: {plan}");
+    assert_eq!(
+        namespaces(&plan).len(),
+        20 + 2,
+        "both rules' namespaces: {plan}"
+    );
 
     // Enqueue mode, with one of them held: all the others are deleted, each once.
     let held = expected.iter().min().cloned().unwrap_or_default();

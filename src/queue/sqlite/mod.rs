@@ -119,7 +119,10 @@ impl SqliteQueue {
             // finds the migration applied.
             let run = async {
                 if MIGRATOR.run(&queue.pool).await.is_err() {
-                    MIGRATOR.run(&queue.pool).await.map_err(|e| queue.error(e))?;
+                    MIGRATOR
+                        .run(&queue.pool)
+                        .await
+                        .map_err(|e| queue.error(e))?;
                 }
                 Ok(())
             };

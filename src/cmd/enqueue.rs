@@ -2,6 +2,8 @@
 //! [`crate::ids`]), reports each invalid one with its line, and inserts the rest, a chunk
 //! at a time.
 
+use super::{open_existing, open_ids_file};
+use crate::config::Config;
 use crate::ids::{Ids, Read};
 use crate::queue::{Queue, QueueError};
 use crate::video::{Namespace, VideoNo};
@@ -47,4 +49,30 @@ pub async fn enqueue(
     }
     done.inserted += queue.insert(namespace, &pending).await?;
     Ok(done)
+}
+
+/// `enqueue`: 0 when every id was inserted, 1 when some were rejected.
+pub async fn enqueue_ids(
+    config: &Config,
+    namespace: &str,
+    video_nos: &[String],
+    file: Option<&str>,
+) -> anyhow::Result<u8> {
+    let namespace = Namespace::parse(namespace).map_err(anyhow::Error::msg)?;
+    let file = open_ids_file(file)?;
+    if video_nos.is_empty() && file.is_none() {
+        anyhow::bail!("nothing to enqueue: give video numbers, or --file PATH (- for stdin)");
+    }
+    let queue = open_existing(config).await?;
+    let mut report = |line: String| complain!("memories-reaper: rejected {line}");
+    let ids = Ids::new(&config.batch.video_no_pattern, video_nos, file);
+    let result = enqueue(&queue, &namespace, ids, &mut report).await;
+    queue.close().await;
+    let done = result?;
+    say!(
+        "enqueued {} in namespace {namespace}; rejected {}",
+        done.inserted,
+        done.rejected
+    );
+    Ok(if done.rejected > 0 { 1 } else { 0 })
 }

@@ -4,10 +4,28 @@
 
 use std::fmt::Write;
 
-use crate::config::LONGEST_LEASE;
+use super::open_existing;
+use crate::config::{Config, LONGEST_LEASE};
 use crate::printable;
 use crate::queue::report::{Cell, Report};
 use crate::queue::rules::ListingReport;
+
+pub async fn show_status(config: &Config, as_json: bool, last: u32) -> anyhow::Result<u8> {
+    let queue = open_existing(config).await?;
+    let report = queue.report(last).await;
+    let rules = queue.rule_reports(None).await;
+    queue.close().await;
+    let (report, rules) = (report?, rules?);
+    if as_json {
+        say!("{}", json(&report, &rules));
+    } else {
+        say!(
+            "{}",
+            (text(&report) + &rules_text(&rules)).trim_end_matches('\n')
+        );
+    }
+    Ok(0)
+}
 
 pub fn text(report: &Report) -> String {
     let mut out = String::new();
