@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use tokio::sync::Mutex;
+use tokio::sync::{watch, Mutex};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
@@ -51,7 +51,7 @@ pub async fn run(
 ) -> anyhow::Result<RunEnd> {
     let notifier = Notifier::from_env();
     // Before anything long (a migration): from here on SIGHUP never kills the daemon.
-    let mut configs = reload::listen(
+    let configs = reload::listen(
         config_path.map(Path::to_owned),
         config.clone(),
         options.once,
@@ -99,7 +99,7 @@ pub async fn run(
         config.api.base_url.url(),
         config.lookup.requests_per_second.get(),
     );
-    let mut pass = Pass {
+    let daemon = Daemon {
         reaper: Arc::new(Reaper::new(config, queue.clone(), lookups.clone())?),
         lookups,
         queue: queue.clone(),
@@ -109,7 +109,7 @@ pub async fn run(
     };
 
     // A dry run sends nothing: it needs no lease, and takes none from the daemon.
-    let mut leadership = (!options.dry_run).then(|| {
+    let leadership = (!options.dry_run).then(|| {
         Leadership::start(
             queue.clone(),
             config.database.sender_lease,
@@ -118,55 +118,78 @@ pub async fn run(
     });
 
     if options.once {
-        let mut unknown = None;
-        let halt = match &mut leadership {
-            None => Some(Halt::on_shutdown(&shutdown)),
-            Some(leadership) => match leadership.settled().await {
-                Role::Leading(token) => Some(Halt::while_leading(token, &shutdown)),
-                Role::Standby { holder, remaining } => {
-                    warn!(
-                        "{} sends for this database (its lease runs {} more): this run sends \
-                         nothing; that daemon deletes what is due",
-                        crate::printable::cut(&holder, 200),
-                        humantime::format_duration(Duration::from_secs(remaining.as_secs()))
-                    );
-                    None
-                }
-                // Cannot know who sends (a database away, a role that may not write the
-                // lease): this run cannot do its one pass, and says why.
-                Role::Unknown(why) if !shutdown.is_cancelled() => {
-                    unknown = Some(why);
-                    None
-                }
-                Role::Unknown(_) | Role::Asking => None,
-            },
-        };
-        let end = match halt {
-            Some(halt) => pass.run(&halt).await,
-            None => None,
-        };
-        let due = if options.dry_run {
-            0
-        } else {
-            queue.due_pending().await?
-        };
-        if let Some(leadership) = leadership {
-            leadership.resign().await;
-        }
-        queue.close().await;
-        if let Some(why) = unknown {
-            anyhow::bail!("cannot ask for the sender's lease, so this run sent nothing: {why}");
-        }
-        return Ok(match end {
-            Some(PassEnd::Interrupted(Interruption::Shutdown)) => RunEnd::Clean,
-            // A database error can stop a pass with nothing pending: the rows it could not
-            // give back (the database failing) are held until their lease expires.
-            Some(PassEnd::Stopped(_)) => RunEnd::Pending(due),
-            _ if due == 0 => RunEnd::Clean,
-            _ => RunEnd::Pending(due),
-        });
+        run_once(daemon, leadership, &shutdown).await
+    } else {
+        serve(config, daemon, leadership, configs, shutdown).await
     }
+}
 
+/// `run --once`: one pass, if this process may send now, then how many due rows are left.
+async fn run_once(
+    daemon: Daemon,
+    mut leadership: Option<Leadership>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<RunEnd> {
+    let mut unknown = None;
+    let halt = match &mut leadership {
+        None => Some(Halt::on_shutdown(shutdown)),
+        Some(leadership) => match leadership.settled().await {
+            Role::Leading(token) => Some(Halt::while_leading(token, shutdown)),
+            Role::Standby { holder, remaining } => {
+                warn!(
+                    "{} sends for this database (its lease runs {} more): this run sends \
+                     nothing; that daemon deletes what is due",
+                    crate::printable::cut(&holder, 200),
+                    humantime::format_duration(Duration::from_secs(remaining.as_secs()))
+                );
+                None
+            }
+            // Cannot know who sends (a database away, a role that may not write the
+            // lease): this run cannot do its one pass, and says why.
+            Role::Unknown(why) if !shutdown.is_cancelled() => {
+                unknown = Some(why);
+                None
+            }
+            Role::Unknown(_) | Role::Asking => None,
+        },
+    };
+    let end = match halt {
+        Some(halt) => daemon.pass(&halt).await,
+        None => None,
+    };
+    let due = if daemon.dry_run {
+        0
+    } else {
+        daemon.queue.due_pending().await?
+    };
+    if let Some(leadership) = leadership {
+        leadership.resign().await;
+    }
+    daemon.queue.close().await;
+    if let Some(why) = unknown {
+        anyhow::bail!("cannot ask for the sender's lease, so this run sent nothing: {why}");
+    }
+    Ok(match end {
+        Some(PassEnd::Interrupted(Interruption::Shutdown)) => RunEnd::Clean,
+        // A database error can stop a pass with nothing pending: the rows it could not
+        // give back (the database failing) are held until their lease expires.
+        Some(PassEnd::Stopped(_)) => RunEnd::Pending(due),
+        _ if due == 0 => RunEnd::Clean,
+        _ => RunEnd::Pending(due),
+    })
+}
+
+/// The daemon: the metrics, the schedule and the rules armed, the start-up pass, then a
+/// pass at each tick (while this daemon sends), reloads between passes, until a stop
+/// signal.
+async fn serve(
+    config: &Config,
+    mut daemon: Daemon,
+    mut leadership: Option<Leadership>,
+    mut configs: watch::Receiver<Arc<Config>>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<RunEnd> {
+    let (queue, notifier) = (daemon.queue.clone(), daemon.notifier.clone());
     // Bound before READY: a port in use fails the start, with one line.
     if let Some(listen) = config.metrics.listen {
         let server = metrics::Server::bind(listen).await?;
@@ -194,7 +217,7 @@ pub async fn run(
     // Lifecycle rules run beside the passes, only while this daemon sends; none on a dry
     // run (they would enqueue).
     let mut rules = match &leadership {
-        Some(leadership) => Some(pass.start_rules(leadership.watch(), &shutdown).await),
+        Some(leadership) => Some(daemon.start_rules(leadership.watch(), &shutdown).await),
         None => {
             if !config.rule.is_empty() {
                 info!(
@@ -211,13 +234,13 @@ pub async fn run(
     // When a tick holds it, that tick runs the pass.
     if let Ok(_running) = running.clone().try_lock_owned() {
         if let Some(halt) = sender_token(&mut leadership, &shutdown, &notifier).await {
-            pass.run(&halt).await;
+            daemon.pass(&halt).await;
         }
     }
     // Idle, the loop itself pings the watchdog: it is what would notice a tick.
     let mut watchdog = ping_timer(&notifier);
     loop {
-        let next = next_wake(&pass.config);
+        let next = next_wake(&daemon.config);
         info!(next_wake = next, "waiting for the next tick, at {next}");
         let tick = loop {
             tokio::select! {
@@ -226,12 +249,12 @@ pub async fn run(
                 // A reload accepted during a pass is taken here, once the pass is over.
                 Ok(()) = configs.changed() => {
                     let config = configs.borrow_and_update().clone();
-                    ticks = pass.reconfigure(config, ticks, &running).await;
+                    ticks = daemon.reconfigure(config, ticks, &running).await;
                     if let (Some(service), Some(leadership)) = (rules.take(), &leadership) {
                         service.stop().await;
-                        rules = Some(pass.start_rules(leadership.watch(), &shutdown).await);
+                        rules = Some(daemon.start_rules(leadership.watch(), &shutdown).await);
                     }
-                    let next = next_wake(&pass.config);
+                    let next = next_wake(&daemon.config);
                     info!(next_wake = next, "waiting for the next tick, at {next}");
                 }
                 tick = ticks.next() => break tick,
@@ -241,7 +264,7 @@ pub async fn run(
                     // As at the start: a tick on its way (holding the lock) runs it.
                     if let Ok(_running) = running.clone().try_lock_owned() {
                         info!("took over sending: running a pass now");
-                        pass.run(&Halt::while_leading(token, &shutdown)).await;
+                        daemon.pass(&Halt::while_leading(token, &shutdown)).await;
                     }
                 }
             }
@@ -264,14 +287,14 @@ pub async fn run(
                 "the schedule {:?} stopped giving ticks (it matches no time from now on): no \
                  pass would ever run again, so the daemon stops with an error; fix \
                  [schedule] cron (`memories-reaper check --next 5`) and start it again",
-                pass.config.schedule.cron.as_written()
+                daemon.config.schedule.cron.as_written()
             );
         };
         debug!(tick = %tick.at.to_rfc3339(), "tick");
         let _running = tick.running;
         match leadership.as_ref().map(Leadership::token) {
-            None => pass.run(&Halt::on_shutdown(&shutdown)).await,
-            Some(Some(token)) => pass.run(&Halt::while_leading(token, &shutdown)).await,
+            None => daemon.pass(&Halt::on_shutdown(&shutdown)).await,
+            Some(Some(token)) => daemon.pass(&Halt::while_leading(token, &shutdown)).await,
             Some(None) => {
                 debug!("standing by: no pass at this tick");
                 None
@@ -345,8 +368,9 @@ fn ping_timer(notifier: &Notifier) -> tokio::time::Interval {
     timer
 }
 
-/// What runs at each tick, built from the configuration in use.
-struct Pass {
+/// The daemon's state: what runs at each tick (one pass of the `Reaper`, the rules),
+/// built from the configuration in use.
+struct Daemon {
     reaper: Arc<Reaper>,
     /// Kept across reloads that leave the API and the lookups' rate alone.
     lookups: Arc<Lookups>,
@@ -356,7 +380,7 @@ struct Pass {
     notifier: Notifier,
 }
 
-impl Pass {
+impl Daemon {
     /// Takes a reloaded configuration: the next pass runs on it, with a schedule armed
     /// afresh if the rule or its zone changed. Called between passes only.
     async fn reconfigure(
@@ -421,7 +445,7 @@ impl Pass {
     /// the rows that pass held are given back by its claims' guards as they drop (or come
     /// back when their lease runs out, if the database cannot take them). Then the
     /// retention.
-    async fn run(&self, halt: &Halt) -> Option<PassEnd> {
+    async fn pass(&self, halt: &Halt) -> Option<PassEnd> {
         if let Err(e) = self.queue.still_current().await {
             error!("{e}; this daemon sends nothing until it runs that version (restart it)");
             return Some(PassEnd::Stopped(e.to_string()));
