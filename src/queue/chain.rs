@@ -5,7 +5,7 @@
 
 use futures_util::StreamExt;
 
-use super::driver::{Access, Driver, Statements};
+use super::driver::{operation, Access, Driver, Statements};
 use super::QueueError;
 use crate::chain::{anchor_text, Audit, Auditor, Entry};
 
@@ -46,11 +46,7 @@ pub async fn record_anchor<S: Statements + ?Sized>(
 /// The chain's head: the last entry's sequence number and hash (the anchor's when the
 /// chain is empty), as every pass logs it.
 pub async fn head<D: Driver>(driver: &D) -> Result<(i64, String), QueueError> {
-    let run = async {
-        let mut tx = driver.single(Access::Read).await?;
-        tx.chain_head().await
-    };
-    run.await.map_err(|e| driver.error(e))
+    operation!(driver, single(Access::Read), |tx| { tx.chain_head().await })
 }
 
 /// Recomputes the chain from its anchor, and compares it with the tables ([`Auditor`]),

@@ -84,6 +84,27 @@ pub trait Driver: Clone + Send + Sync + 'static {
     fn before_pass(&self) -> impl Step<()>;
 }
 
+/// `operation!(driver, begin(ACCESS), |tx| { … })`: one operation of the queue. `BODY`
+/// runs on a transaction of `driver` (`single(ACCESS)`: a connection whose statements are
+/// each their own transaction) opened after the locks `ACCESS` needs, and yields a
+/// `Result<T, sqlx::Error>`; the transaction is committed when it yields `Ok` (an early
+/// `return` rolls it back). Any error is said once, for the operation (`Driver::error`).
+macro_rules! operation {
+    ($driver:expr, $open:ident($access:expr), |$conn:ident| $body:block) => {{
+        let driver = $driver;
+        let run = async {
+            let mut $conn = driver.$open($access).await?;
+            let done: Result<_, sqlx::Error> = $body;
+            let done = done?;
+            $conn.commit().await?;
+            Ok::<_, sqlx::Error>(done)
+        };
+        run.await.map_err(|e| driver.error(e))
+    }};
+}
+
+pub(crate) use operation;
+
 /// A connection inside a transaction, or on its own (each statement its own).
 enum Conn<DB: sqlx::Database> {
     Tx(sqlx::Transaction<'static, DB>),

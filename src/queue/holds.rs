@@ -2,7 +2,7 @@
 //! `held`; releasing the last one covering a row puts it back to `pending`. Rows in flight
 //! are caught by the claim's own check before their request is recorded (`store`).
 
-use super::driver::{Access, Driver, Statements};
+use super::driver::{operation, Access, Driver, Statements};
 pub use super::rows::Hold;
 use super::QueueError;
 use crate::video::{Namespace, VideoNo};
@@ -29,20 +29,17 @@ pub async fn place<D: Driver>(
     video_nos: &[VideoNo],
     reason: &str,
 ) -> Result<HoldsChanged, QueueError> {
-    let run = async {
-        let mut tx = driver.begin(Access::Write).await?;
+    operation!(driver, begin(Access::Write), |tx| {
         let holds = tx.insert_holds(namespace, video_nos, reason).await?;
         let rows = tx.hold_pending(namespace, video_nos).await?;
         let (in_flight, deleted) = tx.held_elsewhere(namespace, video_nos).await?;
-        tx.commit().await?;
         Ok(HoldsChanged {
             holds,
             rows,
             in_flight: in_flight.unsigned_abs(),
             deleted: deleted.unsigned_abs(),
         })
-    };
-    run.await.map_err(|e| driver.error(e))
+    })
 }
 
 /// Releases the holds placed on these videos in `namespace` (or in every namespace), and
@@ -52,27 +49,22 @@ pub async fn release<D: Driver>(
     namespace: Option<&Namespace>,
     video_nos: &[VideoNo],
 ) -> Result<HoldsChanged, QueueError> {
-    let run = async {
-        let mut tx = driver.begin(Access::Write).await?;
+    operation!(driver, begin(Access::Write), |tx| {
         let holds = tx.delete_holds(namespace, video_nos).await?;
         let rows = tx.free_unheld(Some(video_nos)).await?;
-        tx.commit().await?;
         Ok(HoldsChanged {
             holds,
             rows,
             ..HoldsChanged::default()
         })
-    };
-    run.await.map_err(|e| driver.error(e))
+    })
 }
 
 /// The holds, oldest first: every one, or the `newest` so many.
 pub async fn list<D: Driver>(driver: &D, newest: Option<i64>) -> Result<Vec<Hold>, QueueError> {
-    let run = async {
-        let mut tx = driver.single(Access::Read).await?;
+    let mut holds = operation!(driver, single(Access::Read), |tx| {
         tx.list_holds(newest).await
-    };
-    let mut holds = run.await.map_err(|e| driver.error(e))?;
+    })?;
     holds.reverse();
     Ok(holds)
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::driver::{Access, Driver, Statements};
+use super::driver::{operation, Access, Driver, Statements};
 use super::QueueError;
 use crate::config::LONGEST_LEASE;
 
@@ -25,13 +25,10 @@ pub async fn lead<D: Driver>(
     holder: &str,
     lease: Duration,
 ) -> Result<Lead, QueueError> {
-    let run = async {
-        let mut tx = driver.begin(Access::Write).await?;
+    let (now_held_by, remaining) = operation!(driver, begin(Access::Write), |tx| {
         let (now_held_by, remaining) = tx.take_lease(holder, lease, LONGEST_LEASE).await?;
-        tx.commit().await?;
         Ok((now_held_by, remaining))
-    };
-    let (now_held_by, remaining) = run.await.map_err(|e| driver.error(e))?;
+    })?;
     if now_held_by == holder {
         return Ok(Lead::Granted);
     }
@@ -43,9 +40,8 @@ pub async fn lead<D: Driver>(
 
 /// Gives the sender's lease up, if `holder` has it: a standby takes over at once.
 pub async fn resign<D: Driver>(driver: &D, holder: &str) -> Result<(), QueueError> {
-    let run = async {
-        let mut tx = driver.single(Access::Write).await?;
+    operation!(driver, single(Access::Write), |tx| {
         tx.resign(holder).await
-    };
-    run.await.map(drop).map_err(|e| driver.error(e))
+    })
+    .map(drop)
 }

@@ -4,17 +4,15 @@
 
 use futures_util::stream::{BoxStream, StreamExt};
 
-use super::driver::{Access, Driver, Statements};
+use super::driver::{operation, Access, Driver, Statements};
 pub use super::rows::{Filter, Receipt};
 use super::QueueError;
 
 /// How many rows `receipts` would write (for its progress line).
 pub async fn count<D: Driver>(driver: &D, filter: &Filter) -> Result<i64, QueueError> {
-    let run = async {
-        let mut tx = driver.single(Access::Read).await?;
+    operation!(driver, single(Access::Read), |tx| {
         tx.count_receipts(filter).await
-    };
-    run.await.map_err(|e| driver.error(e))
+    })
 }
 
 /// The settled rows `filter` selects, in queue order, one at a time.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::driver::{Access, Driver, Statements};
+use super::driver::{operation, Access, Driver, Statements};
 pub use super::rows::{BatchRow, Cell, Count, PendingRow, ProofCount, Sender};
 use super::{holds, ClaimedRow, Hold, Queue, QueueError};
 use crate::config::LONGEST_LEASE;
@@ -39,8 +39,7 @@ pub const NEWEST_HOLDS: i64 = 5;
 
 /// What `status` shows; the `last` requests.
 pub async fn report<D: Driver>(driver: &D, last: u32) -> Result<Report, QueueError> {
-    let run = async {
-        let mut tx = driver.single(Access::Read).await?;
+    let mut report = operation!(driver, single(Access::Read), |tx| {
         let mut counts = tx.count_rows().await?;
         // Statuses in the order a row goes through them, not alphabetically.
         counts.sort_by_key(|c| {
@@ -58,8 +57,7 @@ pub async fn report<D: Driver>(driver: &D, last: u32) -> Result<Report, QueueErr
             holds: tx.count_holds().await?,
             newest_holds: Vec::new(),
         })
-    };
-    let mut report = run.await.map_err(|e| driver.error(e))?;
+    })?;
     report.newest_holds = holds::list(driver, Some(NEWEST_HOLDS)).await?;
     Ok(report)
 }
@@ -73,8 +71,7 @@ pub async fn gauges<D: Driver>(
     driver: &D,
     namespaces: Option<usize>,
 ) -> Result<Gauges, QueueError> {
-    let run = async {
-        let mut tx = driver.single(Access::Read).await?;
+    operation!(driver, single(Access::Read), |tx| {
         let namespaces = match namespaces {
             None => Vec::new(),
             Some(top) => tx.namespace_gauges(top).await?,
@@ -86,8 +83,7 @@ pub async fn gauges<D: Driver>(
             oldest_due: oldest.map(|s| Duration::from_secs_f64(s.clamp(0.0, 1e12))),
             holds: tx.count_holds().await?,
         })
-    };
-    run.await.map_err(|e| driver.error(e))
+    })
 }
 
 /// Due pending rows in (namespace, id) order, `limit` at a time after `after`: what a pass
@@ -97,29 +93,23 @@ pub async fn due_page<D: Driver>(
     after: (&str, i64),
     limit: usize,
 ) -> Result<Vec<(String, ClaimedRow)>, QueueError> {
-    let run = async {
-        let mut tx = driver.single(Access::Read).await?;
+    operation!(driver, single(Access::Read), |tx| {
         tx.due_page(after, limit).await
-    };
-    run.await.map_err(|e| driver.error(e))
+    })
 }
 
 /// Rows whose `due_at` could not be read as a time (never due, never sent early).
 pub async fn unreadable_due<D: Driver>(driver: &D) -> Result<i64, QueueError> {
-    let run = async {
-        let mut tx = driver.single(Access::Read).await?;
+    operation!(driver, single(Access::Read), |tx| {
         tx.unreadable_due().await
-    };
-    run.await.map_err(|e| driver.error(e))
+    })
 }
 
 /// Rows that are due and waiting: what `run --once` must leave at zero to succeed.
 pub async fn due_pending<D: Driver>(driver: &D) -> Result<i64, QueueError> {
-    let run = async {
-        let mut tx = driver.single(Access::Read).await?;
+    operation!(driver, single(Access::Read), |tx| {
         tx.due_pending().await
-    };
-    run.await.map_err(|e| driver.error(e))
+    })
 }
 
 /// A scrape reads the queue's gauges.

@@ -3,7 +3,7 @@
 //! stand, what it found, and the videos it enqueues. What a rule does with it is
 //! `crate::rules`'.
 
-use super::driver::{Access, Driver, Statements};
+use super::driver::{operation, Access, Driver, Statements};
 pub use super::rows::Snapshotted;
 use super::rows::TallyRow;
 use super::QueueError;
@@ -102,8 +102,7 @@ pub async fn open<D: Driver>(
     rule: &str,
     fingerprint: &str,
 ) -> Result<Option<OpenListing>, QueueError> {
-    let run = async {
-        let mut tx = driver.begin(Access::Write).await?;
+    operation!(driver, begin(Access::Write), |tx| {
         let mut found = None;
         for row in tx.open_listings(rule).await? {
             let state = ListingState::parse(&row.state);
@@ -126,10 +125,8 @@ pub async fn open<D: Driver>(
         if let Some(listing) = &mut found {
             listing.to_read = tx.namespaces_to_read(listing.id).await?;
         }
-        tx.commit().await?;
         Ok(found)
-    };
-    run.await.map_err(|e| driver.error(e))
+    })
 }
 
 /// A new listing of `namespaces`, each from its first page.
@@ -141,13 +138,11 @@ pub async fn start<D: Driver>(
     listed_at_ms: i64,
     namespaces: &[String],
 ) -> Result<OpenListing, QueueError> {
-    let run = async {
-        let mut tx = driver.begin(Access::Write).await?;
+    operation!(driver, begin(Access::Write), |tx| {
         let id = tx
             .insert_listing(rule, fingerprint, mode, listed_at_ms)
             .await?;
         tx.insert_listing_namespaces(id, namespaces).await?;
-        tx.commit().await?;
         Ok(OpenListing {
             id,
             state: ListingState::Listing,
@@ -155,8 +150,7 @@ pub async fn start<D: Driver>(
             to_read: namespaces.iter().map(|n| (n.clone(), 1)).collect(),
             note: None,
         })
-    };
-    run.await.map_err(|e| driver.error(e))
+    })
 }
 
 /// Keeps one page's videos and where the listing of `namespace` now stands, in one
@@ -170,29 +164,23 @@ pub async fn record_page<D: Driver>(
     videos: &[Snapshotted],
     last: bool,
 ) -> Result<u64, QueueError> {
-    let run = async {
-        let mut tx = driver.begin(Access::Write).await?;
+    operation!(driver, begin(Access::Write), |tx| {
         let new = tx.snapshot_page(listing, namespace, videos).await?;
         tx.advance_namespace(listing, namespace, page, last, videos.len() as i64)
             .await?;
-        tx.commit().await?;
         Ok(new)
-    };
-    run.await.map_err(|e| driver.error(e))
+    })
 }
 
 /// Counts a finished listing from its snapshot, per namespace, and keeps the counts (and a
 /// sample) for `rules plan --last`.
 pub async fn tally<D: Driver>(driver: &D, listing: i64) -> Result<Vec<NamespaceTally>, QueueError> {
-    let run = async {
-        let mut tx = driver.begin(Access::Write).await?;
+    operation!(driver, begin(Access::Write), |tx| {
         tx.tally_namespaces(listing, SAMPLE).await?;
         tx.tally_listing(listing).await?;
         let tallies = tx.tallies(listing).await?;
-        tx.commit().await?;
         Ok(tallies.into_iter().map(NamespaceTally::from).collect())
-    };
-    run.await.map_err(|e| driver.error(e))
+    })
 }
 
 /// Moves a listing on (`note`, when given, says why). A listing done or superseded loses
@@ -203,17 +191,15 @@ pub async fn set<D: Driver>(
     state: ListingState,
     note: Option<&str>,
 ) -> Result<(), QueueError> {
-    let run = async {
-        let mut tx = driver.begin(Access::Write).await?;
+    operation!(driver, begin(Access::Write), |tx| {
         tx.set_listing_state(listing, state, note).await?;
         if matches!(state, ListingState::Done | ListingState::Superseded) {
             tx.drop_snapshot(listing).await?;
             tx.trim_namespaces(listing, KEPT_LISTINGS).await?;
             tx.trim_listings(listing, KEPT_LISTINGS).await?;
         }
-        tx.commit().await
-    };
-    run.await.map_err(|e| driver.error(e))
+        Ok(())
+    })
 }
 
 /// Enqueues up to `limit` of the listing's matched videos, oldest first, as `source`. Each
@@ -259,24 +245,19 @@ pub async fn confirm<D: Driver>(
     rule: &str,
     fingerprint: &str,
 ) -> Result<Option<i64>, QueueError> {
-    let run = async {
-        let mut tx = driver.single(Access::Write).await?;
+    operation!(driver, single(Access::Write), |tx| {
         tx.confirm_listing(rule, fingerprint).await
-    };
-    run.await.map_err(|e| driver.error(e))
+    })
 }
 
 /// Sets aside the listings that go on of rules no longer configured (`keep` are the
 /// configured names), and their snapshots; how many.
 pub async fn retire<D: Driver>(driver: &D, keep: &[String]) -> Result<u64, QueueError> {
-    let run = async {
-        let mut tx = driver.begin(Access::Write).await?;
+    operation!(driver, begin(Access::Write), |tx| {
         let retired = tx.retire_listings(keep).await?;
         tx.drop_finished_snapshots().await?;
-        tx.commit().await?;
         Ok(retired)
-    };
-    run.await.map_err(|e| driver.error(e))
+    })
 }
 
 /// Each rule's latest listing (or only `rule`'s).
@@ -284,8 +265,7 @@ pub async fn reports<D: Driver>(
     driver: &D,
     rule: Option<&str>,
 ) -> Result<Vec<ListingReport>, QueueError> {
-    let run = async {
-        let mut tx = driver.single(Access::Read).await?;
+    operation!(driver, single(Access::Read), |tx| {
         let mut reports = Vec::new();
         for r in tx.listing_reports(rule).await? {
             let namespaces = tx.tallies(r.id).await?;
@@ -293,6 +273,5 @@ pub async fn reports<D: Driver>(
             reports.push(ListingReport { namespaces, ..r });
         }
         Ok(reports)
-    };
-    run.await.map_err(|e| driver.error(e))
+    })
 }

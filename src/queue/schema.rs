@@ -6,7 +6,7 @@ use std::future::Future;
 
 use sqlx::migrate::Migrator;
 
-use super::driver::{Access, Driver, Statements};
+use super::driver::{operation, Access, Driver, Statements};
 use super::{current_schema, newer_schema, QueueError};
 
 /// The migration from which the chain records its anchor in an entry (SQLite's 0012,
@@ -15,14 +15,12 @@ const ANCHOR_RECORDED_FROM: &str = "proofs";
 
 /// The versions of the migrations applied to the database so far.
 pub async fn migrated<D: Driver>(driver: &D) -> Result<Vec<i64>, QueueError> {
-    let read = async {
-        let mut conn = driver.single(Access::Read).await?;
+    operation!(driver, single(Access::Read), |conn| {
         match conn.migrations_exist().await? {
             true => conn.applied_migrations().await,
             false => Ok(Vec::new()),
         }
-    };
-    read.await.map_err(|e| driver.error(e))
+    })
 }
 
 /// For the commands that do not migrate: the schema must be `migrator`'s.
@@ -52,12 +50,10 @@ pub async fn migrate<D: Driver>(
         .iter()
         .any(|m| m.description == ANCHOR_RECORDED_FROM && new(&m.version))
     {
-        let record = async {
-            let mut tx = driver.begin(Access::Write).await?;
+        operation!(driver, begin(Access::Write), |tx| {
             super::chain::record_anchor(&mut *tx).await?;
-            tx.commit().await
-        };
-        record.await.map_err(|e| driver.error(e))?;
+            Ok(())
+        })?;
     }
     Ok(migrator
         .iter()

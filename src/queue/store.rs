@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use super::chain;
-use super::driver::{Access, Answered, Driver, Missed, Statements};
+use super::driver::{operation, Access, Answered, Driver, Missed, Statements};
 use super::{BatchId, Claim, ClaimToken, QueueError, RequestRecord, RowsEffect, Started};
 use super::{Check, Checked, Miss, Settled, Unchecked};
 use crate::chain::{ChainRow, Entry, Kind};
@@ -25,33 +25,16 @@ use crate::vocabulary::{Outcome, Proof, RowStatus};
 /// SQLite's write lock for 15 s); the rest are settled by later claims from the deletion.
 pub const MAX_DUPLICATES: usize = 1000;
 
-/// Runs `body` in a transaction of `driver` after `turn`, committed when it returns `Ok`;
-/// any error is said once, for the operation.
-macro_rules! transaction {
-    ($driver:expr, $turn:expr, |$tx:ident| $body:block) => {{
-        let driver = $driver;
-        let run = async {
-            let mut $tx = driver.begin($turn).await?;
-            let done = $body;
-            $tx.commit().await?;
-            Ok::<_, sqlx::Error>(done)
-        };
-        run.await.map_err(|e| driver.error(e))
-    }};
-}
-
 /// Puts back to `pending` the rows whose lease ran out (their holder died or hung), or
 /// could not have been granted; and held rows no hold covers any longer (a release that
 /// ran while a claim was setting them held, in another snapshot, left them so).
 pub async fn take_back_expired<D: Driver>(driver: &D) -> Result<u64, QueueError> {
     driver.before_pass().await.map_err(|e| driver.error(e))?;
-    let run = async {
-        let mut tx = driver.single(Access::Write).await?;
+    operation!(driver, single(Access::Write), |tx| {
         let taken = tx.take_back_leases(LONGEST_LEASE).await?;
         tx.free_unheld(None).await?;
         Ok(taken)
-    };
-    run.await.map_err(|e| driver.error(e))
+    })
 }
 
 /// Claims the oldest due rows of one namespace, at most `limit` of them, plus due
@@ -108,11 +91,9 @@ pub async fn renew<D: Driver>(
     token: &ClaimToken,
     lease: Duration,
 ) -> Result<(), QueueError> {
-    let run = async {
-        let mut tx = driver.single(Access::Write).await?;
+    operation!(driver, single(Access::Write), |tx| {
         tx.renew(token.as_str(), lease).await
-    };
-    run.await.map_err(|e| driver.error(e))
+    })
 }
 
 /// Gives back to `pending` every row the claim still holds, with `last_error` when given.
@@ -121,11 +102,9 @@ pub async fn release<D: Driver>(
     token: &ClaimToken,
     last_error: Option<&str>,
 ) -> Result<u64, QueueError> {
-    let run = async {
-        let mut tx = driver.single(Access::Write).await?;
+    operation!(driver, single(Access::Write), |tx| {
         tx.release(token.as_str(), last_error).await
-    };
-    run.await.map_err(|e| driver.error(e))
+    })
 }
 
 /// Records that a request is about to be sent: a `deletion_batches` row in `sending`, one
@@ -205,7 +184,7 @@ pub async fn finish_request<D: Driver>(
         },
         proof: answer_proof(effect, record),
     };
-    let (changed, namespace) = transaction!(driver, Access::Write, |tx| {
+    let (changed, namespace) = operation!(driver, begin(Access::Write), |tx| {
         let namespace = tx.record_answer(batch.0, record).await?.unwrap_or_default();
         let changed = tx
             .settle_answered(token.as_str(), video_nos, &answered)
@@ -225,7 +204,7 @@ pub async fn finish_request<D: Driver>(
             msg: record.api_msg.as_deref(),
         };
         chain::append(&mut *tx, entry).await?;
-        (count, namespace)
+        Ok((count, namespace))
     })?;
     let mut changed = changed;
     if let RowsEffect::Failed(reason) = effect {
@@ -260,7 +239,7 @@ async fn fail_duplicates<D: Driver>(
 ) -> Result<u64, QueueError> {
     let mut failed = 0;
     loop {
-        let done = transaction!(driver, Access::Write, |tx| {
+        let done = operation!(driver, begin(Access::Write), |tx| {
             let rows = tx
                 .fail_duplicates(
                     batch.0,
@@ -280,7 +259,7 @@ async fn fail_duplicates<D: Driver>(
                 msg: Some(reason),
             };
             chain::append(&mut *tx, entry).await?;
-            count
+            Ok(count)
         })?;
         failed += done as u64;
         if done < MAX_DUPLICATES {
@@ -311,7 +290,7 @@ pub async fn record_lookup<D: Driver>(
             .collect()
     };
     let t = token.as_str();
-    transaction!(driver, Access::Write, |tx| {
+    operation!(driver, begin(Access::Write), |tx| {
         if !listed.is_empty() {
             tx.mark_listed(t, listed).await?;
         }
@@ -342,7 +321,7 @@ pub async fn record_lookup<D: Driver>(
         let settled = Settled::of(&rows);
         let entry = Entry::without_request(Kind::Lookup, namespace.as_str(), rows);
         chain::append(&mut *tx, entry).await?;
-        settled
+        Ok(settled)
     })
 }
 
@@ -354,11 +333,9 @@ pub async fn claim_unchecked<D: Driver>(
     limit: usize,
     lease: Duration,
 ) -> Result<Option<Unchecked>, QueueError> {
-    let run = async {
-        let mut tx = driver.single(Access::Write).await?;
+    let rows = operation!(driver, single(Access::Write), |tx| {
         tx.claim_checks(lease, limit).await
-    };
-    let rows = run.await.map_err(|e| driver.error(e))?;
+    })?;
     let Some((_, _, namespace)) = rows.first() else {
         return Ok(None);
     };
@@ -390,7 +367,7 @@ pub async fn record_check<D: Driver>(
     let note = format!(
         "the API accepted the deletion but still listed the video in namespace {namespace} at {now}"
     );
-    transaction!(driver, Access::Write, |tx| {
+    operation!(driver, begin(Access::Write), |tx| {
         let mut postponed = 0;
         if let Some(later) = later {
             postponed = tx
@@ -418,7 +395,7 @@ pub async fn record_check<D: Driver>(
         let checked = Checked::of(postponed, &changed);
         let entry = Entry::without_request(Kind::Check, namespace.as_str(), changed);
         chain::append(&mut *tx, entry).await?;
-        checked
+        Ok(checked)
     })
 }
 
@@ -428,7 +405,7 @@ pub async fn fail_unsent<D: Driver>(
     token: &ClaimToken,
     failures: &[(i64, String)],
 ) -> Result<(), QueueError> {
-    transaction!(driver, Access::Write, |tx| {
+    operation!(driver, begin(Access::Write), |tx| {
         let mut failed = Vec::new();
         let mut namespace = String::new();
         for (id, reason) in failures {
@@ -441,18 +418,16 @@ pub async fn fail_unsent<D: Driver>(
             }
         }
         let entry = Entry::without_request(Kind::Unsent, &namespace, failed);
-        chain::append(&mut *tx, entry).await?;
+        chain::append(&mut *tx, entry).await
     })
 }
 
 /// Requests recorded in the last two seconds by other processes (or this one's
 /// predecessor), for the rate.
 pub async fn others_requests<D: Driver>(driver: &D) -> Result<Vec<Recorded>, QueueError> {
-    let run = async {
-        let mut tx = driver.single(Access::Read).await?;
+    let rows = operation!(driver, single(Access::Read), |tx| {
         tx.recent_requests(driver.sender()).await
-    };
-    let rows = run.await.map_err(|e| driver.error(e))?;
+    })?;
     // A clock stepped back can make a record look younger than now: count it as now.
     Ok(rows
         .into_iter()
@@ -468,11 +443,9 @@ pub async fn answered_well_within<D: Driver>(
     driver: &D,
     within: Duration,
 ) -> Result<bool, QueueError> {
-    let run = async {
-        let mut tx = driver.single(Access::Read).await?;
+    Ok(operation!(driver, single(Access::Read), |tx| {
         tx.last_answer_good(within).await
-    };
-    Ok(run.await.map_err(|e| driver.error(e))? == Some(true))
+    })? == Some(true))
 }
 
 /// How many ids `insert` writes per statement: big enough to be fast, small enough that a

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 
 use super::chain;
-use super::driver::{Access, Driver, Statements};
+use super::driver::{operation, Access, Driver, Statements};
 use super::QueueError;
 use crate::chain::{Entry, Kind};
 use crate::video::Namespace;
@@ -46,8 +46,7 @@ pub async fn retry_failed<D: Driver>(
     namespace: Option<&Namespace>,
     since: Option<DateTime<Utc>>,
 ) -> Result<Reopened, QueueError> {
-    let run = async {
-        let mut tx = driver.begin(Access::Write).await?;
+    operation!(driver, begin(Access::Write), |tx| {
         let rows = tx.reopen_failed(namespace, since).await?;
         // A hold trigger may run after the statement (SQLite's does), so what RETURNING
         // said of a row it then held is read again.
@@ -59,14 +58,12 @@ pub async fn retry_failed<D: Driver>(
             Entry::without_request(Kind::Reopen, namespace.map_or("*", Namespace::as_str), rows);
         chain::append(&mut *tx, entry).await?;
         let left = tx.unreadable_failed(namespace, since).await?.unsigned_abs();
-        tx.commit().await?;
         Ok(Reopened {
             pending,
             held,
             left,
         })
-    };
-    run.await.map_err(|e| driver.error(e))
+    })
 }
 
 /// Removes rows settled (deleted, failed or absent) and last changed before `before` (a
