@@ -396,7 +396,7 @@ impl Daemon {
             config.api.base_url.url(),
             config.lookup.requests_per_second.get(),
         );
-        match Reaper::new(&config, self.queue.renamed(), lookups.clone()) {
+        match Reaper::new(&config, self.queue.under_new_sender(), lookups.clone()) {
             Ok(reaper) => {
                 self.reaper = Arc::new(reaper);
                 self.lookups = lookups;

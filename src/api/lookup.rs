@@ -115,9 +115,9 @@ impl Lookups {
     }
 }
 
-/// Whose turn a lookup takes.
+/// Whose turn a lookup takes: its priority.
 #[derive(Clone, Copy)]
-enum Turn<'a> {
+enum Priority<'a> {
     /// The pass's: in line with every other.
     Pass,
     /// A lifecycle rule's: at most this limiter's rate, and only while no lookup of the
@@ -201,7 +201,7 @@ impl Client {
         read: impl Fn(StatusCode, &[u8]) -> Read<T>,
     ) -> Result<T, String> {
         self.lookups
-            .ask(&self.http, Turn::Pass, key, call, request, read)
+            .ask(&self.http, Priority::Pass, key, call, request, read)
             .await
     }
 
@@ -218,15 +218,15 @@ impl Lookups {
     /// Waits for a lookup's turn: the pass's in line; a rule's at its own pace, then
     /// only while no lookup of the pass waits (verification keeps what it needs). The
     /// places held in each limiter, for `go` just before the request leaves.
-    async fn turn<'a>(&self, turn: Turn<'a>) -> (Slot, Option<(&'a RateLimit, Slot)>) {
-        match turn {
-            Turn::Pass => {
+    async fn turn<'a>(&self, priority: Priority<'a>) -> (Slot, Option<(&'a RateLimit, Slot)>) {
+        match priority {
+            Priority::Pass => {
                 self.pass_waiting.fetch_add(1, Ordering::SeqCst);
                 let slot = self.limit.acquire().await;
                 self.pass_waiting.fetch_sub(1, Ordering::SeqCst);
                 (slot, None)
             }
-            Turn::Spare(share) => {
+            Priority::Spare(share) => {
                 let own = share.acquire().await;
                 while self.pass_waiting.load(Ordering::SeqCst) > 0 {
                     tokio::time::sleep(SPARE_POLL).await;
@@ -249,7 +249,7 @@ impl Lookups {
     async fn ask<T>(
         &self,
         http: &reqwest::Client,
-        turn: Turn<'_>,
+        priority: Priority<'_>,
         key: &ApiKey,
         call: &str,
         request: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
@@ -262,7 +262,7 @@ impl Lookups {
                 tokio::time::sleep(wait).await;
                 wait *= 2;
             }
-            let places = self.turn(turn).await;
+            let places = self.turn(priority).await;
             let Some(request) = authorize(request(http), key) else {
                 return Err("the API key is not a valid header".into());
             };
@@ -340,7 +340,7 @@ impl Catalogue {
         self.lookups
             .ask(
                 &self.http,
-                Turn::Spare(share),
+                Priority::Spare(share),
                 key,
                 "list_unique_ids",
                 |http| http.get(url.clone()),
@@ -367,7 +367,7 @@ impl Catalogue {
         self.lookups
             .ask(
                 &self.http,
-                Turn::Spare(share),
+                Priority::Spare(share),
                 key,
                 "list_videos",
                 |http| http.post(url.clone()).json(&body),

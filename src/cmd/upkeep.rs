@@ -9,10 +9,10 @@ use crate::video::Namespace;
 pub async fn migrate(config: &Config) -> anyhow::Result<u8> {
     let queue = open(config).await?;
     match queue.applied().as_slice() {
-        [] => say!("database {} is up to date", queue.place()),
+        [] => say!("database {} is up to date", queue.location()),
         applied => say!(
             "database {}: applied {}; it is up to date",
-            queue.place(),
+            queue.location(),
             applied.join(", ")
         ),
     }

@@ -155,6 +155,24 @@ pub enum Step {
     Interrupted,
 }
 
+/// One claim's valid ids of one namespace at work: what each of their lookups and
+/// requests needs.
+struct Claimed<'a, S: Store> {
+    guard: &'a ClaimGuard<S>,
+    namespace: &'a Namespace,
+    key: &'a ApiKey,
+    halt: &'a CancellationToken,
+}
+
+// By hand: a derive would ask `S: Copy` of the store, of which only a reference is held.
+impl<S: Store> Clone for Claimed<'_, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S: Store> Copy for Claimed<'_, S> {}
+
 /// How sending one set of ids ended.
 enum Sent {
     Deleted,
@@ -377,7 +395,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
         let Some(claim) = self.store.claim(self.batch_size, self.lease).await? else {
             return Ok(Step::Idle);
         };
-        let held = ClaimGuard::new(self.store.clone(), claim.token, self.lease);
+        let guard = ClaimGuard::new(self.store.clone(), claim.token, self.lease);
         if claim.held > 0 {
             journal::held_at_claim(claim.namespace.as_deref(), claim.held);
         }
@@ -393,7 +411,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
         }
         let worked = self
             .work(
-                &held,
+                &guard,
                 claim.namespace.as_deref(),
                 &claim.rows,
                 key,
@@ -407,7 +425,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
         };
         // Whatever the claim still holds (nothing, when every row was settled), also
         // after a database error: it may have been a moment's (a lock's timeout).
-        match held.release(reason).await {
+        match guard.release(reason).await {
             Ok(rows) => report.released += rows,
             Err(e) => {
                 report.stranded = true;
@@ -423,7 +441,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
     /// what the API refuses until the refused ids stand alone.
     async fn work(
         &self,
-        held: &ClaimGuard<S>,
+        guard: &ClaimGuard<S>,
         namespace: Option<&str>,
         rows: &[ClaimedRow],
         key: &mut Option<ApiKey>,
@@ -433,7 +451,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
         let triage = self.triage(namespace, rows);
         if !triage.invalid.is_empty() {
             self.store
-                .fail_unsent(held.token(), &triage.invalid)
+                .fail_unsent(guard.token(), &triage.invalid)
                 .await?;
             for (row, reason) in &triage.invalid {
                 journal::row_failed_unsent(*row, namespace.unwrap_or("(not valid text)"), reason);
@@ -451,17 +469,15 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
                 Err(e) => return Ok(Step::Stopped(e.to_string())),
             },
         };
+        let claimed = Claimed {
+            guard,
+            namespace: &namespace,
+            key,
+            halt,
+        };
         let ids = if self.verify.before() {
             let looked = self
-                .look_before(
-                    held,
-                    &namespace,
-                    triage.ids,
-                    &triage.known,
-                    key,
-                    halt,
-                    report,
-                )
+                .look_before(&claimed, triage.ids, &triage.known, report)
                 .await?;
             match looked {
                 verify::Looked::Send(ids) => ids,
@@ -485,16 +501,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
                 _ => 0,
             };
             let sent = self
-                .send(
-                    held,
-                    &namespace,
-                    &next.ids,
-                    next.confirmed,
-                    lone_refusals,
-                    key,
-                    halt,
-                    report,
-                )
+                .send(&claimed, &next.ids, next.confirmed, lone_refusals, report)
                 .await?;
             match sent {
                 Sent::Deleted => isolation.went_through(),
@@ -575,15 +582,18 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
     #[allow(clippy::too_many_arguments)]
     async fn send(
         &self,
-        held: &ClaimGuard<S>,
-        namespace: &Namespace,
+        claimed: &Claimed<'_, S>,
         ids: &[VideoNo],
         confirmed: bool,
         refusals: u32,
-        key: &ApiKey,
-        halt: &CancellationToken,
         report: &mut PassReport,
     ) -> Result<Sent, QueueError> {
+        let Claimed {
+            guard,
+            namespace,
+            key,
+            halt,
+        } = *claimed;
         // Held through the retries: while the API is in trouble, one request at a time.
         let Some(_place) = self.enter_window(halt).await else {
             return Ok(Sent::Interrupted);
@@ -602,7 +612,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
             };
             let batch = match self
                 .store
-                .start_request(held.token(), namespace, ids, attempt, self.lease)
+                .start_request(guard.token(), namespace, ids, attempt, self.lease)
                 .await?
             {
                 Started::Request(batch) => batch,
@@ -619,7 +629,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
             let effect = effect(action, &answer, &situation, self.verify.check_after());
             let rows = self
                 .store
-                .finish_request(held.token(), batch, ids, &record(&answer), &effect)
+                .finish_request(guard.token(), batch, ids, &record(&answer), &effect)
                 .await?;
             journal::request(batch, namespace, ids.len(), attempt, &answer);
             if action.api_is_well() {

@@ -21,8 +21,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
-use super::lease::ClaimGuard;
-use super::{journal, PassReport, Reaper};
+use super::{journal, Claimed, PassReport, Reaper};
 use crate::api::Listing;
 use crate::api::{DeleteApi, LookupApi};
 use crate::config::VerifyConfig;
@@ -119,14 +118,17 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn look_before(
         &self,
-        held: &ClaimGuard<S>,
-        namespace: &Namespace,
+        claimed: &Claimed<'_, S>,
         ids: Vec<VideoNo>,
         known: &Known,
-        key: &ApiKey,
-        halt: &CancellationToken,
         report: &mut PassReport,
     ) -> Result<Looked, QueueError> {
+        let Claimed {
+            guard,
+            namespace,
+            key,
+            halt,
+        } = *claimed;
         // A lookup waits for its turn on the lookups' own pace, which a squeezed quota can
         // make slow: shutdown must not wait for it.
         let listing = tokio::select! {
@@ -174,7 +176,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
             .collect();
         let settled = self
             .store
-            .record_lookup(held.token(), namespace, &send, &missing, absent_after)
+            .record_lookup(guard.token(), namespace, &send, &missing, absent_after)
             .await?;
         report.settled(RowStatus::Deleted, settled.deleted);
         report.settled(RowStatus::Absent, settled.absent);

@@ -615,7 +615,7 @@ async fn other_senders_requests_are_counted(rig: Rig) {
         rig.queue.others_requests().await.unwrap().is_empty(),
         "our own"
     );
-    let other = rig.queue.renamed();
+    let other = rig.queue.under_new_sender();
     let recorded = other.others_requests().await.unwrap();
     assert_eq!(recorded.len(), 1, "another sender's, within two seconds");
     assert!(recorded[0].ago < Duration::from_secs(2));

@@ -62,12 +62,12 @@ pub trait Driver: Clone + Send + Sync + 'static {
     fn error(&self, e: sqlx::Error) -> QueueError;
 
     /// The database, as errors and messages name it (never a password).
-    fn place(&self) -> String;
+    fn location(&self) -> String;
 
     /// A problem with this database, said for an operator.
     fn problem(&self, problem: String) -> QueueError {
         QueueError {
-            place: self.place(),
+            place: self.location(),
             problem,
         }
     }

@@ -313,16 +313,16 @@ impl Queue {
 
     /// The same queue under a new sender name (`deletion_batches.sender`): requests sent
     /// under the old name then count as another process's.
-    pub fn renamed(&self) -> Self {
+    pub fn under_new_sender(&self) -> Self {
         match self {
-            Self::Sqlite(q) => Self::Sqlite(q.renamed()),
-            Self::Postgres(q) => Self::Postgres(q.renamed()),
+            Self::Sqlite(q) => Self::Sqlite(q.under_new_sender()),
+            Self::Postgres(q) => Self::Postgres(q.under_new_sender()),
         }
     }
 
     /// The database, as errors and messages name it.
-    pub fn place(&self) -> String {
-        on_backend!(self, d => driver::Driver::place(d))
+    pub fn location(&self) -> String {
+        on_backend!(self, d => driver::Driver::location(d))
     }
 
     pub async fn close(&self) {
@@ -424,10 +424,14 @@ impl Queue {
     /// sending instead of ignoring what the new schema adds.
     pub async fn still_current(&self) -> Result<(), QueueError> {
         let (applied, place, known) = match self {
-            Queue::Sqlite(d) => (schema::migrated(d).await?, self.place(), &sqlite::MIGRATOR),
+            Queue::Sqlite(d) => (
+                schema::migrated(d).await?,
+                self.location(),
+                &sqlite::MIGRATOR,
+            ),
             Queue::Postgres(d) => (
                 schema::migrated(d).await?,
-                self.place(),
+                self.location(),
                 &postgres::MIGRATOR,
             ),
         };

@@ -170,9 +170,13 @@ async fn refusals_of_a_lone_id_count_across_passes() {
     let out = app.reaper(&["run", "--once"]).await;
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let rows = app.rows().await;
-    assert_eq!(rows[0].2, "pending");
+    assert_eq!(rows[0].status, "pending");
     assert!(
-        rows[0].4.as_deref().unwrap_or("").contains("check the key"),
+        rows[0]
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("check the key"),
         "{rows:?}"
     );
 
@@ -180,10 +184,10 @@ async fn refusals_of_a_lone_id_count_across_passes() {
     let out = app.reaper(&["run", "--once"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let rows = app.rows().await;
-    assert_eq!(rows[0].2, "failed", "{rows:?}");
+    assert_eq!(rows[0].status, "failed", "{rows:?}");
     assert!(
         rows[0]
-            .4
+            .last_error
             .as_deref()
             .unwrap_or("")
             .contains("refused 3 times"),

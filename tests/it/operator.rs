@@ -54,7 +54,14 @@ async fn retry_failed_puts_failed_rows_back_by_namespace() {
         .await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("3 failed rows are pending again"));
-    for (_, namespace, status, attempts, last_error, _) in app.rows().await {
+    for QueueRow {
+        namespace,
+        status,
+        attempts,
+        last_error,
+        ..
+    } in app.rows().await
+    {
         match namespace.as_str() {
             "tenant-a" => assert_eq!(status, "pending"),
             _ => assert_eq!(status, "failed"),
@@ -133,7 +140,7 @@ async fn prune_removes_old_settled_rows_and_unreferenced_batches() {
         .batches()
         .await
         .into_iter()
-        .filter(|b| b.1 == "sending")
+        .filter(|b| b.outcome == "sending")
         .count();
     assert_eq!(sending, 1, "a request awaiting its answer is never pruned");
     let out = app.reaper(&["prune", "--older-than", "0s"]).await;
@@ -158,7 +165,7 @@ async fn the_daemon_applies_the_configured_retention() {
     // The three old rows are gone; the two just deleted stay.
     let rows = app.rows().await;
     assert_eq!(rows.len(), 2);
-    assert!(rows.iter().all(|r| r.2 == "deleted"));
+    assert!(rows.iter().all(|r| r.status == "deleted"));
 }
 
 #[tokio::test]
@@ -243,7 +250,7 @@ async fn dry_run_sends_and_changes_nothing() {
     assert!(logs.contains("requests=4 ids=110 failing=1"), "{logs}");
 
     assert!(app.standin.received().is_empty());
-    let statuses: HashSet<String> = app.rows().await.into_iter().map(|r| r.2).collect();
+    let statuses: HashSet<String> = app.rows().await.into_iter().map(|r| r.status).collect();
     assert_eq!(statuses, HashSet::from(["pending".to_owned()]));
     assert!(app.batches().await.is_empty());
 }

@@ -26,14 +26,14 @@ async fn drains_1050_rows_in_11_requests() {
     assert_eq!(distinct, all.iter().collect());
     assert_eq!(app.count("deleted").await, 1050);
     assert!(
-        app.rows().await.iter().all(|r| r.5.is_some()),
+        app.rows().await.iter().all(|r| r.batch_id.is_some()),
         "a row points at no batch"
     );
     let batches = app.batches().await;
     assert_eq!(batches.len(), 11);
     assert!(batches
         .iter()
-        .all(|b| b.1 == "deleted" && b.2.as_deref() == Some("0000")));
+        .all(|b| b.outcome == "deleted" && b.api_code.as_deref() == Some("0000")));
     // The stand-in answers 0429 above 5 requests a second: none means the limit held.
     assert!(received.iter().all(|r| r.answered != "0429"));
 }
@@ -115,7 +115,13 @@ async fn each_namespace_is_sent_as_its_own_unique_id() {
         assert!(r.ids.len() <= 100);
     }
     let deleted = app.standin.deleted();
-    for (video_no, namespace, status, ..) in app.rows().await {
+    for QueueRow {
+        video_no,
+        namespace,
+        status,
+        ..
+    } in app.rows().await
+    {
         assert_eq!(status, "deleted");
         assert!(
             deleted.contains(&(namespace.clone(), video_no.clone())),
@@ -160,7 +166,13 @@ async fn the_v1_1_path_sends_only_the_default_namespace() {
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].path, standin::V1_1_PATH);
     assert_eq!(received[0].unique_id, None);
-    for (_, namespace, status, _, last_error, _) in app.rows().await {
+    for QueueRow {
+        namespace,
+        status,
+        last_error,
+        ..
+    } in app.rows().await
+    {
         if namespace == "default" {
             assert_eq!(status, "deleted");
         } else {
@@ -193,8 +205,12 @@ async fn the_same_video_queued_twice_is_sent_once() {
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].ids.len(), 3);
     let rows = app.rows().await;
-    assert!(rows.iter().all(|r| r.2 == "deleted"));
-    let batches_of_v0: HashSet<_> = rows.iter().filter(|r| r.0 == v[0]).map(|r| r.5).collect();
+    assert!(rows.iter().all(|r| r.status == "deleted"));
+    let batches_of_v0: HashSet<_> = rows
+        .iter()
+        .filter(|r| r.video_no == v[0])
+        .map(|r| r.batch_id)
+        .collect();
     assert_eq!(
         batches_of_v0.len(),
         1,
@@ -227,12 +243,12 @@ async fn a_video_queued_again_after_its_deletion_is_not_sent_again() {
     assert_eq!(received[3].unique_id.as_deref(), Some("tenant-b"));
     assert!(received.iter().all(|r| r.answered == "0000"));
     let rows = app.rows().await;
-    assert!(rows.iter().all(|r| r.2 == "deleted"), "{rows:?}");
+    assert!(rows.iter().all(|r| r.status == "deleted"), "{rows:?}");
     for id in &v {
         let batches: HashSet<_> = rows
             .iter()
-            .filter(|r| &r.0 == id && r.1 == "default")
-            .map(|r| r.5)
+            .filter(|r| &r.video_no == id && r.namespace == "default")
+            .map(|r| r.batch_id)
             .collect();
         assert_eq!(
             batches.len(),
@@ -258,7 +274,10 @@ async fn transient_answers_are_retried_until_deleted() {
     assert!(out.status.success(), "{}", stderr(&out));
 
     let batches = app.batches().await;
-    let outcomes: Vec<(i64, &str)> = batches.iter().map(|b| (b.0, b.1.as_str())).collect();
+    let outcomes: Vec<(i64, &str)> = batches
+        .iter()
+        .map(|b| (b.attempt, b.outcome.as_str()))
+        .collect();
     assert_eq!(
         outcomes,
         [
@@ -270,7 +289,7 @@ async fn transient_answers_are_retried_until_deleted() {
         ]
     );
     assert!(batches[1]
-        .3
+        .error
         .as_deref()
         .unwrap()
         .contains("not the documented JSON"));
@@ -278,7 +297,7 @@ async fn transient_answers_are_retried_until_deleted() {
         .rows()
         .await
         .iter()
-        .all(|r| r.2 == "deleted" && r.3 == 5));
+        .all(|r| r.status == "deleted" && r.attempts == 5));
 }
 
 on_both!(an_outage_outlasting_the_retry_budget_leaves_rows_pending);
@@ -294,7 +313,12 @@ async fn an_outage_outlasting_the_retry_budget_leaves_rows_pending() {
     // The pass stopped after one batch's budget: it did not hammer the API with the others.
     assert_eq!(app.standin.received().len(), 5);
     assert_eq!(app.count("pending").await, 250);
-    for (_, _, _, attempts, last_error, _) in app.rows().await.iter().take(100) {
+    for QueueRow {
+        attempts,
+        last_error,
+        ..
+    } in app.rows().await.iter().take(100)
+    {
         assert_eq!(*attempts, 5);
         assert!(last_error.as_deref().unwrap().contains("server error"));
     }
@@ -375,7 +399,13 @@ async fn one_bad_id_among_100_is_isolated() {
     let out = app.reaper(&["run", "--once"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
 
-    for (video_no, _, status, _, last_error, _) in app.rows().await {
+    for QueueRow {
+        video_no,
+        status,
+        last_error,
+        ..
+    } in app.rows().await
+    {
         if video_no == all[37] {
             assert_eq!(status, "failed");
             let last_error = last_error.unwrap();
@@ -428,7 +458,7 @@ async fn an_id_deleted_before_is_isolated_and_counts_as_deleted() {
         .batches()
         .await
         .iter()
-        .any(|b| b.2.as_deref() == Some("0409")));
+        .any(|b| b.api_code.as_deref() == Some("0409")));
     let deleted = app.standin.deleted();
     assert!(all
         .iter()
@@ -458,7 +488,13 @@ async fn invalid_video_numbers_fail_without_being_sent() {
 
     let sent = app.sent_ids();
     assert_eq!(sent.iter().collect::<HashSet<_>>(), good.iter().collect());
-    for (video_no, _, status, _, last_error, _) in app.rows().await {
+    for QueueRow {
+        video_no,
+        status,
+        last_error,
+        ..
+    } in app.rows().await
+    {
         if good.contains(&video_no) {
             assert_eq!(status, "deleted");
         } else {
@@ -496,12 +532,12 @@ async fn a_hung_request_is_cut_by_the_timeout() {
     let out = app.reaper(&["run", "--once"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let batches = app.batches().await;
-    assert_eq!(batches[0].1, "retry");
+    assert_eq!(batches[0].outcome, "retry");
     assert!(
-        batches[0].3.as_deref().unwrap().contains("timed out"),
+        batches[0].error.as_deref().unwrap().contains("timed out"),
         "{batches:?}"
     );
-    assert_eq!(batches[1].1, "deleted");
+    assert_eq!(batches[1].outcome, "deleted");
     assert_eq!(app.count("deleted").await, 4);
 }
 
@@ -669,7 +705,7 @@ async fn sigterm_mid_pass_finishes_the_request_and_releases_the_rest() {
     let batches = app.batches().await;
     assert_eq!(batches.len(), 1);
     assert_eq!(
-        batches[0].1, "deleted",
+        batches[0].outcome, "deleted",
         "the request in flight was not recorded"
     );
     let counts = app.counts().await;
@@ -766,7 +802,9 @@ async fn enqueue_inserts_valid_ids_and_reports_the_rest() {
     assert!(stdout(&out).contains("enqueued 2501 in namespace tenant-a; rejected 2"));
     let rows = app.rows().await;
     assert_eq!(rows.len(), 2501);
-    assert!(rows.iter().all(|r| r.1 == "tenant-a" && r.2 == "pending"));
+    assert!(rows
+        .iter()
+        .all(|r| r.namespace == "tenant-a" && r.status == "pending"));
 }
 
 on_both!(status_shows_counts_oldest_pending_and_last_batches);

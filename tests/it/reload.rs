@@ -73,7 +73,7 @@ async fn sighup_reloads_between_passes_and_keeps_the_request_in_flight() {
         daemon.try_wait().unwrap().is_none(),
         "SIGHUP ended the daemon"
     );
-    let outcomes: Vec<String> = app.batches().await.into_iter().map(|b| b.1).collect();
+    let outcomes: Vec<String> = app.batches().await.into_iter().map(|b| b.outcome).collect();
     assert_eq!(outcomes, ["deleted"]);
 
     // What cannot change live is refused, and so is a file that does not parse.

@@ -44,7 +44,13 @@ async fn ids_queued_under_the_wrong_namespace_end_absent_never_deleted() {
 
     two_passes(&app).await;
     let rows = app.rows().await;
-    for (video_no, namespace, status, ..) in &rows {
+    for QueueRow {
+        video_no,
+        namespace,
+        status,
+        ..
+    } in &rows
+    {
         let expected = if namespace == "tenant-a" {
             "deleted"
         } else {
@@ -52,8 +58,8 @@ async fn ids_queued_under_the_wrong_namespace_end_absent_never_deleted() {
         };
         assert_eq!(status, expected, "{video_no} in {namespace}");
     }
-    let absent = rows.iter().find(|r| r.2 == "absent").unwrap();
-    let note = absent.4.as_deref().unwrap_or("");
+    let absent = rows.iter().find(|r| r.status == "absent").unwrap();
+    let note = absent.last_error.as_deref().unwrap_or("");
     assert!(note.contains("not in namespace tenant-b on"), "{note}");
     assert!(
         app.standin
@@ -145,8 +151,8 @@ async fn a_video_no_longer_listed_after_our_lost_answer_is_deleted_not_absent() 
     let out = app.reaper(&["run", "--once"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let rows = app.rows().await;
-    assert_eq!(rows[0].2, "deleted");
-    let note = rows[0].4.as_deref().unwrap_or("");
+    assert_eq!(rows[0].status, "deleted");
+    let note = rows[0].last_error.as_deref().unwrap_or("");
     assert!(note.contains("deleted by that request"), "{note}");
     assert_eq!(app.standin.received().len(), 1, "not sent again");
     // Listed before the request, gone after it: the deletion is verified.
@@ -256,7 +262,7 @@ async fn a_lone_id_of_a_namespace_the_account_lacks_is_absent_never_deleted() {
         proofs(&app).await,
         [("absent".into(), Some("no_namespace".into()), false)]
     );
-    let note = app.rows().await[0].4.clone().unwrap_or_default();
+    let note = app.rows().await[0].last_error.clone().unwrap_or_default();
     assert!(
         note.contains("the account has no namespace nowhere"),
         "{note}"
@@ -354,7 +360,7 @@ async fn a_lying_api_is_caught_by_looking_after() {
         .await
         .iter()
         .all(|(_, proof, _)| proof.as_deref() == Some("still_listed")));
-    let note = app.rows().await[0].4.clone().unwrap_or_default();
+    let note = app.rows().await[0].last_error.clone().unwrap_or_default();
     assert!(note.contains("still listed the video"), "{note}");
     assert!(
         stderr(&out).contains("still lists them"),

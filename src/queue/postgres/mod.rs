@@ -166,7 +166,7 @@ impl PostgresQueue {
         self.applied.to_vec()
     }
 
-    pub fn renamed(&self) -> Self {
+    pub fn under_new_sender(&self) -> Self {
         Self {
             sender: ClaimToken::new().as_str().into(),
             ..self.clone()
@@ -250,7 +250,7 @@ impl Driver for PostgresQueue {
         self.problem(describe(&e))
     }
 
-    fn place(&self) -> String {
+    fn location(&self) -> String {
         self.shown.to_string()
     }
 

@@ -206,7 +206,7 @@ impl SqliteQueue {
 
     /// The same queue under a new sender name (`deletion_batches.sender`): requests sent
     /// under the old name then count as another process's.
-    pub fn renamed(&self) -> Self {
+    pub fn under_new_sender(&self) -> Self {
         Self {
             sender: ClaimToken::new().0.into(),
             ..self.clone()
@@ -273,7 +273,7 @@ impl Driver for SqliteQueue {
         self.error(e)
     }
 
-    fn place(&self) -> String {
+    fn location(&self) -> String {
         printable::path(&self.path)
     }
 

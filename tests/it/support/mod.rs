@@ -24,6 +24,26 @@ pub use standin::{Faults, Listing, LogLine, Received, Script, Standin};
 pub const KEY: &str = "sk-test-7f3a9c0e-do-not-log";
 pub const BIN: &str = env!("CARGO_BIN_EXE_memories-reaper");
 
+/// A queue row as the tests read it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct QueueRow {
+    pub video_no: String,
+    pub namespace: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub batch_id: Option<i64>,
+}
+
+/// A request's record as the tests read it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BatchRecord {
+    pub attempt: i64,
+    pub outcome: String,
+    pub api_code: Option<String>,
+    pub error: Option<String>,
+}
+
 pub struct App {
     pub dir: tempfile::TempDir,
     /// The SQLite file (on PostgreSQL: where it would be, unused).
@@ -454,64 +474,27 @@ impl App {
         self.counts().await.get(status).copied().unwrap_or(0)
     }
 
-    /// (video_no, unique_id, status, attempts, last_error, batch_id) of every row.
-    pub async fn rows(&self) -> Vec<(String, String, String, i64, Option<String>, Option<i64>)> {
-        const SQL: &str =
-            "SELECT video_no, unique_id, status, CAST(attempts AS BIGINT) AS attempts,
-                                  last_error, batch_id
+    /// Every row, in id order.
+    pub async fn rows(&self) -> Vec<QueueRow> {
+        const SQL: &str = "SELECT video_no, unique_id AS namespace, status,
+                                  CAST(attempts AS BIGINT) AS attempts, last_error, batch_id
                              FROM deletion_queue ORDER BY id";
-        macro_rules! read {
-            ($pool:expr) => {
-                sqlx::query(SQL)
-                    .fetch_all($pool)
-                    .await
-                    .expect("rows")
-                    .iter()
-                    .map(|r| {
-                        (
-                            r.get("video_no"),
-                            r.get("unique_id"),
-                            r.get("status"),
-                            r.get("attempts"),
-                            r.get("last_error"),
-                            r.get("batch_id"),
-                        )
-                    })
-                    .collect()
-            };
-        }
         match &self.pool {
-            Db::Sqlite(pool) => read!(pool),
-            Db::Postgres { pool, .. } => read!(pool),
+            Db::Sqlite(pool) => sqlx::query_as(SQL).fetch_all(pool).await,
+            Db::Postgres { pool, .. } => sqlx::query_as(SQL).fetch_all(pool).await,
         }
+        .expect("rows")
     }
 
-    /// (attempt, outcome, api_code, error) of every recorded request, in order.
-    pub async fn batches(&self) -> Vec<(i64, String, Option<String>, Option<String>)> {
+    /// Every request record, in order.
+    pub async fn batches(&self) -> Vec<BatchRecord> {
         const SQL: &str = "SELECT CAST(attempt AS BIGINT) AS attempt, outcome, api_code, error
                              FROM deletion_batches ORDER BY id";
-        macro_rules! read {
-            ($pool:expr) => {
-                sqlx::query(SQL)
-                    .fetch_all($pool)
-                    .await
-                    .expect("batches")
-                    .iter()
-                    .map(|r| {
-                        (
-                            r.get("attempt"),
-                            r.get("outcome"),
-                            r.get("api_code"),
-                            r.get("error"),
-                        )
-                    })
-                    .collect()
-            };
-        }
         match &self.pool {
-            Db::Sqlite(pool) => read!(pool),
-            Db::Postgres { pool, .. } => read!(pool),
+            Db::Sqlite(pool) => sqlx::query_as(SQL).fetch_all(pool).await,
+            Db::Postgres { pool, .. } => sqlx::query_as(SQL).fetch_all(pool).await,
         }
+        .expect("batches")
     }
 
     /// Every id the stand-in was sent, in order, repeats included.
