@@ -3,6 +3,7 @@
 //! what they would send.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -106,6 +107,8 @@ pub async fn run(
         config: Arc::new(config.clone()),
         dry_run: options.dry_run,
         notifier: notifier.clone(),
+        idle: AtomicBool::new(false),
+        logged_head: std::sync::Mutex::new(None),
     };
 
     // A dry run sends nothing: it needs no lease, and takes none from the daemon.
@@ -239,13 +242,23 @@ async fn serve(
     }
     // Idle, the loop itself pings the watchdog: it is what would notice a tick.
     let mut watchdog = ping_timer(&notifier);
+    let mut alive =
+        tokio::time::interval_at(tokio::time::Instant::now() + ALIVE_EVERY, ALIVE_EVERY);
+    alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut first = true;
     loop {
         let next = next_wake(&daemon.config);
-        info!(next_wake = next, "waiting for the next tick, at {next}");
+        // The first wait says when the next pass is; after an idle pass, only DEBUG does.
+        if daemon.was_idle() && !std::mem::take(&mut first) {
+            debug!(next_wake = next, "waiting for the next tick, at {next}");
+        } else {
+            info!(next_wake = next, "waiting for the next tick, at {next}");
+        }
         let tick = loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break None,
                 _ = watchdog.tick() => notifier.watchdog(),
+                _ = alive.tick() => daemon.alive().await,
                 // A reload accepted during a pass is taken here, once the pass is over.
                 Ok(()) = configs.changed() => {
                     let config = configs.borrow_and_update().clone();
@@ -297,6 +310,7 @@ async fn serve(
             Some(Some(token)) => daemon.pass(&Halt::while_leading(token, &shutdown)).await,
             Some(None) => {
                 debug!("standing by: no pass at this tick");
+                daemon.idle.store(true, Ordering::Relaxed);
                 None
             }
         };
@@ -313,6 +327,9 @@ async fn serve(
     info!("stopped");
     Ok(RunEnd::Clean)
 }
+
+/// How often a daemon between passes says it is alive (at INFO; idle passes log at DEBUG).
+const ALIVE_EVERY: Duration = Duration::from_secs(3600);
 
 /// What the start-up pass runs under: the shutdown on a dry run, the lease too when this
 /// daemon leads; `None` when it stands by. The watchdog is pinged while the first
@@ -378,9 +395,32 @@ struct Daemon {
     config: Arc<Config>,
     dry_run: bool,
     notifier: Notifier,
+    /// The last pass did nothing (its lines, and the wait after it, go to DEBUG).
+    idle: AtomicBool,
+    /// The chain's head as last logged: logged again only when it moves.
+    logged_head: std::sync::Mutex<Option<(i64, String)>>,
 }
 
 impl Daemon {
+    /// Whether the last pass did nothing.
+    fn was_idle(&self) -> bool {
+        self.idle.load(Ordering::Relaxed)
+    }
+
+    /// Once an hour between passes: the daemon is alive, and how deep the queue is.
+    async fn alive(&self) {
+        let next = next_wake(&self.config);
+        match self.queue.due_pending().await {
+            Ok(due) => info!(
+                due,
+                next_wake = next,
+                "alive: {} due; next tick at {next}",
+                crate::printable::count(due.unsigned_abs(), "row is", "rows are")
+            ),
+            Err(e) => warn!("alive, but cannot count the rows due: {e}"),
+        }
+    }
+
     /// Takes a reloaded configuration: the next pass runs on it, with a schedule armed
     /// afresh if the rule or its zone changed. Called between passes only.
     async fn reconfigure(
@@ -479,10 +519,13 @@ impl Daemon {
         };
         let end = match done {
             Ok((end, report)) => {
+                let idle = report.idle() && matches!(end, PassEnd::Drained);
+                self.idle.store(idle, Ordering::Relaxed);
                 self.report_status(&end, &report).await;
                 Some(end)
             }
             Err(e) => {
+                self.idle.store(false, Ordering::Relaxed);
                 error!("the pass panicked ({e}); the rows it held are given back to the queue");
                 None
             }
@@ -493,11 +536,22 @@ impl Daemon {
             return end;
         }
         // A copy of the chain's head outside the database (journald can seal its files).
+        // Logged when it moved (and at the first pass): the same head again says nothing.
         if let Ok((chain_seq, chain_head)) = self.queue.chain_head().await {
-            info!(
-                chain_seq,
-                chain_head, "settlement chain head: entry {chain_seq}, hash {chain_head}"
-            );
+            let head = Some((chain_seq, chain_head.clone()));
+            let moved = match self.logged_head.lock() {
+                Ok(mut logged) if *logged != head => {
+                    *logged = head;
+                    true
+                }
+                _ => false,
+            };
+            if moved {
+                info!(
+                    chain_seq,
+                    chain_head, "settlement chain head: entry {chain_seq}, hash {chain_head}"
+                );
+            }
         }
         if let (Some(keep), false) = (self.config.retention.keep, self.dry_run) {
             let pruned = self.queue.prune(Utc::now() - keep).await;

@@ -260,6 +260,12 @@ pub fn pass_end(end: &PassEnd, report: &PassReport, lease: Duration, took: Durat
         )
     };
     match end {
+        // A quiet daemon is quiet: a pass that found nothing to do says so at DEBUG only
+        // (the daemon says it is alive once an hour instead).
+        PassEnd::Drained if report.idle() => debug!(
+            requests,
+            deleted, failed, absent, "pass finished: nothing was due; {totals}"
+        ),
         PassEnd::Drained => info!(
             requests,
             deleted, failed, absent, "pass finished: nothing due is left; {totals}"

@@ -122,6 +122,12 @@ pub struct PassReport {
 }
 
 impl PassReport {
+    /// Nothing happened: no request, no row settled or given back.
+    pub fn idle(&self) -> bool {
+        self.requests + self.deleted + self.failed + self.absent + self.released == 0
+            && !self.stranded
+    }
+
     /// Rows settled `status` (deleted, failed or absent): counted here and in the metrics
     /// at once, so that a long pass's failures show before it ends.
     fn settled(&mut self, status: RowStatus, rows: u64) {

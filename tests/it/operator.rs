@@ -744,3 +744,48 @@ async fn clients_that_trickle_their_headers_do_not_keep_a_scrape_out() {
     signal(&daemon, "TERM");
     assert!(daemon.wait().await.expect("wait").success());
 }
+
+on_both!(a_quiet_daemon_is_quiet);
+/// Ticks that find nothing due write nothing at INFO (the default level): only the pass
+/// that deletes, the wait after it and the head it moved do, and the first wait after the
+/// start. A daemon ticking every minute used to write three INFO lines a minute.
+async fn a_quiet_daemon_is_quiet() {
+    let app = spawn_app(&[("schedule", "cron = \"* * * * * *\"")]).await;
+    let daemon = app.spawn(&["run"]);
+    // Idle ticks, then one video to delete, then idle ticks again.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    app.insert("default", &ids(0, 1)).await;
+    for _ in 0..300 {
+        if app.count("deleted").await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.count("deleted").await, 1, "the video was not deleted");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    signal(&daemon, "TERM");
+    let out = run_child(daemon).await;
+    let log = stderr(&out);
+    let info = |needle: &str| {
+        let lines = log
+            .lines()
+            .filter(|l| l.contains(" INFO ") && l.contains(needle));
+        lines.count()
+    };
+    assert_eq!(
+        info("pass finished"),
+        1,
+        "only the pass that deleted: {log}"
+    );
+    assert_eq!(
+        info("waiting for the next tick"),
+        2,
+        "the first, and after it: {log}"
+    );
+    assert_eq!(
+        info("settlement chain head"),
+        2,
+        "the first, and moved: {log}"
+    );
+    assert!(log.contains("1 deleted"), "{log}");
+}
