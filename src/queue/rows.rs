@@ -299,3 +299,39 @@ pub struct Hold {
     /// Rows waiting `held` that this hold covers.
     pub rows_held: i64,
 }
+
+/// One namespace of a listing, as `rules plan --last` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NamespaceTally {
+    pub namespace: String,
+    pub listed: i64,
+    pub matched: i64,
+    pub unreadable: i64,
+    pub oldest_ms: Option<i64>,
+    pub newest_ms: Option<i64>,
+    /// The oldest matched video numbers.
+    pub sample: Vec<String>,
+}
+
+/// A rule's last decided listing (else its latest), for `rules plan --last` and `status`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct ListingReport {
+    pub id: i64,
+    pub rule: String,
+    pub mode: String,
+    pub state: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub confirmed: bool,
+    pub listed: i64,
+    pub matched: i64,
+    pub unreadable: i64,
+    pub enqueued: i64,
+    pub already_queued: i64,
+    pub note: Option<String>,
+    /// A newer listing of the rule under way, if any (this one is the last decided).
+    pub listing_now: Option<i64>,
+    /// Read by a statement of its own (`tallies`).
+    #[sqlx(skip)]
+    pub namespaces: Vec<NamespaceTally>,
+}

@@ -66,8 +66,8 @@ macro_rules! statements {
         use $crate::queue::driver::{Answered, Missed, Statements, Unchecked};
         use $crate::queue::statements::{bound, execute};
         use $crate::queue::rows::{
-            Anchor, BatchRow, Count, Filter, Hold, ListingRow, PendingRow, ProofCount, Receipt,
-            Sender, Snapshotted, TallyRow,
+            Anchor, BatchRow, Count, Filter, Hold, ListingReport, ListingRow, PendingRow,
+            ProofCount, Receipt, Sender, Snapshotted, TallyRow,
         };
         use $crate::queue::{ClaimedRow, RequestRecord};
         use $crate::video::Namespace;
@@ -815,7 +815,7 @@ macro_rules! statements {
         /// Each rule's last decided listing (else its latest), or only `rule`'s.
         async fn listing_reports(
             &mut self, rule: Option<&str>,
-        ) -> Result<Vec<crate::queue::rules::ListingReport>, sqlx::Error> {
+        ) -> Result<Vec<ListingReport>, sqlx::Error> {
             bound!(query_as, "listing_reports", rule).fetch_all(self).await
         }
 
