@@ -71,14 +71,17 @@ async fn demo() -> anyhow::Result<()> {
     println!("\n== Producers queue video numbers (here through `enqueue`):");
     let default: Vec<String> = (0..DEFAULT_IDS).map(id).collect();
     let tenant: Vec<String> = (DEFAULT_IDS..DEFAULT_IDS + TENANT_IDS).map(id).collect();
-    let elsewhere = id(DEFAULT_IDS + TENANT_IDS);
+    let elsewhere = [id(DEFAULT_IDS + TENANT_IDS)];
     cmd::enqueue_ids(&config, "default", &default, None).await?;
     cmd::enqueue_ids(&config, "tenant-a", &tenant, None).await?;
-    cmd::enqueue_ids(&config, "no-such-namespace", &[elsewhere.clone()], None).await?;
-    let held = id(42);
-    println!("\n== A legal hold on {held}: it is not deleted while the hold stands");
+    cmd::enqueue_ids(&config, "no-such-namespace", &elsewhere, None).await?;
+    let held = [id(42)];
+    println!(
+        "\n== A legal hold on {}: it is not deleted while the hold stands",
+        held[0]
+    );
     let reason = HoldChange::Place("demo: litigation");
-    cmd::change_holds(&config, &[held.clone()], None, None, reason).await?;
+    cmd::change_holds(&config, &held, None, None, reason).await?;
     println!(
         "\n== The API will refuse {refused}, and no namespace no-such-namespace exists in the \
          account"
@@ -106,8 +109,11 @@ async fn demo() -> anyhow::Result<()> {
     // All but the held video settle; then the hold is released and it goes too.
     let drained = wait(&queue, &bar, &mut daemon, total - 1).await?;
     println!("{drained}");
-    println!("\n== The hold is released: the next pass deletes {held}");
-    cmd::change_holds(&config, &[held.clone()], None, None, HoldChange::Release).await?;
+    println!(
+        "\n== The hold is released: the next pass deletes {}",
+        held[0]
+    );
+    cmd::change_holds(&config, &held, None, None, HoldChange::Release).await?;
     let drained = wait(&queue, &bar, &mut daemon, total).await?;
     bar.finish_and_clear();
     println!("{drained}");
