@@ -1,6 +1,7 @@
 //! Serves the API stand-in on 127.0.0.1, to watch the daemon work without deleting real
-//! videos: `cargo run --example standin -- [PORT] [KEY]` (defaults 8787 and `standin-key`),
-//! then run the daemon with `config/standin.toml` and `MEMORIES_API_KEY=standin-key`.
+//! videos: `cargo run --example standin -- [PORT] [KEY]` (defaults 8787 and `standin-key`;
+//! `--port 0` takes any free port and prints the config line naming it), then run the
+//! daemon with `config/standin.toml` and `MEMORIES_API_KEY=standin-key`.
 //!
 //! `--faults 0.2` makes a fifth of the requests misbehave at random (5xx, 429, `0429`,
 //! hangs, resets, bodies that are not JSON, unknown codes, a refused key: `--help` says
@@ -24,8 +25,13 @@ mod standin;
 
 #[derive(Parser)]
 struct Args {
+    /// The port on 127.0.0.1 (as --port too); 0 takes any free one.
     #[arg(default_value_t = 8787)]
     port: u16,
+    /// The port on 127.0.0.1, as the positional PORT; 0 takes any free one, and the line
+    /// printed at the start names it.
+    #[arg(long = "port", value_name = "PORT")]
+    port_option: Option<u16>,
     #[arg(default_value = "standin-key")]
     key: String,
     /// Requests per second allowed before answering 0429, as the account limit does.
@@ -73,12 +79,14 @@ struct Args {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let standin = match standin::Standin::start_on(&args.key, args.per_second, args.port).await {
+    let port = args.port_option.unwrap_or(args.port);
+    let standin = match standin::Standin::start_on(&args.key, args.per_second, port).await {
         Ok(standin) => standin,
         Err(e) => {
             eprintln!(
-                "standin: cannot listen on 127.0.0.1:{}: {e}; choose another port",
-                args.port
+                "standin: cannot listen on 127.0.0.1:{port}: {e}; choose another port: \
+                 `--port 0` takes any free one and prints the base_url for the daemon's \
+                 config (config/standin.toml names 8787)"
             );
             std::process::exit(1);
         }
@@ -120,6 +128,13 @@ async fn main() {
         args.per_second,
         args.faults
     );
+    if standin.base_url() != "http://127.0.0.1:8787" {
+        println!(
+            "the daemon's config must name it: [api] base_url = {:?} (config/standin.toml \
+             names 8787)",
+            standin.base_url()
+        );
+    }
     let mut shown = 0;
     loop {
         tokio::select! {
