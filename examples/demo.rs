@@ -10,6 +10,7 @@
 //! --verify`) and the commands to look at the same queue by hand. Exits 0 with nothing
 //! left running; the folder stays, for those commands.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -158,7 +159,14 @@ async fn demo() -> anyhow::Result<()> {
 /// The configuration `run` and every command of the demo use, in `folder`.
 fn write_config(folder: &Path, base_url: &str) -> anyhow::Result<std::path::PathBuf> {
     let key_file = folder.join("api_key");
-    std::fs::write(&key_file, KEY).context("cannot write the stand-in's key")?;
+    // Readable by this user only, as a real key must be (the daemon warns otherwise).
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&key_file)
+        .context("cannot create the stand-in's key file")?;
+    std::io::Write::write_all(&mut file, KEY.as_bytes()).context("cannot write the key")?;
     let config = format!(
         "# Written by `cargo run --example demo`: the stand-in's address, this folder's\n\
          # queue, a pass a second.\n\

@@ -160,6 +160,10 @@ async fn run_once(
         Some(halt) => daemon.pass(&halt).await,
         None => None,
     };
+    // The daemon says an idle pass at DEBUG; a run of one pass says its outcome anyway.
+    if end.is_some() && daemon.was_idle() {
+        info!("run --once: nothing was due");
+    }
     let due = if daemon.dry_run {
         0
     } else {
@@ -249,7 +253,9 @@ async fn serve(
     loop {
         let next = next_wake(&daemon.config);
         // The first wait says when the next pass is; after an idle pass, only DEBUG does.
-        if daemon.was_idle() && !std::mem::take(&mut first) {
+        let quiet = daemon.was_idle() && !first;
+        first = false;
+        if quiet {
             debug!(next_wake = next, "waiting for the next tick, at {next}");
         } else {
             info!(next_wake = next, "waiting for the next tick, at {next}");

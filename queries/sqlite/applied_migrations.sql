@@ -1,2 +1,2 @@
--- The versions of the migrations applied so far.
-SELECT version FROM _sqlx_migrations WHERE success ORDER BY version
+-- The migrations applied so far: version and checksum (of the SQL that was run).
+SELECT version, checksum FROM _sqlx_migrations WHERE success ORDER BY version

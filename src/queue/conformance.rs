@@ -29,6 +29,7 @@ struct Row {
 /// A queue on a driver, and what a test needs to set it up and read it.
 struct Rig {
     queue: Queue,
+    database: Database,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -41,6 +42,7 @@ impl Rig {
             .expect("open the queue");
         Self {
             queue,
+            database,
             _dir: Some(dir),
         }
     }
@@ -67,10 +69,15 @@ impl Rig {
         let (base, _) = admin.rsplit_once('/').expect("the URL names a database");
         let url = crate::credentials::parse_url(&format!("{base}/{name}"), "test".into())
             .expect("a database URL");
-        let queue = Queue::open(&Database::Server(Box::new(url)), Duration::from_secs(5))
+        let database = Database::Server(Box::new(url));
+        let queue = Queue::open(&database, Duration::from_secs(5))
             .await
             .expect("open the queue");
-        Some(Self { queue, _dir: None })
+        Some(Self {
+            queue,
+            database,
+            _dir: None,
+        })
     }
 
     /// Runs statements with no parameters, as a producer (or a hand in the database) would.
@@ -221,6 +228,7 @@ conformance!(
     unsent_rows_fail_as_invalid,
     other_senders_requests_are_counted,
     the_oldest_due_age_counts_rows_in_flight_and_not_settled_ones,
+    a_migration_applied_from_another_text_is_refused,
 );
 
 async fn a_claim_takes_the_oldest_namespace_and_its_duplicates(rig: Rig) {
@@ -642,4 +650,24 @@ async fn the_oldest_due_age_counts_rows_in_flight_and_not_settled_ones(rig: Rig)
     let age = rig.queue.gauges(None).await.unwrap().oldest_due;
     let seconds = age.expect("a due row in flight is counted").as_secs();
     assert!((3599..3700).contains(&seconds), "{seconds}");
+}
+
+/// A migration recorded with another checksum than this binary's (another build migrated
+/// the database, or a hand edited `_sqlx_migrations`) is refused when the queue is opened
+/// to migrate, current or not.
+async fn a_migration_applied_from_another_text_is_refused(rig: Rig) {
+    let sum = match &rig.queue {
+        Queue::Sqlite(_) => "X'00'",
+        Queue::Postgres(_) => "'\\x00'::bytea",
+    };
+    rig.exec(&format!(
+        "UPDATE _sqlx_migrations SET checksum = {sum} WHERE version = 5"
+    ))
+    .await;
+    let refused = Queue::open(&rig.database, Duration::from_secs(5)).await;
+    let error = refused
+        .expect_err("a changed migration is refused")
+        .to_string();
+    assert!(error.contains("migration 0005"), "{error}");
+    assert!(error.contains("another text"), "{error}");
 }

@@ -15,6 +15,12 @@ const ANCHOR_RECORDED_FROM: &str = "proofs";
 
 /// The versions of the migrations applied to the database so far.
 pub async fn migrated<D: Driver>(driver: &D) -> Result<Vec<i64>, QueueError> {
+    let applied = applied(driver).await?;
+    Ok(applied.into_iter().map(|(version, _)| version).collect())
+}
+
+/// The migrations applied so far, with the checksum of what each ran.
+async fn applied<D: Driver>(driver: &D) -> Result<Vec<(i64, Vec<u8>)>, QueueError> {
     operation!(driver, single(Access::Read), |conn| {
         match conn.migrations_exist().await? {
             true => conn.applied_migrations().await,
@@ -29,6 +35,20 @@ pub async fn current<D: Driver>(driver: &D, migrator: &Migrator) -> Result<(), Q
     current_schema(&applied, migrator).map_err(|problem| driver.problem(problem))
 }
 
+/// `check`'s line for a schema this binary would migrate further; `None` when current.
+pub fn behind(applied: &[i64], migrator: &Migrator) -> Option<String> {
+    let behind = migrator
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .count() as u64;
+    (behind > 0).then(|| {
+        format!(
+            "schema is {} behind; `run` or `migrate` brings it up to date",
+            crate::printable::count(behind, "migration", "migrations")
+        )
+    })
+}
+
 /// Migrates with `run` (`migrator` run as the driver runs it) unless the schema is
 /// current; refuses a newer one. The migrations applied, as "0005 strict due at".
 pub async fn migrate<D: Driver>(
@@ -36,8 +56,26 @@ pub async fn migrate<D: Driver>(
     migrator: &Migrator,
     run: impl Future<Output = Result<(), QueueError>>,
 ) -> Result<Vec<String>, QueueError> {
-    let before = migrated(driver).await?;
+    let applied = applied(driver).await?;
+    let before: Vec<i64> = applied.iter().map(|(version, _)| *version).collect();
     newer_schema(&before, migrator).map_err(|problem| driver.problem(problem))?;
+    // A migration run from another text than this binary's: the schema is not what this
+    // binary's rules assume (sqlx checked this when it ran the migrator, which a current
+    // schema no longer is handed to).
+    let changed = migrator.iter().find(|m| {
+        let sum = applied.iter().find(|(version, _)| *version == m.version);
+        sum.is_some_and(|(_, sum)| sum.as_slice() != &*m.checksum)
+    });
+    if let Some(m) = changed {
+        return Err(driver.problem(format!(
+            "migration {:04} ({}) was applied from another text than this memories-reaper {} \
+             holds: another build migrated this database; run the build that did, and do \
+             not edit _sqlx_migrations",
+            m.version,
+            m.description,
+            env!("CARGO_PKG_VERSION")
+        )));
+    }
     // A current schema is left alone: on PostgreSQL the migrator would create its own
     // table and take its lock, which a role that may only read (an auditor's) cannot.
     if migrator.iter().all(|m| before.contains(&m.version)) {

@@ -915,9 +915,9 @@ macro_rules! statements {
             bound!(query_scalar, "migrations_exist").fetch_one(self).await
         }
 
-        /// The versions of the migrations applied so far.
-        async fn applied_migrations(&mut self) -> Result<Vec<i64>, sqlx::Error> {
-            bound!(query_scalar, "applied_migrations").fetch_all(self).await
+        /// The migrations applied so far: version, and the checksum of what was run.
+        async fn applied_migrations(&mut self) -> Result<Vec<(i64, Vec<u8>)>, sqlx::Error> {
+            bound!(query_as, "applied_migrations").fetch_all(self).await
         }
 
         // The chain.

@@ -123,15 +123,9 @@ impl PostgresQueue {
         queue.no_public_create().await?;
         let applied = schema::migrated(&queue).await?;
         newer_schema(&applied, &MIGRATOR).map_err(|problem| queue.problem(problem))?;
-        let behind = MIGRATOR
-            .iter()
-            .filter(|m| !applied.contains(&m.version))
-            .count();
-        if behind > 0 {
+        if let Some(behind) = schema::behind(&applied, &MIGRATOR) {
             queue.pool.close().await;
-            return Ok(format!(
-                "schema is {behind} migrations behind; `run` or `migrate` applies them"
-            ));
+            return Ok(behind);
         }
         let (rows, writable): (i64, bool) = sqlx::query_as(
             "SELECT (SELECT count(*) FROM deletion_queue),

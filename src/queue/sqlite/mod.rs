@@ -177,14 +177,8 @@ impl SqliteQueue {
             place: printable::path(path),
             problem,
         })?;
-        let behind = MIGRATOR
-            .iter()
-            .filter(|m| !applied.contains(&m.version))
-            .count();
-        if behind > 0 {
-            return Ok(format!(
-                "schema is {behind} migrations behind; `run` or `migrate` applies them"
-            ));
+        if let Some(behind) = schema::behind(&applied, &MIGRATOR) {
+            return Ok(behind);
         }
         let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM deletion_queue")
             .fetch_one(&mut conn)
