@@ -145,7 +145,10 @@ async fn ten_thousand_rows_of_one_video_are_sent_once_and_producers_keep_writing
     .fetch_one(app.pool.sqlite())
     .await
     .unwrap();
-    assert!(largest <= 100 + 1_000, "one transaction settled {largest} rows");
+    assert!(
+        largest <= 100 + 1_000,
+        "one transaction settled {largest} rows"
+    );
     assert!(entries >= 10, "{entries} settling transactions");
 }
 
