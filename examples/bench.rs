@@ -639,30 +639,45 @@ impl Bench {
     /// rest from that deletion, and how many there were. Each claim is one write
     /// transaction: producers wait behind it.
     async fn duplicate_claims(&mut self, n: usize) -> anyhow::Result<(Duration, Duration, usize)> {
+        const VIDEO: &str = "VI606404158946574336";
+        let lease = Duration::from_secs(60);
+        let duplicates = |pool| async move {
+            sqlx::query(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+                 INSERT INTO deletion_queue (video_no) SELECT ?2 FROM n",
+            )
+            .bind(n as i64)
+            .bind(VIDEO)
+            .execute(&pool)
+            .await
+            .map(drop)
+        };
+        // The first claim of a video not deleted yet: 100 rows and 1,000 duplicates.
         let (db, _) = self.setup(0, "http://127.0.0.1:9", &[]).await?;
         let pool = common::producer_pool(&db).await?;
-        sqlx::query(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
-             INSERT INTO deletion_queue (video_no) SELECT 'VI606404158946574336' FROM n",
-        )
-        .bind(n as i64)
-        .execute(&pool)
-        .await?;
+        duplicates(pool.clone()).await?;
         let queue = Queue::open(&Database::File(db.clone()), Duration::from_secs(5)).await?;
-        let lease = Duration::from_secs(60);
         let started = Instant::now();
         let claim = queue.claim(100, lease).await?;
         let first = started.elapsed();
-        let Some(claim) = claim else {
-            anyhow::bail!("nothing was claimed");
-        };
-        sqlx::query(
-            "UPDATE deletion_queue SET status = 'deleted', claimed_by = NULL, lease_until = NULL
-              WHERE claimed_by = ?1",
-        )
-        .bind(claim.token.as_str())
-        .execute(&pool)
-        .await?;
+        anyhow::ensure!(claim.is_some(), "nothing was claimed");
+        pool.close().await;
+        queue.close().await;
+
+        // Then the claims that settle duplicates from the video's deletion. The deletion
+        // must be one the chain records (history trusts no row marked deleted by hand):
+        // a real pass deletes one row of it first.
+        let standin = standin::Standin::start(KEY, 1000).await;
+        let (db, config) = self.setup(0, &standin.base_url(), &[]).await?;
+        let pool = common::producer_pool(&db).await?;
+        sqlx::query("INSERT INTO deletion_queue (video_no) VALUES (?1)")
+            .bind(VIDEO)
+            .execute(&pool)
+            .await?;
+        let status = self.command(&config, &["run", "--once"]).status().await?;
+        anyhow::ensure!(status.success(), "the pass that deletes the video failed");
+        duplicates(pool.clone()).await?;
+        let queue = Queue::open(&Database::File(db.clone()), Duration::from_secs(5)).await?;
         let (mut longest, mut claims) = (Duration::ZERO, 0);
         loop {
             let started = Instant::now();
@@ -671,6 +686,11 @@ impl Bench {
             let Some(claim) = claim else { break };
             claims += 1;
             queue.release(&claim.token, None).await?;
+            // Each claim settles some from history: more claims than rows is a loop.
+            anyhow::ensure!(
+                claims <= n,
+                "{claims} claims of {n} rows: they settle nothing"
+            );
         }
         pool.close().await;
         queue.close().await;
