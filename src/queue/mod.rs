@@ -30,7 +30,9 @@ macro_rules! query_file {
 }
 
 pub mod chain;
+/// The suite every driver passes, kept outside the drivers (as River's `riverdrivertest`).
 #[cfg(test)]
+#[path = "../../tests/conformance/queue.rs"]
 mod conformance;
 mod contract;
 mod driver;

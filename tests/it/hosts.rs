@@ -111,8 +111,9 @@ async fn the_server_is_verified_over_tls_as_sslmode_says() {
     if !postgres_available() {
         return;
     }
-    let ca = std::env::var("MEMORIES_REAPER_TEST_POSTGRES_CA")
-        .expect("the test server's CA (tests/lib/postgres.sh exports it)");
+    let ca = postgres_server::server()
+        .and_then(|server| server.ca.clone())
+        .expect("the test server's CA (MEMORIES_REAPER_TEST_POSTGRES_CA, with the URL)");
     on(Backend::Postgres, async {
         let app = spawn_app(&[]).await;
         let url_file = app.dir.path().join("database_url");

@@ -3,10 +3,11 @@
 //! server), a config file pointing at both, and the real binary.
 //!
 //! Tests written with [`on_both!`] run once per backend. The PostgreSQL case needs a
-//! server: `MEMORIES_REAPER_TEST_POSTGRES` names one (a role that may create databases;
-//! `.ci/run` starts a throwaway one). Without it the case is skipped, saying so once,
-//! unless `MEMORIES_REAPER_REQUIRE_POSTGRES` is set: then it fails.
+//! server ([`postgres_server`]: the one `MEMORIES_REAPER_TEST_POSTGRES` names, else a
+//! throwaway one where PostgreSQL is installed, else the case is skipped and counted).
 
+#[path = "../../lib/postgres_server.rs"]
+pub mod postgres_server;
 pub mod standin;
 
 use std::collections::HashMap;
@@ -77,9 +78,6 @@ tokio::task_local! {
     static BACKEND: Backend;
 }
 
-pub const POSTGRES_VAR: &str = "MEMORIES_REAPER_TEST_POSTGRES";
-pub const REQUIRE_VAR: &str = "MEMORIES_REAPER_REQUIRE_POSTGRES";
-
 /// Runs a test's body on `backend`.
 pub async fn on<F: std::future::Future>(backend: Backend, body: F) -> F::Output {
     BACKEND.scope(backend, body).await
@@ -89,26 +87,16 @@ pub fn backend() -> Backend {
     BACKEND.try_with(|b| *b).unwrap_or(Backend::Sqlite)
 }
 
-/// Whether the PostgreSQL cases can run; says once (outside the test harness's capture,
-/// so that `cargo test` shows it) when they are skipped.
+/// Whether the PostgreSQL cases can run (a skipped case is counted, and the count said).
 pub fn postgres_available() -> bool {
-    static SAID: std::sync::Once = std::sync::Once::new();
-    if std::env::var_os(POSTGRES_VAR).is_some() {
-        return true;
-    }
-    assert!(
-        std::env::var_os(REQUIRE_VAR).is_none(),
-        "{REQUIRE_VAR} is set but {POSTGRES_VAR} is not: the PostgreSQL cases cannot be skipped"
-    );
-    SAID.call_once(|| {
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "note: the PostgreSQL cases are skipped: set {POSTGRES_VAR} to a server's URL \
-             (a role that may create databases) to run them"
-        );
-    });
-    false
+    postgres_server::server().is_some()
+}
+
+/// The test server's superuser URL (after [`postgres_available`]).
+fn admin_url() -> &'static str {
+    &postgres_server::server()
+        .expect("the PostgreSQL test server")
+        .url
 }
 
 /// Makes the test `NAME` (an `async fn` beside it) two tests: `NAME::sqlite` and
@@ -246,11 +234,11 @@ pub async fn producer_pool(db: &std::path::Path) -> SqlitePool {
 
 /// A database of its own on the test server: (a producer's pool, its name, its URL).
 async fn fresh_postgres() -> (PgPool, String, String) {
-    let admin = std::env::var(POSTGRES_VAR).expect("the test server's URL");
+    let admin = admin_url();
     let name = format!("mr_test_{:016x}", rand_id());
     let server = PgPoolOptions::new()
         .max_connections(1)
-        .connect(&admin)
+        .connect(admin)
         .await
         .expect("connect to the test server");
     sqlx::query(&format!("CREATE DATABASE {name}"))
@@ -288,9 +276,7 @@ impl Drop for Db {
             return;
         };
         let name = name.clone();
-        let Ok(admin) = std::env::var(POSTGRES_VAR) else {
-            return;
-        };
+        let admin = admin_url();
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -299,7 +285,7 @@ impl Drop for Db {
                 .block_on(async {
                     let server = PgPoolOptions::new()
                         .max_connections(1)
-                        .connect(&admin)
+                        .connect(admin)
                         .await?;
                     sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                         .execute(&server)

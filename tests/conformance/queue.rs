@@ -1,8 +1,9 @@
 //! One suite of the queue's behaviours, run in-process on every driver: `NAME::sqlite` on
-//! a file of its own, `NAME::postgres` on a database of its own on the server
-//! `MEMORIES_REAPER_TEST_POSTGRES` names (skipped, with a line on stderr, where no server
-//! is named, unless `MEMORIES_REAPER_REQUIRE_POSTGRES` is set: then it fails). A third
-//! driver adds its arm to `conformance!` and passes the same tests.
+//! a file of its own, `NAME::postgres` on a database of its own on the test server
+//! (`postgres_server`: the one named, else a throwaway one where PostgreSQL is installed,
+//! else skipped and counted). A third driver adds its arm to `conformance!` and passes the
+//! same tests. It is the queue's unit tests (`queue::conformance`, crate-private items
+//! and all), kept outside the drivers' folder as River keeps `riverdrivertest` apart.
 
 use std::time::Duration;
 
@@ -11,6 +12,11 @@ use super::{Check, Miss, Store};
 use crate::config::Database;
 use crate::video::{Namespace, VideoNo, VideoNoRule};
 use crate::vocabulary::{Outcome, Proof};
+
+// Its `ca` is for `tests/it`'s TLS test; the suite connects without TLS.
+#[allow(dead_code)]
+#[path = "../lib/postgres_server.rs"]
+mod postgres_server;
 
 const LEASE: Duration = Duration::from_secs(60);
 
@@ -48,19 +54,9 @@ impl Rig {
     }
 
     async fn postgres() -> Option<Self> {
-        const VAR: &str = "MEMORIES_REAPER_TEST_POSTGRES";
-        let Ok(admin) = std::env::var(VAR) else {
-            assert!(
-                std::env::var_os("MEMORIES_REAPER_REQUIRE_POSTGRES").is_none(),
-                "MEMORIES_REAPER_REQUIRE_POSTGRES is set but {VAR} is not"
-            );
-            eprintln!("note: a PostgreSQL conformance case is skipped: {VAR} is not set");
-            return None;
-        };
+        let admin = &postgres_server::server()?.url;
         let name = format!("mr_conf_{:016x}", rand::random::<u64>());
-        let server = sqlx::PgPool::connect(&admin)
-            .await
-            .expect("the test server");
+        let server = sqlx::PgPool::connect(admin).await.expect("the test server");
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&server)
             .await
