@@ -48,6 +48,10 @@ struct Args {
     /// Only the looking-first section (about two minutes).
     #[arg(long)]
     verify_only: bool,
+    /// Only the full-speed table: warm and cold drains at 1 s and 300 ms, verification
+    /// on and off, both quotas held (about three minutes).
+    #[arg(long)]
+    speed_only: bool,
     /// Only the receipts figures (about a minute).
     #[arg(long)]
     receipts_only: bool,
@@ -94,6 +98,9 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     if args.verify_only {
         return verify_section(&mut b, q(20_000, 600)).await;
     }
+    if args.speed_only {
+        return speed_section(&mut b, q(6_000, 600)).await;
+    }
     if args.rules_only {
         return rules_section(&mut b, q(50_000, 2_000), q(20_000, 600)).await;
     }
@@ -139,7 +146,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let second = Duration::from_secs(1);
     let cold = b.drain(warm_ids, second, 5, &[]).await?;
     ceiling_row(second, "memories-reaper, cold", &cold);
-    let warm = b.drain_warm(warm_ids, second).await?;
+    let warm = b.drain_warm(warm_ids, second, &[]).await?;
     ceiling_row(second, "memories-reaper, warm", &warm);
 
     println!();
@@ -165,6 +172,9 @@ async fn bench(args: Args) -> anyhow::Result<()> {
 
     println!();
     verify_section(&mut b, q(20_000, 600)).await?;
+
+    println!();
+    speed_section(&mut b, q(6_000, 600)).await?;
 
     println!();
     println!(
@@ -254,6 +264,44 @@ async fn verify_section(b: &mut Bench, n: usize) -> anyhow::Result<()> {
             drain.lookups as f64 / drain.wall.as_secs_f64(),
             drain.too_many
         );
+    }
+    Ok(())
+}
+
+/// The shipped defaults against both documented quotas (5 deletions and 5 lookups a
+/// second, held by the stand-in): warm and cold drains, at 1 s and 300 ms, looking first
+/// (the default) and not.
+async fn speed_section(b: &mut Bench, n: usize) -> anyhow::Result<()> {
+    println!(
+        "## Full speed with the defaults: {n} ids, the stand-in holding 5 deletions and 5 lookups a second"
+    );
+    println!();
+    println!(
+        "| API latency | start | verify.before | ids/s over the drain | % of 500 | after the first answer | % of 500 | lookups/s | 0429 (deletions) | 0429 (lookups) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for (latency, warm) in [(1000, true), (300, true), (1000, false)] {
+        for before in [true, false] {
+            let latency = Duration::from_millis(latency);
+            let setting = format!("before = {before}");
+            let extra = [("verify", setting.as_str())];
+            let drain = match warm {
+                true => b.drain_warm(n, latency, &extra).await?,
+                false => b.drain(n, latency, 5, &extra).await?,
+            };
+            println!(
+                "| {} ms | {} | {before} | {:.0} | {:.1}% | {:.0} | {:.1}% | {:.1} | {} | {} |",
+                latency.as_millis(),
+                if warm { "warm" } else { "cold" },
+                drain.sustained,
+                drain.sustained / CEILING * 100.0,
+                drain.steady,
+                drain.steady / CEILING * 100.0,
+                drain.lookups as f64 / drain.wall.as_secs_f64(),
+                drain.too_many,
+                drain.lookups_too_many,
+            );
+        }
     }
     Ok(())
 }
@@ -374,6 +422,11 @@ async fn squeeze_section(b: &mut Bench, n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn too_many_lookups(standin: &standin::Standin) -> usize {
+    let lookups = standin.lookups();
+    lookups.iter().filter(|l| l.answered == "0429").count()
+}
+
 fn ceiling_row(latency: Duration, how: &str, drain: &Drain) {
     println!(
         "| {} ms | {how} | {:.0} | {:.1}% | {:.0} | {:.1}% | {:.1} s | {} |",
@@ -398,8 +451,9 @@ struct Drain {
     wall: Duration,
     too_many: usize,
     peak_rss_kib: u64,
-    /// Lookups the stand-in answered (`[verify] before`).
+    /// Lookups the stand-in answered (`[verify] before`), and of them `0429`.
     lookups: usize,
+    lookups_too_many: usize,
 }
 
 /// One run of a rule's listing (`Bench::rule_listing`).
@@ -498,6 +552,7 @@ impl Bench {
         let wall = started.elapsed();
         Ok(Drain {
             lookups: standin.lookups().len(),
+            lookups_too_many: too_many_lookups(&standin),
             ..summarize(
                 &standin.received(),
                 per_second <= 5,
@@ -610,14 +665,22 @@ impl Bench {
 
     /// `run --once` over `n` rows right after a pass over 100 others that the API answered
     /// well: the pass starts at full speed, without a probe request.
-    async fn drain_warm(&mut self, n: usize, latency: Duration) -> anyhow::Result<Drain> {
+    async fn drain_warm(
+        &mut self,
+        n: usize,
+        latency: Duration,
+        extra: &[(&str, &str)],
+    ) -> anyhow::Result<Drain> {
         let standin = standin::Standin::start(KEY, 5).await;
         standin.set_latency(latency);
-        let (db, config) = self.setup(100, &standin.base_url(), &[]).await?;
+        standin.set_lookup_per_second(5);
+        let (db, config) = self.setup(100, &standin.base_url(), extra).await?;
         let status = self.command(&config, &["run", "--once"]).status().await?;
         anyhow::ensure!(status.success(), "the warm-up pass failed");
         insert_ids(&db, n, 1_000_000).await?;
         let before = standin.received().len();
+        let (lookups_before, too_many_before) =
+            (standin.lookups().len(), too_many_lookups(&standin));
         // Past the warm-up's last request: its second in the rate window is over.
         tokio::time::sleep(Duration::from_millis(1100)).await;
         let started = Instant::now();
@@ -625,13 +688,17 @@ impl Bench {
         let peak_rss_kib = watch_rss(child).await?;
         let wall = started.elapsed();
         let received = standin.received();
-        Ok(summarize(
-            received.get(before..).unwrap_or_default(),
-            true,
-            latency,
-            wall,
-            peak_rss_kib,
-        ))
+        Ok(Drain {
+            lookups: standin.lookups().len() - lookups_before,
+            lookups_too_many: too_many_lookups(&standin) - too_many_before,
+            ..summarize(
+                received.get(before..).unwrap_or_default(),
+                true,
+                latency,
+                wall,
+                peak_rss_kib,
+            )
+        })
     }
 
     /// Claims over `n` queued rows of one video: the first (nothing deleted yet), then, as
@@ -928,6 +995,7 @@ fn summarize(
         too_many,
         peak_rss_kib,
         lookups: 0,
+        lookups_too_many: 0,
     }
 }
 

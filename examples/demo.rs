@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use memories_reaper::cmd::{self, receipts::Format, HoldChange, Selected};
-use memories_reaper::config::Config;
+use memories_reaper::config::{Config, Source};
 use memories_reaper::daemon::{self, RunEnd, RunOptions};
 use memories_reaper::queue::Queue;
 
@@ -59,7 +59,8 @@ async fn demo() -> anyhow::Result<()> {
     let refused = id(17);
     standin.reject(&refused);
     let config_path = write_config(&folder, &standin.base_url())?;
-    let config = Config::load(Some(&config_path)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let config =
+        Config::load(&Source::Flag(config_path.clone())).map_err(|e| anyhow::anyhow!("{e}"))?;
 
     println!(
         "== The stand-in answers like the Delete Videos API on {} (5 requests/s, as the \
@@ -92,11 +93,10 @@ async fn demo() -> anyhow::Result<()> {
     let queue = Queue::open_existing(&config.database()?, config.database.busy_timeout).await?;
     let stop = tokio_util::sync::CancellationToken::new();
     let run_config = config.clone();
-    let run_path = config_path.clone();
     let token = stop.clone();
     let mut daemon = tokio::spawn(async move {
         let options = RunOptions::default();
-        daemon::run(&run_config, Some(&run_path), options, token).await
+        daemon::run(&run_config, options, token).await
     });
 
     println!("\n== The daemon runs (a pass a second): looks each batch up, deletes it, records it");

@@ -2,7 +2,6 @@
 //! SIGTERM or SIGINT. With `--once`, a single pass; with `--dry-run`, passes that only log
 //! what they would send.
 
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,31 +42,25 @@ pub enum RunEnd {
     Pending(i64),
 }
 
-/// `config_path`: the file SIGHUP reads again (see [`crate::reload`]).
+/// SIGHUP reads `config.source` again (see [`crate::reload`]).
 pub async fn run(
     config: &Config,
-    config_path: Option<&Path>,
     options: RunOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<RunEnd> {
     let notifier = Notifier::from_env();
     // Before anything long (a migration): from here on SIGHUP never kills the daemon.
-    let configs = reload::listen(
-        config_path.map(Path::to_owned),
-        config.clone(),
-        options.once,
-        notifier.clone(),
-    )
-    .map_err(|e| anyhow::anyhow!("cannot listen for SIGHUP: {e}"))?;
-    let database = config.database()?;
-    let queue = Queue::open(&database, config.database.busy_timeout).await?;
+    let configs = reload::listen(config.clone(), options.once, notifier.clone())
+        .map_err(|e| anyhow::anyhow!("cannot listen for SIGHUP: {e}"))?;
+    let queue = crate::cmd::open(config).await?;
+    let database = queue.location();
     info!(
-        database = %database.shown(),
+        database = %database,
+        configuration = %config.source,
         next_wake = if options.once { "none (--once)".into() } else { next_wake(config) },
         dry_run = options.dry_run,
-        "memories-reaper {} starting on database {}: {}",
+        "memories-reaper {} starting on database {database}: {}",
         env!("CARGO_PKG_VERSION"),
-        database.shown(),
         config.summary()
     );
     for warning in config.warnings() {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use clap::{CommandFactory, Parser, Subcommand};
 use memories_reaper::cmd::check::check;
 use memories_reaper::cmd::{self, EXIT_PENDING};
-use memories_reaper::config::{Config, LogFormat};
+use memories_reaper::config::{Config, LogFormat, Source};
 use memories_reaper::daemon::{self, RunEnd, RunOptions};
 use memories_reaper::{complain, printable, shutdown, telemetry};
 
@@ -20,7 +20,8 @@ use memories_reaper::{complain, printable, shutdown, telemetry};
     after_long_help = MANUAL
 )]
 struct Cli {
-    /// TOML configuration file; without it, the built-in defaults.
+    /// TOML configuration file; without it, $MEMORIES_REAPER_CONFIG, else
+    /// /etc/memories-reaper/config.toml if it exists, else the built-in defaults.
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Log format, overriding `log.format`.
@@ -191,6 +192,7 @@ struct HoldVideos {
 /// The manual's sections beyond the options: what an operator looks up in `man`.
 const MANUAL: &str = "\
 Environment:
+  MEMORIES_REAPER_CONFIG  the configuration file when --config is not given
   MEMORIES_API_KEY        the API key (else api.api_key_file, else
                           $CREDENTIALS_DIRECTORY/api_key); never logged
   CREDENTIALS_DIRECTORY   set by systemd's LoadCredential=
@@ -201,6 +203,12 @@ Environment:
                           database.url_file, database.url and
                           $CREDENTIALS_DIRECTORY/database_url; never logged whole
   RUST_LOG                overrides log.level
+
+Configuration:
+  --config FILE, else $MEMORIES_REAPER_CONFIG, else /etc/memories-reaper/config.toml
+  when it exists, else the built-in defaults: every command finds the service's
+  configuration. Errors about the database say which one named it; `check` says which
+  one it read.
 
 Files:
   /etc/memories-reaper/config.toml   the service's configuration
@@ -254,7 +262,8 @@ fn main() -> ExitCode {
     if !matches!(cli.command, Command::Run { .. }) {
         shutdown::default_hangups();
     }
-    let config = match Config::load(cli.config.as_deref()) {
+    let source = Source::find(cli.config);
+    let config = match Config::load(&source) {
         Ok(config) => config,
         Err(e) => return fail(e),
     };
@@ -266,7 +275,7 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => return fail(format!("cannot start the async runtime: {e}")),
     };
-    match runtime.block_on(dispatch(cli.command, &config, cli.config.as_deref())) {
+    match runtime.block_on(dispatch(cli.command, &config)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => fail(format!("{e:#}")),
     }
@@ -279,16 +288,12 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
-async fn dispatch(
-    command: Command,
-    config: &Config,
-    config_path: Option<&std::path::Path>,
-) -> anyhow::Result<u8> {
+async fn dispatch(command: Command, config: &Config) -> anyhow::Result<u8> {
     match command {
         Command::Run { once, dry_run } => {
             let token = shutdown::on_signals()
                 .map_err(|e| anyhow::anyhow!("cannot listen for signals: {e}"))?;
-            match daemon::run(config, config_path, RunOptions { once, dry_run }, token).await? {
+            match daemon::run(config, RunOptions { once, dry_run }, token).await? {
                 RunEnd::Clean => Ok(0),
                 RunEnd::Pending(n) => {
                     complain!(
@@ -354,7 +359,7 @@ async fn dispatch(
             )
             .await
         }
-        Command::Check { next } => Ok(check(config, config_path, next.map(usize::from)).await),
+        Command::Check { next } => Ok(check(config, next.map(usize::from)).await),
         Command::Manpage { .. } | Command::Completions { .. } => Ok(0),
     }
 }

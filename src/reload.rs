@@ -14,7 +14,6 @@
 //! reload; under systemd, `LoadCredential=` copies the key only at start (systemd 252 does
 //! not copy it again on reload), so rotating it there stays a restart.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::signal::unix::{signal, SignalKind};
@@ -71,7 +70,6 @@ pub fn accept(current: &Config, new: &Config) -> Result<(), String> {
 /// configuration a reload accepts. With `--once` there is no next pass: SIGHUP is only
 /// logged.
 pub fn listen(
-    path: Option<PathBuf>,
     current: Config,
     once: bool,
     notifier: Notifier,
@@ -86,7 +84,7 @@ pub fn listen(
                 continue;
             }
             notifier.reloading();
-            match reload(path.as_deref(), &current) {
+            match reload(&current) {
                 Ok(new) => {
                     current = new;
                     send.send_replace(Arc::new(current.clone()));
@@ -103,13 +101,15 @@ pub fn listen(
     Ok(receive)
 }
 
-fn reload(path: Option<&std::path::Path>, current: &Config) -> Result<Config, String> {
-    let Some(path) = path else {
-        return Err("SIGHUP received: there is no --config file to read again; \
-                    the built-in defaults stay in use"
-            .into());
+fn reload(current: &Config) -> Result<Config, String> {
+    let Some(path) = current.source.path() else {
+        return Err(format!(
+            "SIGHUP received: there is no configuration file to read again ({}); \
+             the built-in defaults stay in use",
+            current.source
+        ));
     };
-    let new = Config::load(Some(path))
+    let new = Config::load(&current.source)
         .map_err(|e| format!("reload refused: {e}; the configuration in use is kept"))?;
     accept(current, &new)?;
     telemetry::set_level(&new.log.level);

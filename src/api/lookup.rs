@@ -32,9 +32,15 @@ pub const LIST_UNIQUE_IDS_PATH: &str = "/serve/api/v1/list_unique_ids";
 const ATTEMPTS: u32 = 3;
 /// The wait before the second try; doubled before each next.
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
-/// Pages read for one batch at most: a batch is at most 100 ids, and an API that pages
-/// them one at a time still answers within this.
-const MAX_PAGES: u32 = 100;
+/// Pages read for one lookup at most: a lookup asks at most [`MOST_IDS`] ids, and an
+/// API that pages them one at a time still answers within this.
+const MAX_PAGES: u32 = 200;
+/// Ids asked in one lookup at first: two batches' (the docs' examples ask `size` 200; no
+/// maximum is stated), so that verification at the ceiling takes half the lookup quota.
+pub const MOST_IDS: usize = 200;
+/// Ids asked once an API answered a lookup of more with fewer than asked, or without
+/// saying its page size: the most a batch holds, which every lookup so far was.
+const FEWER_IDS: usize = crate::config::API_MAX_BATCH;
 
 /// How often a rule's lookup looks whether the pass's lookups are done waiting.
 const SPARE_POLL: Duration = Duration::from_millis(20);
@@ -81,6 +87,9 @@ pub struct Lookups {
     per_second: u32,
     /// Lookups of the pass waiting for a turn: a rule's listing goes only when none does.
     pass_waiting: AtomicUsize,
+    /// Ids one lookup asks: [`MOST_IDS`], or [`FEWER_IDS`] once the API showed it pages
+    /// them (for the life of the process).
+    ids_per_lookup: AtomicUsize,
 }
 
 impl Lookups {
@@ -96,6 +105,7 @@ impl Lookups {
             limit: RateLimit::new(per_second),
             per_second,
             pass_waiting: AtomicUsize::new(0),
+            ids_per_lookup: AtomicUsize::new(MOST_IDS),
         })
     }
 
@@ -125,10 +135,23 @@ enum Priority<'a> {
     Spare(&'a RateLimit),
 }
 
+/// How one lookup of some ids ended.
+enum Looked {
+    Listed(HashSet<String>),
+    Unavailable(String),
+    /// More than [`FEWER_IDS`] were asked, and the answer did not say its page size: it
+    /// may have cut the page short; ask fewer.
+    AskFewer,
+}
+
 /// The pass's side of the lookups (`LookupApi`).
 impl LookupApi for Client {
     fn cold_start_lookups(&self) {
         self.lookups.limit.cold_start();
+    }
+
+    fn ids_per_lookup(&self) -> usize {
+        self.lookups.ids_per_lookup.load(Ordering::Relaxed)
     }
 
     /// Every namespace of the account, or why it cannot be known.
@@ -143,9 +166,46 @@ impl LookupApi for Client {
         .await
     }
 
-    /// Which of `ids` the namespace holds. The caller checks first that the namespace
-    /// exists: one version of the docs says `list_videos` creates one that does not.
+    /// Which of `ids` the namespace holds, [`LookupApi::ids_per_lookup`] at a time. The
+    /// caller checks first that the namespace exists: one version of the docs says
+    /// `list_videos` creates one that does not.
     async fn list(&self, key: &ApiKey, namespace: &Namespace, ids: &[VideoNo]) -> Listing {
+        let mut listed = HashSet::new();
+        let mut rest = ids;
+        while !rest.is_empty() {
+            let (some, after) = rest.split_at(self.ids_per_lookup().min(rest.len()));
+            match self.look(key, namespace, some).await {
+                Looked::Listed(found) => listed.extend(found),
+                Looked::Unavailable(why) => return Listing::Unavailable(why),
+                Looked::AskFewer => {
+                    self.fewer_per_lookup();
+                    continue;
+                }
+            }
+            rest = after;
+        }
+        Listing::Listed(listed)
+    }
+}
+
+impl Client {
+    /// From now on, [`FEWER_IDS`] a lookup (said once).
+    fn fewer_per_lookup(&self) {
+        if self
+            .lookups
+            .ids_per_lookup
+            .swap(FEWER_IDS, Ordering::Relaxed)
+            > FEWER_IDS
+        {
+            info!(
+                "lookups: list_videos answered {MOST_IDS} ids asked with a shorter page or \
+                 without its page size; asking {FEWER_IDS} at a time from now on"
+            );
+        }
+    }
+
+    /// One lookup of `ids`, page after page until the answer is whole.
+    async fn look(&self, key: &ApiKey, namespace: &Namespace, ids: &[VideoNo]) -> Looked {
         let asked: HashSet<&str> = ids.iter().map(VideoNo::as_str).collect();
         let mut listed = HashSet::new();
         for page in 1..=MAX_PAGES {
@@ -166,8 +226,17 @@ impl LookupApi for Client {
                 .await;
             let found = match read {
                 Ok(found) => found,
-                Err(why) => return Listing::Unavailable(why),
+                Err(why) => return Looked::Unavailable(why),
             };
+            // Asked more than a batch: trusted only with the page size said, and asked
+            // fewer from now on when it was less than asked (paging the rest costs more).
+            if ids.len() > FEWER_IDS {
+                match found.page_size {
+                    None if found.total.is_none() => return Looked::AskFewer,
+                    Some(size) if size < ids.len() as u64 => self.fewer_per_lookup(),
+                    _ => {}
+                }
+            }
             // Done when every id asked for is listed, or the total says so; without a total,
             // when a page was not full (an API may cap a page below what was asked, and say
             // so only in `page_size`): a short listing must never pass for a complete one.
@@ -182,16 +251,14 @@ impl LookupApi for Client {
                     None => !full,
                 };
             if complete {
-                return Listing::Listed(listed);
+                return Looked::Listed(listed);
             }
         }
-        Listing::Unavailable(format!(
+        Looked::Unavailable(format!(
             "list_videos said more videos matched than {MAX_PAGES} pages held"
         ))
     }
-}
 
-impl Client {
     /// One lookup of the pass's, paced and tried again while its answer says so.
     async fn ask<T>(
         &self,

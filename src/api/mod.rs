@@ -417,6 +417,10 @@ pub trait LookupApi: Send + Sync + 'static {
     /// The first seconds of lookups spaced evenly (at a pass's start).
     fn cold_start_lookups(&self);
 
+    /// How many ids one lookup asks (`list` asks more in several): the pass claims as
+    /// many batches as one lookup covers.
+    fn ids_per_lookup(&self) -> usize;
+
     /// Which of `ids` the namespace lists (it must exist: listing may create it).
     fn list(
         &self,

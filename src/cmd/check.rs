@@ -14,11 +14,11 @@ use crate::queue::Queue;
 use crate::schedule;
 
 /// `next`: also print that many wake times of the cron rule.
-pub async fn check(config: &Config, config_path: Option<&Path>, next: Option<usize>) -> u8 {
+pub async fn check(config: &Config, next: Option<usize>) -> u8 {
     let mut problems = Vec::new();
-    match config_path {
-        Some(path) => say!("config: {} is valid", printable::path(path)),
-        None => say!("config: built-in defaults (no --config)"),
+    match config.source.path() {
+        Some(_) => say!("config: {} is valid", config.source),
+        None => say!("config: {}", config.source),
     }
     say!("  {}", config.summary());
     for warning in config.warnings() {

@@ -32,13 +32,17 @@ pub const EXIT_PENDING: u8 = 3;
 
 /// Opens the database, creating it if need be: for `run` and `migrate`.
 pub async fn open(config: &Config) -> anyhow::Result<Queue> {
-    Ok(Queue::open(&config.database()?, config.database.busy_timeout).await?)
+    let busy = config.database.busy_timeout;
+    let opened = async { anyhow::Ok(Queue::open(&config.database()?, busy).await?) };
+    opened.await.map_err(|e| config.naming(e))
 }
 
 /// Opens a database that must exist already: `status`, `enqueue`, `retry-failed`,
-/// `prune`, `receipts` and `hold` never create one.
+/// `prune`, `receipts`, `hold` and `rules` never create one.
 pub(crate) async fn open_existing(config: &Config) -> anyhow::Result<Queue> {
-    Ok(Queue::open_existing(&config.database()?, config.database.busy_timeout).await?)
+    let busy = config.database.busy_timeout;
+    let opened = async { anyhow::Ok(Queue::open_existing(&config.database()?, busy).await?) };
+    opened.await.map_err(|e| config.naming(e))
 }
 
 /// The file of ids a command was given: a path, or `-` for stdin (pipes are welcome).

@@ -1,4 +1,6 @@
-//! Typed configuration: built-in defaults, overlaid by one TOML file.
+//! Typed configuration: built-in defaults, overlaid by one TOML file: `--config FILE`,
+//! else `$MEMORIES_REAPER_CONFIG`, else `/etc/memories-reaper/config.toml` when it exists
+//! ([`Source`]), so that every command finds the configuration the service uses.
 //!
 //! Every value is parsed into the type the rest of the program uses while the file is read
 //! (an https-or-loopback URL, a batch size within 1..=100, a cron rule that parses, a video
@@ -57,6 +59,9 @@ pub struct Config {
     pub rules: rules::RulesConfig,
     pub metrics: MetricsConfig,
     pub log: LogConfig,
+    /// Where it came from: errors about the database name it.
+    #[serde(skip)]
+    pub source: Source,
 }
 
 /// `[metrics]`: Prometheus metrics, off unless `listen` is set.
@@ -318,10 +323,80 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// The variable that names the configuration file when `--config` does not.
+pub const CONFIG_VAR: &str = "MEMORIES_REAPER_CONFIG";
+/// The installed service's configuration, used when it exists and nothing else is named.
+pub const INSTALLED_CONFIG: &str = "/etc/memories-reaper/config.toml";
+
+/// Where the configuration came from, as messages name it: a command run by hand must say
+/// which database it opened and why (a bare `status` used to open `~/.local/state`'s queue
+/// beside an installed service's, and say it "does not exist yet").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Source {
+    Flag(PathBuf),
+    Variable(PathBuf),
+    Installed(PathBuf),
+    #[default]
+    Defaults,
+}
+
+impl Source {
+    /// `--config`, else a non-empty `$MEMORIES_REAPER_CONFIG`, else the installed file
+    /// when it exists, else the built-in defaults.
+    pub fn find(flag: Option<PathBuf>) -> Self {
+        Self::find_in(
+            flag,
+            std::env::var_os(CONFIG_VAR),
+            Path::new(INSTALLED_CONFIG),
+        )
+    }
+
+    fn find_in(
+        flag: Option<PathBuf>,
+        variable: Option<std::ffi::OsString>,
+        installed: &Path,
+    ) -> Self {
+        match (flag, variable) {
+            (Some(path), _) => Self::Flag(path),
+            (None, Some(path)) if !path.is_empty() => Self::Variable(path.into()),
+            // `exists` follows links: a dangling one is no configuration. One that exists
+            // but cannot be read is an error when loaded, naming it: not the defaults.
+            _ if installed.exists() => Self::Installed(installed.to_owned()),
+            _ => Self::Defaults,
+        }
+    }
+
+    /// The file read, if any (and read again on SIGHUP).
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Self::Flag(path) | Self::Variable(path) | Self::Installed(path) => Some(path),
+            Self::Defaults => None,
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Flag(path) => write!(f, "--config {}", printable::path(path)),
+            Self::Variable(path) => write!(f, "${CONFIG_VAR} = {}", printable::path(path)),
+            Self::Installed(path) => write!(
+                f,
+                "{} (the installed configuration: --config FILE names another)",
+                printable::path(path)
+            ),
+            Self::Defaults => write!(
+                f,
+                "the built-in defaults (no --config, no ${CONFIG_VAR}, no {INSTALLED_CONFIG})"
+            ),
+        }
+    }
+}
+
 impl Config {
-    /// Defaults, overlaid by `path` when one is given.
-    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let config = match path {
+    /// Defaults, overlaid by the file `source` names, if any.
+    pub fn load(source: &Source) -> Result<Self, ConfigError> {
+        let mut config = match source.path() {
             None => Self::default(),
             Some(path) => {
                 let text = read_regular(path, CONFIG_CAP).map_err(|source| ConfigError::Read {
@@ -338,8 +413,14 @@ impl Config {
                 config
             }
         };
+        config.source = source.clone();
         config.check()?;
         Ok(config)
+    }
+
+    /// An error about the database, with the configuration that named the database.
+    pub fn naming(&self, problem: impl fmt::Display) -> anyhow::Error {
+        anyhow::anyhow!("{problem} (configuration: {})", self.source)
     }
 
     /// Relative paths in a config file are taken from the file's folder, not from wherever
@@ -927,6 +1008,41 @@ mod tests {
         let config = parse(text)?;
         config.check().map_err(|e| e.to_string())?;
         Ok(config)
+    }
+
+    #[test]
+    fn the_configuration_is_the_flag_then_the_variable_then_the_installed_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let installed = dir.path().join("config.toml");
+        let missing = dir.path().join("nothing.toml");
+        std::fs::write(&installed, "").unwrap();
+        let (flag, var) = (PathBuf::from("a.toml"), PathBuf::from("b.toml"));
+        for (given, variable, at, wanted) in [
+            (
+                Some(&flag),
+                Some("b.toml"),
+                &installed,
+                Source::Flag(flag.clone()),
+            ),
+            (
+                None,
+                Some("b.toml"),
+                &installed,
+                Source::Variable(var.clone()),
+            ),
+            (
+                None,
+                Some(""),
+                &installed,
+                Source::Installed(installed.clone()),
+            ),
+            (None, None, &installed, Source::Installed(installed.clone())),
+            (None, None, &missing, Source::Defaults),
+            (Some(&flag), None, &missing, Source::Flag(flag.clone())),
+        ] {
+            let found = Source::find_in(given.cloned(), variable.map(Into::into), at);
+            assert_eq!(found, wanted, "{given:?} {variable:?} {at:?}");
+        }
     }
 
     #[test]

@@ -305,7 +305,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
         match self.store.answered_well_within(WARM_FOR).await {
             Ok(true) => self.window.open(),
             Ok(false) | Err(_) => {
-                self.window.narrow();
+                self.window.probe();
                 self.api.cold_start();
             }
         }
@@ -398,7 +398,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
                  never granted by memories-reaper (see their last_error)"
             );
         }
-        let Some(claim) = self.store.claim(self.batch_size, self.lease).await? else {
+        let Some(claim) = self.store.claim(self.claim_size(), self.lease).await? else {
             return Ok(Step::Idle);
         };
         let guard = ClaimGuard::new(self.store.clone(), claim.token, self.lease);
@@ -443,8 +443,17 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
         worked
     }
 
-    /// Works the rows of one claim: fails the invalid ones, sends the rest, splitting
-    /// what the API refuses until the refused ids stand alone.
+    /// Rows a claim takes: looking first, as many batches as one lookup covers (two by
+    /// default: one lookup for both halves the lookups verification needs); else one.
+    fn claim_size(&self) -> usize {
+        match self.verify.before() {
+            true => self.batch_size * (self.api.ids_per_lookup() / self.batch_size).max(1),
+            false => self.batch_size,
+        }
+    }
+
+    /// Works the rows of one claim: fails the invalid ones, sends the rest in batches,
+    /// splitting what the API refuses until the refused ids stand alone.
     async fn work(
         &self,
         guard: &ClaimGuard<S>,
@@ -496,10 +505,43 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
         if ids.is_empty() {
             return Ok(Step::Worked);
         }
-        let refusals = triage.refusals;
-        let mut isolation = Isolation::new(ids);
+        // The batches of the claim go out side by side (each waits for its place and
+        // its turn), each split on its own when refused.
+        let batches = ids.chunks(self.batch_size).map(|batch| {
+            let mut part = PassReport::default();
+            let refusals = &triage.refusals;
+            async move {
+                let step = self.send_batch(&claimed, batch, refusals, &mut part).await;
+                (step, part)
+            }
+        });
+        let mut step = Ok(Step::Worked);
+        for (ended, part) in join_all(batches).await {
+            report.add(&part);
+            step = match (step, ended) {
+                (Err(e), _) | (_, Err(e)) => Err(e),
+                (Ok(Step::Stopped(reason)), _) | (_, Ok(Step::Stopped(reason))) => {
+                    Ok(Step::Stopped(reason))
+                }
+                (Ok(Step::Interrupted), _) | (_, Ok(Step::Interrupted)) => Ok(Step::Interrupted),
+                (Ok(step), _) => Ok(step),
+            };
+        }
+        step
+    }
+
+    /// Sends one batch of a claim, splitting what the API refuses until the refused ids
+    /// stand alone.
+    async fn send_batch(
+        &self,
+        claimed: &Claimed<'_, S>,
+        ids: &[VideoNo],
+        refusals: &HashMap<VideoNo, u32>,
+        report: &mut PassReport,
+    ) -> Result<Step, QueueError> {
+        let mut isolation = Isolation::new(ids.to_vec());
         while let Some(next) = isolation.next() {
-            if halt.is_cancelled() {
+            if claimed.halt.is_cancelled() {
                 return Ok(Step::Interrupted);
             }
             let lone_refusals = match next.ids.as_slice() {
@@ -507,7 +549,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
                 _ => 0,
             };
             let sent = self
-                .send(&claimed, &next.ids, next.confirmed, lone_refusals, report)
+                .send(claimed, &next.ids, next.confirmed, lone_refusals, report)
                 .await?;
             match sent {
                 Sent::Deleted => isolation.went_through(),
@@ -516,7 +558,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
                 Sent::Stop(reason) => return Ok(Step::Stopped(reason)),
                 Sent::Interrupted => return Ok(Step::Interrupted),
                 Sent::Lost => {
-                    journal::claim_lost(&namespace, next.ids.len());
+                    journal::claim_lost(claimed.namespace, next.ids.len());
                     return Ok(Step::Worked);
                 }
                 // The claim's other rows go back to pending with its release, and the

@@ -90,6 +90,12 @@ impl DeleteApi for Scripted {
 impl LookupApi for Scripted {
     fn cold_start_lookups(&self) {}
 
+    /// A batch a lookup, a claim a batch: the pass's steps one by one, as the tests count
+    /// them (tests/it covers claims of two batches).
+    fn ids_per_lookup(&self) -> usize {
+        crate::config::API_MAX_BATCH
+    }
+
     async fn namespaces(&self, _: &ApiKey) -> Result<HashSet<String>, String> {
         Ok(HashSet::from(["default".to_owned()]))
     }

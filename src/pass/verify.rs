@@ -137,7 +137,11 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
             listing = self.listing(key, namespace, &ids) => listing,
         };
         let (found, namespace_exists) = match listing {
-            Looking::Listed(found) => (found, true),
+            Looking::Listed(found) => {
+                // The key and the API answer: no need for a deletion to probe them.
+                self.window.looked_up();
+                (found, true)
+            }
             Looking::NoNamespace => (HashSet::new(), false),
             Looking::Unavailable(why) => {
                 let required = self.verify.config.required;

@@ -2,7 +2,9 @@
 //!
 //! One at first: a probe. Once the API answers it, as many as `api.concurrency`; at the
 //! first sign of trouble (a transient failure, or an answer that stops the pass), one
-//! again until the API answers well. So a pass against a failing or refusing API sends
+//! again until the API answers well. A lookup answered well (`[verify] before`: the same
+//! key, the same API) ends a probe too, not a narrowing for trouble: so a pass that looks
+//! first does not wait a deletion's round trip before sending the rest. So a pass against a failing or refusing API sends
 //! one request at a time, as a single worker would, and one against a slow API has enough
 //! in flight to keep the rate after its first round trip (the rate limit, not this,
 //! decides how many go out each second). It outlives passes: a pass that follows a good
@@ -15,8 +17,9 @@ use tokio::sync::Notify;
 #[derive(Debug)]
 pub struct Window {
     max: usize,
-    /// (requests allowed in flight, requests in flight).
-    state: Mutex<(usize, usize)>,
+    /// (requests allowed in flight, requests in flight, probing: narrowed for a cold start,
+    /// not for trouble).
+    state: Mutex<(usize, usize, bool)>,
     /// Woken when a place frees up or the window opens.
     changed: Notify,
 }
@@ -28,12 +31,12 @@ impl Window {
     pub fn new(max: usize) -> Self {
         Self {
             max: max.max(1),
-            state: Mutex::new((1, 0)),
+            state: Mutex::new((1, 0, true)),
             changed: Notify::new(),
         }
     }
 
-    fn state(&self) -> std::sync::MutexGuard<'_, (usize, usize)> {
+    fn state(&self) -> std::sync::MutexGuard<'_, (usize, usize, bool)> {
         // Nothing panics while holding it; the counts stay right.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -59,6 +62,7 @@ impl Window {
     /// The API answered: open fully.
     pub fn open(&self) {
         let mut state = self.state();
+        state.2 = false;
         if state.0 < self.max {
             state.0 = self.max;
             drop(state);
@@ -66,9 +70,25 @@ impl Window {
         }
     }
 
-    /// Trouble: one at a time until the API answers again.
+    /// A lookup answered well: open, if only a probe narrowed the window.
+    pub fn looked_up(&self) {
+        if self.state().2 {
+            self.open();
+        }
+    }
+
+    /// A cold start: one at a time until the API is heard answering well.
+    pub fn probe(&self) {
+        let mut state = self.state();
+        state.0 = 1;
+        state.2 = true;
+    }
+
+    /// Trouble: one at a time until a deletion is answered well again.
     pub fn narrow(&self) {
-        self.state().0 = 1;
+        let mut state = self.state();
+        state.0 = 1;
+        state.2 = false;
     }
 }
 
@@ -101,6 +121,26 @@ mod tests {
         let another = tokio::time::timeout(Duration::from_secs(1), window.enter()).await;
         assert!(another.is_err(), "two places after trouble");
         drop(only);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lookup_ends_a_probe_but_not_trouble() {
+        let window = Window::new(2);
+        for (narrowed_by_trouble, opens) in [(false, true), (true, false)] {
+            window.probe();
+            if narrowed_by_trouble {
+                window.narrow();
+            }
+            let first = window.enter().await;
+            window.looked_up();
+            let second = tokio::time::timeout(Duration::from_secs(1), window.enter()).await;
+            assert_eq!(
+                second.is_ok(),
+                opens,
+                "after trouble: {narrowed_by_trouble}"
+            );
+            drop((first, second));
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -13,7 +13,6 @@ use crate::credentials;
 use crate::printable;
 use crate::progress::Progress;
 use crate::queue::rules::{NamespaceTally, Snapshotted, SAMPLE};
-use crate::queue::Queue;
 use crate::rate::RateLimit;
 use crate::video::Namespace;
 
@@ -42,8 +41,7 @@ fn selected<'a>(config: &'a Config, name: Option<&str>) -> anyhow::Result<Vec<&'
 pub async fn plan(config: &Config, name: Option<&str>, last: bool) -> anyhow::Result<u8> {
     let rules = selected(config, name)?;
     if last {
-        let database = config.database()?;
-        let queue = Queue::open_existing(&database, config.database.busy_timeout).await?;
+        let queue = crate::cmd::open_existing(config).await?;
         let reports = queue.rule_reports(name).await;
         queue.close().await;
         let reports = reports?;
@@ -179,8 +177,7 @@ pub async fn confirm(config: &Config, name: &str) -> anyhow::Result<u8> {
         .into_iter()
         .next()
         .ok_or_else(|| anyhow::anyhow!("no rule named {name}"))?;
-    let database = config.database()?;
-    let queue = Queue::open_existing(&database, config.database.busy_timeout).await?;
+    let queue = crate::cmd::open_existing(config).await?;
     let confirmed = queue
         .confirm_rule_listing(&rule.name, &rule.fingerprint())
         .await;

@@ -255,36 +255,56 @@ async fn dry_run_sends_and_changes_nothing() {
     assert!(app.batches().await.is_empty());
 }
 
+/// Also: the configuration is `--config`, else `$MEMORIES_REAPER_CONFIG`, and the error
+/// names the one that named the database.
 #[tokio::test]
 async fn reading_commands_refuse_a_database_that_does_not_exist() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let db = dir.path().join("state").join("queue.db");
     let config = dir.path().join("config.toml");
     std::fs::write(&config, config_text("http://127.0.0.1:9", &db, &[])).expect("config");
+    let nowhere = dir.path().join("no-such-config.toml");
     let commands: [&[&str]; 4] = [
         &["status"],
         &["enqueue", "VI606404158946574336"],
         &["retry-failed"],
         &["prune", "--older-than", "30d"],
     ];
+    let shown = config.display().to_string();
     for args in commands {
-        let mut cmd = tokio::process::Command::new(BIN);
-        cmd.arg("--config")
-            .arg(&config)
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let out = run(cmd).await;
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
-        assert!(
-            stderr(&out).contains("does not exist yet"),
-            "{args:?}: {}",
-            stderr(&out)
-        );
-        assert!(
-            !db.parent().expect("a directory").exists(),
-            "{args:?} created the database"
-        );
+        // The flag wins over the variable; the variable serves when there is no flag.
+        for (flag, variable, named) in [
+            (
+                Some(&config),
+                &nowhere,
+                format!("configuration: --config {shown}"),
+            ),
+            (
+                None,
+                &config,
+                format!("configuration: $MEMORIES_REAPER_CONFIG = {shown}"),
+            ),
+        ] {
+            let mut cmd = tokio::process::Command::new(BIN);
+            if let Some(flag) = flag {
+                cmd.arg("--config").arg(flag);
+            }
+            cmd.args(args)
+                .env("MEMORIES_REAPER_CONFIG", variable)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            let out = run(cmd).await;
+            assert_eq!(out.status.code(), Some(1), "{args:?}");
+            assert!(
+                stderr(&out).contains("does not exist yet") && stderr(&out).contains(&named),
+                "{args:?} {flag:?}: {}",
+                stderr(&out)
+            );
+            assert!(
+                !db.parent().expect("a directory").exists(),
+                "{args:?} created the database"
+            );
+        }
     }
 }
 

@@ -662,3 +662,55 @@ async fn a_listing_in_short_pages_is_read_to_its_end() {
     // One list of namespaces, then pages of 20 until every id asked for is listed.
     assert_eq!(app.standin.lookups().len(), 1 + 5);
 }
+
+on_both!(one_lookup_serves_two_batches);
+/// A lookup asks two batches' ids (verification at the ceiling takes half the lookup
+/// quota); each deletion still carries at most 100.
+async fn one_lookup_serves_two_batches() {
+    let app = spawn_app(&[]).await;
+    app.insert("default", &ids(0, 400)).await;
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(app.count("deleted").await, 400);
+    let asked: Vec<usize> = filtered_lookups(&app).iter().map(|l| l.asked).collect();
+    assert_eq!(asked, [200, 200], "lookups of the claims");
+    let deletions = app.standin.received();
+    assert_eq!(deletions.len(), 4);
+    assert!(deletions.iter().all(|r| r.ids.len() == 100));
+}
+
+on_both!(an_api_that_pages_lookups_of_two_hundred_is_asked_a_hundred);
+/// An API that answers 200 ids asked with pages of 100 is asked 100 at a time from then
+/// on; one that does not even say its page size has the lookup asked again in hundreds
+/// (a page cut short, unsaid, must not make videos look missing).
+async fn an_api_that_pages_lookups_of_two_hundred_is_asked_a_hundred() {
+    for unsaid in [false, true] {
+        let app = spawn_app(&[("api", "concurrency = 1")]).await;
+        if unsaid {
+            app.standin.set_page_cap_unsaid(100);
+        } else {
+            app.standin.set_page_cap(100);
+        }
+        app.insert("default", &ids(0, 600)).await;
+        let out = app.reaper(&["run", "--once"]).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(app.count("deleted").await, 600, "unsaid: {unsaid}");
+        let logs = stderr(&out);
+        assert_eq!(logs.matches("asking 100 at a time").count(), 1, "{logs}");
+        let asked: Vec<usize> = filtered_lookups(&app).iter().map(|l| l.asked).collect();
+        // The first claim's 200: paged (said), or asked again in hundreds (unsaid); then
+        // claims of 100.
+        let first: &[usize] = if unsaid {
+            &[200, 100, 100]
+        } else {
+            &[200, 200]
+        };
+        assert_eq!(asked[..first.len()], *first, "unsaid: {unsaid}");
+        assert_eq!(asked[first.len()..], [100; 4], "unsaid: {unsaid}");
+    }
+}
+
+fn filtered_lookups(app: &App) -> Vec<Lookup> {
+    let lookups = app.standin.lookups();
+    lookups.into_iter().filter(|l| l.filtered).collect()
+}

@@ -20,7 +20,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::Row;
 use tokio::process::{Child, Command};
 
-pub use standin::{Faults, Listing, LogLine, Received, Script, Standin};
+pub use standin::{Faults, Listing, LogLine, Lookup, Received, Script, Standin};
 
 pub const KEY: &str = "sk-test-7f3a9c0e-do-not-log";
 pub const BIN: &str = env!("CARGO_BIN_EXE_memories-reaper");

@@ -39,6 +39,8 @@ pub struct Lookup {
     /// A `list_videos` asking for some `video_nos` (verification, `locate`); not, a whole
     /// namespace's listing (the lifecycle rules) or `list_unique_ids`.
     pub filtered: bool,
+    /// How many `video_nos` it asked for.
+    pub asked: usize,
     pub at: Instant,
     pub answered: String,
 }
@@ -263,8 +265,9 @@ struct Inner {
     /// How long a deleted video stays listed.
     listing_lag: Duration,
     /// The most videos a `list_videos` page holds, whatever was asked; the answer then
-    /// says its `page_size` and no `total_count`.
+    /// says its `page_size` (unless `cap_unsaid`) and no `total_count`.
     page_cap: Option<usize>,
+    cap_unsaid: bool,
     /// Which videos exist: `None`, every id in every namespace the account has, until it
     /// is deleted (what the tests before lookups assume); `Some`, only these, with what
     /// `list_videos` shows of each.
@@ -411,6 +414,13 @@ impl Standin {
     /// Pages of at most `cap` videos, without a `total_count`.
     pub fn set_page_cap(&self, cap: usize) {
         self.lock().page_cap = Some(cap);
+    }
+
+    /// Pages of at most `cap` videos, saying neither `page_size` nor `total_count`.
+    pub fn set_page_cap_unsaid(&self, cap: usize) {
+        let mut inner = self.lock();
+        inner.page_cap = Some(cap);
+        inner.cap_unsaid = true;
     }
 
     pub fn set_lookup_per_second(&self, per_second: usize) {
@@ -727,6 +737,10 @@ async fn list_videos(State(standin): State<Standin>, headers: HeaderMap, body: B
             let lookup = Lookup {
                 unique_id: asked.as_ref().and_then(|a| a.unique_id.clone()),
                 filtered: asked.as_ref().is_some_and(|a| a.video_nos.is_some()),
+                asked: asked
+                    .as_ref()
+                    .and_then(|a| a.video_nos.as_ref())
+                    .map_or(0, Vec::len),
                 at: now,
                 answered: String::new(),
             };
@@ -802,9 +816,10 @@ async fn list_videos(State(standin): State<Standin>, headers: HeaderMap, body: B
                 "videos": videos, "current_page": page, "page_size": size,
                 "total_count": listed.len().to_string(),
             });
-            if inner.page_cap.is_some() {
-                if let Some(data) = data.as_object_mut() {
-                    data.remove("total_count");
+            if let (Some(_), Some(data)) = (inner.page_cap, data.as_object_mut()) {
+                data.remove("total_count");
+                if inner.cap_unsaid {
+                    data.remove("page_size");
                 }
             }
             let body = serde_json::json!({
@@ -828,6 +843,7 @@ async fn list_unique_ids(State(standin): State<Standin>, headers: HeaderMap) -> 
         let lookup = Lookup {
             unique_id: None,
             filtered: false,
+            asked: 0,
             at: Instant::now(),
             answered: String::new(),
         };
