@@ -211,6 +211,18 @@ impl RateLimit {
         self.inner().spaced_until = Some(Instant::now() + COLD_START);
     }
 
+    /// A round trip to the API, measured elsewhere (a lookup). A cold start spaces the
+    /// first requests so that the first answer can slow the rest; when the API answers
+    /// no sooner than the last of a window's spaced requests goes out, no answer can, and
+    /// spacing would only spread them (the rolling window then keeps that spread): the
+    /// even start ends.
+    pub fn round_trip(&self, took: Duration) {
+        let spaced_window = WINDOW / self.per_second as u32 * (self.per_second as u32 - 1);
+        if took >= spaced_window {
+            self.inner().spaced_until = None;
+        }
+    }
+
     /// Counts requests other processes recorded (another daemon on this database, or
     /// this one's predecessor) as if this limiter had let them through, each once.
     /// Returns whether any was new.
@@ -388,6 +400,25 @@ mod tests {
         // them so once the start is over), never slower.
         for pair in times.windows(2) {
             assert_eq!(pair[1] - pair[0], WINDOW / 5, "{times:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cold_start_is_spaced_only_while_an_answer_could_slow_it() {
+        let ms = Duration::from_millis;
+        // The last of a window's spaced requests goes out 4 × 202 ms after the first.
+        for (round_trip, spaced) in [(None, true), (Some(ms(300)), true), (Some(ms(808)), false)] {
+            let limit = RateLimit::new(5);
+            limit.cold_start();
+            if let Some(took) = round_trip {
+                limit.round_trip(took);
+            }
+            let before = Instant::now();
+            for _ in 0..5 {
+                send(&limit).await;
+            }
+            let took = Instant::now() - before;
+            assert_eq!(took > Duration::ZERO, spaced, "{round_trip:?}: {took:?}");
         }
     }
 

@@ -90,6 +90,8 @@ pub struct Lookups {
     /// Ids one lookup asks: [`MOST_IDS`], or [`FEWER_IDS`] once the API showed it pages
     /// them (for the life of the process).
     ids_per_lookup: AtomicUsize,
+    /// How long the last lookup took to answer, from the moment it went out.
+    round_trip: std::sync::Mutex<Option<Duration>>,
 }
 
 impl Lookups {
@@ -106,6 +108,7 @@ impl Lookups {
             per_second,
             pass_waiting: AtomicUsize::new(0),
             ids_per_lookup: AtomicUsize::new(MOST_IDS),
+            round_trip: std::sync::Mutex::new(None),
         })
     }
 
@@ -267,9 +270,16 @@ impl Client {
         request: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
         read: impl Fn(StatusCode, &[u8]) -> Read<T>,
     ) -> Result<T, String> {
-        self.lookups
+        let asked = self
+            .lookups
             .ask(&self.http, Priority::Pass, key, call, request, read)
-            .await
+            .await;
+        // The deletions' cold start spaces them only while an answer can come back in time.
+        let round_trip = self.lookups.round_trip.lock().ok().and_then(|last| *last);
+        if let (Ok(_), Some(took)) = (&asked, round_trip) {
+            self.limit.round_trip(took);
+        }
+        asked
     }
 
     /// The listing calls for the lifecycle rules, on this client's lookups.
@@ -334,6 +344,7 @@ impl Lookups {
                 return Err("the API key is not a valid header".into());
             };
             self.go(places).await;
+            let sent = tokio::time::Instant::now();
             let answer = match request.send().await {
                 Ok(response) => {
                     let status = response.status();
@@ -344,6 +355,9 @@ impl Lookups {
                 }
                 Err(e) => Read::Again(format!("{call}: {}", super::transport_reason(&e))),
             };
+            if let Ok(mut last) = self.round_trip.lock() {
+                *last = Some(sent.elapsed());
+            }
             match answer {
                 Read::Got(found) => {
                     self.limit.speed_up();

@@ -302,16 +302,18 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
         // that a refused key or a dead API sees one request, not `concurrency`; then the
         // first seconds evenly spaced, so that an unknown quota sees one at a time. Warm:
         // full speed at once.
-        match self.store.answered_well_within(WARM_FOR).await {
-            Ok(true) => self.window.open(),
-            Ok(false) | Err(_) => {
-                self.window.probe();
-                self.api.cold_start();
-            }
+        let warm = matches!(self.store.answered_well_within(WARM_FOR).await, Ok(true));
+        if warm {
+            self.window.open();
+        } else {
+            self.window.probe();
+            self.api.cold_start();
         }
-        // The lookups' first seconds spaced evenly too: eight workers looking up at once
-        // met the quota in a burst, before any answer had shown the pace it takes.
-        if self.verify.looks() {
+        // Cold, the lookups' first seconds spaced evenly too: eight workers looking up at
+        // once met the quota in a burst, before any answer had shown the pace it takes.
+        // Warm, they start together as the deletions do: spaced, they spread the batches'
+        // sends over the first second, and the rolling window keeps that spread.
+        if self.verify.looks() && !warm {
             self.api.cold_start_lookups();
         }
         let mut report = PassReport::default();
