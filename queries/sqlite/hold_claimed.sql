@@ -1,6 +1,6 @@
 -- Claim ?1's rows (of the videos in the JSON list ?2, unless NULL) under a legal hold:
 -- held, out of the claim.
-UPDATE deletion_queue AS q
+UPDATE deletion_queue AS q INDEXED BY deletion_queue_claim
    SET status = 'held', claimed_by = NULL, lease_until = NULL,
        updated_at = strftime('%Y-%m-%d %H:%M:%f', 'now')
  WHERE q.claimed_by = ?1 AND q.status = 'in_flight'

@@ -3,7 +3,7 @@
 -- when ?6, in doubt when ?7 (no API code: a deletion may have happened), proof ?9 for a
 -- row the latest lookup listed and ?10 for one it did not, and deleted rows looked up
 -- again ?8 seconds later, four times longer for each round they were relisted (at most 5).
-UPDATE deletion_queue
+UPDATE deletion_queue INDEXED BY deletion_queue_claim
    SET status = ?3, last_error = ?4, updated_at = strftime('%Y-%m-%d %H:%M:%f', 'now'),
        refusals = CASE WHEN ?6 THEN min(refusals + 1, 1000000000) ELSE refusals END,
        batch_id = CASE WHEN ?3 = 'in_flight' THEN batch_id ELSE ?5 END,

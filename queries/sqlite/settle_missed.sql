@@ -1,7 +1,7 @@
 -- Claim ?1's rows of the videos in ?2, missed by a lookup, settled: status ?3, proof ?4
 -- where the lookup before our request listed the row and ?5 where it did not, checked_at
 -- (the deletion verified) where it was listed when ?6, last_error ?7.
-UPDATE deletion_queue
+UPDATE deletion_queue INDEXED BY deletion_queue_claim
    SET status = ?3, proof = CASE WHEN listed_at IS NOT NULL THEN ?4 ELSE ?5 END,
        checked_at = CASE WHEN ?6 AND listed_at IS NOT NULL
                          THEN strftime('%Y-%m-%d %H:%M:%f', 'now') ELSE checked_at END,
