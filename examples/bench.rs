@@ -62,6 +62,11 @@ struct Args {
     /// a change to the queue must not worsen.
     #[arg(long)]
     local_only: bool,
+    /// Another memories-reaper binary to measure the local settle rate beside, in the same
+    /// run (alternating): the 0.1.0 release, built with `git worktree add ../v010 33af72a
+    /// && (cd ../v010 && cargo build --release)`. It runs without lookups (it has none).
+    #[arg(long, value_name = "BINARY")]
+    against: Option<PathBuf>,
 }
 
 struct Bench {
@@ -107,7 +112,8 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     if args.local_only {
         println!("| measure | figure |");
         println!("|---|---|");
-        return local_rows(&mut b, q(200_000, 20_000), q(1_000_000, 100_000)).await;
+        let against = args.against.as_deref();
+        return local_rows(&mut b, q(200_000, 20_000), q(1_000_000, 100_000), against).await;
     }
 
     println!(
@@ -189,7 +195,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         ("lookup", "requests_per_second = 1000"),
     ];
     let (settle, most) = (q(200_000, 20_000), q(1_000_000, 100_000));
-    local_rows(&mut b, settle, most).await?;
+    local_rows(&mut b, settle, most, args.against.as_deref()).await?;
     for n in [10_000, most] {
         let drain = b.drain(n, Duration::ZERO, 1_000_000, &unlimited).await?;
         println!(
@@ -366,12 +372,20 @@ async fn rules_section(b: &mut Bench, videos: usize, drain: usize) -> anyhow::Re
 
 /// The local settle rate (`settle` ids against an unlimited stand-in) and one claim's
 /// cost at 10,000 and `most` pending rows, with the claim's plan.
-async fn local_rows(b: &mut Bench, settle: usize, most: usize) -> anyhow::Result<()> {
+async fn local_rows(
+    b: &mut Bench,
+    settle: usize,
+    most: usize,
+    against: Option<&Path>,
+) -> anyhow::Result<()> {
     let unlimited = [
         ("api", "requests_per_second = 1000"),
         ("api", "concurrency = 16"),
         ("lookup", "requests_per_second = 1000"),
     ];
+    if let Some(other) = against {
+        side_by_side(b, settle, other).await?;
+    }
     let drain = b
         .drain(settle, Duration::ZERO, 1_000_000, &unlimited)
         .await?;
@@ -389,6 +403,50 @@ async fn local_rows(b: &mut Bench, settle: usize, most: usize) -> anyhow::Result
         if n == 10_000 {
             println!("| the claim's query plan | {} |", plan.join("; "));
         }
+    }
+    Ok(())
+}
+
+/// The local settle rate of this build (looking first, the default, and not) beside
+/// `other`'s (without lookups, which the 0.1.0 release did not have), in turns, three
+/// runs each; the means, their ratio, and each one's peak memory.
+async fn side_by_side(b: &mut Bench, n: usize, other: &Path) -> anyhow::Result<()> {
+    let mut runs: [Vec<Drain>; 3] = Default::default();
+    let unlimited = [
+        ("api", "requests_per_second = 1000"),
+        ("api", "concurrency = 16"),
+    ];
+    for _ in 0..3 {
+        let looking = [&unlimited[..], &[("lookup", "requests_per_second = 1000")]].concat();
+        runs[0].push(b.drain(n, Duration::ZERO, 1_000_000, &looking).await?);
+        let blind = [&looking[..], &[("verify", "before = false")]].concat();
+        runs[1].push(b.drain(n, Duration::ZERO, 1_000_000, &blind).await?);
+        let this = std::mem::replace(&mut b.bin, other.to_owned());
+        let theirs = b.drain(n, Duration::ZERO, 1_000_000, &unlimited).await;
+        b.bin = this;
+        runs[2].push(theirs?);
+    }
+    let mean =
+        |drains: &[Drain]| drains.iter().map(|d| d.sustained).sum::<f64>() / drains.len() as f64;
+    let peak =
+        |drains: &[Drain]| drains.iter().map(|d| d.peak_rss_kib).max().unwrap_or(0) as f64 / 1024.0;
+    let theirs = mean(&runs[2]);
+    for (how, drains) in [
+        ("this build, verify.before on (the default)", &runs[0]),
+        ("this build, verify.before off", &runs[1]),
+        (&*format!("{} (no lookups)", other.display()), &runs[2]),
+    ] {
+        let each: Vec<String> = drains
+            .iter()
+            .map(|d| format!("{:.0}", d.sustained))
+            .collect();
+        println!(
+            "| ids settled a second, {n} ids: {how} | {:.0} ({}; {:.2}× the other binary's), peak memory {:.1} MiB |",
+            mean(drains),
+            each.join(", "),
+            mean(drains) / theirs,
+            peak(drains)
+        );
     }
     Ok(())
 }

@@ -211,9 +211,12 @@ macro_rules! statements {
                 .collect())
         }
 
-        /// The lease of every row the claim holds, `lease` from now.
-        async fn renew(&mut self, token: &str, lease: Duration) -> Result<(), sqlx::Error> {
-            execute!(self, "renew", token, lease.as_secs_f64()).map(drop)
+        /// The lease of every row the claim holds whose lease ends within `short_of`,
+        /// `lease` from now.
+        async fn renew(
+            &mut self, token: &str, lease: Duration, short_of: Duration,
+        ) -> Result<(), sqlx::Error> {
+            execute!(self, "renew", token, lease.as_secs_f64(), short_of.as_secs_f64()).map(drop)
         }
 
         /// Every row the claim holds back to pending (`last_error` when given).

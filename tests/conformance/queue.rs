@@ -125,6 +125,16 @@ impl Rig {
             .expect("insert");
     }
 
+    /// Each row's `lease_until`, as text, in row order.
+    async fn leases(&self) -> Vec<Option<String>> {
+        let sql = "SELECT CAST(lease_until AS TEXT) FROM deletion_queue ORDER BY id";
+        match &self.queue {
+            Queue::Sqlite(q) => sqlx::query_scalar(sql).fetch_all(q.pool()).await,
+            Queue::Postgres(q) => sqlx::query_scalar(sql).fetch_all(q.pool()).await,
+        }
+        .expect("read the leases")
+    }
+
     /// The SQL for now plus `seconds` (to the second), as the driver writes a time.
     fn now_plus(&self, seconds: i64) -> String {
         match &self.queue {
@@ -220,6 +230,7 @@ conformance!(
     a_request_whose_rows_were_taken_back_does_not_go,
     expired_and_impossible_leases_are_taken_back,
     release_gives_rows_back,
+    a_request_renews_only_leases_that_run_short,
     checks_after_deleting_verify_or_send_again,
     unsent_rows_fail_as_invalid,
     other_senders_requests_are_counted,
@@ -515,6 +526,37 @@ async fn expired_and_impossible_leases_are_taken_back(rig: Rig) {
     // Renewed, the claim's row stays; released, it is pending again.
     rig.queue.renew(&claim.token, LEASE).await.unwrap();
     assert_eq!(rig.queue.take_back_expired().await.unwrap(), 0);
+}
+
+async fn a_request_renews_only_leases_that_run_short(rig: Rig) {
+    rig.insert("default", &["VI1", "VI2"]).await;
+    let claim = rig.queue.claim(100, LEASE).await.unwrap().expect("a claim");
+    let soon = rig.now_plus(5);
+    rig.exec(&format!(
+        "UPDATE deletion_queue SET lease_until = {soon} WHERE id = 1"
+    ))
+    .await;
+    let before = rig.leases().await;
+    // The request carries VI2; the whole claim's short leases are renewed with it.
+    let started = rig
+        .queue
+        .start_request(
+            &claim.token,
+            &Namespace::default(),
+            &ids(&["VI2"]),
+            1,
+            LEASE,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(started, Started::Request(_)), "{started:?}");
+    let after = rig.leases().await;
+    assert_ne!(after[0], before[0], "the lease that ran short is renewed");
+    assert_eq!(after[1], before[1], "a fresh lease is not written again");
+    // The claim's guard renews every lease.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    rig.queue.renew(&claim.token, LEASE).await.unwrap();
+    assert_ne!(rig.leases().await[1], after[1]);
 }
 
 async fn release_gives_rows_back(rig: Rig) {
