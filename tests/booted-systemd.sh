@@ -239,7 +239,7 @@ check "the key is nowhere in the journal" bash -c "! nsenter -t $pid1 -a journal
 # as written (placeholders filled, `sudo` a root shell's no-op): a server on this machine,
 # which the container reaches as another host; the service there sends, and a second
 # daemon on this machine stands by, then takes over when the service stops.
-readme() { python3 tests/lib/readme_block.py "### In production" "$@"; }
+readme() { python3 tests/lib/readme_block.py --in docs/src/postgresql.md "### In production" "$@"; }
 daemon_pw=daemon-pw-$RANDOM$RANDOM
 producer_pw=producer-pw-$RANDOM$RANDOM
 pg_start
