@@ -22,6 +22,8 @@ struct Scripted {
     missing: Mutex<HashSet<String>>,
     /// Lookups never answer (a pace slowed to a crawl, a hung call).
     stalled: bool,
+    /// Lookups refuse the key, as the deletions do.
+    key_refused: bool,
 }
 
 impl Scripted {
@@ -33,6 +35,7 @@ impl Scripted {
             sent: Mutex::default(),
             missing: Mutex::default(),
             stalled: false,
+            key_refused: false,
         }
     }
 
@@ -97,6 +100,9 @@ impl LookupApi for Scripted {
     }
 
     async fn namespaces(&self, _: &ApiKey) -> Result<HashSet<String>, String> {
+        if self.key_refused {
+            return Err("list_unique_ids: the API key was refused".into());
+        }
         Ok(HashSet::from(["default".to_owned()]))
     }
 
@@ -242,7 +248,11 @@ async fn a_transient_refusal_costs_a_request_not_a_row() {
 #[tokio::test]
 async fn a_refused_key_stops_the_pass_after_one_request_and_keeps_the_rows() {
     let s = setup(0..300).await;
-    let api = Scripted::new([], Verdict::Stop);
+    // The lookups refuse the key too (one key for both): none of them ends the probe.
+    let api = Scripted {
+        key_refused: true,
+        ..Scripted::new([], Verdict::Stop)
+    };
     let reaper = Reaper::with(&s.config, api, s.queue.clone());
     let (end, report) = drain(&reaper).await;
     assert!(matches!(end, PassEnd::Stopped(_)), "{end:?}");
