@@ -8,6 +8,7 @@ busy timeout lets the insert wait its turn while the daemon writes; one short tr
 holds every row, so either all are queued or none.
 """
 import argparse
+import os
 import sqlite3
 import sys
 
@@ -22,7 +23,15 @@ def main() -> int:
     if args.in_days < 0:
         parser.error("--in-days must be 0 or more: a video is never due before it is queued")
 
-    # mode=rw: never create a second, empty queue by mistake.
+    # mode=rw: never create a second, empty queue by mistake. SQLite's own word for a file
+    # that is not there is "unable to open database file": say what to do instead.
+    if not os.path.isfile(args.database):
+        print(
+            f"producer: {args.database}: no such queue file; give the path of the daemon's "
+            "queue (its config's database.path), or run `memories-reaper migrate` to create it",
+            file=sys.stderr,
+        )
+        return 1
     uri = "file:" + args.database + "?mode=rw"
     try:
         # timeout: the busy timeout, in seconds (5 s, as the README asks).
