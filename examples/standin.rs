@@ -10,7 +10,7 @@
 //! `--namespace NS` gives the account a namespace besides `default` (lookups find every
 //! video not yet deleted in the account's namespaces, and none elsewhere);
 //! `--catalogue N` makes the account hold N videos of varied ages, states and tags
-//! instead, spread over its namespaces, for lifecycle rules to find (README, "Lifecycle
+//! instead, spread over its namespaces, for lifecycle rules to find (docs/src/rules-and-holds.md, "Lifecycle
 //! rules").
 
 use std::path::PathBuf;

@@ -17,7 +17,7 @@ version=${DEB_VERSION:-$version}
 arch=$(dpkg --print-architecture)
 if [ -z "${BIN:-}" ]; then
   # With cargo-auditable the binary carries its dependency list (`cargo audit bin`), as
-  # the README's security section says; strip below keeps that section.
+  # the book's security chapter says; strip below keeps that section.
   if cargo auditable --version >/dev/null 2>&1; then
     (cd "$top" && cargo auditable build --release --locked --quiet)
   else
@@ -55,7 +55,12 @@ date=$(cd "$top" && git log -1 --format=%aD 2>/dev/null || date -R)
 sed -e "s/@VERSION@/$version/" -e "s/@DATE@/$date/" "$here/deb/changelog" | gzip -9n > "$doc/changelog.gz"
 gzip -9n < "$top/README.md" > "$doc/README.md.gz"
 gzip -9n < "$top/CHANGELOG.md" > "$doc/CHANGELOG.md.gz"
-chmod 0644 "$doc"/*
+# The book's pages (docs/src), which the program's messages name.
+mkdir -p "$doc/book"
+for page in "$top"/docs/src/*.md; do
+  gzip -9n < "$page" > "$doc/book/$(basename "$page").gz"
+done
+chmod 0644 "$doc"/*.gz "$doc/copyright" "$doc"/book/*
 install -D -m 0644 "$here/deb/lintian-overrides" "$root/usr/share/lintian/overrides/memories-reaper"
 
 # Control: the C library the binary links against (dpkg-shlibdeps), the size, the scripts.

@@ -230,7 +230,10 @@ async fn serve(
     };
     notifier.ready();
     // `systemctl status` shows a Status line from the start, not from the first pass's end.
-    notifier.status(&format!("started; first pass now, then next tick at {}", next_wake(config)));
+    notifier.status(&format!(
+        "started; first pass now, then next tick at {}",
+        next_wake(config)
+    ));
     // Never awaited: a tick waiting in its channel holds this lock, and a loop waiting for
     // it would never take that tick (the daemon hung, passes and watchdog pings stopped).
     // When a tick holds it, that tick runs the pass.

@@ -89,7 +89,7 @@ impl fmt::Display for RowStatus {
 /// (`deletion_queue.proof`, set in the statement that settles it), hashed into the row's
 /// chain entry, shown by `receipts` (column `proof`) and counted by `status` and the
 /// metrics. A settled row with no proof was settled before proofs were recorded (or by
-/// hand: `receipts --verify` tells which). README, "What a status proves", is this table.
+/// hand: `receipts --verify` tells which). The book's "What a status proves" (docs/src/proofs.md) is this table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Proof {
     /// `deleted`: listed in its namespace by the latest lookup before the request, and the

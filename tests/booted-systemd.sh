@@ -235,7 +235,7 @@ check "systemd-analyze security on the running unit: $exposure" \
   python3 -c "import re,sys; m=re.search(r'level for \S+: (\d+\.\d+)', sys.argv[1]); sys.exit(0 if m and float(m.group(1)) <= 2.0 else 1)" "$exposure"
 check "the key is nowhere in the journal" bash -c "! nsenter -t $pid1 -a journalctl -o verbose | grep -q standin-key"
 
-# PostgreSQL, as the README's "More than one host", "In production" says, its blocks run
+# PostgreSQL, as the book's "More than one host", "In production" says, its blocks run
 # as written (placeholders filled, `sudo` a root shell's no-op): a server on this machine,
 # which the container reaches as another host; the service there sends, and a second
 # daemon on this machine stands by, then takes over when the service stops.

@@ -40,7 +40,7 @@ pub fn text(report: &Report) -> String {
     if !report.proofs.is_empty() {
         let _ = writeln!(
             out,
-            "settled rows by what proves them (README, \"What a status proves\"):"
+            "settled rows by what proves them (docs/src/proofs.md):"
         );
         for p in &report.proofs {
             let _ = writeln!(out, "  {:<10} {:<24} {}", p.status, p.proof, p.rows);

@@ -30,7 +30,7 @@ fn selected<'a>(config: &'a Config, name: Option<&str>) -> anyhow::Result<Vec<&'
             printable::quoted(name, printable::QUOTED)
         ),
         (true, None) => anyhow::bail!(
-            "the configuration has no [[rule]]; see the README, \"Lifecycle rules\" (and give \
+            "the configuration has no [[rule]]; see the book, docs/src/rules-and-holds.md (and give \
              --config FILE)"
         ),
         _ => Ok(rules),

@@ -99,7 +99,7 @@ impl PostgresQueue {
                 "every role may create objects in schema {schema} (PostgreSQL before 15 \
                  allows it by default): a producer could define functions this daemon would \
                  call with its rights; as a superuser, run REVOKE CREATE ON SCHEMA {schema} \
-                 FROM PUBLIC (README, \"More than one host\")",
+                 FROM PUBLIC (docs/src/postgresql.md, \"More than one host\")",
                 schema = crate::printable::escaped(&schema.unwrap_or_default())
             )));
         }
@@ -149,7 +149,7 @@ impl PostgresQueue {
                 problem: format!(
                     "schema up to date, {rows} rows, but this role cannot write the queue's \
                      tables: a daemon with it would send nothing; use the daemons' role \
-                     (README, \"More than one host\")"
+                     (docs/src/postgresql.md, \"More than one host\")"
                 ),
             });
         }
@@ -188,7 +188,7 @@ impl PostgresQueue {
                     self.problem(format!(
                         "this role may not create the queue's tables ({db}); run \
                          `memories-reaper migrate` once as the daemons' role, which owns them \
-                         (README, \"More than one host\")"
+                         (docs/src/postgresql.md, \"More than one host\")"
                     ))
                 }
                 e => self.error(e),
@@ -321,7 +321,7 @@ fn describe(e: &sqlx::Error) -> String {
             Some("3D000") => format!("no such database ({detail}); create it, or fix the URL"),
             Some("42501") => format!(
                 "this role lacks a privilege ({detail}); grant it the daemon's privileges \
-                 (README, \"More than one host\")"
+                 (docs/src/postgresql.md, \"More than one host\")"
             ),
             Some("55P03") | Some("57014") => format!(
                 "waited longer than database.busy_timeout for a lock ({detail}); find the \
