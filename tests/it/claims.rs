@@ -114,8 +114,14 @@ async fn ten_thousand_rows_of_one_video_are_sent_once_and_producers_keep_writing
     };
     let out = run_child(daemon).await;
     producer.await.expect("the producer ran");
-    assert!(out.status.success(), "{}", stderr(&out));
-    // The producer's rows may have come after the pass's last claim: one more pass.
+    // The producer's rows may have come after the pass's last claim (then `--once` says
+    // so, exit 3, with due rows pending): one more pass.
+    let code = out.status.code();
+    assert!(
+        code == Some(0) || (code == Some(3) && stderr(&out).contains("due rows are still pending")),
+        "{}",
+        stderr(&out)
+    );
     let out = app.reaper(&["run", "--once"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
 
@@ -136,8 +142,9 @@ async fn ten_thousand_rows_of_one_video_are_sent_once_and_producers_keep_writing
         "deleted rows without the request that deleted them"
     );
     // What keeps the write lock short whatever the load: no transaction takes more than
-    // a batch and MAX_DUPLICATES (1,000) rows, so the 10,000 rows of one video were
-    // settled by at least ten (each settling transaction chains its rows in one entry).
+    // a claim (the ids one lookup covers: two batches, 200) and MAX_DUPLICATES (1,000)
+    // rows, so the 10,000 rows of one video were settled by at least ten (each settling
+    // transaction chains its rows in one entry).
     let (largest, entries): (i64, i64) = sqlx::query_as(
         "SELECT max(json_array_length(rows)), count(*) FROM settlement_chain
           WHERE json_array_length(rows) > 0",
@@ -146,7 +153,7 @@ async fn ten_thousand_rows_of_one_video_are_sent_once_and_producers_keep_writing
     .await
     .unwrap();
     assert!(
-        largest <= 100 + 1_000,
+        largest <= 200 + 1_000,
         "one transaction settled {largest} rows"
     );
     assert!(entries >= 10, "{entries} settling transactions");

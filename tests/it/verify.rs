@@ -284,14 +284,14 @@ async fn lookups_are_paced_on_their_own_quota() {
     )
     .await;
     app.standin.set_lookup_per_second(2);
-    app.insert("default", &ids(0, 100)).await;
+    app.insert("default", &ids(0, 1000)).await;
     let out = app.reaper(&["run", "--once"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(app.count("deleted").await, 100);
+    assert_eq!(app.count("deleted").await, 1000);
     let lookups = app.standin.lookups();
-    // One list of namespaces and a listing per batch, none refused for the rate, none
-    // skipped: every batch was looked up.
-    assert_eq!(lookups.len(), 11, "{lookups:?}");
+    // One list of namespaces and a listing per claim (200 ids: 20 batches of 10), none
+    // refused for the rate, none skipped: every claim was looked up.
+    assert_eq!(lookups.len(), 1 + 5, "{lookups:?}");
     assert!(lookups.iter().all(|l| l.answered == "0000"), "{lookups:?}");
     assert!(
         !stderr(&out).contains("lookups cannot be used"),
