@@ -125,6 +125,16 @@ impl Rig {
             .expect("insert");
     }
 
+    /// A first request for `video_nos` of `default` on `token`'s claim.
+    async fn start(&self, token: &ClaimToken, video_nos: &[&str]) -> Started {
+        let videos = ids(video_nos);
+        let started = self
+            .queue
+            .start_request(token, &Namespace::default(), &videos, 1, LEASE)
+            .await;
+        started.expect("start a request")
+    }
+
     /// Each row's `lease_until`, as text, in row order.
     async fn leases(&self) -> Vec<Option<String>> {
         let sql = "SELECT CAST(lease_until AS TEXT) FROM deletion_queue ORDER BY id";
@@ -290,17 +300,7 @@ async fn a_held_video_is_set_held_at_the_claim_and_at_the_request(rig: Rig) {
         "INSERT INTO legal_holds (video_no, unique_id, reason) VALUES ('VI2', 'default', 'court')",
     )
     .await;
-    let started = rig
-        .queue
-        .start_request(
-            &claim.token,
-            &Namespace::default(),
-            &ids(&["VI2"]),
-            1,
-            LEASE,
-        )
-        .await
-        .unwrap();
+    let started = rig.start(&claim.token, &["VI2"]).await;
     assert_eq!(started, Started::Held(1));
     let row = rig.row("VI2").await;
     assert_eq!((row.status.as_str(), row.claimed), ("held", false));
@@ -452,12 +452,7 @@ async fn a_video_refused_for_good_fails_its_other_rows(rig: Rig) {
     // Queued again while its request was out: not claimed, failed with it.
     rig.insert("default", &["VI1"]).await;
     let video = ids(&["VI1"]);
-    let Started::Request(batch) = rig
-        .queue
-        .start_request(&claim.token, &Namespace::default(), &video, 1, LEASE)
-        .await
-        .unwrap()
-    else {
+    let Started::Request(batch) = rig.start(&claim.token, &["VI1"]).await else {
         panic!("not started")
     };
     let refused = RowsEffect::Failed("refused: 0409".into());
@@ -494,17 +489,7 @@ async fn a_request_whose_rows_were_taken_back_does_not_go(rig: Rig) {
     let claim = rig.queue.claim(100, LEASE).await.unwrap().expect("a claim");
     rig.exec("UPDATE deletion_queue SET claimed_by = 'another', status = 'in_flight'")
         .await;
-    let started = rig
-        .queue
-        .start_request(
-            &claim.token,
-            &Namespace::default(),
-            &ids(&["VI1"]),
-            1,
-            LEASE,
-        )
-        .await
-        .unwrap();
+    let started = rig.start(&claim.token, &["VI1"]).await;
     assert_eq!(started, Started::Lost);
     assert!(rig.queue.others_requests().await.unwrap().is_empty());
     rig.chain_holds().await;
@@ -538,17 +523,7 @@ async fn a_request_renews_only_leases_that_run_short(rig: Rig) {
     .await;
     let before = rig.leases().await;
     // The request carries VI2; the whole claim's short leases are renewed with it.
-    let started = rig
-        .queue
-        .start_request(
-            &claim.token,
-            &Namespace::default(),
-            &ids(&["VI2"]),
-            1,
-            LEASE,
-        )
-        .await
-        .unwrap();
+    let started = rig.start(&claim.token, &["VI2"]).await;
     assert!(matches!(started, Started::Request(_)), "{started:?}");
     let after = rig.leases().await;
     assert_ne!(after[0], before[0], "the lease that ran short is renewed");
