@@ -15,14 +15,17 @@ case "${1:-}" in -h|--help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; ex
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$top/Cargo.toml" | head -1)
 version=${DEB_VERSION:-$version}
 arch=$(dpkg --print-architecture)
+# On a terminal, cargo's progress (a build from cold takes minutes); quiet in a log.
+quiet=()
+[ -t 2 ] || quiet=(--quiet)
 if [ -z "${BIN:-}" ]; then
   # With cargo-auditable the binary carries its dependency list (`cargo audit bin`), as
   # the book's security chapter says; strip below keeps that section.
   if cargo auditable --version >/dev/null 2>&1; then
-    (cd "$top" && cargo auditable build --release --locked --quiet)
+    (cd "$top" && cargo auditable build --release --locked "${quiet[@]}")
   else
     echo "build-deb: cargo-auditable is not installed; the binary will not carry its dependency list" >&2
-    (cd "$top" && cargo build --release --locked --quiet)
+    (cd "$top" && cargo build --release --locked "${quiet[@]}")
   fi
   BIN=$top/target/release/memories-reaper
 fi
