@@ -49,7 +49,7 @@ async fn notify_ready_status_watchdog_and_stopping() {
         move || {
             collect(&socket, Duration::from_secs(20), |got| {
                 has(got, "READY=1")
-                    && has(got, "STATUS=")
+                    && has(got, "last pass finished")
                     && got.iter().filter(|m| m == &b"WATCHDOG=1\n").count() >= 3
             })
         }
@@ -61,6 +61,8 @@ async fn notify_ready_status_watchdog_and_stopping() {
         .map(|m| String::from_utf8_lossy(m).into_owned())
         .collect();
     assert!(has(&got, "READY=1"), "{text:?}");
+    // A Status line from the start (`systemctl status` right after start), then the pass's.
+    assert!(has(&got, "STATUS=started; first pass now"), "{text:?}");
     assert!(
         text.iter().any(|m| m.contains(
             "STATUS=0 due rows pending; last pass finished: 1 request, 3 deleted, 0 failed"
