@@ -15,6 +15,8 @@ const CHUNK: usize = 10_000;
 pub struct Enqueued {
     pub inserted: u64,
     pub rejected: u64,
+    /// Of the videos inserted, those a legal hold covers (their rows wait `held`).
+    pub held: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +25,22 @@ pub enum EnqueueError {
     Read(String),
     #[error(transparent)]
     Queue(#[from] QueueError),
+}
+
+impl Enqueued {
+    async fn add(
+        &mut self,
+        queue: &Queue,
+        namespace: &Namespace,
+        video_nos: &[VideoNo],
+    ) -> Result<(), QueueError> {
+        self.inserted += queue.insert(namespace, video_nos).await?;
+        self.held += queue
+            .holds_covering(namespace, video_nos)
+            .await?
+            .unsigned_abs();
+        Ok(())
+    }
 }
 
 /// Validates and inserts; each invalid id is reported through `report` with where it was.
@@ -43,11 +61,11 @@ pub async fn enqueue(
             }
         }
         if pending.len() >= CHUNK {
-            done.inserted += queue.insert(namespace, &pending).await?;
+            done.add(queue, namespace, &pending).await?;
             pending.clear();
         }
     }
-    done.inserted += queue.insert(namespace, &pending).await?;
+    done.add(queue, namespace, &pending).await?;
     Ok(done)
 }
 
@@ -69,8 +87,20 @@ pub async fn enqueue_ids(
     let result = enqueue(&queue, &namespace, ids, &mut report).await;
     queue.close().await;
     let done = result?;
+    // A held video is queued, but waits: said, not left for `status` to reveal.
+    let held =
+        match done.held {
+            0 => String::new(),
+            n => {
+                format!(
+            "; {} under a legal hold: {} `held` until released (`memories-reaper hold list`)",
+            crate::printable::count(n, "video is", "videos are"),
+            if n == 1 { "its rows wait" } else { "their rows wait" }
+        )
+            }
+        };
     say!(
-        "enqueued {} in namespace {namespace}; rejected {}",
+        "enqueued {} in namespace {namespace}; rejected {}{held}",
         done.inserted,
         done.rejected
     );

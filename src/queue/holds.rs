@@ -61,6 +61,17 @@ pub async fn release<D: Driver>(
 }
 
 /// The holds, oldest first: every one, or the `newest` so many.
+/// How many of `video_nos` a legal hold covers in `namespace` (their rows wait `held`).
+pub async fn covering<D: Driver>(
+    driver: &D,
+    namespace: &Namespace,
+    video_nos: &[VideoNo],
+) -> Result<i64, QueueError> {
+    operation!(driver, single(Access::Read), |tx| {
+        tx.held_among(namespace, video_nos).await
+    })
+}
+
 pub async fn list<D: Driver>(driver: &D, newest: Option<i64>) -> Result<Vec<Hold>, QueueError> {
     let mut holds = operation!(driver, single(Access::Read), |tx| {
         tx.list_holds(newest).await

@@ -336,6 +336,10 @@ impl Queue {
         pub async fn insert(
             &self, namespace: &Namespace, video_nos: &[VideoNo],
         ) -> u64 => store::insert;
+        /// How many of these videos a legal hold covers in the namespace.
+        pub async fn holds_covering(
+            &self, namespace: &Namespace, video_nos: &[VideoNo],
+        ) -> i64 => holds::covering;
         /// How many pending rows are due now.
         pub async fn due_pending(&self) -> i64 => report::due_pending;
         /// The settlement chain's head: its last entry's sequence number and hash.

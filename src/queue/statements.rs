@@ -484,6 +484,15 @@ macro_rules! statements {
                 .await
         }
 
+        /// How many of these videos a legal hold covers in the namespace.
+        async fn held_among(
+            &mut self, namespace: &Namespace, videos: &[VideoNo],
+        ) -> Result<i64, sqlx::Error> {
+            bound!(query_scalar, "held_among", namespace.as_str(), list(videos))
+                .fetch_one(self)
+                .await
+        }
+
         /// The holds placed on these videos in `namespace` (`None`: the every-namespace ones).
         async fn delete_holds(
             &mut self, namespace: Option<&Namespace>, videos: &[VideoNo],

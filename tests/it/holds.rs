@@ -21,8 +21,19 @@ async fn a_held_video_waits_for_its_release_whoever_queued_it() {
         "{}",
         stdout(&out)
     );
-    // Queued after the hold, in another namespace: held there too.
-    app.insert("tenant-b", std::slice::from_ref(&held)).await;
+    // Queued after the hold, in another namespace: held there too, and `enqueue` says so.
+    app.standin.add_namespace("tenant-b");
+    let out = app
+        .reaper(&["enqueue", "--namespace", "tenant-b", &held])
+        .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(
+            "enqueued 1 in namespace tenant-b; rejected 0; 1 video is under a legal hold: its rows wait `held` until released"
+        ),
+        "{}",
+        stdout(&out)
+    );
     // A dry run does not count it among what would be sent.
     let out = app.reaper(&["run", "--once", "--dry-run"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
