@@ -140,7 +140,12 @@ enum Priority<'a> {
 
 /// How one lookup of some ids ended.
 enum Looked {
-    Listed(HashSet<String>),
+    /// These of the ids asked; `said`: the last page said its size or the total, so a
+    /// short page was the end.
+    Listed {
+        found: HashSet<String>,
+        said: bool,
+    },
     Unavailable(String),
     /// More than [`FEWER_IDS`] were asked, and the answer did not say its page size: it
     /// may have cut the page short; ask fewer.
@@ -174,18 +179,26 @@ impl LookupApi for Client {
     /// `list_videos` creates one that does not.
     async fn list(&self, key: &ApiKey, namespace: &Namespace, ids: &[VideoNo]) -> Listing {
         let mut listed = HashSet::new();
-        let mut rest = ids;
-        while !rest.is_empty() {
-            let (some, after) = rest.split_at(self.ids_per_lookup().min(rest.len()));
-            match self.look(key, namespace, some).await {
-                Looked::Listed(found) => listed.extend(found),
+        let mut todo: Vec<VideoNo> = ids.to_vec();
+        while !todo.is_empty() {
+            let n = self.ids_per_lookup().min(todo.len());
+            let some: Vec<VideoNo> = todo.drain(..n).collect();
+            match self.look(key, namespace, &some).await {
+                Looked::Listed { found, said } => {
+                    // A page shorter than asked that says neither its size nor the total
+                    // may have been cut short by the API: what it did not list is asked
+                    // again, until a lookup lists none of it (each round asks fewer).
+                    if !said && !found.is_empty() && found.len() < some.len() {
+                        todo.extend(some.into_iter().filter(|id| !found.contains(id.as_str())));
+                    }
+                    listed.extend(found);
+                }
                 Looked::Unavailable(why) => return Listing::Unavailable(why),
                 Looked::AskFewer => {
                     self.fewer_per_lookup();
-                    continue;
+                    todo.splice(0..0, some);
                 }
             }
-            rest = after;
         }
         Listing::Listed(listed)
     }
@@ -243,6 +256,7 @@ impl Client {
             // Done when every id asked for is listed, or the total says so; without a total,
             // when a page was not full (an API may cap a page below what was asked, and say
             // so only in `page_size`): a short listing must never pass for a complete one.
+            let said = found.page_size.is_some() || found.total.is_some();
             let page_size = found.page_size.unwrap_or(ids.len() as u64).max(1);
             let full = found.listed.len() as u64 >= page_size;
             let empty = found.listed.is_empty();
@@ -254,7 +268,10 @@ impl Client {
                     None => !full,
                 };
             if complete {
-                return Looked::Listed(listed);
+                return Looked::Listed {
+                    found: listed,
+                    said,
+                };
             }
         }
         Looked::Unavailable(format!(

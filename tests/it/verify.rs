@@ -710,6 +710,33 @@ async fn an_api_that_pages_lookups_of_two_hundred_is_asked_a_hundred() {
     }
 }
 
+on_both!(a_short_page_that_does_not_say_its_size_is_asked_again);
+/// An API that cuts a page short and says neither its size nor the total: what the page
+/// did not list is asked again, never taken for missing (it would end `absent`).
+async fn a_short_page_that_does_not_say_its_size_is_asked_again() {
+    let app = spawn_app(&[]).await;
+    app.standin.set_page_cap_unsaid(30);
+    // 70 exist; 10 more were never uploaded.
+    app.insert("default", &ids(0, 80)).await;
+    let uploaded = ids(0, 70).into_iter().map(|v| ("default".to_owned(), v));
+    app.standin.set_catalogue(uploaded);
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(app.count("deleted").await, 70, "{}", stderr(&out));
+    let rows = app.rows().await;
+    let missed: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.status == "pending")
+        .map(|r| r.video_no.as_str())
+        .collect();
+    assert_eq!(
+        missed.len(),
+        10,
+        "only the never uploaded wait for a second look"
+    );
+    assert!(missed.iter().all(|v| ids(70, 10).iter().any(|i| i == v)));
+}
+
 fn filtered_lookups(app: &App) -> Vec<Lookup> {
     let lookups = app.standin.lookups();
     lookups.into_iter().filter(|l| l.filtered).collect()
