@@ -393,6 +393,24 @@ impl fmt::Display for Source {
     }
 }
 
+/// Whether text before a `=` reads as a key (`api.timeout`, `stop_above_share`, or an
+/// environment file's `MEMORIES_API_KEY`: words of one case joined by `_`, short), not as
+/// a secret that happens to hold a `=` (a URL's query, a key's base64 padding).
+fn reads_as_a_key(text: &str) -> bool {
+    let word = |w: &str, lead: fn(&char) -> bool, rest: fn(&char) -> bool| {
+        w.len() <= 24
+            && w.chars().next().is_some_and(|c| lead(&c))
+            && w.chars()
+                .all(|c| rest(&c) || c.is_ascii_digit() || c == '_')
+    };
+    !text.is_empty()
+        && text.len() <= 40
+        && text.split('.').all(|w| {
+            word(w, char::is_ascii_lowercase, char::is_ascii_lowercase)
+                || word(w, char::is_ascii_uppercase, char::is_ascii_uppercase)
+        })
+}
+
 impl Config {
     /// Defaults, overlaid by the file `source` names, if any.
     pub fn load(source: &Source) -> Result<Self, ConfigError> {
@@ -446,7 +464,10 @@ impl Config {
 
     /// Parses TOML text; the error is the line it points at and a one-line message naming
     /// the key on that line. Only the key is quoted from the file, never the rest of the
-    /// line: `--config` pointed at the key file by mistake must not print the key.
+    /// line, and only what reads as one of ours (lowercase words joined by `_`, dotted,
+    /// short): `--config` (or `$MEMORIES_REAPER_CONFIG`) pointed at the key file or the
+    /// database URL's by mistake must not print them (a URL's `…?sslmode=` or a key's
+    /// `=` padding made the secret "the key").
     fn parse(text: &str) -> Result<Self, (usize, String)> {
         toml::from_str(text).map_err(|e: toml::de::Error| {
             let start = e.span().map_or(0, |span| span.start.min(text.len()));
@@ -457,7 +478,7 @@ impl Config {
                 .nth(line - 1)
                 .and_then(|l| l.split_once('='))
                 .map(|(key, _)| key.trim())
-                .filter(|key| !key.is_empty());
+                .filter(|key| reads_as_a_key(key));
             match key {
                 Some(key) => {
                     let key = printable::cut(key, printable::QUOTED / 2);
@@ -1008,6 +1029,24 @@ mod tests {
         let config = parse(text)?;
         config.check().map_err(|e| e.to_string())?;
         Ok(config)
+    }
+
+    #[test]
+    fn a_secret_file_given_as_the_configuration_is_not_quoted() {
+        for secret in [
+            "postgres://mr:S3cretPWurl@db:5432/q?sslmode=verify-full",
+            "c2VjcmV0LWFwaS1rZXk=",
+            "sk-live-0123456789abcdef=x",
+        ] {
+            let error = parse(secret).expect_err(secret);
+            assert!(
+                !error.contains("S3cret") && !error.contains("c2Vj") && !error.contains("0123"),
+                "{error}"
+            );
+        }
+        // A line of ours still names its key.
+        let error = parse("[api]\ntimeout = ,").expect_err("a bad value");
+        assert!(error.starts_with("line 2: timeout: "), "{error}");
     }
 
     #[test]
