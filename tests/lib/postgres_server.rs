@@ -36,15 +36,21 @@ static LIFELINE: Mutex<Option<Child>> = Mutex::new(None);
 static SKIPPED: AtomicUsize = AtomicUsize::new(0);
 
 /// The server, started on first use; `None` (counted) when the case is to be skipped.
+/// A start that failed fails every case with its log, once tried.
 pub fn server() -> Option<&'static Server> {
-    static SERVER: OnceLock<Option<Server>> = OnceLock::new();
+    static SERVER: OnceLock<Option<Result<Server, String>>> = OnceLock::new();
     let server = SERVER.get_or_init(|| {
         if let Ok(url) = std::env::var(URL_VAR) {
             let ca = std::env::var(CA_VAR).ok();
-            return Some(Server { url, ca });
+            return Some(Ok(Server { url, ca }));
         }
         installed().then(start)
     });
+    let server = match server {
+        Some(Err(log)) => panic!("{log}"),
+        Some(Ok(server)) => Some(server),
+        None => None,
+    };
     if server.is_none() {
         assert!(
             std::env::var_os(REQUIRE_VAR).is_none(),
@@ -56,7 +62,7 @@ pub fn server() -> Option<&'static Server> {
             unsafe { libc::atexit(say_skipped) };
         }
     }
-    server.as_ref()
+    server
 }
 
 /// At exit, after the harness's summary, on the terminal (the harness captures `eprintln!`).
@@ -79,13 +85,15 @@ fn installed() -> bool {
 }
 
 /// Starts a throwaway server with `tests/lib/postgres.sh` (TLS on, as root it runs as the
-/// `postgres` user) and reads its URL and CA; panics with the script's output if it fails.
-fn start() -> Server {
+/// `postgres` user) and reads its URL and CA; or why it could not, with the script's output.
+fn start() -> Result<Server, String> {
+    // The test process's end stops the server, not a signal to its process group; nor a
+    // closed pipe (a test killed before reading the URL: the printf would kill bash).
+    // A start that fails removes what it made.
     let script = r#"
-        # The test process's end stops the server, not a signal to its process group.
-        trap '' INT TERM HUP
+        trap '' INT TERM HUP PIPE
         source tests/lib/postgres.sh
-        pg_start || exit 1
+        pg_start || { pg_stop; rm -rf "${PG_DIR:-/nonexistent-mr-pg}"; exit 1; }
         printf '%s\n%s\n' "$MEMORIES_REAPER_TEST_POSTGRES" "$MEMORIES_REAPER_TEST_POSTGRES_CA"
         read -r _ || true
         pg_stop
@@ -97,8 +105,11 @@ fn start() -> Server {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("run bash for tests/lib/postgres.sh");
-    let stdout = child.stdout.take().expect("the script's output");
+        .map_err(|e| format!("cannot run bash for tests/lib/postgres.sh: {e}"))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or("the script's output is not piped")?;
     let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
     let (Some(url), Some(ca)) = (lines.next(), lines.next()) else {
         let mut log = String::new();
@@ -106,13 +117,13 @@ fn start() -> Server {
             let _ = stderr.read_to_string(&mut log);
         }
         let _ = child.wait();
-        panic!(
+        return Err(format!(
             "PostgreSQL's server binaries are installed but tests/lib/postgres.sh could not \
              start a server (set {URL_VAR} to use another one):\n{log}"
-        );
+        ));
     };
     if let Ok(mut lifeline) = LIFELINE.lock() {
         *lifeline = Some(child);
     }
-    Server { url, ca: Some(ca) }
+    Ok(Server { url, ca: Some(ca) })
 }
