@@ -219,8 +219,8 @@ Exit status:
   0 success; 1 an error (one line on stderr says what and what to do); 2 a usage error;
   3 (run --once) the pass stopped with due rows still pending.
 
-The README and ARCHITECTURE.md in the source describe the queue table, the outcomes
-(deleted, absent, failed) and what each proves.";
+The book (docs/src in the source; /usr/share/doc/memories-reaper/book when installed)
+describes the queue table, the outcomes (deleted, absent, failed) and what each proves.";
 
 fn main() -> ExitCode {
     // The first thing: a SIGHUP (a reload) in the first milliseconds of `run` must not kill
@@ -265,7 +265,12 @@ fn main() -> ExitCode {
     let source = Source::find(cli.config);
     let config = match Config::load(&source) {
         Ok(config) => config,
-        Err(e) => return fail(e),
+        // Which setting chose the file, when it was not the flag: a stale variable or an
+        // installed file the user did not know of must be visible, and how to override it.
+        Err(e) => match source {
+            Source::Flag(_) => return fail(e),
+            _ => return fail(format!("{e} (configuration: {source})")),
+        },
     };
     telemetry::init(
         cli.log_format.unwrap_or(config.log.format),

@@ -358,7 +358,10 @@ impl Source {
     ) -> Self {
         match (flag, variable) {
             (Some(path), _) => Self::Flag(path),
-            (None, Some(path)) if !path.is_empty() => Self::Variable(path.into()),
+            // Blank is unset (`MEMORIES_REAPER_CONFIG= cmd`, or a space by mistake).
+            (None, Some(path)) if !path.to_string_lossy().trim().is_empty() => {
+                Self::Variable(path.into())
+            }
             // `exists` follows links: a dangling one is no configuration. One that exists
             // but cannot be read is an error when loaded, naming it: not the defaults.
             _ if installed.exists() => Self::Installed(installed.to_owned()),
@@ -1069,6 +1072,7 @@ mod tests {
                 &installed,
                 Source::Variable(var.clone()),
             ),
+            (None, Some(" "), &missing, Source::Defaults),
             (
                 None,
                 Some(""),
