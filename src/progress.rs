@@ -1,47 +1,41 @@
-//! Progress of a long command, on stderr, only when stderr is a terminal: piped or
-//! redirected, a command prints nothing but its results.
+//! Progress of a long command (indicatif), on stderr, only when stderr is a terminal:
+//! piped or redirected, a command prints nothing but its results. Drawn a few times a
+//! second whatever the steps' pace (a line written at every step cost a fast export).
 
-use std::io::{IsTerminal, Write};
+use indicatif::{ProgressBar, ProgressStyle};
 
-pub struct Progress {
-    what: String,
-    /// 0: not known beforehand (only the count is shown).
-    total: u64,
-    done: u64,
-    shown: bool,
-}
+pub struct Progress(ProgressBar);
 
 impl Progress {
+    /// `total`: the steps, or 0 when not known beforehand (a count and a rate then).
     pub fn new(what: impl Into<String>, total: u64) -> Self {
-        Self {
-            what: what.into(),
-            total,
-            done: 0,
-            shown: std::io::stderr().is_terminal(),
+        // `new` and `new_spinner` draw to stderr, and nothing when it is not a terminal.
+        let (bar, template) = match total {
+            0 => (
+                ProgressBar::new_spinner(),
+                "{msg}: {pos} ({per_sec}, {elapsed})",
+            ),
+            n => (
+                ProgressBar::new(n),
+                "{msg}: {wide_bar} {pos}/{len} ({percent}%, {per_sec}, {eta} left)",
+            ),
+        };
+        // The templates are fixed: a failure is this file's bug, and the default style
+        // still shows progress.
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style);
         }
+        bar.set_message(what.into());
+        Self(bar)
     }
 
     /// One more step done.
     pub fn step(&mut self) {
-        self.done += 1;
-        if self.shown && self.total == 0 {
-            let _ = write!(std::io::stderr().lock(), "\r{}: {}", self.what, self.done);
-        } else if self.shown {
-            let percent = self.done * 100 / self.total.max(1);
-            let _ = write!(
-                std::io::stderr().lock(),
-                "\r{}: {}/{} ({percent}%)",
-                self.what,
-                self.done,
-                self.total
-            );
-        }
+        self.0.inc(1);
     }
 
     /// Clears the line, so that what follows starts clean.
     pub fn finish(self) {
-        if self.shown {
-            let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
-        }
+        self.0.finish_and_clear();
     }
 }
