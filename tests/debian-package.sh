@@ -60,12 +60,21 @@ else
   fail "no memories-reaper user or group"
 fi
 absent /etc/systemd/system/multi-user.target.wants/memories-reaper.service && pass "the service is not enabled"
+# With --config the check names the flag; without it, the installed file is the one read
+# (config::Source's lookup order: --config, $MEMORIES_REAPER_CONFIG, the installed file).
 checked=$(in_root memories-reaper --config /etc/memories-reaper/config.toml check 2>&1 || true)
-if echo "$checked" | grep -q "config: /etc/memories-reaper/config.toml is valid" \
+if echo "$checked" | grep -q "^config: --config /etc/memories-reaper/config.toml is valid" \
   && echo "$checked" | grep -q "/var/lib/memories-reaper/queue.db"; then
   pass "check runs from the installed files and names the service's queue"
 else
   fail "check: $checked"
+fi
+checked=$(in_root memories-reaper check 2>&1 || true)
+if echo "$checked" | grep -q "^config: /etc/memories-reaper/config.toml (the installed configuration" \
+  && echo "$checked" | grep -q "/var/lib/memories-reaper/queue.db"; then
+  pass "check without --config reads the installed configuration"
+else
+  fail "check without --config: $checked"
 fi
 if zcat "$root/usr/share/man/man1/memories-reaper.1.gz" | man -l - 2>/dev/null | grep -q 'MEMORIES_API_KEY'; then
   pass "man renders the installed page"
