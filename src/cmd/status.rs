@@ -46,6 +46,24 @@ pub fn text(report: &Report) -> String {
             let _ = writeln!(out, "  {:<10} {:<24} {}", p.status, p.proof, p.rows);
         }
     }
+    let _ = writeln!(
+        out,
+        "due now: {} (pending, due_at passed: what the next pass sends)",
+        printable::count(u64::try_from(report.due).unwrap_or_default(), "row", "rows")
+    );
+    if report.awaiting_lookup.rows > 0 {
+        let _ = writeln!(
+            out,
+            "not due until their next lookup: {} (pending: a lookup did not find the video, \
+             verify.absent_after; the first is looked up again at {} UTC)",
+            printable::count(
+                u64::try_from(report.awaiting_lookup.rows).unwrap_or_default(),
+                "row",
+                "rows"
+            ),
+            report.awaiting_lookup.first
+        );
+    }
     match &report.oldest_pending {
         Some(p) => {
             let _ = writeln!(

@@ -24,8 +24,8 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use futures_util::stream::BoxStream;
 
 use super::rows::{
-    Anchor, BatchRow, Count, Filter, Hold, ListingReport, ListingRow, PendingRow, ProofCount,
-    Receipt, Sender, Snapshotted, TallyRow,
+    Anchor, AwaitingLookup, BatchRow, Count, Filter, Hold, ListingReport, ListingRow, PendingRow,
+    ProofCount, Receipt, Sender, Snapshotted, TallyRow,
 };
 use super::{ClaimedRow, QueueError, RequestRecord};
 use crate::chain::{ChainEntry, ChainRow, ChainedRequest, QueueRow, Sealed};

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::driver::{operation, Access, Driver, Statements};
-pub use super::rows::{BatchRow, Cell, Count, PendingRow, ProofCount, Sender};
+pub use super::rows::{AwaitingLookup, BatchRow, Cell, Count, PendingRow, ProofCount, Sender};
 use super::{holds, ClaimedRow, Hold, Queue, QueueError};
 use crate::config::LONGEST_LEASE;
 use crate::metrics::{GaugeSource, Gauges};
@@ -21,6 +21,12 @@ pub struct Report {
     pub proofs: Vec<ProofCount>,
     pub oldest_pending: Option<PendingRow>,
     /// Rows whose `due_at` could not be read: never sent early, never due.
+    /// Pending rows due now: their `due_at` has passed and no second lookup is awaited
+    /// (what the log's "nothing due" and the daemon's status line count).
+    pub due: i64,
+    /// Pending rows not due yet because a lookup missed their video and the next is
+    /// awaited (`verify.absent_after`).
+    pub awaiting_lookup: AwaitingLookup,
     pub unreadable_due: i64,
     /// Rows in flight under a lease this program never grants (unreadable, or too far
     /// ahead): the next pass takes them back.
@@ -50,6 +56,8 @@ pub async fn report<D: Driver>(driver: &D, last: u32) -> Result<Report, QueueErr
             counts,
             proofs: tx.proof_counts(Proof::UNRECORDED).await?,
             oldest_pending: tx.oldest_pending().await?,
+            due: tx.due_pending().await?,
+            awaiting_lookup: tx.awaiting_lookup().await?,
             unreadable_due: tx.unreadable_due().await?,
             impossible_leases: tx.impossible_leases(LONGEST_LEASE).await?,
             last_batches: tx.last_requests(last).await?,

@@ -188,6 +188,14 @@ pub struct PendingRow {
     pub last_error: Cell,
 }
 
+/// Pending rows waiting for a second lookup (`status`).
+#[derive(Debug, Serialize)]
+pub struct AwaitingLookup {
+    pub rows: i64,
+    /// When the first of them is looked up again (UTC, as the database keeps it).
+    pub first: Cell,
+}
+
 #[derive(Debug, Serialize)]
 pub struct BatchRow {
     pub id: i64,

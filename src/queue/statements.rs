@@ -66,7 +66,7 @@ macro_rules! statements {
         use $crate::queue::driver::{Answered, Missed, Statements, Unchecked};
         use $crate::queue::statements::{bound, execute};
         use $crate::queue::rows::{
-            Anchor, BatchRow, Count, Filter, Hold, ListingReport, ListingRow, PendingRow,
+            Anchor, AwaitingLookup, BatchRow, Count, Filter, Hold, ListingReport, ListingRow, PendingRow,
             ProofCount, Receipt, Sender, Snapshotted, TallyRow,
         };
         use $crate::queue::{ClaimedRow, RequestRecord};
@@ -658,6 +658,12 @@ macro_rules! statements {
 
         async fn due_pending(&mut self) -> Result<i64, sqlx::Error> {
             bound!(query_scalar, "due_pending").fetch_one(self).await
+        }
+
+        /// Pending rows waiting for their second lookup: how many, and the first's time.
+        async fn awaiting_lookup(&mut self) -> Result<AwaitingLookup, sqlx::Error> {
+            let r = bound!(query, "awaiting_lookup").fetch_one(self).await?;
+            Ok(AwaitingLookup { rows: int(&r, "n").unwrap_or_default(), first: cell(&r, "first") })
         }
 
         /// How many settled rows `filter` selects.

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use super::report::Cell;
 use super::{BatchId, ClaimToken, Queue, RequestRecord, RowsEffect, Started};
 use super::{Check, Miss, Store};
 use crate::config::Database;
@@ -245,6 +246,7 @@ conformance!(
     unsent_rows_fail_as_invalid,
     other_senders_requests_are_counted,
     the_oldest_due_age_counts_rows_in_flight_and_not_settled_ones,
+    a_missed_row_is_not_due_until_its_next_lookup,
     a_migration_applied_from_another_text_is_refused,
 );
 
@@ -663,6 +665,35 @@ async fn the_oldest_due_age_counts_rows_in_flight_and_not_settled_ones(rig: Rig)
     let age = rig.queue.gauges(None).await.unwrap().oldest_due;
     let seconds = age.expect("a due row in flight is counted").as_secs();
     assert!((3599..3700).contains(&seconds), "{seconds}");
+}
+
+/// "Due" is one thing in the report, the log and `run --once`: a row whose lookup missed
+/// its video waits for the next one, counted apart.
+async fn a_missed_row_is_not_due_until_its_next_lookup(rig: Rig) {
+    rig.insert("default", &["VI1", "VI2"]).await;
+    let claim = rig.queue.claim(100, LEASE).await.unwrap().expect("a claim");
+    let missing = vec![(ids(&["VI2"])[0].clone(), Miss::LookAgain)];
+    rig.queue
+        .record_lookup(
+            &claim.token,
+            &Namespace::default(),
+            &ids(&["VI1"]),
+            &missing,
+            LEASE,
+        )
+        .await
+        .unwrap();
+    rig.queue.release(&claim.token, None).await.unwrap();
+    let report = rig.queue.report(0).await.unwrap();
+    assert_eq!((report.due, report.awaiting_lookup.rows), (1, 1));
+    assert_ne!(report.awaiting_lookup.first, Cell::Null);
+    assert_eq!(rig.queue.due_pending().await.unwrap(), 1);
+    // Its time come, it is due again.
+    rig.exec("UPDATE deletion_queue SET recheck_at = NULL")
+        .await;
+    let report = rig.queue.report(0).await.unwrap();
+    assert_eq!((report.due, report.awaiting_lookup.rows), (2, 0));
+    assert_eq!(report.awaiting_lookup.first, Cell::Null);
 }
 
 /// A migration recorded with another checksum than this binary's (another build migrated

@@ -16,7 +16,11 @@ async fn drains_1050_rows_in_11_requests() {
     assert!(out.status.success(), "{}", stderr(&out));
 
     let received = app.standin.received();
-    assert_eq!(received.len(), 11);
+    let requests: Vec<(usize, &str)> = received
+        .iter()
+        .map(|r| (r.ids.len(), r.answered.as_str()))
+        .collect();
+    assert_eq!(received.len(), 11, "{requests:?}\n{}", stderr(&out));
     assert!(received
         .iter()
         .all(|r| r.ids.len() <= 100 && r.answered == "0000"));
