@@ -34,6 +34,11 @@ impl Progress {
         self.0.inc(1);
     }
 
+    /// Runs `f`, which prints a line, with the bar cleared, then draws the bar again.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.0.suspend(f)
+    }
+
     /// Clears the line, so that what follows starts clean.
     pub fn finish(self) {
         self.0.finish_and_clear();

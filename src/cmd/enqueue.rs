@@ -5,6 +5,7 @@
 use super::{open_existing, open_ids_file};
 use crate::config::Config;
 use crate::ids::{Ids, Read};
+use crate::progress::Progress;
 use crate::queue::{Queue, QueueError};
 use crate::video::{Namespace, VideoNo};
 
@@ -52,12 +53,14 @@ pub async fn enqueue(
 ) -> Result<Enqueued, EnqueueError> {
     let mut done = Enqueued::default();
     let mut pending: Vec<VideoNo> = Vec::new();
+    let mut progress = Progress::new("enqueuing: ids read", 0);
     while let Some(read) = ids.next().map_err(EnqueueError::Read)? {
+        progress.step();
         match read {
             Read::Id(id) => pending.push(id),
             Read::Rejected(why) => {
                 done.rejected += 1;
-                report(why);
+                progress.suspend(|| report(why));
             }
         }
         if pending.len() >= CHUNK {
@@ -66,6 +69,7 @@ pub async fn enqueue(
         }
     }
     done.add(queue, namespace, &pending).await?;
+    progress.finish();
     Ok(done)
 }
 

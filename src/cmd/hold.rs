@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use super::{open_existing, open_ids_file};
 use crate::config::Config;
 use crate::ids::{Ids, Read};
+use crate::progress::Progress;
 use crate::video::Namespace;
 
 /// What `hold add` or `hold release` does to each video given.
@@ -61,15 +62,19 @@ pub async fn change_holds(
     let mut seen = HashSet::new();
     let mut chunk = Vec::new();
     let (mut changed, mut rejected) = (crate::queue::HoldsChanged::default(), 0u64);
+    let mut progress = Progress::new("ids read", 0);
     let result: anyhow::Result<()> = async {
         loop {
             let read = ids.next().map_err(anyhow::Error::msg)?;
+            if read.is_some() {
+                progress.step();
+            }
             match &read {
                 Some(Read::Id(id)) if seen.insert(id.clone()) => chunk.push(id.clone()),
                 Some(Read::Id(_)) => {}
                 Some(Read::Rejected(why)) => {
                     rejected += 1;
-                    complain!("memories-reaper: rejected {why}");
+                    progress.suspend(|| complain!("memories-reaper: rejected {why}"));
                 }
                 None => {}
             }
@@ -94,6 +99,7 @@ pub async fn change_holds(
         }
     }
     .await;
+    progress.finish();
     queue.close().await;
     // Chunks are committed as they go: an error after some says how far they got.
     result.map_err(|e| {

@@ -43,6 +43,11 @@ pub enum Access {
     /// Claims rows: no two claims at once anywhere on the database (PostgreSQL's claim
     /// lock; on SQLite, the one writer).
     Claim,
+    /// Asks for the sender's lease: one short write that must not queue behind this
+    /// process's other writers (a renewal behind a busy pass's transactions, each slow on
+    /// a loaded host, ran the lease out and stopped the pass). On SQLite it meets the
+    /// writer of the moment in the busy timeout, as another process's writer would.
+    Lease,
 }
 
 /// One backend: opens transactions and says its errors.

@@ -25,7 +25,7 @@ pub async fn lead<D: Driver>(
     holder: &str,
     lease: Duration,
 ) -> Result<Lead, QueueError> {
-    let (now_held_by, remaining) = operation!(driver, begin(Access::Write), |tx| {
+    let (now_held_by, remaining) = operation!(driver, begin(Access::Lease), |tx| {
         let (now_held_by, remaining) = tx.take_lease(holder, lease, LONGEST_LEASE).await?;
         Ok((now_held_by, remaining))
     })?;

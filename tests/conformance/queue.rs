@@ -7,8 +7,9 @@
 
 use std::time::Duration;
 
+use super::driver::{Access, Driver};
 use super::report::Cell;
-use super::{BatchId, ClaimToken, Queue, RequestRecord, RowsEffect, Started};
+use super::{BatchId, ClaimToken, Lead, Queue, RequestRecord, RowsEffect, Started};
 use super::{Check, Miss, Store};
 use crate::config::Database;
 use crate::video::{Namespace, VideoNo, VideoNoRule};
@@ -247,6 +248,7 @@ conformance!(
     other_senders_requests_are_counted,
     the_oldest_due_age_counts_rows_in_flight_and_not_settled_ones,
     a_missed_row_is_not_due_until_its_next_lookup,
+    the_lease_is_asked_for_without_waiting_behind_this_processs_writers,
     a_migration_applied_from_another_text_is_refused,
 );
 
@@ -694,6 +696,29 @@ async fn a_missed_row_is_not_due_until_its_next_lookup(rig: Rig) {
     let report = rig.queue.report(0).await.unwrap();
     assert_eq!((report.due, report.awaiting_lookup.rows), (2, 0));
     assert_eq!(report.awaiting_lookup.first, Cell::Null);
+}
+
+/// The sender's lease is renewed while this process's writers queue: behind them, on a
+/// loaded host, a renewal ran the lease out and stopped the pass that held them up.
+async fn the_lease_is_asked_for_without_waiting_behind_this_processs_writers(rig: Rig) {
+    async fn while_writing<D: Driver>(driver: &D, queue: &Queue) {
+        let _writing = driver.begin(Access::Write).await.expect("a writer's turn");
+        // Bounded only so that a lease stuck behind the writer fails here instead of
+        // hanging the suite: it never waits for it once this holds.
+        let asked = tokio::time::timeout(
+            Duration::from_secs(30),
+            queue.lead("this process", Duration::from_secs(15)),
+        )
+        .await;
+        assert!(
+            matches!(asked, Ok(Ok(Lead::Granted))),
+            "the lease waited behind this process's writer: {asked:?}"
+        );
+    }
+    match &rig.queue {
+        Queue::Sqlite(driver) => while_writing(driver, &rig.queue).await,
+        Queue::Postgres(driver) => while_writing(driver, &rig.queue).await,
+    }
 }
 
 /// A migration recorded with another checksum than this binary's (another build migrated

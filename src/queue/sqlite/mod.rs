@@ -285,9 +285,10 @@ impl Driver for SqliteQueue {
 }
 
 impl SqliteQueue {
-    /// Writes take this process's turn; reads need none (WAL: readers never wait).
+    /// Writes take this process's turn; reads need none (WAL: readers never wait), nor
+    /// does the lease (its one statement writes first, so SQLite's busy handler serves it).
     fn lock_for(&self, access: Access) -> Option<&Arc<tokio::sync::Mutex<()>>> {
-        (access != Access::Read).then_some(&self.writer)
+        matches!(access, Access::Write | Access::Claim).then_some(&self.writer)
     }
 }
 
