@@ -150,7 +150,15 @@ async fn run_once(
         },
     };
     let end = match halt {
-        Some(halt) => daemon.pass(&halt).await,
+        Some(halt) => {
+            // On a terminal, the drain as a bar (nothing is drawn when stderr is not one).
+            // A database that cannot count shows none: the pass meets the error and says it.
+            let _drain = match daemon.queue.due_pending().await {
+                Ok(0) | Err(_) => None,
+                Ok(due) => Some(crate::progress::Drain::show(due.unsigned_abs())),
+            };
+            daemon.pass(&halt).await
+        }
         None => None,
     };
     // The daemon says an idle pass at DEBUG; a run of one pass says its outcome anyway.

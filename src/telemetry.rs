@@ -48,7 +48,7 @@ pub fn init(format: LogFormat, level: &str) {
         return;
     }
     let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(|| crate::progress::Stderr)
         .with_ansi(std::io::stderr().is_terminal());
     let _ = match format {
         LogFormat::Text => registry.with(fmt).try_init(),

@@ -138,6 +138,7 @@ impl PassReport {
             _ => return,
         }
         crate::metrics::rows_settled(status, rows);
+        crate::progress::settled(rows);
     }
 
     fn add(&mut self, other: &PassReport) {

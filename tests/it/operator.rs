@@ -862,3 +862,44 @@ async fn the_demo_runs_to_its_end() {
         folder.path().join("config.toml").display()
     )));
 }
+
+/// `run --once` on a terminal draws its drain (rows settled of those due, a rate, the time
+/// left), with the log's lines kept apart from it; piped, it draws nothing. The terminal
+/// is script(1)'s.
+#[tokio::test]
+async fn run_once_shows_its_drain_on_a_terminal_only() {
+    let app = spawn_app(&[]).await;
+    app.insert("default", &ids(0, 300)).await;
+    let command = format!(
+        "{BIN} --config '{}' run --once",
+        app.config.display().to_string().replace('\'', "'\\''")
+    );
+    let out = tokio::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("MEMORIES_API_KEY", KEY)
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("script(1), from util-linux");
+    let terminal = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{terminal}");
+    assert!(
+        terminal.contains("rows settled: ") && terminal.contains("300/300 (100%"),
+        "no drain drawn: {terminal}"
+    );
+    // Each log line starts a line of its own: the bar is cleared before it is written.
+    assert!(
+        terminal
+            .split(['\r', '\n'])
+            .filter(|line| line.contains(" INFO "))
+            .all(|line| !line.contains("rows settled")),
+        "a log line shares a line with the bar: {terminal}"
+    );
+    assert_eq!(app.count("deleted").await, 300);
+
+    app.insert("default", &ids(300, 400)).await;
+    let piped = app.reaper(&["run", "--once"]).await;
+    assert!(piped.status.success(), "{}", stderr(&piped));
+    assert!(!stderr(&piped).contains("rows settled"), "{}", stderr(&piped));
+}
