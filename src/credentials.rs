@@ -138,6 +138,9 @@ fn check(value: String, source: KeySource) -> Result<(ApiKey, KeySource), KeyErr
 
 pub const URL_ENV_VAR: &str = "MEMORIES_REAPER_DATABASE_URL";
 
+/// A URL's source when the configuration file holds it (`database.url`).
+pub const URL_IN_CONFIG: &str = "database.url";
+
 /// The systemd credential a database URL is read from (`LoadCredential=database_url:…`).
 const URL_CREDENTIAL: &str = "database_url";
 
@@ -210,7 +213,7 @@ pub fn database_url(
         })?;
         (value, printable::path(path))
     } else if let Some(url) = url {
-        (url.to_owned(), "database.url".to_owned())
+        (url.to_owned(), URL_IN_CONFIG.to_owned())
     } else {
         let credential = std::env::var_os("CREDENTIALS_DIRECTORY")
             .map(|dir| PathBuf::from(dir).join(URL_CREDENTIAL))
@@ -283,8 +286,14 @@ pub(crate) fn parse_url(text: &str, source: String) -> Result<DatabaseUrl, Strin
             )));
         }
     }
-    let options = sqlx::postgres::PgConnectOptions::from_str(text)
-        .map_err(|e| fail(&format!("cannot be used ({e})")))?;
+    // sqlx wraps its reason in "error with configuration: " twice: the innermost says it.
+    let options = sqlx::postgres::PgConnectOptions::from_str(text).map_err(|e| {
+        let mut reason: &dyn std::error::Error = &e;
+        while let Some(inner) = reason.source() {
+            reason = inner;
+        }
+        fail(&format!("cannot be used ({reason})"))
+    })?;
     let Some(database) = options.get_database().map(str::to_owned) else {
         return Err(fail("names no database"));
     };
@@ -364,7 +373,10 @@ mod tests {
             ),
             ("postgres://u@h/db:s3cret@x", "not one"),
             ("postgres://u:s3cret@h:99999/db", "cannot be read"),
-            ("postgres://u:s3cret@h/db?sslmode=maybe", "cannot be used"),
+            (
+                "postgres://u:s3cret@h/db?sslmode=maybe",
+                "cannot be used (unknown value \"maybe\" for `ssl_mode`);",
+            ),
             (
                 "postgres://u:s3cret@h/db?sslrootcert=/nonexistent/ca.crt",
                 "names sslrootcert \"/nonexistent/ca.crt\", which is not a file",

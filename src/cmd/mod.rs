@@ -24,7 +24,8 @@ use std::io::BufRead;
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
-use crate::config::{parse_duration_at_most, Config, LONGEST_AGO, SHORTEST_KEEP};
+use crate::config::{parse_duration_at_most, Config, Database, LONGEST_AGO, SHORTEST_KEEP};
+use crate::credentials::URL_IN_CONFIG;
 use crate::queue::Queue;
 
 /// Exit codes beyond 0 and 1.
@@ -32,17 +33,30 @@ pub const EXIT_PENDING: u8 = 3;
 
 /// Opens the database, creating it if need be: for `run` and `migrate`.
 pub async fn open(config: &Config) -> anyhow::Result<Queue> {
-    let busy = config.database.busy_timeout;
-    let opened = async { anyhow::Ok(Queue::open(&config.database()?, busy).await?) };
-    opened.await.map_err(|e| config.naming(e))
+    opened(config, false).await
 }
 
 /// Opens a database that must exist already: `status`, `enqueue`, `retry-failed`,
 /// `prune`, `receipts`, `hold` and `rules` never create one.
 pub(crate) async fn open_existing(config: &Config) -> anyhow::Result<Queue> {
+    opened(config, true).await
+}
+
+/// An error names the configuration, and a server's URL where it came from when that is
+/// not the configuration file ($MEMORIES_REAPER_DATABASE_URL, a credential, a file).
+async fn opened(config: &Config, existing: bool) -> anyhow::Result<Queue> {
+    let database = config.database().map_err(|e| config.naming(e))?;
     let busy = config.database.busy_timeout;
-    let opened = async { anyhow::Ok(Queue::open_existing(&config.database()?, busy).await?) };
-    opened.await.map_err(|e| config.naming(e))
+    let queue = match existing {
+        true => Queue::open_existing(&database, busy).await,
+        false => Queue::open(&database, busy).await,
+    };
+    queue.map_err(|e| match &database {
+        Database::Server(url) if url.source != URL_IN_CONFIG => {
+            config.naming(format!("{e} (the URL from {})", url.source))
+        }
+        _ => config.naming(e),
+    })
 }
 
 /// The file of ids a command was given: a path, or `-` for stdin (pipes are welcome).

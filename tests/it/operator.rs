@@ -903,5 +903,9 @@ async fn run_once_shows_its_drain_on_a_terminal_only() {
     app.insert("default", &ids(300, 400)).await;
     let piped = app.reaper(&["run", "--once"]).await;
     assert!(piped.status.success(), "{}", stderr(&piped));
-    assert!(!stderr(&piped).contains("rows settled"), "{}", stderr(&piped));
+    assert!(
+        !stderr(&piped).contains("rows settled"),
+        "{}",
+        stderr(&piped)
+    );
 }
