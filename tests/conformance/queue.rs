@@ -55,7 +55,8 @@ impl Rig {
         }
     }
 
-    async fn postgres() -> Option<Self> {
+    /// A queue in a new database of the test server, and the database's name.
+    async fn postgres() -> Option<(Self, String)> {
         let admin = &postgres_server::server()?.url;
         let name = format!("mr_conf_{:016x}", rand::random::<u64>());
         let server = sqlx::PgPool::connect(admin).await.expect("the test server");
@@ -71,11 +72,26 @@ impl Rig {
         let queue = Queue::open(&database, Duration::from_secs(5))
             .await
             .expect("open the queue");
-        Some(Self {
+        let rig = Self {
             queue,
             database,
             _dir: None,
-        })
+        };
+        Some((rig, name))
+    }
+
+    async fn drop_database(name: &str) {
+        let Some(server) = postgres_server::server() else {
+            return;
+        };
+        let admin = sqlx::PgPool::connect(&server.url)
+            .await
+            .expect("the test server");
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&admin)
+            .await
+            .expect("drop the test database");
+        admin.close().await;
     }
 
     /// Runs statements with no parameters, as a producer (or a hand in the database) would.
@@ -223,8 +239,10 @@ macro_rules! conformance {
             }
             #[tokio::test]
             async fn postgres() {
-                if let Some(rig) = super::Rig::postgres().await {
-                    super::$name(rig).await
+                if let Some((rig, name)) = super::Rig::postgres().await {
+                    super::$name(rig).await;
+                    // Passed: its database goes (a failure's stays, to be looked at).
+                    super::Rig::drop_database(&name).await;
                 }
             }
         }

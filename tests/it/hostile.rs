@@ -468,9 +468,12 @@ async fn a_server_that_refuses_the_connection_is_named_at_once() {
     std::fs::write(&config, "[database]\nbusy_timeout = \"10m\"\n").unwrap();
     let mut cmd = tokio::process::Command::new(BIN);
     cmd.arg("--config").arg(&config).arg("status");
-    cmd.env("MEMORIES_REAPER_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
+    cmd.env(
+        "MEMORIES_REAPER_DATABASE_URL",
+        "postgres://nobody@127.0.0.1:1/none",
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
     let out = tokio::time::timeout(std::time::Duration::from_secs(60), run(cmd))
         .await
         .expect("waited for the pool's timeout");
