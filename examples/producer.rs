@@ -21,6 +21,14 @@ async fn main() {
         std::process::exit(2);
     };
     let video_nos: Vec<String> = args.collect();
+    // SQLite's own words for a missing file are "unable to open database file".
+    if !std::path::Path::new(&database).is_file() {
+        eprintln!(
+            "producer: {database}: no such queue file; give the path of the daemon's queue \
+             (its config's database.path), or run `memories-reaper migrate` to create it"
+        );
+        std::process::exit(1);
+    }
     match queue(&database, &video_nos).await {
         Ok(()) => println!("queued {}", video_nos.len()),
         Err(e) => {
