@@ -90,9 +90,38 @@ async fn three_daemons_send_as_one_and_a_standby_takes_over_when_the_sender_is_k
     let mut turns = senders.clone();
     turns.dedup();
     assert_eq!(turns.len(), 2, "the senders took turns: {turns:?}");
-    // One rate for the account: never more than 5 in any second, never a 0429.
-    assert!(received.iter().all(|r| r.answered != "0429"));
-    assert!(busiest(&received, Duration::from_secs(1)) <= 5);
+    // One rate for the account: never more than 5 in any second, never a 0429. (Failing,
+    // it shows each request's arrival from the kill, and each record's sender and times.)
+    let timeline = || {
+        let arrivals: Vec<String> = received
+            .iter()
+            .map(|r| {
+                let ms = |t: Instant| match t.checked_duration_since(kill) {
+                    Some(after) => after.as_millis() as i128,
+                    None => -(kill.duration_since(t).as_millis() as i128),
+                };
+                format!("{:+}ms {} ids {}", ms(r.at), r.ids.len(), r.answered)
+            })
+            .collect();
+        arrivals.join("\n")
+    };
+    let records = app
+        .pool
+        .texts(
+            "SELECT CAST(id AS TEXT), sender, CAST(started_at AS TEXT), outcome \
+             FROM deletion_batches ORDER BY id",
+        )
+        .await;
+    assert!(
+        received.iter().all(|r| r.answered != "0429"),
+        "arrivals (from the kill):\n{}\nrecords: {records:?}",
+        timeline()
+    );
+    assert!(
+        busiest(&received, Duration::from_secs(1)) <= 5,
+        "{}",
+        timeline()
+    );
     // The takeover, within the lease (2 s) and a third, plus a pass's start: generous.
     let first_after = received
         .iter()
