@@ -46,7 +46,8 @@ pub enum Access {
     /// Asks for the sender's lease: one short write that must not queue behind this
     /// process's other writers (a renewal behind a busy pass's transactions, each slow on
     /// a loaded host, ran the lease out and stopped the pass). On SQLite it meets the
-    /// writer of the moment in the busy timeout, as another process's writer would.
+    /// writer of the moment in the busy timeout, as another process's writer would; on
+    /// PostgreSQL it has a connection of its own.
     Lease,
 }
 

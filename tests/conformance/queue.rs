@@ -719,8 +719,12 @@ async fn a_missed_row_is_not_due_until_its_next_lookup(rig: Rig) {
 /// The sender's lease is renewed while this process's writers queue: behind them, on a
 /// loaded host, a renewal ran the lease out and stopped the pass that held them up.
 async fn the_lease_is_asked_for_without_waiting_behind_this_processs_writers(rig: Rig) {
-    async fn while_writing<D: Driver>(driver: &D, queue: &Queue) {
-        let _writing = driver.begin(Access::Write).await.expect("a writer's turn");
+    /// `writers` transactions open: SQLite's one turn; every connection of PostgreSQL's pool.
+    async fn while_writing<D: Driver>(driver: &D, queue: &Queue, writers: u32) {
+        let mut writing = Vec::new();
+        for _ in 0..writers {
+            writing.push(driver.begin(Access::Write).await.expect("a writer's turn"));
+        }
         // Bounded only so that a lease stuck behind the writer fails here instead of
         // hanging the suite: it never waits for it once this holds.
         let asked = tokio::time::timeout(
@@ -734,8 +738,10 @@ async fn the_lease_is_asked_for_without_waiting_behind_this_processs_writers(rig
         );
     }
     match &rig.queue {
-        Queue::Sqlite(driver) => while_writing(driver, &rig.queue).await,
-        Queue::Postgres(driver) => while_writing(driver, &rig.queue).await,
+        Queue::Sqlite(driver) => while_writing(driver, &rig.queue, 1).await,
+        Queue::Postgres(driver) => {
+            while_writing(driver, &rig.queue, super::postgres::CONNECTIONS).await
+        }
     }
 }
 

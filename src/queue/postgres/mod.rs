@@ -41,6 +41,9 @@ use crate::credentials::DatabaseUrl;
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// The connections a daemon's workers, lookups and renewals share.
+pub(crate) const CONNECTIONS: u32 = 8;
+
 #[derive(Debug, Clone)]
 pub struct PostgresQueue {
     pool: PgPool,
@@ -54,6 +57,10 @@ pub struct PostgresQueue {
     /// workers queue in the process, not on the server, where the lock's wait is bounded
     /// by `busy_timeout` (eight workers behind one slow claim stopped the pass).
     claims: Arc<tokio::sync::Mutex<()>>,
+    /// The sender's lease asks on a connection of its own (`Access::Lease`): behind the
+    /// workers' transactions in `pool`, on a loaded host, a renewal ran the lease out and
+    /// the sending moved from daemon to daemon.
+    lease: PgPool,
 }
 
 impl PostgresQueue {
@@ -69,11 +76,12 @@ impl PostgresQueue {
             problem: describe(&e),
         })?;
         let mut queue = Self {
-            pool: pool(url, busy_timeout, 8),
+            pool: pool(url, busy_timeout, CONNECTIONS),
             shown: url.shown().into(),
             sender: ClaimToken::new().as_str().into(),
             applied: Arc::default(),
             claims: Arc::default(),
+            lease: pool(url, busy_timeout, 1),
         };
         queue.migrate(create).await?;
         Ok(queue)
@@ -119,6 +127,8 @@ impl PostgresQueue {
             sender: "check".into(),
             applied: Arc::default(),
             claims: Arc::default(),
+            // Connected on first use: `check` never asks for the lease.
+            lease: pool(url, busy_timeout, 1),
         };
         queue.no_public_create().await?;
         let applied = schema::migrated(&queue).await?;
@@ -168,6 +178,7 @@ impl PostgresQueue {
     }
 
     pub async fn close(&self) {
+        self.lease.close().await;
         self.pool.close().await;
     }
 
@@ -225,8 +236,10 @@ impl Driver for PostgresQueue {
     type Db = Postgres;
 
     async fn begin(&self, access: Access) -> Result<Session<Postgres>, sqlx::Error> {
-        if access != Access::Claim {
-            return Session::open(&self.pool, None, true).await;
+        match access {
+            Access::Lease => return Session::open(&self.lease, None, true).await,
+            Access::Read | Access::Write => return Session::open(&self.pool, None, true).await,
+            Access::Claim => {}
         }
         // This process's claims queue here, in order, then take the claim lock.
         let mut session = Session::open(&self.pool, Some(&self.claims), true).await?;
