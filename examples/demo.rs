@@ -208,7 +208,7 @@ async fn wait(
         if done.unsigned_abs() >= settled {
             let shown: Vec<String> = by_status.iter().map(|(s, n)| format!("{n} {s}")).collect();
             return Ok(format!(
-                "settled {done} rows in {:.1} s: {}",
+                "{done} rows settled after {:.1} s; the queue now holds {}",
                 started.elapsed().as_secs_f64(),
                 shown.join(", ")
             ));

@@ -52,7 +52,11 @@ pub async fn run(
     // Before anything long (a migration): from here on SIGHUP never kills the daemon.
     let configs = reload::listen(config.clone(), options.once, notifier.clone())
         .map_err(|e| anyhow::anyhow!("cannot listen for SIGHUP: {e}"))?;
-    let queue = crate::cmd::open(config).await?;
+    // A dry run changes nothing: not even a queue that is not there yet is created.
+    let queue = match options.dry_run {
+        true => crate::cmd::open_existing(config).await?,
+        false => crate::cmd::open(config).await?,
+    };
     let database = queue.location();
     info!(
         database = %database,

@@ -120,9 +120,10 @@ pub async fn change_holds(
     match change {
         HoldChange::Place(_) => {
             say!(
-                "held {} {place} ({others} were held there already: their first reason is \
-                 kept); {} now held; rejected {rejected}",
+                "held {} {place} ({} held there already: the first reason is kept); {} \
+                 now held; rejected {rejected}",
                 crate::printable::count(changed.holds, "video", "videos"),
+                crate::printable::count(others, "was", "were"),
                 crate::printable::count(changed.rows, "queued row is", "queued rows are")
             );
             // What a hold cannot undo, said where the operator looks.
@@ -175,13 +176,13 @@ pub async fn hold_list(config: &Config, json: bool) -> anyhow::Result<u8> {
     }
     for hold in &holds {
         say!(
-            "{}\t{}\t{} UTC\t{} rows held\t{}",
+            "{}\t{}\t{} UTC\t{} held\t{}",
             hold.video_no,
             hold.namespace
                 .as_deref()
                 .map_or("*".to_owned(), crate::printable::escaped),
             hold.placed_at,
-            hold.rows_held,
+            crate::printable::count(hold.rows_held.unsigned_abs(), "row", "rows"),
             crate::printable::escaped(&hold.reason)
         );
     }

@@ -35,9 +35,11 @@ pub fn request(batch: BatchId, namespace: &Namespace, count: usize, attempt: u32
             )
         };
     }
+    // "took": "in 1 ms" after "retry" read as the backoff.
     let said = format!(
-        "batch {batch_id}: {batch_count} ids in namespace {namespace}, attempt {batch_attempt}, \
-         {batch_outcome} (code {batch_code}) in {batch_duration_ms} ms"
+        "batch {batch_id}: {} in namespace {namespace}, attempt {batch_attempt}, \
+         {batch_outcome} (code {batch_code}), took {batch_duration_ms} ms",
+        printable::count(batch_count as u64, "id", "ids")
     );
     match answer.verdict {
         Verdict::Deleted => line!(Level::INFO, "{said}"),
@@ -81,8 +83,9 @@ pub fn claim_lost(namespace: &Namespace, count: usize) {
     warn!(
         batch_namespace = namespace.as_str(),
         batch_count = count,
-        "{count} ids in namespace {namespace}: the claim's lease ran out before the request \
-         went out; not sent (another worker holds the rows)"
+        "{} in namespace {namespace}: the claim's lease ran out before the request went \
+         out; not sent (another worker holds the rows)",
+        printable::count(count as u64, "id", "ids")
     );
 }
 
@@ -90,7 +93,7 @@ pub fn claim_lost(namespace: &Namespace, count: usize) {
 pub fn held_at_claim(namespace: Option<&str>, rows: u64) {
     let namespace = namespace.unwrap_or("(not valid text)");
     let are = if rows == 1 { "is" } else { "are" };
-    let rows = crate::printable::count(rows, "row in namespace", "rows in namespace");
+    let rows = printable::count(rows, "row in namespace", "rows in namespace");
     info!(
         batch_namespace = namespace,
         row_status = RowStatus::Held.as_str(),
@@ -105,8 +108,9 @@ pub fn held_before_sending(namespace: &Namespace, count: usize, rows: u64) {
         batch_namespace = namespace.as_str(),
         batch_count = count,
         row_status = RowStatus::Held.as_str(),
-        "{count} ids in namespace {namespace}: a legal hold was placed on {rows} of their rows \
-         before the request went out; not sent (the others go in a later request)"
+        "{} in namespace {namespace}: a legal hold was placed on {rows} of their rows \
+         before the request went out; not sent (the others go in a later request)",
+        printable::count(count as u64, "id", "ids")
     );
 }
 

@@ -16,7 +16,7 @@ async fn a_held_video_waits_for_its_release_whoever_queued_it() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).contains(
-            "held 1 video in every namespace (0 were held there already: their first reason is kept); 1 queued row is now held"
+            "held 1 video in every namespace (0 were held there already: the first reason is kept); 1 queued row is now held"
         ),
         "{}",
         stdout(&out)

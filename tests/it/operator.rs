@@ -255,7 +255,8 @@ async fn dry_run_sends_and_changes_nothing() {
     assert!(app.batches().await.is_empty());
 }
 
-/// Also: the configuration is `--config`, else `$MEMORIES_REAPER_CONFIG`, and the error
+/// `run --dry-run` neither. Also: the configuration is `--config`, else
+/// `$MEMORIES_REAPER_CONFIG`, and the error
 /// names the one that named the database.
 #[tokio::test]
 async fn reading_commands_refuse_a_database_that_does_not_exist() {
@@ -264,11 +265,13 @@ async fn reading_commands_refuse_a_database_that_does_not_exist() {
     let config = dir.path().join("config.toml");
     std::fs::write(&config, config_text("http://127.0.0.1:9", &db, &[])).expect("config");
     let nowhere = dir.path().join("no-such-config.toml");
-    let commands: [&[&str]; 4] = [
+    let commands: [&[&str]; 5] = [
         &["status"],
         &["enqueue", "VI606404158946574336"],
         &["retry-failed"],
         &["prune", "--older-than", "30d"],
+        // A dry run changes nothing, a queue's creation included.
+        &["run", "--once", "--dry-run"],
     ];
     let shown = config.display().to_string();
     for args in commands {

@@ -1020,7 +1020,7 @@ async fn json_logs_carry_the_batch_fields() {
     // The message reads on its own, as journalctl's default output shows it.
     let message = batch["fields"]["message"].as_str().unwrap_or_default();
     assert!(
-        message.contains(": 7 ids in namespace tenant-a, attempt 1, deleted (code 0000) in "),
+        message.contains(": 7 ids in namespace tenant-a, attempt 1, deleted (code 0000), took "),
         "{message}"
     );
     let fields = &batch["fields"];
