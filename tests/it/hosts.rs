@@ -66,7 +66,23 @@ async fn three_daemons_send_as_one_and_a_standby_takes_over_when_the_sender_is_k
     for d in &mut daemons {
         d.start_kill().ok();
     }
-    assert_eq!(app.count("deleted").await, all.len() as i64);
+    let deleted = app.count("deleted").await;
+    if deleted != all.len() as i64 {
+        // What the two that were left said, their last lines.
+        let mut said = String::new();
+        for d in daemons {
+            if let Ok(out) = d.wait_with_output().await {
+                let log = stderr(&out);
+                let lines: Vec<&str> = log.lines().collect();
+                said += &lines[lines.len().saturating_sub(25)..].join("\n");
+                said += "\n----\n";
+            }
+        }
+        panic!(
+            "{deleted} of {} deleted; the daemons said:\n{said}",
+            all.len()
+        );
+    }
 
     let received = app.standin.received();
     // No id deleted twice: an id sent again (its answer cut by the kill) is answered
