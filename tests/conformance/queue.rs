@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::driver::{Access, Driver};
 use super::report::Cell;
 use super::{BatchId, ClaimToken, Lead, Queue, RequestRecord, RowsEffect, Started};
-use super::{Check, Miss, Store};
+use super::{Check, Miss, Settled, Store};
 use crate::config::Database;
 use crate::video::{Namespace, VideoNo, VideoNoRule};
 use crate::vocabulary::{Outcome, Proof};
@@ -144,6 +144,23 @@ impl Rig {
     }
 
     /// A first request for `video_nos` of `default` on `token`'s claim.
+    /// A lookup in `default` for `token`'s claim: `listed` there, `missing` not.
+    async fn lookup(
+        &self,
+        token: &ClaimToken,
+        listed: &[&str],
+        missing: &[(&str, Miss)],
+    ) -> Settled {
+        let missing: Vec<(VideoNo, Miss)> = missing
+            .iter()
+            .map(|(video_no, miss)| (ids(&[video_no])[0].clone(), *miss))
+            .collect();
+        self.queue
+            .record_lookup(token, &Namespace::default(), &ids(listed), &missing, LEASE)
+            .await
+            .expect("record the lookup")
+    }
+
     async fn start(&self, token: &ClaimToken, video_nos: &[&str]) -> Started {
         let videos = ids(video_nos);
         let started = self
@@ -371,21 +388,8 @@ async fn a_lost_answer_leaves_rows_in_flight_in_doubt_and_a_lookup_settles_them(
         .await
         .unwrap());
     // The lookup: VI1 listed, VI2 gone after our request, VI3 to look again.
-    let missing = vec![
-        (ids(&["VI2"])[0].clone(), Miss::Deleted),
-        (ids(&["VI3"])[0].clone(), Miss::LookAgain),
-    ];
-    let settled = rig
-        .queue
-        .record_lookup(
-            &token,
-            &Namespace::default(),
-            &ids(&["VI1"]),
-            &missing,
-            LEASE,
-        )
-        .await
-        .unwrap();
+    let missing = [("VI2", Miss::Deleted), ("VI3", Miss::LookAgain)];
+    let settled = rig.lookup(&token, &["VI1"], &missing).await;
     assert_eq!((settled.deleted, settled.absent), (1, 0));
     let vi2 = rig.row("VI2").await;
     assert_eq!(
@@ -397,11 +401,7 @@ async fn a_lost_answer_leaves_rows_in_flight_in_doubt_and_a_lookup_settles_them(
     assert_eq!((vi3.status.as_str(), vi3.claimed), ("pending", false));
     assert_eq!(rig.row("VI1").await.status, "in_flight");
     // Listed before our request whose answer was lost, and gone now: verified.
-    let gone = vec![(ids(&["VI1"])[0].clone(), Miss::Deleted)];
-    rig.queue
-        .record_lookup(&token, &Namespace::default(), &[], &gone, LEASE)
-        .await
-        .unwrap();
+    rig.lookup(&token, &[], &[("VI1", Miss::Deleted)]).await;
     let vi1 = rig.row("VI1").await;
     assert_eq!(
         (vi1.status.as_str(), vi1.proof.as_deref(), vi1.checked),
@@ -414,10 +414,7 @@ async fn a_lost_answer_leaves_rows_in_flight_in_doubt_and_a_lookup_settles_them(
         .await;
     let claim = rig.queue.claim(100, LEASE).await.unwrap().expect("a claim");
     let videos = ids(&["VI3"]);
-    rig.queue
-        .record_lookup(&claim.token, &Namespace::default(), &videos, &[], LEASE)
-        .await
-        .unwrap();
+    rig.lookup(&claim.token, &["VI3"], &[]).await;
     let Started::Request(batch) = rig
         .queue
         .start_request(&claim.token, &Namespace::default(), &videos, 2, LEASE)
@@ -692,17 +689,8 @@ async fn the_oldest_due_age_counts_rows_in_flight_and_not_settled_ones(rig: Rig)
 async fn a_missed_row_is_not_due_until_its_next_lookup(rig: Rig) {
     rig.insert("default", &["VI1", "VI2"]).await;
     let claim = rig.queue.claim(100, LEASE).await.unwrap().expect("a claim");
-    let missing = vec![(ids(&["VI2"])[0].clone(), Miss::LookAgain)];
-    rig.queue
-        .record_lookup(
-            &claim.token,
-            &Namespace::default(),
-            &ids(&["VI1"]),
-            &missing,
-            LEASE,
-        )
-        .await
-        .unwrap();
+    rig.lookup(&claim.token, &["VI1"], &[("VI2", Miss::LookAgain)])
+        .await;
     rig.queue.release(&claim.token, None).await.unwrap();
     let report = rig.queue.report(0).await.unwrap();
     assert_eq!((report.due, report.awaiting_lookup.rows), (1, 1));
