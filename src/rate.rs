@@ -127,6 +127,13 @@ struct Inner {
 #[derive(Debug)]
 pub struct Slot(u64);
 
+impl Slot {
+    /// The place, for saying when the request really left (`RateLimit::left`).
+    pub fn place(&self) -> u64 {
+        self.0
+    }
+}
+
 impl RateLimit {
     pub fn new(per_second: u32) -> Self {
         let per_second = per_second.max(1) as usize;
@@ -339,6 +346,19 @@ impl RateLimit {
             tokio::time::sleep_until(wake).await;
         }
     }
+
+    /// The request in `place` really left at `at`: its connection read its body then
+    /// (`api::Leaving`), later than `go` when the connection had to be made, or the
+    /// process woken on a busy host, first. Counted from then (never earlier): the API
+    /// counts arrivals, and the first request after a lull, counted from `go`, arrived
+    /// late enough that the sixth after it made six in the API's second.
+    pub fn left(&self, place: u64, at: Instant) {
+        let mut inner = self.inner();
+        if let Some(entry) = inner.sent.iter_mut().find(|e| e.0 == place) {
+            entry.1 = entry.1.max(at);
+        }
+        inner.last_went = inner.last_went.max(Some(at));
+    }
 }
 
 #[cfg(test)]
@@ -373,6 +393,25 @@ mod tests {
         assert!(
             apart >= gap,
             "sent {apart:?} apart at a pace of one every {gap:?}"
+        );
+    }
+
+    /// A request that left 300 ms after `go` (its connection made first) holds its place
+    /// in the window until a second after it left, not after `go`.
+    #[tokio::test(start_paused = true)]
+    async fn a_request_is_counted_from_when_it_left() {
+        let limit = RateLimit::new(1);
+        let first = limit.acquire().await;
+        let place = first.place();
+        limit.go(first).await;
+        let went = Instant::now();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        limit.left(place, Instant::now());
+        send(&limit).await;
+        let apart = Instant::now() - went;
+        assert!(
+            apart >= Duration::from_millis(300) + WINDOW,
+            "the next went {apart:?} after the first's go"
         );
     }
 

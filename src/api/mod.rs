@@ -10,11 +10,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 use tracing::info;
 
+mod leaving;
 mod lookup;
 
 pub use lookup::{Catalogue, CataloguePage, ListedVideo, Listing, Lookups, CATALOGUE_PAGE};
@@ -101,7 +102,7 @@ pub struct Client {
     url: Url,
     /// The v1.1 path knows no namespaces: only `default` may be sent through it.
     namespaces: bool,
-    limit: RateLimit,
+    limit: Arc<RateLimit>,
     /// The lookup calls, on their own limiter: shared with the lifecycle rules, and kept
     /// by the daemon across reloads (`Lookups::carried`).
     lookups: Arc<Lookups>,
@@ -122,7 +123,7 @@ impl Client {
             http,
             url,
             namespaces: api.delete_path != V1_1_DELETE_PATH,
-            limit: RateLimit::new(api.requests_per_second.get()),
+            limit: Arc::new(RateLimit::new(api.requests_per_second.get())),
             lookups,
         })
     }
@@ -183,8 +184,25 @@ impl DeleteApi for Client {
             url.query_pairs_mut()
                 .append_pair("unique_id", namespace.as_str());
         }
-        let body: Vec<&str> = ids.iter().map(VideoNo::as_str).collect();
-        let Some(request) = authorize(self.http.post(url).json(&body), key) else {
+        let ids: Vec<&str> = ids.iter().map(VideoNo::as_str).collect();
+        // A list of strings always serializes; the error is handled all the same.
+        let Ok(json) = serde_json::to_vec(&ids) else {
+            return answer(
+                Verdict::Stop,
+                Instant::now(),
+                "cannot write the request's JSON",
+            );
+        };
+        let (limit, place) = (self.limit.clone(), turn.0.place());
+        let body = leaving::Leaving::new(json, move || {
+            limit.left(place, tokio::time::Instant::now());
+        });
+        let request = self
+            .http
+            .post(url)
+            .header(CONTENT_TYPE, "application/json")
+            .body(reqwest::Body::wrap(body));
+        let Some(request) = authorize(request, key) else {
             // Unreachable with keys from `credentials::load`, which checks this.
             let reason = "the API key is not a valid header";
             return answer(Verdict::Stop, Instant::now(), reason);
