@@ -139,7 +139,7 @@ out=$(c journalctl -u memories-reaper --since yesterday | grep 'pass ' || true)
 check "journalctl … | grep 'pass ' shows passes with their totals" grep -Eq 'pass finished: .*[0-9]+ deleted' <<< "$out"
 out=$(c journalctl -u memories-reaper BATCH_OUTCOME=deleted -o cat || true)
 check "journalctl BATCH_OUTCOME=deleted finds the batches, each line readable" \
-  grep -Eq '^batch [0-9]+: [0-9]+ ids in namespace default, attempt [0-9]+, deleted \(code 0000\)' <<< "$out"
+  grep -Eq '^batch [0-9]+: [0-9]+ ids? in namespace default, attempt [0-9]+, deleted \(code 0000\)' <<< "$out"
 out=$(c journalctl -u memories-reaper -p warning --since today || true)
 check "journalctl -p warning shows what needs a look (the refused id)" grep -q 'VI606404158946574999' <<< "$out"
 out=$(c journalctl -u memories-reaper ROW_STATUS=failed -o verbose || true)
