@@ -43,11 +43,9 @@ pub enum Access {
     /// Claims rows: no two claims at once anywhere on the database (PostgreSQL's claim
     /// lock; on SQLite, the one writer).
     Claim,
-    /// Asks for the sender's lease: one short write that must not queue behind this
-    /// process's other writers (a renewal behind a busy pass's transactions, each slow on
-    /// a loaded host, ran the lease out and stopped the pass). On SQLite it meets the
-    /// writer of the moment in the busy timeout, as another process's writer would; on
-    /// PostgreSQL it has a connection of its own.
+    /// The sender's lease: never queued behind this process's writers (a renewal behind a
+    /// loaded pass ran the lease out). SQLite: the busy timeout only; PostgreSQL: its own
+    /// connection.
     Lease,
 }
 

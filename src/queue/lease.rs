@@ -26,8 +26,7 @@ pub async fn lead<D: Driver>(
     lease: Duration,
 ) -> Result<Lead, QueueError> {
     let (now_held_by, remaining) = operation!(driver, begin(Access::Lease), |tx| {
-        let (now_held_by, remaining) = tx.take_lease(holder, lease, LONGEST_LEASE).await?;
-        Ok((now_held_by, remaining))
+        tx.take_lease(holder, lease, LONGEST_LEASE).await
     })?;
     if now_held_by == holder {
         return Ok(Lead::Granted);

@@ -21,11 +21,9 @@ pub struct Report {
     pub proofs: Vec<ProofCount>,
     pub oldest_pending: Option<PendingRow>,
     /// Rows whose `due_at` could not be read: never sent early, never due.
-    /// Pending rows due now: their `due_at` has passed and no second lookup is awaited
-    /// (what the log's "nothing due" and the daemon's status line count).
+    /// Pending rows due now (the log's "nothing due", the status line): `due_at` passed.
     pub due: i64,
-    /// Pending rows not due yet because a lookup missed their video and the next is
-    /// awaited (`verify.absent_after`).
+    /// Pending rows not due until their next lookup (one missed the video).
     pub awaiting_lookup: AwaitingLookup,
     pub unreadable_due: i64,
     /// Rows in flight under a lease this program never grants (unreadable, or too far

@@ -188,11 +188,10 @@ pub struct PendingRow {
     pub last_error: Cell,
 }
 
-/// Pending rows waiting for a second lookup (`status`).
+/// Pending rows waiting for a second lookup (`status`): how many, the first's time (UTC).
 #[derive(Debug, Serialize)]
 pub struct AwaitingLookup {
     pub rows: i64,
-    /// When the first of them is looked up again (UTC, as the database keeps it).
     pub first: Cell,
 }
 

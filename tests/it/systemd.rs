@@ -287,8 +287,9 @@ async fn under_systemd_logs_go_to_the_journal_with_fields_and_priorities() {
     let count = field(deleted[0], "BATCH_COUNT").unwrap_or_default();
     let ids = if count == "1" { "id" } else { "ids" };
     assert!(
-        message.starts_with(&format!("batch {batch}: {count} {ids} in namespace tenant-a"))
-            && message.contains("deleted (code 0000)"),
+        message.starts_with(&format!(
+            "batch {batch}: {count} {ids} in namespace tenant-a"
+        )) && message.contains("deleted (code 0000)"),
         "{message}"
     );
     let pass = find("DELETED", &count);

@@ -57,9 +57,8 @@ pub struct PostgresQueue {
     /// workers queue in the process, not on the server, where the lock's wait is bounded
     /// by `busy_timeout` (eight workers behind one slow claim stopped the pass).
     claims: Arc<tokio::sync::Mutex<()>>,
-    /// The sender's lease asks on a connection of its own (`Access::Lease`): behind the
-    /// workers' transactions in `pool`, on a loaded host, a renewal ran the lease out and
-    /// the sending moved from daemon to daemon.
+    /// The sender's lease's own connection (`Access::Lease`): behind `pool`'s users, on a
+    /// loaded host, renewals ran out and the sending moved from daemon to daemon.
     lease: PgPool,
 }
 
@@ -127,8 +126,7 @@ impl PostgresQueue {
             sender: "check".into(),
             applied: Arc::default(),
             claims: Arc::default(),
-            // Connected on first use: `check` never asks for the lease.
-            lease: pool(url, busy_timeout, 1),
+            lease: pool(url, busy_timeout, 1), // connected on first use: never, by `check`
         };
         queue.no_public_create().await?;
         let applied = schema::migrated(&queue).await?;
@@ -236,17 +234,19 @@ impl Driver for PostgresQueue {
     type Db = Postgres;
 
     async fn begin(&self, access: Access) -> Result<Session<Postgres>, sqlx::Error> {
-        match access {
-            Access::Lease => return Session::open(&self.lease, None, true).await,
-            Access::Read | Access::Write => return Session::open(&self.pool, None, true).await,
-            Access::Claim => {}
-        }
-        // This process's claims queue here, in order, then take the claim lock.
-        let mut session = Session::open(&self.pool, Some(&self.claims), true).await?;
-        sqlx::query(sql!("lock_claims"))
-            .execute(&mut *session)
-            .await?;
-        Ok(session)
+        let pool = match access {
+            Access::Lease => &self.lease,
+            Access::Read | Access::Write => &self.pool,
+            // This process's claims queue here, in order, then take the claim lock.
+            Access::Claim => {
+                let mut session = Session::open(&self.pool, Some(&self.claims), true).await?;
+                sqlx::query(sql!("lock_claims"))
+                    .execute(&mut *session)
+                    .await?;
+                return Ok(session);
+            }
+        };
+        Session::open(pool, None, true).await
     }
 
     async fn single(&self, _access: Access) -> Result<Session<Postgres>, sqlx::Error> {

@@ -285,8 +285,7 @@ impl Driver for SqliteQueue {
 }
 
 impl SqliteQueue {
-    /// Writes take this process's turn; reads need none (WAL: readers never wait), nor
-    /// does the lease (its one statement writes first, so SQLite's busy handler serves it).
+    /// Writers take turns; reads (WAL) and the lease (it writes first) meet SQLite alone.
     fn lock_for(&self, access: Access) -> Option<&Arc<tokio::sync::Mutex<()>>> {
         matches!(access, Access::Write | Access::Claim).then_some(&self.writer)
     }
