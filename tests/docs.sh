@@ -166,7 +166,11 @@ postgres_try_it() {
   fi
   python3 tests/lib/readme_block.py --in docs/src/postgresql.md "### Try it on one machine" sh \
     > "$scratch/postgres-try-it.sh"
-  out=$(setsid bash "$scratch/postgres-try-it.sh" < /dev/null 2>&1) || true
+  # In a reader's fresh shell: not the server CI's own pg_start exported (its PG_PORT
+  # would be taken again, and its CA would not match the new server's).
+  out=$(env -u PG_PORT -u PG_DIR -u MEMORIES_REAPER_TEST_POSTGRES \
+    -u MEMORIES_REAPER_TEST_POSTGRES_CA -u MEMORIES_REAPER_DATABASE_URL \
+    setsid bash "$scratch/postgres-try-it.sh" < /dev/null 2>&1) || true
   if grep -Eq 'deleted +2' <<< "$out" && grep -q 'now sends' <<< "$out" && grep -q 'standing by' <<< "$out"; then
     pass "the PostgreSQL try-it: two daemons, one sends, one stands by, 2 deleted"
   else
