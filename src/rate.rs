@@ -354,8 +354,10 @@ impl RateLimit {
     /// late enough that the sixth after it made six in the API's second.
     pub fn left(&self, place: u64, at: Instant) {
         let mut inner = self.inner();
-        if let Some(entry) = inner.sent.iter_mut().find(|e| e.0 == place) {
-            entry.1 = entry.1.max(at);
+        match inner.sent.iter_mut().find(|e| e.0 == place) {
+            Some(entry) => entry.1 = entry.1.max(at),
+            // Left more than a window after `go`: forgotten since, counted again.
+            None => inner.sent.push((place, at)),
         }
         inner.last_went = inner.last_went.max(Some(at));
     }

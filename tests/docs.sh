@@ -23,6 +23,7 @@ cleanup() {
   rm -rf "$scratch"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
 
 bin=$PWD/target/debug/memories-reaper
 [ -x "$bin" ] || cargo build --locked --bins --examples --quiet
@@ -54,11 +55,13 @@ readme_walkthrough() {
   mapfile -t lines < <(commands README.md "# memories-reaper" sh 2)
   [ ${#lines[@]} = 4 ] || { fail "the walkthrough has ${#lines[@]} commands, not 4"; return; }
   background "${lines[0]}" "$scratch/standin.log"
-  wait_for listening 8787 || { fail "the stand-in does not listen: $(cat "$scratch/standin.log")"; return; }
+  wait_for listening 8787 || { fail "the stand-in does not listen: $(cat "$scratch/standin.log")"; stop_background; return; }
   background "${lines[1]}" "$scratch/daemon.log"
-  wait_for test -e config/standin-queue.db || { fail "no queue: $(tail -3 "$scratch/daemon.log")"; return; }
+  # Migrated, not only created: status opens only a current queue, as enqueue does.
+  wait_for "$bin" --config config/standin.toml status \
+    || { fail "no queue: $(tail -3 "$scratch/daemon.log")"; stop_background; return; }
   local out
-  out=$(bash -c "${lines[2]}" 2>&1) || { fail "enqueue: $out"; return; }
+  out=$(bash -c "${lines[2]}" 2>&1) || { fail "enqueue: $out"; stop_background; return; }
   # The daemon wakes every ten seconds.
   if wait_for bash -c "${lines[3]} 2>/dev/null | grep -Eq '^  default +deleted +2$'"; then
     pass "README's walkthrough: the stand-in, the daemon, enqueue, and status shows 2 deleted"
@@ -105,7 +108,7 @@ rules() {
   local page=docs/src/rules-and-holds.md out
   mapfile -t lines < <(commands "$page" "## Lifecycle rules" sh 2)
   background "${lines[0]}" "$scratch/catalogue.log"
-  wait_for listening 8787 || { fail "the catalogue stand-in: $(cat "$scratch/catalogue.log")"; return; }
+  wait_for listening 8787 || { fail "the catalogue stand-in: $(cat "$scratch/catalogue.log")"; stop_background; return; }
   out=$(bash -c "${lines[1]}" 2>&1 && bash -c "${lines[2]}" 2>&1) || true
   if grep -q 'old-failed' <<< "$out" && grep -Eq 'match|matched' <<< "$out"; then
     pass "the rules try-it plans its rule against the stand-in's catalogue"
@@ -168,9 +171,13 @@ postgres_try_it() {
     > "$scratch/postgres-try-it.sh"
   # In a reader's fresh shell: not the server CI's own pg_start exported (its PG_PORT
   # would be taken again, and its CA would not match the new server's).
-  out=$(env -u PG_PORT -u PG_DIR -u MEMORIES_REAPER_TEST_POSTGRES \
+  env -u PG_PORT -u PG_DIR -u MEMORIES_REAPER_TEST_POSTGRES \
     -u MEMORIES_REAPER_TEST_POSTGRES_CA -u MEMORIES_REAPER_DATABASE_URL \
-    setsid bash "$scratch/postgres-try-it.sh" < /dev/null 2>&1) || true
+    setsid bash "$scratch/postgres-try-it.sh" < /dev/null > "$scratch/postgres-try-it.log" 2>&1 &
+  groups+=("$!")
+  wait "$!" || true
+  groups=()
+  out=$(cat "$scratch/postgres-try-it.log")
   if grep -Eq 'deleted +2' <<< "$out" && grep -q 'now sends' <<< "$out" && grep -q 'standing by' <<< "$out"; then
     pass "the PostgreSQL try-it: two daemons, one sends, one stands by, 2 deleted"
   else

@@ -43,9 +43,8 @@ pub enum Access {
     /// Claims rows: no two claims at once anywhere on the database (PostgreSQL's claim
     /// lock; on SQLite, the one writer).
     Claim,
-    /// The sender's lease: never queued behind this process's writers (a renewal behind a
-    /// loaded pass ran the lease out). SQLite: the busy timeout only; PostgreSQL: its own
-    /// connection.
+    /// The sender's lease: not behind all this process's writers (a renewal there ran the
+    /// lease out). SQLite: the writer's next turn; PostgreSQL: its own connection.
     Lease,
 }
 

@@ -20,11 +20,11 @@ pub struct Report {
     /// were recorded).
     pub proofs: Vec<ProofCount>,
     pub oldest_pending: Option<PendingRow>,
-    /// Rows whose `due_at` could not be read: never sent early, never due.
     /// Pending rows due now (the log's "nothing due", the status line): `due_at` passed.
     pub due: i64,
     /// Pending rows not due until their next lookup (one missed the video).
     pub awaiting_lookup: AwaitingLookup,
+    /// Rows whose `due_at` could not be read: never sent early, never due.
     pub unreadable_due: i64,
     /// Rows in flight under a lease this program never grants (unreadable, or too far
     /// ahead): the next pass takes them back.

@@ -139,11 +139,9 @@ pub async fn start_request<D: Driver>(
             return Ok(Started::Lost);
         }
         let sent = tx.count_attempt(t, video_nos).await?;
-        // The whole claim's lease, not only this request's rows: while a refused batch is
-        // split, the halves waiting their turn are held too. Only where less than half a
-        // lease is left (three request timeouts: half covers this request): the guard
-        // renews on its own timer, and writing every row's lease at every request was a
-        // fifth of the queue's work.
+        // The whole claim's lease (a refused batch's halves wait their turn held too), only
+        // where less than half a lease (which covers this request) is left: the guard renews
+        // on its own timer, and every row's lease at every request was a fifth of the work.
         tx.renew(t, lease, lease / 2).await?;
         // Other processes count this request from its `started_at` (the rate): stamped
         // last, as close to the send as the transaction allows.

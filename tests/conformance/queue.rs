@@ -704,17 +704,14 @@ async fn a_missed_row_is_not_due_until_its_next_lookup(rig: Rig) {
     assert_eq!(report.awaiting_lookup.first, Cell::Null);
 }
 
-/// The sender's lease is renewed while this process's writers queue: behind them, on a
-/// loaded host, a renewal ran the lease out and stopped the pass that held them up.
+/// The sender's lease is renewed while this process's writers queue: behind them all, on
+/// a loaded host, a renewal ran the lease out and stopped the pass that held them up.
+/// PostgreSQL: every pooled connection in a transaction, the lease goes by its own.
+/// SQLite (one writer): the lease comes next but one, ahead of writers still in line.
 async fn the_lease_is_asked_for_without_waiting_behind_this_processs_writers(rig: Rig) {
-    /// `writers` transactions open: SQLite's one turn; every connection of PostgreSQL's pool.
-    async fn while_writing<D: Driver>(driver: &D, queue: &Queue, writers: u32) {
-        let mut writing = Vec::new();
-        for _ in 0..writers {
-            writing.push(driver.begin(Access::Write).await.expect("a writer's turn"));
-        }
-        // Bounded only so that a lease stuck behind the writer fails here instead of
-        // hanging the suite: it never waits for it once this holds.
+    async fn ask(queue: &Queue) {
+        // Bounded only so that a lease stuck behind the writers fails here instead of
+        // hanging the suite.
         let asked = tokio::time::timeout(
             Duration::from_secs(30),
             queue.lead("this process", Duration::from_secs(15)),
@@ -722,13 +719,45 @@ async fn the_lease_is_asked_for_without_waiting_behind_this_processs_writers(rig
         .await;
         assert!(
             matches!(asked, Ok(Ok(Lead::Granted))),
-            "the lease waited behind this process's writer: {asked:?}"
+            "the lease waited behind this process's writers: {asked:?}"
         );
     }
     match &rig.queue {
-        Queue::Sqlite(driver) => while_writing(driver, &rig.queue, 1).await,
         Queue::Postgres(driver) => {
-            while_writing(driver, &rig.queue, super::postgres::CONNECTIONS).await
+            let mut writing = Vec::new();
+            for _ in 0..super::postgres::CONNECTIONS {
+                writing.push(driver.begin(Access::Write).await.expect("a connection"));
+            }
+            ask(&rig.queue).await;
+        }
+        Queue::Sqlite(driver) => {
+            // One writer holds the turn; three more wait, then the lease asks. (The test
+            // runs on one thread: each task runs until it waits on a lock, in this order.)
+            let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let holding = driver.begin(Access::Write).await.expect("the turn");
+            let mut waiting = Vec::new();
+            for name in ["first", "second", "third"] {
+                let (driver, order) = (driver.clone(), order.clone());
+                waiting.push(tokio::spawn(async move {
+                    let turn = driver.begin(Access::Write).await.expect("a turn");
+                    order.lock().expect("the order").push(name);
+                    drop(turn);
+                }));
+                tokio::task::yield_now().await;
+            }
+            let (queue, lease_order) = (rig.queue.clone(), order.clone());
+            let lease = tokio::spawn(async move {
+                ask(&queue).await;
+                lease_order.lock().expect("the order").push("lease");
+            });
+            tokio::task::yield_now().await;
+            drop(holding);
+            lease.await.expect("the lease's task");
+            for writer in waiting {
+                writer.await.expect("a writer's task");
+            }
+            let order = order.lock().expect("the order").clone();
+            assert_eq!(order, ["first", "lease", "second", "third"]);
         }
     }
 }

@@ -41,8 +41,7 @@ use crate::credentials::DatabaseUrl;
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// The connections a daemon's workers, lookups and renewals share.
-pub(crate) const CONNECTIONS: u32 = 8;
+pub(crate) const CONNECTIONS: u32 = 8; // the workers', lookups' and renewals' pool
 
 #[derive(Debug, Clone)]
 pub struct PostgresQueue {
@@ -57,8 +56,7 @@ pub struct PostgresQueue {
     /// workers queue in the process, not on the server, where the lock's wait is bounded
     /// by `busy_timeout` (eight workers behind one slow claim stopped the pass).
     claims: Arc<tokio::sync::Mutex<()>>,
-    /// The sender's lease's own connection (`Access::Lease`): behind `pool`'s users, on a
-    /// loaded host, renewals ran out and the sending moved from daemon to daemon.
+    /// The lease's own connection (`Access::Lease`): behind `pool`'s users, renewals ran out.
     lease: PgPool,
 }
 

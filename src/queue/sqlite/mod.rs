@@ -2,8 +2,8 @@
 //!
 //! Opening, migrating and describing errors are here; the statements the queue's
 //! transactions run are in `statements` (SQL in `queries/sqlite/`, one file a statement). SQLite has
-//! one writer: this process's writers take turns on a mutex of their own (`Access::Write`,
-//! `Access::Claim`), other processes meet `database.busy_timeout`.
+//! one writer: this process's writers take turns on a mutex of their own (after a line the
+//! sender's lease skips), other processes meet `database.busy_timeout`.
 
 /// The text of the statement `queries/sqlite/NAME.sql`.
 macro_rules! sql {
@@ -38,10 +38,11 @@ pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 pub struct SqliteQueue {
     pool: SqlitePool,
     path: PathBuf,
-    /// Writers of this process take turns here, in order, rather than in SQLite's busy
-    /// handler, which sleeps and retries and can starve a writer past the busy timeout
-    /// when many workers write at once. Other processes still meet the busy timeout.
+    /// This process's writers take turns here, in order: SQLite's busy handler, sleeping and
+    /// retrying, starved some past the busy timeout (other processes still meet it).
     writer: Arc<tokio::sync::Mutex<()>>,
+    /// Writers but the lease line up here first: it waits for two transactions at most.
+    line: Arc<tokio::sync::Mutex<()>>,
     /// This process, as `deletion_batches.sender` records it.
     sender: Arc<str>,
     /// What `migrate` applied at open.
@@ -110,6 +111,7 @@ impl SqliteQueue {
             pool,
             path: path.to_owned(),
             writer: Arc::default(),
+            line: Arc::default(),
             sender: ClaimToken::new().0.into(),
             applied: Arc::default(),
         };
@@ -242,6 +244,16 @@ impl SqliteQueue {
             .map(|row| row.try_get::<String, _>("detail").unwrap_or_default())
             .collect())
     }
+
+    /// A write's turn (after the `line`, but the lease's); reads need none (WAL).
+    async fn session(&self, access: Access, tx: bool) -> Result<Session<Sqlite>, sqlx::Error> {
+        let _line = match access {
+            Access::Write | Access::Claim => Some(self.line.lock().await),
+            Access::Read | Access::Lease => None,
+        };
+        let turn = (access != Access::Read).then_some(&self.writer);
+        Session::open(&self.pool, turn, tx).await
+    }
 }
 
 #[cfg(test)]
@@ -256,11 +268,11 @@ impl Driver for SqliteQueue {
     type Db = Sqlite;
 
     async fn begin(&self, access: Access) -> Result<Session<Sqlite>, sqlx::Error> {
-        Session::open(&self.pool, self.lock_for(access), true).await
+        self.session(access, true).await
     }
 
     async fn single(&self, access: Access) -> Result<Session<Sqlite>, sqlx::Error> {
-        Session::open(&self.pool, self.lock_for(access), false).await
+        self.session(access, false).await
     }
 
     fn error(&self, e: sqlx::Error) -> QueueError {
@@ -281,13 +293,6 @@ impl Driver for SqliteQueue {
 
     async fn before_pass(&self) -> Result<(), sqlx::Error> {
         Ok(())
-    }
-}
-
-impl SqliteQueue {
-    /// Writers take turns; reads (WAL) and the lease (it writes first) meet SQLite alone.
-    fn lock_for(&self, access: Access) -> Option<&Arc<tokio::sync::Mutex<()>>> {
-        matches!(access, Access::Write | Access::Claim).then_some(&self.writer)
     }
 }
 
