@@ -170,6 +170,24 @@ impl Rig {
         started.expect("start a request")
     }
 
+    /// Records `video_nos`' request of `batch` as answered `record`, the rows as `effect`:
+    /// how many rows changed.
+    async fn finish(
+        &self,
+        token: &ClaimToken,
+        batch: BatchId,
+        video_nos: &[&str],
+        record: &RequestRecord,
+        effect: &RowsEffect,
+    ) -> u64 {
+        let videos = ids(video_nos);
+        let finished = self
+            .queue
+            .finish_request(token, batch, &videos, record, effect)
+            .await;
+        finished.expect("finish a request")
+    }
+
     /// Each row's `lease_until`, as text, in row order.
     async fn leases(&self) -> Vec<Option<String>> {
         let sql = "SELECT CAST(lease_until AS TEXT) FROM deletion_queue ORDER BY id";
@@ -242,7 +260,7 @@ async fn send(rig: &Rig, record: &RequestRecord, effect: &RowsEffect) -> (ClaimT
     rig.queue
         .finish_request(&claim.token, batch, &videos, record, effect)
         .await
-        .expect("finish");
+        .expect("finish a request");
     (claim.token, batch)
 }
 
@@ -423,16 +441,9 @@ async fn a_lost_answer_leaves_rows_in_flight_in_doubt_and_a_lookup_settles_them(
     else {
         panic!("not started")
     };
-    rig.queue
-        .finish_request(
-            &claim.token,
-            batch,
-            &videos,
-            &answer(Outcome::Deleted, Some("0000")),
-            &DELETED,
-        )
-        .await
-        .unwrap();
+    let deleted = answer(Outcome::Deleted, Some("0000"));
+    rig.finish(&claim.token, batch, &["VI3"], &deleted, &DELETED)
+        .await;
     assert_eq!(
         rig.row("VI3").await.proof.as_deref(),
         Some(Proof::ListedAnswered.as_str())
@@ -470,22 +481,14 @@ async fn a_video_refused_for_good_fails_its_other_rows(rig: Rig) {
     let claim = rig.queue.claim(100, LEASE).await.unwrap().expect("a claim");
     // Queued again while its request was out: not claimed, failed with it.
     rig.insert("default", &["VI1"]).await;
-    let video = ids(&["VI1"]);
     let Started::Request(batch) = rig.start(&claim.token, &["VI1"]).await else {
         panic!("not started")
     };
     let refused = RowsEffect::Failed("refused: 0409".into());
+    let record = answer(Outcome::Rejected, Some("0409"));
     let changed = rig
-        .queue
-        .finish_request(
-            &claim.token,
-            batch,
-            &video,
-            &answer(Outcome::Rejected, Some("0409")),
-            &refused,
-        )
-        .await
-        .unwrap();
+        .finish(&claim.token, batch, &["VI1"], &record, &refused)
+        .await;
     assert_eq!(changed, 2);
     let proofs: Vec<(String, Option<String>)> = rig
         .rows()
