@@ -222,11 +222,26 @@ Exit status:
 The book (docs/src in the source; /usr/share/doc/memories-reaper/book when installed)
 describes the queue table, the outcomes (deleted, absent, failed) and what each proves.";
 
+/// glibc gives each thread that allocates an arena of its own, up to 8 a core: the
+/// runtime's workers and one thread per SQLite connection held 2.5 MiB more than one arena
+/// does, for no measured speed (BENCHMARKS.md, "Peak memory"). Before any thread starts;
+/// `MALLOC_ARENA_MAX` in the environment still decides when set.
+fn one_malloc_arena() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: sets a tunable of the allocator; no other thread exists yet.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 1);
+        }
+    }
+}
+
 fn main() -> ExitCode {
     // The first thing: a SIGHUP (a reload) in the first milliseconds of `run` must not kill
     // the daemon (exit 129, which systemd's `on-failure` counts as clean). Other commands
     // get the default back once parsed.
     shutdown::ignore_hangups();
+    one_malloc_arena();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // Help and version as clap writes them; a usage error quotes what was typed,
