@@ -4,13 +4,13 @@
 //! and prints a table (BENCHMARKS.md holds one from this machine).
 //!
 //! ```sh
-//! cargo build --release --bins --examples
+//! cargo build --release --bin memories-reaper --example bench
 //! target/release/examples/bench                  # the full run, about 26 minutes
 //! target/release/examples/bench --squeeze-only   # the squeezed-quota table alone
 //! target/release/examples/bench --verify-only    # looking first, on and off
 //! target/release/examples/bench --receipts-only  # receipts of 10,000 and 1,000,000 rows
 //! target/release/examples/bench --rules-only     # a rule listing 50,000 videos, about 12 minutes
-//! target/release/examples/bench --local-only     # the local settle rate and the claim's cost
+//! target/release/examples/bench --local-only     # the local settle rate, peak memory, the claim's cost
 //! target/release/examples/bench --quick    # the smoke check CI runs: small sizes
 //! ```
 

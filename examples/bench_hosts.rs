@@ -5,7 +5,7 @@
 //! databases), as tests/lib/postgres.sh's `pg_start` gives.
 //!
 //! ```sh
-//! cargo build --release --bins --examples
+//! cargo build --release --bin memories-reaper --example bench_hosts
 //! source tests/lib/postgres.sh && pg_start
 //! target/release/examples/bench_hosts            # about 4 minutes
 //! target/release/examples/bench_hosts --quick    # small sizes: it must finish

@@ -203,6 +203,9 @@ Environment:
                           database.url_file, database.url and
                           $CREDENTIALS_DIRECTORY/database_url; never logged whole
   RUST_LOG                overrides log.level
+  MALLOC_ARENA_MAX, GLIBC_TUNABLES
+                          when either is set, glibc's malloc arenas are left to it
+                          (the program asks for one arena otherwise)
 
 Configuration:
   --config FILE, else $MEMORIES_REAPER_CONFIG, else /etc/memories-reaper/config.toml
@@ -224,12 +227,16 @@ describes the queue table, the outcomes (deleted, absent, failed) and what each 
 
 /// glibc gives each thread that allocates an arena of its own, up to 8 a core: the
 /// runtime's workers and one thread per SQLite connection held 2.5 MiB more than one arena
-/// does, for no measured speed (BENCHMARKS.md, "Peak memory"). Before any thread starts;
-/// `MALLOC_ARENA_MAX` in the environment still decides when set.
+/// does, for no measured speed (BENCHMARKS.md, "Peak memory"). An operator's
+/// `MALLOC_ARENA_MAX` or `GLIBC_TUNABLES` decides instead when set.
 fn one_malloc_arena() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        // SAFETY: sets a tunable of the allocator; no other thread exists yet.
+    if ["MALLOC_ARENA_MAX", "GLIBC_TUNABLES"]
+        .iter()
+        .all(|name| std::env::var_os(name).is_none())
+    {
+        // SAFETY: an FFI call with valid constants (glibc takes its own lock). Called
+        // before any thread starts, so that no second arena exists yet.
         unsafe {
             libc::mallopt(libc::M_ARENA_MAX, 1);
         }
