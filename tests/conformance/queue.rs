@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::driver::{Access, Driver};
 use super::report::Cell;
 use super::{BatchId, ClaimToken, Lead, Queue, RequestRecord, RowsEffect, Started};
-use super::{Check, Miss, Settled, Store};
+use super::{Check, Miss, Settled, Store, Unchecked};
 use crate::config::Database;
 use crate::video::{Namespace, VideoNo, VideoNoRule};
 use crate::vocabulary::{Outcome, Proof};
@@ -159,6 +159,12 @@ impl Rig {
             .record_lookup(token, &Namespace::default(), &ids(listed), &missing, LEASE)
             .await
             .expect("record the lookup")
+    }
+
+    /// The checks after deleting that are due, claimed (100 at most).
+    async fn claim_checks(&self) -> Option<Unchecked> {
+        let claimed = self.queue.claim_unchecked(100, LEASE).await;
+        claimed.expect("claim the checks due")
     }
 
     async fn start(&self, token: &ClaimToken, video_nos: &[&str]) -> Started {
@@ -580,32 +586,13 @@ async fn checks_after_deleting_verify_or_send_again(rig: Rig) {
         check_after: Some(Duration::from_secs(1)),
     };
     send(&rig, &answer(Outcome::Deleted, Some("0000")), &soon).await;
-    assert!(
-        rig.queue
-            .claim_unchecked(100, LEASE)
-            .await
-            .unwrap()
-            .is_none(),
-        "not yet"
-    );
+    assert!(rig.claim_checks().await.is_none(), "not yet");
     rig.exec("UPDATE deletion_queue SET check_at = '2000-01-01 00:00:00'")
         .await;
-    let unchecked = rig
-        .queue
-        .claim_unchecked(100, LEASE)
-        .await
-        .unwrap()
-        .expect("checks due");
+    let unchecked = rig.claim_checks().await.expect("checks due");
     assert_eq!(unchecked.namespace.as_deref(), Some("default"));
     assert_eq!(unchecked.rows.len(), 3);
-    assert!(
-        rig.queue
-            .claim_unchecked(100, LEASE)
-            .await
-            .unwrap()
-            .is_none(),
-        "claimed"
-    );
+    assert!(rig.claim_checks().await.is_none(), "claimed");
     let checks = [
         (1, Check::Gone),
         (2, Check::Listed),
