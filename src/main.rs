@@ -228,12 +228,13 @@ describes the queue table, the outcomes (deleted, absent, failed) and what each 
 /// glibc gives each thread that allocates an arena of its own, up to 8 a core: the
 /// runtime's workers and one thread per SQLite connection held 2.5 MiB more than one arena
 /// does, for no measured speed (BENCHMARKS.md, "Peak memory"). An operator's
-/// `MALLOC_ARENA_MAX` or `GLIBC_TUNABLES` decides instead when set.
+/// `MALLOC_ARENA_MAX` or `GLIBC_TUNABLES` decides instead when set (a blank one is unset,
+/// as for the program's own variables).
 fn one_malloc_arena() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if ["MALLOC_ARENA_MAX", "GLIBC_TUNABLES"]
         .iter()
-        .all(|name| std::env::var_os(name).is_none())
+        .all(|name| std::env::var_os(name).is_none_or(|value| value.is_empty()))
     {
         // SAFETY: an FFI call with valid constants (glibc takes its own lock). Called
         // before any thread starts, so that no second arena exists yet.
