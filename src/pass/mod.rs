@@ -508,17 +508,18 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
         if ids.is_empty() {
             return Ok(Step::Worked);
         }
-        // The batches of the claim go out one after the other, each split on its own when
-        // refused. (Side by side, twice the requests waited at the rate limit's window
-        // after being recorded: a standby taking over under load then counted the killed
-        // sender's last requests from records older than their sends, and the API saw six
-        // in a second: `hosts::three_daemons…`, 1 in 3 runs beside two busy cores.)
-        let mut step = Ok(Step::Worked);
-        for batch in ids.chunks(self.batch_size) {
+        // The batches of the claim go out side by side (each waits for its place and
+        // its turn), each split on its own when refused.
+        let batches = ids.chunks(self.batch_size).map(|batch| {
             let mut part = PassReport::default();
-            let ended = self
-                .send_batch(&claimed, batch, &triage.refusals, &mut part)
-                .await;
+            let refusals = &triage.refusals;
+            async move {
+                let step = self.send_batch(&claimed, batch, refusals, &mut part).await;
+                (step, part)
+            }
+        });
+        let mut step = Ok(Step::Worked);
+        for (ended, part) in join_all(batches).await {
             report.add(&part);
             step = match (step, ended) {
                 (Err(e), _) | (_, Err(e)) => Err(e),
@@ -528,9 +529,6 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
                 (Ok(Step::Interrupted), _) | (_, Ok(Step::Interrupted)) => Ok(Step::Interrupted),
                 (Ok(step), _) => Ok(step),
             };
-            if !matches!(step, Ok(Step::Worked)) {
-                break;
-            }
         }
         step
     }
