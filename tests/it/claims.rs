@@ -25,10 +25,23 @@ fn assert_each_deleted_once(received: &[Received], n: usize, too_many: usize) {
     let twice: Vec<_> = times.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "deleted more than once: {twice:?}");
     let refused = received.iter().filter(|r| r.answered == "0429").count();
+    // Failing, each arrival from the first, and its answer.
+    let timeline = || {
+        let first = received.first().map(|r| r.at);
+        let lines: Vec<String> = received
+            .iter()
+            .map(|r| {
+                let after = first.map(|f| r.at.duration_since(f)).unwrap_or_default();
+                format!("+{}ms {} ids {}", after.as_millis(), r.ids.len(), r.answered)
+            })
+            .collect();
+        lines.join("\n")
+    };
     assert!(
         refused <= too_many,
-        "{refused} of {} requests answered 0429",
-        received.len()
+        "{refused} of {} requests answered 0429:\n{}",
+        received.len(),
+        timeline()
     );
 }
 
