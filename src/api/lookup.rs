@@ -365,8 +365,12 @@ impl Lookups {
             let answer = match request.send().await {
                 Ok(response) => {
                     let status = response.status();
-                    match read_body(response).await {
-                        Ok(body) => read(status, &body),
+                    match read_body(response, super::MAX_LISTING_BODY).await {
+                        Ok((_, true)) => Read::Unusable(format!(
+                            "{call}: the answer is longer than {} MiB: not believable",
+                            super::MAX_LISTING_BODY / (1024 * 1024)
+                        )),
+                        Ok((body, false)) => read(status, &body),
                         Err(e) => Read::Again(format!("{call}: the answer was cut: {e}")),
                     }
                 }

@@ -27,8 +27,13 @@ use crate::rate::{RateLimit, Recorded, Slot};
 use crate::video::{Namespace, VideoNo};
 use crate::vocabulary::Outcome;
 
-/// More than any real answer; a larger body is cut here rather than read into memory.
+/// More than any real answer to a deletion; a larger body is cut here rather than read
+/// into memory.
 const MAX_BODY: usize = 64 * 1024;
+/// A lookup's answer lists up to 200 videos with all their fields (names and causes of
+/// any length): 64 KiB could cut a real one, and a cut answer is no JSON. Longer than this
+/// (20 KiB a video), it is not believed.
+const MAX_LISTING_BODY: usize = 4 * 1024 * 1024;
 /// How much of the API's `msg` is kept (in the database and logs).
 const MAX_MSG: usize = 500;
 
@@ -216,8 +221,9 @@ impl DeleteApi for Client {
         };
         let status = response.status();
         let headers = response.headers().clone();
-        match read_body(response).await {
-            Ok(body) => {
+        match read_body(response, MAX_BODY).await {
+            // Cut or not: a proxy's long page is judged by its first 64 KiB.
+            Ok((body, _cut)) => {
                 let answer = Answer {
                     duration: started.elapsed(),
                     ..classify(status, &headers, &body)
@@ -239,16 +245,23 @@ fn authorize(request: reqwest::RequestBuilder, key: &ApiKey) -> Option<reqwest::
     Some(request.header(AUTHORIZATION, value))
 }
 
-async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
-    let mut body = Vec::new();
+/// The body, at most `limit` bytes of it, and whether there was more. Sized once from
+/// the length the answer announces (within `limit`): grown by doubling, eight lookups'
+/// bodies in flight held up to twice their size.
+async fn read_body(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let announced = response.content_length().unwrap_or(0);
+    let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(limit).min(limit));
     while let Some(chunk) = response.chunk().await? {
-        let room = MAX_BODY - body.len();
+        let room = limit - body.len();
         body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() == MAX_BODY {
-            break;
+        if chunk.len() > room {
+            return Ok((body, true));
         }
     }
-    Ok(body)
+    Ok((body, false))
 }
 
 fn answer(verdict: Verdict, started: Instant, reason: &str) -> Answer {
@@ -451,6 +464,27 @@ pub trait LookupApi: Send + Sync + 'static {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn response(len: usize) -> reqwest::Response {
+        axum::http::Response::new(vec![b'x'; len]).into()
+    }
+
+    #[tokio::test]
+    async fn a_lookups_answer_longer_than_a_deletions_is_read_whole() {
+        // 200 videos with long names: more than a deletion's 64 KiB, read to its end.
+        let (body, cut) = read_body(response(300 * 1024), MAX_LISTING_BODY)
+            .await
+            .unwrap();
+        assert_eq!((body.len(), cut), (300 * 1024, false));
+        // Past the limit: cut there, and said to be.
+        let (body, cut) = read_body(response(MAX_LISTING_BODY + 1), MAX_LISTING_BODY)
+            .await
+            .unwrap();
+        assert_eq!((body.len(), cut), (MAX_LISTING_BODY, true));
+        // Exactly the limit is whole.
+        let (body, cut) = read_body(response(MAX_BODY), MAX_BODY).await.unwrap();
+        assert_eq!((body.len(), cut), (MAX_BODY, false));
+    }
 
     #[tokio::test]
     async fn a_failed_connection_names_its_cause() {

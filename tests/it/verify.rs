@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use crate::on_both;
+use crate::support::standin::Meta;
 use crate::support::*;
 
 /// Looked up again a second after a first miss.
@@ -677,6 +678,36 @@ async fn one_lookup_serves_two_batches() {
     let deletions = app.standin.received();
     assert_eq!(deletions.len(), 4);
     assert!(deletions.iter().all(|r| r.ids.len() == 100));
+}
+
+on_both!(a_lookup_answer_longer_than_a_deletions_is_read_whole);
+/// 200 videos listed with all their fields can pass 64 KiB, the most a deletion's answer
+/// is read: the lookup reads its answer whole, and every row is deleted as listed first,
+/// none sent unverified for an answer cut short.
+async fn a_lookup_answer_longer_than_a_deletions_is_read_whole() {
+    let app = spawn_app(&[]).await;
+    let all = ids(0, 200);
+    let tagged = Meta {
+        tags: vec!["t".repeat(500)],
+        ..Meta::default()
+    };
+    app.standin.set_catalogue_with(
+        all.iter()
+            .map(|id| (("default".to_owned(), id.clone()), tagged.clone())),
+    );
+    app.insert("default", &all).await;
+    let out = app.reaper(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let proofs = proofs(&app).await;
+    assert_eq!(proofs.len(), 200);
+    assert!(
+        proofs
+            .iter()
+            .all(|(status, proof, _)| status == "deleted"
+                && proof.as_deref() == Some("listed_answered")),
+        "{}",
+        stderr(&out)
+    );
 }
 
 on_both!(an_api_that_pages_lookups_of_two_hundred_is_asked_a_hundred);
