@@ -1,7 +1,8 @@
 //! Reading the small files the daemon is pointed at (the configuration, the API key):
 //! regular files only, and only so much of them. Opening never waits (a FIFO would hang
 //! start-up, past SIGTERM) and reading never grows without bound (`/dev/zero` filled
-//! memory at 1.2 GB/s until the OOM killer came).
+//! memory at 1.2 GB/s until the OOM killer came). Also the SQLite queue's file, made
+//! writable by the producers' group, and the turn processes migrating it take.
 
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
@@ -81,6 +82,42 @@ pub fn user_name(uid: u32) -> Option<String> {
     // SAFETY: on success pw_name points at a NUL-terminated string inside `buffer`.
     let name = unsafe { std::ffi::CStr::from_ptr(entry.pw_name) };
     Some(name.to_string_lossy().into_owned())
+}
+
+/// Creates `path` empty, 0660 less the umask, unless it exists. SQLite would create it
+/// 0644 (less the umask): not writable by the group producers belong to; its -wal and
+/// -shm files follow, since SQLite gives them the database file's mode. The handle is
+/// closed at once: closing a file SQLite has open would drop SQLite's POSIX locks on it,
+/// and another process would then think it the last user and delete the -wal file under
+/// our feet.
+pub fn create_for_group(path: &Path) -> std::io::Result<()> {
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o660)
+        .open(path);
+    match created {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// An exclusive `flock` on the folder of `path`, held until the returned handle is
+/// dropped: waits (on a thread of its own) for whoever holds it. The folder's, not the
+/// file's: closing a descriptor of a database file drops SQLite's POSIX locks on it.
+pub async fn lock_folder(path: &Path) -> std::io::Result<std::fs::File> {
+    let folder = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let file = std::fs::File::open(folder.unwrap_or(Path::new(".")))?;
+    tokio::task::spawn_blocking(move || {
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock only reads the descriptor, which `file` keeps open.
+        match unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } {
+            0 => Ok(file),
+            _ => Err(std::io::Error::last_os_error()),
+        }
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 #[cfg(test)]

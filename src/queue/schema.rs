@@ -88,8 +88,12 @@ pub async fn migrate<D: Driver>(
         .iter()
         .any(|m| m.description == ANCHOR_RECORDED_FROM && new(&m.version))
     {
+        // Once: another process migrating at once may have anchored it first.
         operation!(driver, begin(Access::Write), |tx| {
-            super::chain::record_anchor(&mut *tx).await?;
+            tx.lock_chain().await?;
+            if tx.chain_head().await?.0 == tx.anchor().await?.seq {
+                super::chain::record_anchor(&mut *tx).await?;
+            }
             Ok(())
         })?;
     }

@@ -32,7 +32,12 @@ fn assert_each_deleted_once(received: &[Received], n: usize, too_many: usize) {
             .iter()
             .map(|r| {
                 let after = first.map(|f| r.at.duration_since(f)).unwrap_or_default();
-                format!("+{}ms {} ids {}", after.as_millis(), r.ids.len(), r.answered)
+                format!(
+                    "+{}ms {} ids {}",
+                    after.as_millis(),
+                    r.ids.len(),
+                    r.answered
+                )
             })
             .collect();
         lines.join("\n")

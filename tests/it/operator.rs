@@ -363,6 +363,66 @@ async fn migrate_says_what_it_applied() {
     assert!(!stdout(&again).contains("applied"), "{}", stdout(&again));
 }
 
+on_both!(two_migrates_at_once_on_a_new_queue_succeed_and_anchor_the_chain_once);
+/// Two `migrate` at once on a new queue (two daemons started together, say): both succeed,
+/// and the chain is anchored once. (Each had read what was applied before either ran the
+/// migrations: both anchored it, and on SQLite one failed on a table the other had made.)
+async fn two_migrates_at_once_on_a_new_queue_succeed_and_anchor_the_chain_once() {
+    let app = spawn_app(&[]).await;
+    let original = std::fs::read_to_string(&app.config).unwrap();
+    for round in 0..10 {
+        // A new queue each round: a file not made yet, or an empty database.
+        let fresh = match &app.pool {
+            Db::Sqlite(_) => {
+                let path = app.dir.path().join(format!("fresh-{round}.db"));
+                let config =
+                    original.replace(&app.db.display().to_string(), &path.display().to_string());
+                std::fs::write(&app.config, config).unwrap();
+                format!("sqlite://{}", path.display())
+            }
+            Db::Postgres { name, .. } => {
+                let empty = format!("{name}_fresh{round}");
+                app.pool
+                    .execute(&format!("CREATE DATABASE \"{empty}\""))
+                    .await
+                    .unwrap();
+                let url_file = app.dir.path().join("database_url");
+                let mut url =
+                    url::Url::parse(&std::fs::read_to_string(&url_file).unwrap()).unwrap();
+                url.set_path(&empty);
+                std::fs::write(&url_file, url.as_str()).unwrap();
+                url.set_query(None);
+                url.to_string()
+            }
+        };
+        let (a, b) = tokio::join!(app.reaper(&["migrate"]), app.reaper(&["migrate"]));
+        assert!(
+            a.status.success() && b.status.success(),
+            "round {round}:\n{}\n{}",
+            stderr(&a),
+            stderr(&b)
+        );
+        let count = "SELECT count(*) FROM settlement_chain WHERE kind = 'anchor'";
+        let anchors: i64 = match &app.pool {
+            Db::Sqlite(_) => {
+                let pool = sqlx::SqlitePool::connect(&fresh).await.unwrap();
+                let n = sqlx::query_scalar(count).fetch_one(&pool).await.unwrap();
+                pool.close().await;
+                n
+            }
+            Db::Postgres { name, .. } => {
+                let pool = sqlx::PgPool::connect(&fresh).await.unwrap();
+                let n = sqlx::query_scalar(count).fetch_one(&pool).await.unwrap();
+                pool.close().await;
+                let drop = format!("DROP DATABASE \"{name}_fresh{round}\" WITH (FORCE)");
+                app.pool.execute(&drop).await.unwrap();
+                n
+            }
+        };
+        assert_eq!(anchors, 1, "round {round}: the chain's anchor entries");
+    }
+}
+
 #[tokio::test]
 async fn a_rate_above_the_accounts_limit_is_warned_about_and_still_allowed() {
     let app = spawn_app(&[("api", "requests_per_second = 6")]).await;

@@ -19,8 +19,8 @@ use futures_util::stream::BoxStream;
 use super::driver::{Access, Driver, Session, Statements};
 use super::receipts::{Filter, Receipt};
 use super::{inspected, newer_schema, schema, ClaimToken, QueueError};
+use crate::files;
 
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -71,27 +71,17 @@ impl SqliteQueue {
                 ))
             })?;
         }
-        // SQLite would create the file 0644 (less the umask): not writable by the group
-        // producers belong to. Created here 0660 (less the umask), its -wal and -shm files
-        // follow, since SQLite gives them the database file's mode.
-        // The handle is closed at once: closing a file SQLite has open would drop SQLite's
-        // POSIX locks on it, and another process would then think it the last user and
-        // delete the -wal file under our feet.
-        let created = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o660)
-            .open(path)
-            .map(drop);
-        match created {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => {
-                return Err(fail(format!(
-                    "cannot create it: {e}; check the directory's permissions"
-                )))
-            }
-        }
+        files::create_for_group(path).map_err(|e| {
+            fail(format!(
+                "cannot create it: {e}; check the directory's permissions"
+            ))
+        })?;
+        // Processes that may migrate the file take turns, through the migration: two at
+        // once on a new file met each other's locks, and one failed "database is locked".
+        let _turn = match migrate {
+            true => files::lock_folder(path).await.ok(),
+            false => None,
+        };
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
