@@ -72,6 +72,14 @@ printf 'Source: memories-reaper\n\nPackage: memories-reaper\nArchitecture: any\n
 depends=$(cd "$stage" && dpkg-shlibdeps -O "$root/usr/bin/memories-reaper" \
   2> >(grep -v 'should already be installed' >&2) | sed -n 's/^shlibs:Depends=//p')
 [ -n "$depends" ] || { echo "build-deb: dpkg-shlibdeps found no dependencies" >&2; exit 1; }
+# Packed relocations (build.rs, where glibc is 2.36 or later) need the loader of glibc
+# 2.36: a version the binary names without a symbol, which dpkg-shlibdeps does not count.
+if readelf --version-info "$root/usr/bin/memories-reaper" | grep -q GLIBC_ABI_DT_RELR; then
+  libc=$(printf '%s\n' "$depends" | sed -n 's/.*libc6 (>= \([^)]*\)).*/\1/p')
+  if [ -n "$libc" ] && dpkg --compare-versions "$libc" lt 2.36; then
+    depends=$(printf '%s\n' "$depends" | sed 's/libc6 (>= [^)]*)/libc6 (>= 2.36)/')
+  fi
+fi
 size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
 sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@SIZE@/$size/" \
   -e "s/@DEPENDS@/$depends/" "$here/deb/control.in" > "$root/DEBIAN/control"

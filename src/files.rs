@@ -103,21 +103,31 @@ pub fn create_for_group(path: &Path) -> std::io::Result<()> {
 }
 
 /// An exclusive `flock` on the folder of `path`, held until the returned handle is
-/// dropped: waits (on a thread of its own) for whoever holds it. The folder's, not the
-/// file's: closing a descriptor of a database file drops SQLite's POSIX locks on it.
-pub async fn lock_folder(path: &Path) -> std::io::Result<std::fs::File> {
+/// dropped; `None` when another holder kept it past `wait` (a migration takes less, and
+/// shutdown must not wait on it). The folder's, not the file's: closing a descriptor of a
+/// database file drops SQLite's POSIX locks on it.
+pub async fn lock_folder(
+    path: &Path,
+    wait: std::time::Duration,
+) -> std::io::Result<Option<std::fs::File>> {
+    use std::os::fd::AsRawFd;
     let folder = path.parent().filter(|d| !d.as_os_str().is_empty());
     let file = std::fs::File::open(folder.unwrap_or(Path::new(".")))?;
-    tokio::task::spawn_blocking(move || {
-        use std::os::fd::AsRawFd;
+    let until = tokio::time::Instant::now() + wait;
+    loop {
         // SAFETY: flock only reads the descriptor, which `file` keeps open.
-        match unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } {
-            0 => Ok(file),
-            _ => Err(std::io::Error::last_os_error()),
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(Some(file));
         }
-    })
-    .await
-    .map_err(std::io::Error::other)?
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::WouldBlock {
+            return Err(e);
+        }
+        if tokio::time::Instant::now() >= until {
+            return Ok(None);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 #[cfg(test)]

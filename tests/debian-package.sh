@@ -29,6 +29,13 @@ trap cleanup EXIT
 export BIN=$PWD/target/release/memories-reaper
 deb=$(packaging/build-deb.sh "$scratch/out")
 next=$(DEB_VERSION="$(dpkg-deb -f "$deb" Version)+1" packaging/build-deb.sh "$scratch/out")
+# A binary with packed relocations runs only on glibc 2.36 or later: the package says so.
+if readelf --version-info "$BIN" | grep -q GLIBC_ABI_DT_RELR; then
+  case "$(dpkg-deb -f "$deb" Depends)" in
+    *"libc6 (>= 2.36)"*) pass "Depends asks glibc 2.36, which the packed relocations need" ;;
+    *) fail "packed relocations, but Depends: $(dpkg-deb -f "$deb" Depends)" ;;
+  esac
+fi
 if out=$(lintian -I --pedantic --fail-on error,warning,info,pedantic "$deb" 2>&1); then
   pass "lintian is clean (overrides: $(grep -c '^memories-reaper:' packaging/deb/lintian-overrides), each with its reason)"
 else

@@ -367,7 +367,7 @@ impl Lookups {
                     let status = response.status();
                     match read_body(response, super::MAX_LISTING_BODY).await {
                         Ok((_, true)) => Read::Unusable(format!(
-                            "{call}: the answer is longer than {} MiB: not believable",
+                            "the answer is longer than {} MiB: not believable",
                             super::MAX_LISTING_BODY / (1024 * 1024)
                         )),
                         Ok((body, false)) => read(status, &body),

@@ -91,7 +91,7 @@ pub async fn migrate<D: Driver>(
         // Once: another process migrating at once may have anchored it first.
         operation!(driver, begin(Access::Write), |tx| {
             tx.lock_chain().await?;
-            if tx.chain_head().await?.0 == tx.anchor().await?.seq {
+            if !tx.anchored().await? {
                 super::chain::record_anchor(&mut *tx).await?;
             }
             Ok(())

@@ -950,6 +950,11 @@ macro_rules! statements {
             bound!(query_as, "chain_head").fetch_one(self).await
         }
 
+        /// Whether an `anchor` entry was recorded (none before the proofs' migration).
+        async fn anchored(&mut self) -> Result<bool, sqlx::Error> {
+            bound!(query_scalar, "anchored").fetch_one(self).await
+        }
+
         /// A request's whole record, as one text the chain hashes.
         async fn request_record(&mut self, batch: i64) -> Result<Option<String>, sqlx::Error> {
             bound!(query_scalar, "request_record", batch).fetch_optional(self).await

@@ -78,8 +78,9 @@ impl SqliteQueue {
         })?;
         // Processes that may migrate the file take turns, through the migration: two at
         // once on a new file met each other's locks, and one failed "database is locked".
+        // Without the turn (a folder this user cannot read), as before: see `run` below.
         let _turn = match migrate {
-            true => files::lock_folder(path).await.ok(),
+            true => files::lock_folder(path, busy_timeout).await.ok().flatten(),
             false => None,
         };
         let options = SqliteConnectOptions::new()
