@@ -38,9 +38,6 @@ use tokio::time::Instant;
 /// leaves here and the moment the API counts it.
 pub(crate) const WINDOW: Duration = Duration::from_millis(1010);
 
-/// Recorded sends are taken as this much later than their record says: the record is
-/// written just before the request goes out, and its commit can take a while on a loaded
-/// machine (the soak once saw a restarted daemon exceed the rate with 100 ms).
 /// A request recorded by another process (or this one's predecessor): its record's id,
 /// and how long ago it was sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +46,9 @@ pub struct Recorded {
     pub ago: Duration,
 }
 
+/// Recorded sends are taken as this much later than their record says: the record is
+/// written just before the request goes out, and its commit can take a while on a loaded
+/// machine (the soak once saw a restarted daemon exceed the rate with 100 ms).
 const RECORD_SLACK: Duration = Duration::from_millis(250);
 
 /// A turn is given this long before the window frees: the pass records the request in
