@@ -366,11 +366,12 @@ impl Lookups {
                 Ok(response) => {
                     let status = response.status();
                     match read_body(response, super::MAX_LISTING_BODY).await {
-                        Ok((_, true)) => Read::Unusable(format!(
+                        // A cut page of an error (a proxy's) is still judged by its status.
+                        Ok((_, true)) if status.is_success() => Read::Unusable(format!(
                             "the answer is longer than {} MiB: not believable",
                             super::MAX_LISTING_BODY / (1024 * 1024)
                         )),
-                        Ok((body, false)) => read(status, &body),
+                        Ok((body, _)) => read(status, &body),
                         Err(e) => Read::Again(format!("{call}: the answer was cut: {e}")),
                     }
                 }

@@ -246,8 +246,8 @@ fn authorize(request: reqwest::RequestBuilder, key: &ApiKey) -> Option<reqwest::
 }
 
 /// The body, at most `limit` bytes of it, and whether there was more. Sized once from
-/// the length the answer announces (within `limit`): grown by doubling, eight lookups'
-/// bodies in flight held up to twice their size.
+/// the length the answer announces (within `limit`): grown by doubling as it came, a
+/// body took up to twice its size, and eight lookups' bodies are in flight at once.
 async fn read_body(
     mut response: reqwest::Response,
     limit: usize,
