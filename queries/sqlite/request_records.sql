@@ -1,4 +1,4 @@
--- Every request's record (as request_record.sql writes it), and whether it must have a
+-- Every request's record (as chain_head.sql writes it), and whether it must have a
 -- chain entry: recorded since the chain held requests (from ?1), unless prune may remove
 -- it (answered, started before the anchor's since ?2, no row points at it).
 SELECT id, json_array(quote(id), quote(unique_id), quote(ids_count), quote(attempt),

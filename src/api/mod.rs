@@ -176,6 +176,10 @@ impl DeleteApi for Client {
         self.limit.count_others(recorded)
     }
 
+    fn rate(&self) -> f64 {
+        self.limit.rate()
+    }
+
     /// Sends one Delete Videos request. Never fails: a transport error is an answer too.
     async fn delete(
         &self,
@@ -435,6 +439,9 @@ pub trait DeleteApi: Send + Sync + 'static {
     /// Counts requests other processes (or a predecessor) sent against the rate limit;
     /// whether any of them was new.
     fn count_others(&self, recorded: Vec<Recorded>) -> bool;
+
+    /// Requests a second the rate limit lets out now (slowed by a `0429`).
+    fn rate(&self) -> f64;
 }
 
 /// The lookup calls as the pass uses them, to look before deleting (`pass::verify`).

@@ -86,8 +86,9 @@ pub struct ApiConfig {
     /// Never more than this many requests in any rolling second (the account's limit is
     /// shared by all its keys, so lower it when something else uses the account too).
     pub requests_per_second: RequestsPerSecond,
-    /// Requests in flight at once, each for its own claimed batch: with a slow API, one at
-    /// a time cannot reach the rate (at 1 s a request, 5 a second need 5 in flight).
+    /// The most requests in flight at once, each for its own claimed batch: with a slow
+    /// API, one at a time cannot reach the rate (at 1 s a request, 5 a second need 5 in
+    /// flight). Within it, the pass keeps as many as the measured round trips need.
     pub concurrency: Concurrency,
     /// A file holding the key; read again at every pass so a rotated key is picked up.
     pub api_key_file: Option<PathBuf>,
@@ -992,9 +993,10 @@ impl RequestsPerSecond {
     pub const ONE: Self = Self(1);
 }
 
-/// The default `api.concurrency`: enough to keep 5 requests a second going at up to
-/// about 1.5 s a request.
-const DEFAULT_CONCURRENCY: usize = 8;
+/// The default `api.concurrency`, a bound: the pass keeps as many in flight as the round
+/// trips need (`pass::window`), and 32 keep 5 requests a second going at up to about 3.8 s
+/// a request.
+const DEFAULT_CONCURRENCY: usize = 32;
 const MAX_CONCURRENCY: usize = 64;
 
 bounded!(

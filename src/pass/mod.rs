@@ -43,7 +43,7 @@ use crate::vocabulary::RowStatus;
 use decide::{decide, Action, Situation};
 use isolate::Isolation;
 use lease::ClaimGuard;
-use window::{Place, Window};
+use window::{Place, Room, Window};
 
 /// A pass starts at full speed (no probe request first) when the last request anyone
 /// recorded was answered with success this recently.
@@ -228,9 +228,10 @@ pub struct Reaper<A = api::Client, S = Queue> {
     api: A,
     rule: VideoNoRule,
     batch_size: usize,
-    /// Workers per pass, each with at most one request in flight.
+    /// Workers per pass (`api.concurrency`): the most claims held at once.
     concurrency: usize,
-    /// How many of them may have a request in flight now.
+    /// How many requests may be in flight now, and claims held: what the round trips
+    /// need, within `concurrency`.
     window: Window,
     max_attempts: u32,
     confirmations: u32,
@@ -274,7 +275,10 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
             rule: config.batch.video_no_pattern.clone(),
             batch_size: config.batch.size.get(),
             concurrency: config.api.concurrency.get(),
-            window: Window::new(config.api.concurrency.get()),
+            window: Window::new(
+                config.api.concurrency.get(),
+                f64::from(config.api.requests_per_second.get()),
+            ),
             max_attempts: config.retry.max_attempts,
             confirmations: config.isolation.confirmations.get(),
             backoff: Backoff::new(&config.retry),
@@ -303,9 +307,11 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
         // that a refused key or a dead API sees one request, not `concurrency`; then the
         // first seconds evenly spaced, so that an unknown quota sees one at a time. Warm:
         // full speed at once.
-        let warm = matches!(self.store.answered_well_within(WARM_FOR).await, Ok(true));
-        if warm {
-            self.window.open();
+        let last = self.store.last_good_answer(WARM_FOR).await.ok().flatten();
+        let warm = last.is_some();
+        if let Some(round_trip) = last {
+            // Sized by that answer's round trip until this process measures its own.
+            self.window.warm(round_trip, self.api.rate());
         } else {
             self.window.probe();
             self.api.cold_start();
@@ -393,6 +399,11 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
         halt: &CancellationToken,
         report: &mut PassReport,
     ) -> Result<Step, QueueError> {
+        // No more claims held than requests allowed in flight: rows are not leased (and
+        // looked up) long before their turn to be sent.
+        let Some(_room) = self.claim_room(halt).await else {
+            return Ok(Step::Interrupted);
+        };
         let taken = self.store.take_back_expired().await?;
         if taken > 0 {
             tracing::warn!(
@@ -684,7 +695,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
                 .await?;
             journal::request(batch, namespace, ids.len(), attempt, &answer);
             if action.api_is_well() {
-                self.window.open();
+                self.window.answered(answer.duration, self.api.rate());
             } else {
                 self.window.narrow();
             }
@@ -739,9 +750,10 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
     /// Waits for the rate limit's leave to send; `None`: halted. Requests of other
     /// processes on this database (another daemon on the same account, or this one's
     /// predecessor) count against the rate, so that together they stay within it: looked
-    /// up before the wait, and again after it, since they may have sent meanwhile.
+    /// up after each wait (the last look was at the previous request's turn), and if they
+    /// sent meanwhile, waited for again. Not looked up before the wait as well: that cost a
+    /// read a request, to save the one turn a restart or a takeover gives up.
     async fn turn(&self, halt: &CancellationToken) -> Result<Option<A::Turn>, QueueError> {
-        self.api.count_others(self.store.others_requests().await?);
         loop {
             let turn = tokio::select! {
                 biased;
@@ -753,6 +765,15 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
             }
             // Someone else sent while this waited: wait again (the leave given up still
             // counts as sent, which only errs on the slow side).
+        }
+    }
+
+    /// Waits for room in the window to hold one more claim; `None`: halted.
+    async fn claim_room(&self, halt: &CancellationToken) -> Option<Room<'_>> {
+        tokio::select! {
+            biased;
+            _ = halt.cancelled() => None,
+            room = self.window.claim() => Some(room),
         }
     }
 

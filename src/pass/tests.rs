@@ -3,6 +3,7 @@
 //! says what the API answers and checks what was sent and what the rows became.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -24,6 +25,54 @@ struct Scripted {
     stalled: bool,
     /// Lookups refuse the key, as the deletions do.
     key_refused: bool,
+    /// The round trip every answer says it took (none is waited for).
+    round_trip: Duration,
+    /// Deletions held until this many are in flight at once (or a while has passed).
+    gate: Option<Gate>,
+}
+
+/// Holds deletions after the first until `at` are in flight at once, or five seconds
+/// have passed, then lets every one through; counts the most in flight at once, and the
+/// most claims held in the queue (`queue`) while one was.
+#[derive(Default)]
+struct Gate {
+    at: usize,
+    queue: Option<sqlx::SqlitePool>,
+    calls: AtomicUsize,
+    in_flight: AtomicUsize,
+    most: AtomicUsize,
+    most_claims: AtomicUsize,
+    open: AtomicBool,
+    opened: tokio::sync::Notify,
+}
+
+impl Gate {
+    async fn pass(&self) {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        if let Some(queue) = &self.queue {
+            let claims: i64 = sqlx::query_scalar(
+                "SELECT count(DISTINCT claimed_by) FROM deletion_queue WHERE status = 'in_flight'",
+            )
+            .fetch_one(queue)
+            .await
+            .unwrap();
+            self.most_claims
+                .fetch_max(usize::try_from(claims).unwrap(), Ordering::SeqCst);
+        }
+        let first = self.calls.fetch_add(1, Ordering::SeqCst) == 0;
+        if now >= self.at {
+            self.open.store(true, Ordering::SeqCst);
+            self.opened.notify_waiters();
+        }
+        let opened = self.opened.notified();
+        if !first && !self.open.load(Ordering::SeqCst) {
+            let _ = tokio::time::timeout(Duration::from_secs(5), opened).await;
+            self.open.store(true, Ordering::SeqCst);
+            self.opened.notify_waiters();
+        }
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Scripted {
@@ -36,6 +85,8 @@ impl Scripted {
             missing: Mutex::default(),
             stalled: false,
             key_refused: false,
+            round_trip: Duration::ZERO,
+            gate: None,
         }
     }
 
@@ -61,6 +112,9 @@ impl DeleteApi for Scripted {
     async fn wait_turn(&self) {}
 
     async fn delete(&self, _: (), _: &ApiKey, _: &Namespace, ids: &[VideoNo]) -> Answer {
+        if let Some(gate) = &self.gate {
+            gate.pass().await;
+        }
         let ids: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
         let verdict = if self.refused.as_ref().is_some_and(|r| ids.contains(r)) {
             Verdict::Rejected
@@ -78,7 +132,7 @@ impl DeleteApi for Scripted {
             http_status: Some(200),
             code: None,
             msg: None,
-            duration: Duration::ZERO,
+            duration: self.round_trip,
         }
     }
 
@@ -86,6 +140,10 @@ impl DeleteApi for Scripted {
 
     fn count_others(&self, _: Vec<crate::rate::Recorded>) -> bool {
         false
+    }
+
+    fn rate(&self) -> f64 {
+        5.0
     }
 }
 
@@ -149,10 +207,15 @@ async fn setup(ids: std::ops::Range<u64>) -> Setup {
 }
 
 impl Setup {
+    /// A pool of the setup's queue file, for looking at it as a test.
+    async fn pool(&self) -> sqlx::SqlitePool {
+        let url = format!("sqlite://{}", self.dir.path().join("queue.db").display());
+        sqlx::SqlitePool::connect(&url).await.unwrap()
+    }
+
     /// (video_no, status, refusals) of every row, in queue order.
     async fn rows(&self) -> Vec<(String, String, i64)> {
-        let url = format!("sqlite://{}", self.dir.path().join("queue.db").display());
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let pool = self.pool().await;
         // (Refusals of another type, which a test may store, read as -1.)
         sqlx::query_as(
             "SELECT video_no, status, iif(typeof(refusals) = 'integer', refusals, -1)
@@ -166,8 +229,7 @@ impl Setup {
     /// As if `by` had passed: the times the queue waits on (a re-lookup, a check) moved
     /// back by hand, so that a test neither sleeps nor depends on how fast a pass runs.
     async fn pass_time(&self, by: Duration) {
-        let url = format!("sqlite://{}", self.dir.path().join("queue.db").display());
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let pool = self.pool().await;
         let back = format!("-{} seconds", by.as_secs());
         sqlx::query(
             "UPDATE deletion_queue
@@ -243,6 +305,47 @@ async fn a_transient_refusal_costs_a_request_not_a_row() {
     assert_eq!(end, PassEnd::Drained);
     assert_eq!((report.requests, report.deleted, report.failed), (2, 1, 0));
     assert_eq!(s.rows().await[0].1, "deleted");
+}
+
+#[tokio::test]
+async fn requests_in_flight_follow_the_round_trips_within_api_concurrency() {
+    // At 5 requests a second, a place is held for the round trip and the rate's window
+    // (1.01 s): 0.1 s a request needs 6 in flight, 9 with headroom and spare; 2 s needs
+    // 16, 21 (more than the fixed 8 of before); 5 s needs 31, bounded by
+    // api.concurrency (here 24). Claims held follow: rows are not leased long before
+    // their turn.
+    for (round_trip, most) in [(0.1, 9), (2.0, 21), (5.0, 24)] {
+        let mut s = setup(0..3000).await;
+        // One batch a claim, and the probe's answer sizes the window (a lookup's would
+        // open it fully before any deletion's round trip is known).
+        s.config.verify.before = false;
+        s.config.api.concurrency = 24.try_into().unwrap();
+        let api = Scripted {
+            round_trip: Duration::from_secs_f64(round_trip),
+            gate: Some(Gate {
+                at: most + 1,
+                queue: Some(s.pool().await),
+                ..Gate::default()
+            }),
+            ..Scripted::new([], Verdict::Deleted)
+        };
+        let reaper = Reaper::with(&s.config, api, s.queue.clone());
+        let (end, _) = drain(&reaper).await;
+        assert_eq!(end, PassEnd::Drained);
+        let gate = reaper.api.gate.as_ref().unwrap();
+        assert_eq!(
+            gate.most.load(Ordering::SeqCst),
+            most,
+            "in flight at once at {round_trip} s a request"
+        );
+        // A claim a batch here: no more claims held than requests allowed in flight.
+        assert_eq!(
+            gate.most_claims.load(Ordering::SeqCst),
+            most,
+            "claims held at once at {round_trip} s a request"
+        );
+        assert!(s.all("deleted").await);
+    }
 }
 
 #[tokio::test]
@@ -359,8 +462,7 @@ async fn a_held_video_is_never_sent_until_its_hold_is_released() {
         .await
         .unwrap();
     // A hold written by another hand, past the pending row: the claim holds it back.
-    let url = format!("sqlite://{}", s.dir.path().join("queue.db").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let pool = s.pool().await;
     sqlx::query("INSERT INTO legal_holds (video_no, reason) VALUES ('VI7', 'by hand')")
         .execute(&pool)
         .await
@@ -442,8 +544,7 @@ async fn a_claim_whose_lease_ran_out_sends_nothing() {
         "a request recorded for rows the claim lost"
     );
     let recorded: i64 = {
-        let url = format!("sqlite://{}", s.dir.path().join("queue.db").display());
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let pool = s.pool().await;
         sqlx::query_scalar("SELECT count(*) FROM deletion_batches")
             .fetch_one(&pool)
             .await
@@ -674,8 +775,7 @@ mod looking_after {
     use super::*;
 
     async fn checked_at(s: &Setup) -> Vec<Option<String>> {
-        let url = format!("sqlite://{}", s.dir.path().join("queue.db").display());
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let pool = s.pool().await;
         sqlx::query_scalar("SELECT checked_at FROM deletion_queue ORDER BY id")
             .fetch_all(&pool)
             .await
@@ -755,8 +855,7 @@ mod looking_after {
         assert_eq!(report.failed, 1);
         assert_eq!(reaper.api.sent().len(), 2);
         assert!(s.all("failed").await);
-        let url = format!("sqlite://{}", s.dir.path().join("queue.db").display());
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let pool = s.pool().await;
         let proof: Option<String> = sqlx::query_scalar("SELECT proof FROM deletion_queue")
             .fetch_one(&pool)
             .await
@@ -824,8 +923,7 @@ async fn the_settlement_chain_survives_pruning_through_its_anchor() {
 
     // A prefix removed by hand, the anchor moved onto what is left (as a prune would move
     // it, its since included): found, since no entry records a prune to it.
-    let url = format!("sqlite://{}", s.dir.path().join("queue.db").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let pool = s.pool().await;
     for sql in [
         "UPDATE settlement_anchor SET (seq, hash) = (SELECT seq, hash FROM settlement_chain
                                                       ORDER BY seq LIMIT 1)",
@@ -916,8 +1014,7 @@ async fn every_answer_is_chained_and_prune_carries_what_it_keeps() {
     // A record nobody sent, added by hand, is found (dated after the last prune's cutoff,
     // just now here: one dated before it, that no row points at, looks like a record
     // that prune is still removing, and the next prune removes it).
-    let url = format!("sqlite://{}", s.dir.path().join("queue.db").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let pool = s.pool().await;
     sqlx::query(
         "INSERT INTO deletion_batches (unique_id, ids_count, attempt, outcome, api_code, started_at)
          VALUES ('default', 1, 1, 'deleted', '0000', strftime('%Y-%m-%d %H:%M:%f', 'now', '+2 hours'))",

@@ -139,7 +139,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
         let (found, namespace_exists) = match listing {
             Looking::Listed(found) => {
                 // The key and the API answer: no need for a deletion to probe them.
-                self.window.looked_up();
+                self.window.looked_up(self.api.rate());
                 (found, true)
             }
             Looking::NoNamespace => (HashSet::new(), false),

@@ -10,8 +10,9 @@ use super::QueueError;
 use crate::chain::{anchor_text, Audit, Auditor, Entry};
 
 /// Appends `entry` in the caller's transaction, after its row updates: the chain's turn
-/// ([`Statements::lock_chain`]), then the head, then the entry, so that entries are in
-/// commit order whichever process writes them.
+/// ([`Statements::lock_chain`]), then the head (with the request's record, in one
+/// statement), then the entry, so that entries are in commit order whichever process
+/// writes them.
 pub async fn append<S: Statements + ?Sized>(
     conn: &mut S,
     entry: Entry<'_>,
@@ -20,11 +21,8 @@ pub async fn append<S: Statements + ?Sized>(
         return Ok(());
     }
     conn.lock_chain().await?;
-    let request = match entry.batch_id {
-        Some(batch) => conn.request_record(batch).await?,
-        None => None,
-    };
-    let sealed = entry.seal(conn.chain_head().await?, request);
+    let (seq, hash, request) = conn.chain_head(entry.batch_id).await?;
+    let sealed = entry.seal((seq, hash), request);
     conn.insert_entry(&sealed).await
 }
 
@@ -46,7 +44,10 @@ pub async fn record_anchor<S: Statements + ?Sized>(
 /// The chain's head: the last entry's sequence number and hash (the anchor's when the
 /// chain is empty), as every pass logs it.
 pub async fn head<D: Driver>(driver: &D) -> Result<(i64, String), QueueError> {
-    operation!(driver, single(Access::Read), |tx| { tx.chain_head().await })
+    let (seq, hash, _) = operation!(driver, single(Access::Read), |tx| {
+        tx.chain_head(None).await
+    })?;
+    Ok((seq, hash))
 }
 
 /// Recomputes the chain from its anchor, and compares it with the tables ([`Auditor`]),

@@ -101,12 +101,12 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// The requests other processes recorded in the last two seconds (at most 100).
     fn others_requests(&self) -> impl Future<Output = Result<Vec<Recorded>, QueueError>> + Send;
 
-    /// Whether the last answered request (by any process) was the documented success,
-    /// answered within `within`.
-    fn answered_well_within(
+    /// The round trip of the last answered request (by any process), if it was the
+    /// documented success, answered within `within`.
+    fn last_good_answer(
         &self,
         within: Duration,
-    ) -> impl Future<Output = Result<bool, QueueError>> + Send;
+    ) -> impl Future<Output = Result<Option<Duration>, QueueError>> + Send;
 }
 
 /// What becomes of an id its namespace does not list.

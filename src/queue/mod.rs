@@ -472,7 +472,7 @@ impl Store for Queue {
         async fn fail_unsent(&self, token: &ClaimToken, failures: &[(i64, String)]) -> ()
             => store::fail_unsent;
         async fn others_requests(&self) -> Vec<crate::rate::Recorded> => store::others_requests;
-        async fn answered_well_within(&self, within: Duration) -> bool
-            => store::answered_well_within;
+        async fn last_good_answer(&self, within: Duration) -> Option<Duration>
+            => store::last_good_answer;
     }
 }

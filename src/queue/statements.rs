@@ -243,15 +243,8 @@ macro_rules! statements {
             .await
         }
 
-        /// How many of these videos the claim still holds in flight (PostgreSQL: locked to
-        /// the end of the transaction).
-        async fn still_claimed(
-            &mut self, token: &str, videos: &[VideoNo],
-        ) -> Result<i64, sqlx::Error> {
-            bound!(query_scalar, "still_claimed", token, list(videos)).fetch_one(self).await
-        }
-
-        /// One more attempt on the claim's rows of these videos, now in doubt.
+        /// One more attempt on the claim's rows of these videos still in flight (PostgreSQL:
+        /// locked to the end of the transaction), now in doubt.
         async fn count_attempt(
             &mut self, token: &str, videos: &[VideoNo],
         ) -> Result<Vec<ChainRow>, sqlx::Error> {
@@ -347,12 +340,13 @@ macro_rules! statements {
             bound!(query_as, "recent_requests", sender).fetch_all(self).await
         }
 
-        /// Whether the newest answered request was `deleted`, answered within `within`.
+        /// Whether the newest answered request was `deleted`, answered within `within`,
+        /// and its duration in milliseconds.
         async fn last_answer_good(
             &mut self, within: Duration,
-        ) -> Result<Option<bool>, sqlx::Error> {
+        ) -> Result<Option<(Option<bool>, Option<i64>)>, sqlx::Error> {
             bound!(
-                query_scalar,
+                query_as,
                 "last_answer_good",
                 Outcome::Deleted.as_str(),
                 within.as_secs_f64()
@@ -945,19 +939,17 @@ macro_rules! statements {
             lock_chain(self).await
         }
 
-        /// The last entry's sequence number and hash, or the anchor's.
-        async fn chain_head(&mut self) -> Result<(i64, String), sqlx::Error> {
-            bound!(query_as, "chain_head").fetch_one(self).await
+        /// The last entry's sequence number and hash, or the anchor's; and the whole
+        /// record of request `batch`, as one text the chain hashes (`None` without one).
+        async fn chain_head(
+            &mut self, batch: Option<i64>,
+        ) -> Result<(i64, String, Option<String>), sqlx::Error> {
+            bound!(query_as, "chain_head", batch).fetch_one(self).await
         }
 
         /// Whether an `anchor` entry was recorded (none before the proofs' migration).
         async fn anchored(&mut self) -> Result<bool, sqlx::Error> {
             bound!(query_scalar, "anchored").fetch_one(self).await
-        }
-
-        /// A request's whole record, as one text the chain hashes.
-        async fn request_record(&mut self, batch: i64) -> Result<Option<String>, sqlx::Error> {
-            bound!(query_scalar, "request_record", batch).fetch_optional(self).await
         }
 
         async fn insert_entry(&mut self, e: &Sealed) -> Result<(), sqlx::Error> {

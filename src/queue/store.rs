@@ -131,14 +131,16 @@ pub async fn start_request<D: Driver>(
         let id = tx
             .insert_request(namespace, video_nos.len(), attempt, driver.sender())
             .await?;
+        let sent = tx.count_attempt(t, video_nos).await?;
         // The claim must still hold every id: if its lease ran out and another worker
-        // took them back, they are that worker's to send now.
-        let still = tx.still_claimed(t, video_nos).await?;
-        if usize::try_from(still).ok() != Some(video_nos.len()) {
+        // took them back, they are that worker's to send now (and the attempts counted
+        // above are rolled back with the request's record).
+        let still: std::collections::HashSet<&str> =
+            sent.iter().map(|row| row.1.as_str()).collect();
+        if still.len() != video_nos.len() {
             tx.rollback().await?;
             return Ok(Started::Lost);
         }
-        let sent = tx.count_attempt(t, video_nos).await?;
         // The whole claim's lease (a refused batch's halves wait their turn held too), only
         // where less than half a lease (which covers this request) is left: the guard renews
         // on its own timer, and every row's lease at every request was a fifth of the work.
@@ -439,14 +441,21 @@ pub async fn others_requests<D: Driver>(driver: &D) -> Result<Vec<Recorded>, Que
         .collect())
 }
 
-/// Whether the newest answered request was deleted, answered within `within`.
-pub async fn answered_well_within<D: Driver>(
+/// The round trip of the newest answered request, if it was deleted, answered within
+/// `within` (an unreadable duration reads as zero).
+pub async fn last_good_answer<D: Driver>(
     driver: &D,
     within: Duration,
-) -> Result<bool, QueueError> {
-    Ok(operation!(driver, single(Access::Read), |tx| {
+) -> Result<Option<Duration>, QueueError> {
+    let last = operation!(driver, single(Access::Read), |tx| {
         tx.last_answer_good(within).await
-    })? == Some(true))
+    })?;
+    Ok(match last {
+        Some((Some(true), ms)) => Some(Duration::from_millis(
+            ms.and_then(|ms| u64::try_from(ms).ok()).unwrap_or(0),
+        )),
+        _ => None,
+    })
 }
 
 /// How many ids `insert` writes per statement: big enough to be fast, small enough that a
