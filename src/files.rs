@@ -2,7 +2,8 @@
 //! regular files only, and only so much of them. Opening never waits (a FIFO would hang
 //! start-up, past SIGTERM) and reading never grows without bound (`/dev/zero` filled
 //! memory at 1.2 GB/s until the OOM killer came). Also the SQLite queue's file, made
-//! writable by the producers' group, and the turn processes migrating it take.
+//! writable by the producers' group, whether this user may write it, and the turn
+//! processes migrating it take.
 
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
@@ -160,5 +161,23 @@ mod tests {
         assert_eq!(read_regular(&path, 1024).unwrap().len(), 1024);
         std::fs::write(&path, b"\xff\xfe").unwrap();
         assert!(matches!(read_regular(&path, 1024), Err(FileError::NotText)));
+    }
+}
+
+/// Whether this process (its effective user and groups) may write `path`, as the system
+/// says without opening it: an open would wait on a FIFO, and closing a descriptor of an
+/// open database file would drop SQLite's locks. `None` when it does not exist.
+pub fn may_write(path: &Path) -> Option<bool> {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(name) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return Some(false);
+    };
+    // SAFETY: `name` is a NUL-terminated path that outlives the call, which only reads it.
+    let done =
+        unsafe { libc::faccessat(libc::AT_FDCWD, name.as_ptr(), libc::W_OK, libc::AT_EACCESS) };
+    match (done, std::io::Error::last_os_error().raw_os_error()) {
+        (0, _) => Some(true),
+        (_, Some(libc::ENOENT)) => None,
+        _ => Some(false),
     }
 }

@@ -578,3 +578,68 @@ async fn root_is_refused_a_queue_in_another_users_folder() {
         assert_eq!(owner, 65534, "{:?} belongs to root", entry.path());
     }
 }
+
+/// Root only (skipped otherwise): `check` run as a user who may read the queue but not
+/// write it says so. SQLite opened such a file read-only, and in WAL mode its write lock
+/// could still be taken: `check` said "writable" where the daemon could write nothing.
+#[tokio::test]
+async fn check_says_a_queue_this_user_may_only_read_is_read_only() {
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    let app = spawn_app(&[]).await;
+    let folder = app.dir.path().join("shared");
+    std::fs::create_dir(&folder).unwrap();
+    let text = config_text(&app.standin.base_url(), &folder.join("queue.db"), &[]);
+    std::fs::write(&app.config, text).unwrap();
+    assert!(app.reaper(&["migrate"]).await.status.success());
+    // Another user (nobody) reaches the folder and reads every file, writes none.
+    for path in [app.dir.path(), folder.as_path()] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mode = |path: &std::path::Path, mode| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    mode(&app.config, 0o644);
+    for entry in std::fs::read_dir(&folder).unwrap() {
+        mode(&entry.unwrap().path(), 0o644);
+    }
+    mode(&folder.join("queue.db"), 0o444);
+    let check = || async {
+        let out = app
+            .command(&["check"])
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .await
+            .unwrap();
+        let queue_line = |text: String| {
+            text.lines()
+                .find(|line| line.contains("queue.db"))
+                .map(str::to_owned)
+                .unwrap_or_default()
+        };
+        (
+            queue_line(String::from_utf8_lossy(&out.stdout).into_owned()),
+            queue_line(String::from_utf8_lossy(&out.stderr).into_owned()),
+        )
+    };
+    let (said, complained) = check().await;
+    assert!(
+        complained.contains("is read-only") && !said.contains("writable"),
+        "stdout: {said}\nstderr: {complained}"
+    );
+    // Handed to nobody, the same queue is writable, as `check` says.
+    for entry in std::fs::read_dir(&folder).unwrap() {
+        std::os::unix::fs::chown(entry.unwrap().path(), Some(65534), Some(65534)).unwrap();
+    }
+    std::os::unix::fs::chown(&folder, Some(65534), Some(65534)).unwrap();
+    mode(&folder.join("queue.db"), 0o644);
+    let (said, complained) = check().await;
+    assert!(
+        said.contains("writable"),
+        "stdout: {said}\nstderr: {complained}"
+    );
+}

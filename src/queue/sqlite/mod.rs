@@ -142,6 +142,20 @@ impl SqliteQueue {
             place: printable::path(path),
             problem,
         })?;
+        // SQLite opens a file this user may not write read-only, and in WAL mode a read-only
+        // connection still takes the write lock below: ask the system of each file.
+        for file in [path.to_owned(), beside(path, "-wal"), beside(path, "-shm")] {
+            if files::may_write(&file) == Some(false) {
+                return Err(QueueError {
+                    place: printable::path(path),
+                    problem: format!(
+                        "is read-only (this user may not write {}); this user needs write \
+                         access to the file, its -wal and -shm files and its directory",
+                        printable::path(&file)
+                    ),
+                });
+            }
+        }
         let fail = |e: sqlx::Error| QueueError {
             place: printable::path(path),
             problem: describe(&e),
@@ -179,7 +193,8 @@ impl SqliteQueue {
             .map_err(fail)?;
         let unreadable = conn.unreadable_due().await.map_err(fail)?;
         let impossible = conn.impossible_leases(LONGEST_LEASE).await.map_err(fail)?;
-        // Taking the write lock and letting it go shows that this user may write.
+        // Taking the write lock and letting it go shows that no other process keeps it
+        // longer than the busy timeout (the files' modes were asked above).
         sqlx::query("BEGIN IMMEDIATE")
             .execute(&mut conn)
             .await
@@ -290,6 +305,13 @@ impl Driver for SqliteQueue {
 /// The database must be a file: SQLite would open a device (`/dev/null`: "disk I/O error",
 /// and a world-writable `/dev/null-journal` beside it) or a FIFO. Asked of the path, with
 /// no descriptor of ours on the file (closing one would drop SQLite's locks).
+/// The file SQLite keeps beside the database: `queue.db-wal` for `-wal`.
+fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 fn not_a_special_file(path: &Path) -> Result<(), String> {
     use std::os::unix::fs::FileTypeExt;
     let Ok(meta) = std::fs::metadata(path) else {
