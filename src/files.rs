@@ -131,6 +131,24 @@ pub async fn lock_folder(
     }
 }
 
+/// Whether this process (its effective user and groups) may write `path`, as the system
+/// says without opening it: an open would wait on a FIFO, and closing a descriptor of an
+/// open database file would drop SQLite's locks. `None` when it does not exist.
+pub fn may_write(path: &Path) -> Option<bool> {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(name) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return Some(false);
+    };
+    // SAFETY: `name` is a NUL-terminated path that outlives the call, which only reads it.
+    let done =
+        unsafe { libc::faccessat(libc::AT_FDCWD, name.as_ptr(), libc::W_OK, libc::AT_EACCESS) };
+    match (done, std::io::Error::last_os_error().raw_os_error()) {
+        (0, _) => Some(true),
+        (_, Some(libc::ENOENT)) => None,
+        _ => Some(false),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,23 +179,5 @@ mod tests {
         assert_eq!(read_regular(&path, 1024).unwrap().len(), 1024);
         std::fs::write(&path, b"\xff\xfe").unwrap();
         assert!(matches!(read_regular(&path, 1024), Err(FileError::NotText)));
-    }
-}
-
-/// Whether this process (its effective user and groups) may write `path`, as the system
-/// says without opening it: an open would wait on a FIFO, and closing a descriptor of an
-/// open database file would drop SQLite's locks. `None` when it does not exist.
-pub fn may_write(path: &Path) -> Option<bool> {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(name) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return Some(false);
-    };
-    // SAFETY: `name` is a NUL-terminated path that outlives the call, which only reads it.
-    let done =
-        unsafe { libc::faccessat(libc::AT_FDCWD, name.as_ptr(), libc::W_OK, libc::AT_EACCESS) };
-    match (done, std::io::Error::last_os_error().raw_os_error()) {
-        (0, _) => Some(true),
-        (_, Some(libc::ENOENT)) => None,
-        _ => Some(false),
     }
 }

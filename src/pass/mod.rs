@@ -399,7 +399,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
         halt: &CancellationToken,
         report: &mut PassReport,
     ) -> Result<Step, QueueError> {
-        // No more claims held than requests allowed in flight: rows are not leased (and
+        // No more claims held than an open window's places: rows are not leased (and
         // looked up) long before their turn to be sent.
         let Some(_room) = self.claim_room(halt).await else {
             return Ok(Step::Interrupted);

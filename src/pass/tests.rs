@@ -31,9 +31,10 @@ struct Scripted {
     gate: Option<Gate>,
 }
 
-/// Holds deletions after the first until `at` are in flight at once, or five seconds
-/// have passed, then lets every one through; counts the most in flight at once, and the
-/// most claims held in the queue (`queue`) while one was.
+/// Holds deletions after the first until `at` are in flight at once and a second more has
+/// passed (for one more to arrive, if the pass would send it), or a minute without, then
+/// lets every one through; counts the most in flight at once, and the most claims held in
+/// the queue (`queue`) while one was.
 #[derive(Default)]
 struct Gate {
     at: usize,
@@ -61,13 +62,15 @@ impl Gate {
                 .fetch_max(usize::try_from(claims).unwrap(), Ordering::SeqCst);
         }
         let first = self.calls.fetch_add(1, Ordering::SeqCst) == 0;
-        if now >= self.at {
-            self.open.store(true, Ordering::SeqCst);
-            self.opened.notify_waiters();
-        }
         let opened = self.opened.notified();
+        tokio::pin!(opened);
+        opened.as_mut().enable();
         if !first && !self.open.load(Ordering::SeqCst) {
-            let _ = tokio::time::timeout(Duration::from_secs(5), opened).await;
+            if now >= self.at {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            } else {
+                let _ = tokio::time::timeout(Duration::from_secs(60), opened).await;
+            }
             self.open.store(true, Ordering::SeqCst);
             self.opened.notify_waiters();
         }
@@ -323,7 +326,7 @@ async fn requests_in_flight_follow_the_round_trips_within_api_concurrency() {
         let api = Scripted {
             round_trip: Duration::from_secs_f64(round_trip),
             gate: Some(Gate {
-                at: most + 1,
+                at: most,
                 queue: Some(s.pool().await),
                 ..Gate::default()
             }),
@@ -338,7 +341,7 @@ async fn requests_in_flight_follow_the_round_trips_within_api_concurrency() {
             most,
             "in flight at once at {round_trip} s a request"
         );
-        // A claim a batch here: no more claims held than requests allowed in flight.
+        // A claim a batch here: no more claims held than an open window's places.
         assert_eq!(
             gate.most_claims.load(Ordering::SeqCst),
             most,

@@ -4,9 +4,10 @@
 //! One at first: a probe. Once the API answers it, as many as the measured round trips
 //! need (Little's law: the rate times how long a request holds its place, with headroom),
 //! at most `api.concurrency`; at the first sign of trouble (a transient failure, or an
-//! answer that stops the pass), one again until the API answers well. A lookup answered well (`[verify]
-//! before`: the same key, the same API) ends a probe too, not a narrowing for trouble: so a
-//! pass that looks first does not wait a deletion's round trip before sending the rest.
+//! answer that stops the pass), one again until the API answers well. A lookup answered
+//! well (`[verify] before`: the same key, the same API) ends a probe too, not a narrowing
+//! for trouble: so a pass that looks first does not wait a deletion's round trip before
+//! sending the rest.
 //! So a pass against a failing or refusing API sends one request at a time, as a single
 //! worker would, and one against a slow API has enough in flight to keep the rate (the rate
 //! limit, not this, decides how many go out each second). A worker claims only while
@@ -59,6 +60,9 @@ struct State {
     /// The round trip of a request answered well, as measured lately; `None` until one is
     /// (the place is then sized for the rate's window alone).
     round_trip: Option<Duration>,
+    /// `round_trip` is another process's last answer's (`warm`), not a measure of ours:
+    /// the first answer replaces it.
+    seeded: bool,
 }
 
 /// A place in the window, given back when dropped.
@@ -94,6 +98,7 @@ impl Window {
             claims: 0,
             probing: true,
             round_trip: None,
+            seeded: false,
         };
         state.sized = state.sized(rate, max);
         Self {
@@ -150,18 +155,23 @@ impl Window {
     pub fn answered(&self, round_trip: Duration, rate: f64) {
         let mut state = self.state();
         state.round_trip = Some(match state.round_trip {
-            Some(mean) => mean.mul_f64(1.0 - WEIGHT) + round_trip.mul_f64(WEIGHT),
-            None => round_trip,
+            Some(mean) if !state.seeded => mean.mul_f64(1.0 - WEIGHT) + round_trip.mul_f64(WEIGHT),
+            _ => round_trip,
         });
+        state.seeded = false;
         state.probing = false;
         self.resize(state, rate);
     }
 
     /// A pass starts warm: open, sized by the round trips this process saw, or else by
-    /// `last`, the round trip of the last request answered well (another process's).
+    /// `last`, the round trip of the last request answered well (another process's), until
+    /// this process's first answer.
     pub fn warm(&self, last: Duration, rate: f64) {
         let mut state = self.state();
-        state.round_trip.get_or_insert(last);
+        if state.round_trip.is_none() {
+            state.round_trip = Some(last);
+            state.seeded = true;
+        }
         state.probing = false;
         self.resize(state, rate);
     }
@@ -269,6 +279,7 @@ mod tests {
                 claims: 0,
                 probing: false,
                 round_trip: round_trip.map(Duration::from_secs_f64),
+                seeded: false,
             };
             state.sized(rate, max)
         };
@@ -314,12 +325,24 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_warm_start_is_sized_by_the_last_answer_until_one_is_measured() {
         let window = Window::new(32, 5.0);
+        let sizes = || {
+            let state = window.state();
+            (state.allowed, state.sized)
+        };
         // Before any answer, sized for the rate's window alone: 5 × 1.01 × 1.25 → 7, and 2.
-        assert_eq!(window.state().sized, 9);
+        assert_eq!(sizes().1, 9);
         // Another process's last answer took 2 s: 5 × 3.01 × 1.25 → 19, and 2 spare.
         window.warm(Duration::from_secs(2), 5.0);
-        let state = window.state();
-        assert_eq!((state.allowed, state.sized), (21, 21));
+        assert_eq!(sizes(), (21, 21));
+        // This process's first answer, 1 s, replaces it (not a fifth of the way): 15.
+        window.answered(Duration::from_secs(1), 5.0);
+        assert_eq!(sizes(), (15, 15));
+        // The next moves the estimate a fifth of the way: 0.8 × 1 + 0.2 × 6 = 2 s → 21.
+        window.answered(Duration::from_secs(6), 5.0);
+        assert_eq!(sizes(), (21, 21));
+        // A later warm pass keeps what this process measured.
+        window.warm(Duration::from_secs(30), 5.0);
+        assert_eq!(sizes(), (21, 21));
     }
 
     #[tokio::test(start_paused = true)]
