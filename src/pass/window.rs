@@ -113,15 +113,20 @@ impl Window {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits until `take` finds room (and takes it).
-    async fn wait(&self, take: impl Fn(&mut State) -> bool) {
+    /// Waits until the count `slot` names is below its limit, and counts one more.
+    async fn take(&self, slot: fn(&mut State) -> (&mut usize, usize)) {
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
             // Registered before looking, so a change in between is not missed.
             changed.as_mut().enable();
-            if take(&mut self.state()) {
-                return;
+            {
+                let mut state = self.state();
+                let (count, limit) = slot(&mut state);
+                if *count < limit {
+                    *count += 1;
+                    return;
+                }
             }
             changed.await;
         }
@@ -129,24 +134,14 @@ impl Window {
 
     /// Waits for a place in the window.
     pub async fn enter(&self) -> Place<'_> {
-        self.wait(|s| {
-            let free = s.in_flight < s.allowed;
-            s.in_flight += usize::from(free);
-            free
-        })
-        .await;
+        self.take(|s| (&mut s.in_flight, s.allowed)).await;
         Place(self)
     }
 
     /// Waits for room to hold one more claim: as many claims as an open window's places
     /// (a claim of two batches fills two places, while another's lookup is out).
     pub async fn claim(&self) -> Room<'_> {
-        self.wait(|s| {
-            let free = s.claims < s.sized;
-            s.claims += usize::from(free);
-            free
-        })
-        .await;
+        self.take(|s| (&mut s.claims, s.sized)).await;
         Room(self)
     }
 
