@@ -148,11 +148,10 @@ impl SqliteQueue {
             if files::may_write(&file) == Some(false) {
                 return Err(QueueError {
                     place: printable::path(path),
-                    problem: format!(
-                        "is read-only (this user may not write {}); this user needs write \
-                         access to the file, its -wal and -shm files and its directory",
+                    problem: read_only(&format!(
+                        "this user may not write {}",
                         printable::path(&file)
-                    ),
+                    )),
                 });
             }
         }
@@ -305,6 +304,14 @@ impl Driver for SqliteQueue {
 /// The database must be a file: SQLite would open a device (`/dev/null`: "disk I/O error",
 /// and a world-writable `/dev/null-journal` beside it) or a FIFO. Asked of the path, with
 /// no descriptor of ours on the file (closing one would drop SQLite's locks).
+/// The problem of a database this user may not write, and its fix.
+fn read_only(detail: &str) -> String {
+    format!(
+        "is read-only ({detail}); this user needs write access to the file, its -wal and -shm \
+         files and its directory"
+    )
+}
+
 /// The file SQLite keeps beside the database: `queue.db-wal` for `-wal`.
 fn beside(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -453,10 +460,7 @@ fn describe(e: &sqlx::Error) -> String {
             "locked by another process for longer than database.busy_timeout ({detail}); \
              find the process holding a long transaction, or raise database.busy_timeout"
         ),
-        Some(8) => format!(
-            "is read-only ({detail}); this user needs write access to the file, its -wal and \
-             -shm files and its directory"
-        ),
+        Some(8) => read_only(&detail),
         Some(13) => format!("the disk is full ({detail}); free space, nothing was lost"),
         Some(10) => format!(
             "disk I/O error ({detail}); the disk may be full or failing: check free space \
