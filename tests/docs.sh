@@ -56,6 +56,10 @@ readme_walkthrough() {
   [ ${#lines[@]} = 4 ] || { fail "the walkthrough has ${#lines[@]} commands, not 4"; return; }
   background "${lines[0]}" "$scratch/standin.log"
   wait_for listening 8787 || { fail "the stand-in does not listen: $(cat "$scratch/standin.log")"; stop_background; return; }
+  # `cargo run` of the binary builds without the dev-dependencies' features, so not what
+  # .ci/run built (--bins --examples): built here first, untimed, so that the wait below
+  # times the daemon's start and not a compile (CI once spent its 90 s compiling).
+  cargo build --locked --quiet || { fail "cargo build"; stop_background; return; }
   background "${lines[1]}" "$scratch/daemon.log"
   # Migrated, not only created: status opens only a current queue, as enqueue does.
   wait_for "$bin" --config config/standin.toml status \
