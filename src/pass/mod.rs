@@ -30,6 +30,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use futures_util::future::join_all;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, Answer};
@@ -169,6 +170,8 @@ struct Claimed<'a, S: Store> {
     namespace: &'a Namespace,
     key: &'a ApiKey,
     halt: &'a CancellationToken,
+    /// When the lookup before sending listed the ids to send; `None`: not looked up.
+    listed: Option<Instant>,
 }
 
 // By hand: a derive would ask `S: Copy` of the store, of which only a reference is held.
@@ -498,18 +501,22 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
                 Err(e) => return Ok(Step::Stopped(e.to_string())),
             },
         };
-        let claimed = Claimed {
+        let mut claimed = Claimed {
             guard,
             namespace: &namespace,
             key,
             halt,
+            listed: None,
         };
         let ids = if self.verify.before() {
             let looked = self
                 .look_before(&claimed, triage.ids, &triage.known, report)
                 .await?;
             match looked {
-                verify::Looked::Send(ids) => ids,
+                verify::Looked::Send { ids, listed } => {
+                    claimed.listed = listed;
+                    ids
+                }
                 verify::Looked::Stop(reason) => return Ok(Step::Stopped(reason)),
                 verify::Looked::Interrupted => return Ok(Step::Interrupted),
             }
@@ -655,6 +662,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
             namespace,
             key,
             halt,
+            listed,
         } = *claimed;
         // Held through the retries: while the API is in trouble, one request at a time.
         let Some(_place) = self.enter_window(halt).await else {
@@ -674,7 +682,14 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
             };
             let batch = match self
                 .store
-                .start_request(guard.token(), namespace, ids, attempt, self.lease)
+                .start_request(
+                    guard.token(),
+                    namespace,
+                    ids,
+                    attempt,
+                    listed.map(|at| at.elapsed()),
+                    self.lease,
+                )
                 .await?
             {
                 Started::Request(batch) => batch,

@@ -446,6 +446,7 @@ async fn a_held_video_is_never_sent_until_its_hold_is_released() {
             &Namespace::default(),
             &ids,
             1,
+            None,
             Duration::from_secs(60),
         )
         .await
@@ -538,7 +539,7 @@ async fn a_claim_whose_lease_ran_out_sends_nothing() {
         .collect();
     let batch = s
         .queue
-        .start_request(&claim.token, &Namespace::default(), &ids, 1, lease)
+        .start_request(&claim.token, &Namespace::default(), &ids, 1, None, lease)
         .await
         .unwrap();
     assert_eq!(
@@ -999,6 +1000,7 @@ async fn every_answer_is_chained_and_prune_carries_what_it_keeps() {
             &Namespace::default(),
             &[lone],
             1,
+            None,
             Duration::from_secs(60),
         )
         .await

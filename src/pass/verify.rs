@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::Mutex;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{journal, Claimed, PassReport, Reaper};
@@ -66,8 +67,12 @@ pub struct Known {
 
 /// How a look before sending ended.
 pub enum Looked {
-    /// Send these (all of them when the lookup was unavailable and not required).
-    Send(Vec<VideoNo>),
+    /// Send these (all of them when the lookup was unavailable and not required), listed
+    /// at `listed` (`None`: not looked up).
+    Send {
+        ids: Vec<VideoNo>,
+        listed: Option<Instant>,
+    },
     /// `verify.required` and the lookups unavailable: the pass stops, the rows wait.
     Stop(String),
     /// Shutdown (or a halted pass) came first: nothing settled, the rows go back.
@@ -128,6 +133,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
             namespace,
             key,
             halt,
+            ..
         } = *claimed;
         // A lookup waits for its turn on the lookups' own pace, which a squeezed quota can
         // make slow: shutdown must not wait for it.
@@ -136,6 +142,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
             _ = halt.cancelled() => return Ok(Looked::Interrupted),
             listing = self.listing(key, namespace, &ids) => listing,
         };
+        let listed_at = Instant::now();
         let (found, namespace_exists) = match listing {
             Looking::Listed(found) => {
                 // The key and the API answer: no need for a deletion to probe them.
@@ -158,7 +165,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
                         "the lookups cannot be used ({why}); verify.required keeps the rows pending"
                     )));
                 }
-                return Ok(Looked::Send(ids));
+                return Ok(Looked::Send { ids, listed: None });
             }
         };
         let now = Utc::now();
@@ -178,15 +185,33 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
                 (id, miss)
             })
             .collect();
+        // The request that sends a listed row records its listing (one transaction less a
+        // lookup); only a row a lookup missed before is marked now, so that its miss no
+        // longer counts even if it is not sent (a row listed and not sent is recorded as
+        // not looked up: a later miss then proves less, never more).
+        let missed_before: Vec<VideoNo> = send
+            .iter()
+            .filter(|id| known.first_missed.contains_key(*id))
+            .cloned()
+            .collect();
         let settled = self
             .store
-            .record_lookup(guard.token(), namespace, &send, &missing, absent_after)
+            .record_lookup(
+                guard.token(),
+                namespace,
+                &missed_before,
+                &missing,
+                absent_after,
+            )
             .await?;
         report.settled(RowStatus::Deleted, settled.deleted);
         report.settled(RowStatus::Absent, settled.absent);
         journal::looked_up(namespace, send.len(), &missing, absent_after);
         self.liveness.beat();
-        Ok(Looked::Send(send))
+        Ok(Looked::Send {
+            ids: send,
+            listed: Some(listed_at),
+        })
     }
 
     /// Looks up again the deleted rows whose check is due (`[verify] after`): those no

@@ -35,13 +35,15 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// Records a request about to go out, unless the claim no longer holds every one of
     /// these ids (its lease ran out and another worker took them) or a legal hold now
-    /// covers some of them: then it must not go.
+    /// covers some of them: then it must not go. `listed`: how long ago the lookup before
+    /// it listed them all, when one did (recorded on the rows with the request).
     fn start_request(
         &self,
         token: &ClaimToken,
         namespace: &Namespace,
         ids: &[VideoNo],
         attempt: u32,
+        listed: Option<Duration>,
         lease: Duration,
     ) -> impl Future<Output = Result<Started, QueueError>> + Send;
 
@@ -63,8 +65,9 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<u64, QueueError>> + Send;
 
     /// Records what a lookup before sending found: `listed` ids were seen in the
-    /// namespace; each missing id is settled (`deleted`, `absent`) or given back to look
-    /// again `absent_after` later, as [`Miss`] says.
+    /// namespace (marked listed now, a miss before cleared); each missing id is settled
+    /// (`deleted`, `absent`) or given back to look again `absent_after` later, as [`Miss`]
+    /// says. Nothing listed or missing: nothing written.
     fn record_lookup(
         &self,
         token: &ClaimToken,

@@ -244,11 +244,14 @@ macro_rules! statements {
         }
 
         /// One more attempt on the claim's rows of these videos still in flight (PostgreSQL:
-        /// locked to the end of the transaction), now in doubt.
+        /// locked to the end of the transaction), now in doubt; listed `listed` ago by the
+        /// lookup before this request, when there was one (a miss before it cleared).
         async fn count_attempt(
-            &mut self, token: &str, videos: &[VideoNo],
+            &mut self, token: &str, videos: &[VideoNo], listed: Option<Duration>,
         ) -> Result<Vec<ChainRow>, sqlx::Error> {
-            let rows = bound!(query, "count_attempt", token, list(videos)).fetch_all(self).await?;
+            let ago = listed.map(|ago| ago.as_secs_f64());
+            let rows =
+                bound!(query, "count_attempt", token, list(videos), ago).fetch_all(self).await?;
             Ok(chain_rows(&rows))
         }
 

@@ -108,13 +108,16 @@ pub async fn release<D: Driver>(
 }
 
 /// Records that a request is about to be sent: a `deletion_batches` row in `sending`, one
-/// more attempt on each of its rows, and a renewed lease on the whole claim.
+/// more attempt on each of its rows (listed `listed` ago, when a lookup before it listed
+/// them: written here, with the request, and not by the lookup), and a renewed lease on
+/// the whole claim.
 pub async fn start_request<D: Driver>(
     driver: &D,
     token: &ClaimToken,
     namespace: &Namespace,
     video_nos: &[VideoNo],
     attempt: u32,
+    listed: Option<Duration>,
     lease: Duration,
 ) -> Result<Started, QueueError> {
     let t = token.as_str();
@@ -131,7 +134,7 @@ pub async fn start_request<D: Driver>(
         let id = tx
             .insert_request(namespace, video_nos.len(), attempt, driver.sender())
             .await?;
-        let sent = tx.count_attempt(t, video_nos).await?;
+        let sent = tx.count_attempt(t, video_nos, listed).await?;
         // The claim must still hold every id: if its lease ran out and another worker
         // took them back, they are that worker's to send now (and the attempts counted
         // above are rolled back with the request's record).
@@ -273,7 +276,8 @@ async fn fail_duplicates<D: Driver>(
 
 /// Records what a lookup before sending found: listed rows are marked so; each missed row
 /// is settled, or put back to look again, as its [`Miss`] says. A miss verifies a deletion
-/// only of a video listed before our request.
+/// only of a video listed before our request. Nothing to record, no transaction: the pass
+/// leaves most listed rows to the request that sends them (`start_request`).
 pub async fn record_lookup<D: Driver>(
     driver: &D,
     token: &ClaimToken,
@@ -282,6 +286,9 @@ pub async fn record_lookup<D: Driver>(
     missing: &[(VideoNo, Miss)],
     absent_after: Duration,
 ) -> Result<Settled, QueueError> {
+    if listed.is_empty() && missing.is_empty() {
+        return Ok(Settled::default());
+    }
     let now = chrono::Utc::now()
         .format("%Y-%m-%d %H:%M:%S UTC")
         .to_string();

@@ -128,6 +128,32 @@ impl Rig {
             .collect()
     }
 
+    /// How long ago `video_no`'s row was listed (seconds, by the database's clock), and
+    /// whether a miss or a re-lookup is still recorded on it.
+    async fn listing(&self, video_no: &str) -> (Option<f64>, bool) {
+        let sqlite = "SELECT (julianday('now') - julianday(listed_at)) * 86400.0,
+                             missed_at IS NOT NULL OR recheck_at IS NOT NULL
+                        FROM deletion_queue WHERE video_no = ?1";
+        let postgres = "SELECT extract(epoch FROM now() - listed_at)::float8,
+                               missed_at IS NOT NULL OR recheck_at IS NOT NULL
+                          FROM deletion_queue WHERE video_no = $1";
+        match &self.queue {
+            Queue::Sqlite(q) => {
+                sqlx::query_as(sqlite)
+                    .bind(video_no)
+                    .fetch_one(q.pool())
+                    .await
+            }
+            Queue::Postgres(q) => {
+                sqlx::query_as(postgres)
+                    .bind(video_no)
+                    .fetch_one(q.pool())
+                    .await
+            }
+        }
+        .expect("read the row's listing")
+    }
+
     async fn row(&self, video_no: &str) -> Row {
         let rows = self.rows().await;
         rows.into_iter()
@@ -171,7 +197,7 @@ impl Rig {
         let videos = ids(video_nos);
         let started = self
             .queue
-            .start_request(token, &Namespace::default(), &videos, 1, LEASE)
+            .start_request(token, &Namespace::default(), &videos, 1, None, LEASE)
             .await;
         started.expect("start a request")
     }
@@ -257,7 +283,7 @@ async fn send(rig: &Rig, record: &RequestRecord, effect: &RowsEffect) -> (ClaimT
     let videos = ids(&videos);
     let started = rig
         .queue
-        .start_request(&claim.token, &namespace, &videos, 1, LEASE)
+        .start_request(&claim.token, &namespace, &videos, 1, None, LEASE)
         .await
         .expect("start");
     let Started::Request(batch) = started else {
@@ -307,6 +333,7 @@ conformance!(
     other_senders_requests_are_counted,
     the_oldest_due_age_counts_rows_in_flight_and_not_settled_ones,
     a_missed_row_is_not_due_until_its_next_lookup,
+    a_request_records_the_lookup_that_listed_its_rows,
     the_lease_is_asked_for_without_waiting_behind_this_processs_writers,
     a_migration_applied_from_another_text_is_refused,
 );
@@ -439,7 +466,7 @@ async fn a_lost_answer_leaves_rows_in_flight_in_doubt_and_a_lookup_settles_them(
     rig.lookup(&claim.token, &["VI3"], &[]).await;
     let Started::Request(batch) = rig
         .queue
-        .start_request(&claim.token, &Namespace::default(), &videos, 2, LEASE)
+        .start_request(&claim.token, &Namespace::default(), &videos, 2, None, LEASE)
         .await
         .unwrap()
     else {
@@ -768,4 +795,51 @@ async fn a_migration_applied_from_another_text_is_refused(rig: Rig) {
         .to_string();
     assert!(error.contains("migration 0005"), "{error}");
     assert!(error.contains("another text"), "{error}");
+}
+
+/// The lookup before a request is recorded with the request (`listed` ago, by the
+/// database's clock), clearing a miss recorded before it; a request not looked up
+/// leaves the rows' listing as it was, and its answer proves only itself.
+async fn a_request_records_the_lookup_that_listed_its_rows(rig: Rig) {
+    rig.insert("default", &["VI1", "VI2"]).await;
+    let claim = rig.queue.claim(100, LEASE).await.unwrap().expect("a claim");
+    // A miss recorded on VI1 by an earlier lookup.
+    rig.exec(
+        "UPDATE deletion_queue SET missed_at = updated_at, recheck_at = updated_at
+          WHERE video_no = 'VI1'",
+    )
+    .await;
+    let start = |videos: Vec<VideoNo>, listed: Option<Duration>| {
+        let (queue, token) = (&rig.queue, &claim.token);
+        async move {
+            let started = queue
+                .start_request(token, &Namespace::default(), &videos, 1, listed, LEASE)
+                .await;
+            match started.expect("start a request") {
+                Started::Request(batch) => batch,
+                other => panic!("not started: {other:?}"),
+            }
+        }
+    };
+    let listed = start(ids(&["VI1"]), Some(Duration::from_secs(90))).await;
+    let (ago, missed) = rig.listing("VI1").await;
+    let ago = ago.expect("VI1 is recorded listed");
+    assert!((89.0..120.0).contains(&ago), "listed {ago} s ago, not 90");
+    assert!(!missed, "the listing clears the miss before it");
+    let unlooked = start(ids(&["VI2"]), None).await;
+    assert_eq!(rig.listing("VI2").await, (None, false), "not looked up");
+    let deleted = answer(Outcome::Deleted, Some("0000"));
+    rig.finish(&claim.token, listed, &["VI1"], &deleted, &DELETED)
+        .await;
+    rig.finish(&claim.token, unlooked, &["VI2"], &deleted, &DELETED)
+        .await;
+    assert_eq!(
+        rig.row("VI1").await.proof.as_deref(),
+        Some(Proof::ListedAnswered.as_str())
+    );
+    assert_eq!(
+        rig.row("VI2").await.proof.as_deref(),
+        Some(Proof::Answered.as_str())
+    );
+    rig.chain_holds().await;
 }
