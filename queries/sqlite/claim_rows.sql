@@ -12,7 +12,7 @@ UPDATE deletion_queue
         WHERE q.status = 'pending'
           AND substr(q.due_at, 5, 1) = '-' AND julianday(q.due_at) <= julianday('now')
           AND (q.recheck_at IS NULL OR julianday(q.recheck_at) <= julianday('now'))
-          AND NOT EXISTS (SELECT 1 FROM deletion_queue AS busy INDEXED BY deletion_queue_video
+          AND NOT EXISTS (SELECT 1 FROM deletion_queue AS busy INDEXED BY deletion_queue_busy
                            WHERE busy.unique_id = q.unique_id AND busy.video_no = q.video_no
                              AND busy.status = 'in_flight')
           AND q.unique_id = (
@@ -20,7 +20,7 @@ UPDATE deletion_queue
                WHERE p.status = 'pending'
                  AND substr(p.due_at, 5, 1) = '-' AND julianday(p.due_at) <= julianday('now')
                  AND (p.recheck_at IS NULL OR julianday(p.recheck_at) <= julianday('now'))
-                 AND NOT EXISTS (SELECT 1 FROM deletion_queue AS busy INDEXED BY deletion_queue_video
+                 AND NOT EXISTS (SELECT 1 FROM deletion_queue AS busy INDEXED BY deletion_queue_busy
                                   WHERE busy.unique_id = p.unique_id AND busy.video_no = p.video_no
                                     AND busy.status = 'in_flight')
                ORDER BY p.id LIMIT 1)
