@@ -682,14 +682,7 @@ impl<A: DeleteApi + LookupApi, S: Store> Reaper<A, S> {
             };
             let batch = match self
                 .store
-                .start_request(
-                    guard.token(),
-                    namespace,
-                    ids,
-                    attempt,
-                    listed.map(|at| at.elapsed()),
-                    self.lease,
-                )
+                .start_request(guard.token(), namespace, ids, attempt, listed, self.lease)
                 .await?
             {
                 Started::Request(batch) => batch,

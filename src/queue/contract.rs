@@ -35,15 +35,15 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// Records a request about to go out, unless the claim no longer holds every one of
     /// these ids (its lease ran out and another worker took them) or a legal hold now
-    /// covers some of them: then it must not go. `listed`: how long ago the lookup before
-    /// it listed them all, when one did (recorded on the rows with the request).
+    /// covers some of them: then it must not go. `listed`: when the lookup before it listed
+    /// them all, if one did (recorded on the rows with the request).
     fn start_request(
         &self,
         token: &ClaimToken,
         namespace: &Namespace,
         ids: &[VideoNo],
         attempt: u32,
-        listed: Option<Duration>,
+        listed: Option<tokio::time::Instant>,
         lease: Duration,
     ) -> impl Future<Output = Result<Started, QueueError>> + Send;
 

@@ -452,7 +452,7 @@ impl Store for Queue {
         async fn renew(&self, token: &ClaimToken, lease: Duration) -> () => store::renew;
         async fn start_request(
             &self, token: &ClaimToken, namespace: &Namespace, ids: &[VideoNo], attempt: u32,
-            listed: Option<Duration>, lease: Duration,
+            listed: Option<tokio::time::Instant>, lease: Duration,
         ) -> Started => store::start_request;
         async fn finish_request(
             &self, token: &ClaimToken, batch: BatchId, ids: &[VideoNo], record: &RequestRecord,

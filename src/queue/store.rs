@@ -10,6 +10,8 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use super::chain;
 use super::driver::{operation, Access, Answered, Driver, Missed, Statements};
 use super::{BatchId, Claim, ClaimToken, QueueError, RequestRecord, RowsEffect, Started};
@@ -108,7 +110,7 @@ pub async fn release<D: Driver>(
 }
 
 /// Records that a request is about to be sent: a `deletion_batches` row in `sending`, one
-/// more attempt on each of its rows (listed `listed` ago, when a lookup before it listed
+/// more attempt on each of its rows (listed at `listed`, when a lookup before it listed
 /// them: written here, with the request, and not by the lookup), and a renewed lease on
 /// the whole claim.
 pub async fn start_request<D: Driver>(
@@ -117,7 +119,7 @@ pub async fn start_request<D: Driver>(
     namespace: &Namespace,
     video_nos: &[VideoNo],
     attempt: u32,
-    listed: Option<Duration>,
+    listed: Option<Instant>,
     lease: Duration,
 ) -> Result<Started, QueueError> {
     let t = token.as_str();
@@ -134,7 +136,10 @@ pub async fn start_request<D: Driver>(
         let id = tx
             .insert_request(namespace, video_nos.len(), attempt, driver.sender())
             .await?;
-        let sent = tx.count_attempt(t, video_nos, listed).await?;
+        // How long ago, measured here: the wait for the writer's turn is not counted as
+        // time since the listing.
+        let listed_ago = listed.map(|at| at.elapsed());
+        let sent = tx.count_attempt(t, video_nos, listed_ago).await?;
         // The claim must still hold every id: if its lease ran out and another worker
         // took them back, they are that worker's to send now (and the attempts counted
         // above are rolled back with the request's record).
