@@ -1,8 +1,10 @@
 -- Claim $1's rows (of the videos in $2, unless NULL) under a legal hold: held, out of the
--- claim.
+-- claim. Without any hold it reads no row (asked once, before the rows: every claim and
+-- every request asks).
 UPDATE deletion_queue AS q
    SET status = 'held', claimed_by = NULL, lease_until = NULL, updated_at = now()
- WHERE q.claimed_by = $1 AND q.status = 'in_flight'
+ WHERE EXISTS (SELECT 1 FROM legal_holds)
+   AND q.claimed_by = $1 AND q.status = 'in_flight'
    AND ($2::text[] IS NULL OR q.video_no = ANY($2))
    AND EXISTS (SELECT 1 FROM legal_holds AS h
                 WHERE h.video_no = q.video_no

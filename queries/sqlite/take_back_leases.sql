@@ -1,5 +1,7 @@
 -- Rows in flight whose lease ran out, or that memories-reaper could not have granted
--- (unreadable, NULL, or more than ?1 seconds ahead), back to pending, saying why.
+-- (unreadable, NULL, or more than ?1 seconds ahead), back to pending, saying why. Found
+-- as three ranges of the lease index (its key is julianday(lease_until), NULL when it
+-- cannot be read): never a read of every row in flight.
 UPDATE deletion_queue
    SET status = 'pending', claimed_by = NULL, lease_until = NULL,
        updated_at = strftime('%Y-%m-%d %H:%M:%f', 'now'),
@@ -10,6 +12,13 @@ UPDATE deletion_queue
                 || ' was not granted by memories-reaper (unreadable, or more than '
                 || ?1 || ' s ahead): taken back'
        END
- WHERE status = 'in_flight'
-   AND coalesce(julianday(lease_until) NOT BETWEEN julianday('now')
-                AND julianday('now', '+' || ?1 || ' seconds'), 1)
+ WHERE id IN (
+       SELECT id FROM deletion_queue INDEXED BY deletion_queue_lease
+        WHERE status = 'in_flight' AND julianday(lease_until) IS NULL
+       UNION ALL
+       SELECT id FROM deletion_queue INDEXED BY deletion_queue_lease
+        WHERE status = 'in_flight' AND julianday(lease_until) < julianday('now')
+       UNION ALL
+       SELECT id FROM deletion_queue INDEXED BY deletion_queue_lease
+        WHERE status = 'in_flight'
+          AND julianday(lease_until) > julianday('now', '+' || ?1 || ' seconds'))

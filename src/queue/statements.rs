@@ -168,6 +168,12 @@ macro_rules! statements {
             execute!(self, "claim_duplicates", token, lease.as_secs_f64(), most as i64)
         }
 
+        /// Whether a row outside the claim, of any status, has one of its videos (a
+        /// duplicate to take, or an earlier deletion to settle from).
+        async fn claim_has_duplicates(&mut self, token: &str) -> Result<bool, sqlx::Error> {
+            bound!(query_scalar, "claim_has_duplicates", token).fetch_one(self).await
+        }
+
         /// The claim's namespace (`None`: not text).
         async fn claim_namespace(&mut self, token: &str) -> Result<Option<String>, sqlx::Error> {
             let row = bound!(query, "claim_namespace", token).fetch_optional(self).await?;

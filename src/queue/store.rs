@@ -54,9 +54,15 @@ pub async fn claim<D: Driver>(
             tx.rollback().await?;
             return Ok(None);
         }
+        // Most claims have no duplicate: asked once (one seek per claimed row, found in
+        // the index alone), so that the duplicates and an earlier deletion are looked for
+        // video by video only where there is one.
+        let duplicates = tx.claim_has_duplicates(t).await?;
         // More rows of a video than MAX_DUPLICATES stay pending; once it is deleted, a
         // later claim settles them from that deletion.
-        tx.claim_duplicates(t, lease, MAX_DUPLICATES).await?;
+        if duplicates {
+            tx.claim_duplicates(t, lease, MAX_DUPLICATES).await?;
+        }
         // The claim's one namespace, read before held rows leave it: a claim of held rows
         // only still names it. Producers write it: not valid text is `None`, reported by
         // the pass.
@@ -66,7 +72,10 @@ pub async fn claim<D: Driver>(
         // A video queued again after this database saw it deleted is settled from that
         // deletion, not sent: the API would answer 0409 and its whole batch be split. Only
         // from a deletion the chain records: a row written `deleted` by hand proves nothing.
-        let settled = tx.settle_from_history(t, Proof::History).await?;
+        let settled = match duplicates {
+            true => tx.settle_from_history(t, Proof::History).await?,
+            false => Vec::new(),
+        };
         let settled_before = settled.len() as u64;
         let rows = tx.claimed_rows(t).await?;
         let ns = namespace.clone().unwrap_or_default();
