@@ -90,10 +90,17 @@ impl SqliteQueue {
             // The record of a deletion must survive a power loss.
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(busy_timeout)
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Each connection's page cache fills to its bound where producers queue video
+            // numbers in no order (SQLite's default, 2 MB, took the peak from 18.8 to 23.4
+            // MiB draining a million rows); reads it misses come from the kernel's cache,
+            // and the settle rate did not move (BENCHMARKS.md, "The writer's turn").
+            .pragma("cache_size", "-500");
         let pool = SqlitePoolOptions::new()
             .after_release(|conn, _| Box::pin(async move { outside_transaction(conn).await }))
-            .max_connections(4)
+            // One writer at a time (`writer`), and the reads beside it: three connections,
+            // each one's statements and cache resident (a fourth was 1 MiB more, no faster).
+            .max_connections(3)
             .acquire_timeout(busy_timeout + Duration::from_secs(5))
             .connect_with(options)
             .await
