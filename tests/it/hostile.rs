@@ -341,7 +341,7 @@ async fn enqueue_names_a_line_that_is_not_text_and_inserts_the_others() {
 #[tokio::test]
 async fn a_lease_memories_reaper_never_grants_is_reported_and_taken_back() {
     let app = spawn_app(&[]).await;
-    app.insert("default", &ids(0, 6)).await;
+    app.insert("default", &ids(0, 7)).await;
     for (id, lease) in [
         (1, "NULL"),
         (2, "'soon'"),
@@ -351,6 +351,8 @@ async fn a_lease_memories_reaper_never_grants_is_reported_and_taken_back() {
         // A BLOB SQLite reads no time from; a number it reads as a Julian day, long past.
         (5, "X'00'"),
         (6, "12345"),
+        // The clock's time, which SQLite refuses in an index: read as no lease.
+        (7, "'NOW'"),
     ] {
         let sql = format!(
             "UPDATE deletion_queue SET status = 'in_flight', claimed_by = 'other', lease_until = {lease} WHERE id = {id}"
@@ -358,20 +360,20 @@ async fn a_lease_memories_reaper_never_grants_is_reported_and_taken_back() {
         sqlx::query(&sql).execute(app.pool.sqlite()).await.unwrap();
     }
     let status = stdout(&app.reaper(&["status"]).await);
-    assert!(status.contains("never grants: 4"), "{status}");
+    assert!(status.contains("never grants: 5"), "{status}");
     let check = stdout(&app.reaper(&["check"]).await);
-    assert!(check.contains("4 in flight under a lease"), "{check}");
+    assert!(check.contains("5 in flight under a lease"), "{check}");
     let out = app.reaper(&["run", "--once"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let sent = app.sent_ids();
-    assert_eq!(sent.len(), 5, "{sent:?}");
+    assert_eq!(sent.len(), 6, "{sent:?}");
     assert!(
         !sent.contains(&ids(3, 1)[0]),
         "the live daemon's row was sent"
     );
     assert_eq!(
         (app.count("deleted").await, app.count("in_flight").await),
-        (5, 1)
+        (6, 1)
     );
 }
 
